@@ -1,0 +1,115 @@
+"""The one interface every storage backend implements, with its contract.
+
+Terms
+-----
+KEY   the object's name inside the backend: any non-empty str. It may hold
+      "/", "%2F", spaces and any unicode; a backend that maps keys to paths
+      must refuse keys that could escape its root (raise InvalidKey), never
+      rewrite them silently.
+ETAG  an opaque str that changes whenever the object's bytes change. Only
+      compare etags from the same backend.
+MD5   lower-case hex MD5 of the object's bytes, when the backend knows it
+      (S3 single-part ETag, a stored checksum for multipart, a local file's
+      content). None means "unknown", never "empty".
+
+Errors: every method raises syncd.errors.BackendUnavailable when the backend
+cannot be reached (the caller retries later), NotFound when the key does not
+exist, PreconditionFailed when a conditional call sees another etag, and
+InvalidKey for names it cannot store safely. Nothing else escapes.
+
+Backends import neither the engine nor the config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import BinaryIO
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    md5: str | None = None
+
+
+class Backend(ABC):
+    """A flat namespace of objects addressed by KEY."""
+
+    #: a short word for logs and status: "s3", "local", "memory"
+    kind: str = "backend"
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A human description without secrets, e.g. "s3://bucket at http://host:9000"."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Prove the backend is reachable and usable.
+
+        :raises BackendUnavailable: with a message saying what to fix.
+        """
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Yield every object whose key starts with prefix, in any order.
+
+        Streams: never holds the whole listing in memory. md5 may be None.
+        """
+
+    @abstractmethod
+    def stat(self, key: str) -> ObjectInfo:
+        """Return the object's metadata, with md5 when the backend can know it.
+
+        :raises NotFound: the key does not exist.
+        """
+
+    @abstractmethod
+    def get(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """Open the object for streaming reads: `with backend.get(k) as f: f.read(n)`.
+
+        :raises NotFound: the key does not exist.
+        """
+
+    @abstractmethod
+    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str,
+            md5: str | None = None) -> ObjectInfo:
+        """Store exactly `length` bytes read from body at key, replacing any object there.
+
+        Streams: memory use does not grow with length. When md5 is given the
+        backend stores it where a later stat() finds it and refuses (raises
+        IntegrityError, leaving no partial object visible) if the bytes read do
+        not match it. Returns the stored object's info (md5 set).
+        """
+
+    @abstractmethod
+    def delete(self, key: str, *, etag: str | None = None) -> None:
+        """Remove the object.
+
+        :param etag: when given, delete only if the object still has this etag.
+        :raises NotFound: the key does not exist.
+        :raises PreconditionFailed: etag given and the object's etag differs.
+        """
+
+
+class HashingReader:
+    """Wraps a stream: counts and MD5-hashes every byte read through it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._md5 = hashlib.md5()  # noqa: S324 - integrity check, not security
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size if size is not None and size >= 0 else -1)
+        self._md5.update(chunk)
+        self.count += len(chunk)
+        return chunk
+
+    def hexdigest(self) -> str:
+        return self._md5.hexdigest()

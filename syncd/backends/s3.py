@@ -1,0 +1,149 @@
+"""Amazon S3 and S3-compatible stores, through boto3.
+
+Small objects go up in one PutObject with Content-MD5, so S3 itself checks the
+bytes and the ETag is their MD5. Larger ones stream through boto3's transfer
+manager (multipart); since a multipart ETag is not an MD5, the expected MD5 is
+stored as user metadata `md5` and read back by stat(). Checksum headers are
+configurable because boto3 >= 1.36 sends CRC headers many compatibles reject.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, closing
+from typing import Any, BinaryIO
+
+import boto3
+import botocore.exceptions
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from syncd.backends.base import Backend, HashingReader, ObjectInfo
+from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFound, PreconditionFailed
+
+_PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+MiB = 1024 * 1024
+
+
+class S3Backend(Backend):
+    kind = "s3"
+
+    def __init__(self, bucket: str, access_key_id: str | None = None,
+                 secret_access_key: str | None = None, region: str | None = None,
+                 endpoint_url: str | None = None, addressing_style: str = "auto",
+                 checksum: str = "when_required", multipart_threshold: int = 8 * MiB,
+                 multipart_chunksize: int = 8 * MiB) -> None:
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        config = Config(
+            region_name=region or "us-east-1",
+            s3={"addressing_style": addressing_style},
+            request_checksum_calculation=checksum,
+            response_checksum_validation=checksum,
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5, read_timeout=60, max_pool_connections=32,
+        )
+        self._client = boto3.session.Session().client(
+            "s3", endpoint_url=endpoint_url, aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key, config=config)
+        self.multipart_threshold = multipart_threshold
+        self._transfer = TransferConfig(multipart_threshold=multipart_threshold,
+                                        multipart_chunksize=multipart_chunksize, max_concurrency=4)
+        # Bound what the transfer manager buffers from a non-seekable stream.
+        self._transfer.max_in_memory_upload_chunks = 4
+
+    def describe(self) -> str:
+        where = self.endpoint_url or "AWS"
+        return f"s3://{self.bucket} at {where}"
+
+    def check(self) -> None:
+        self._call("reach the bucket", lambda: self._client.head_bucket(Bucket=self.bucket))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        iterator = iter(pages)
+        while True:
+            page = self._call("list objects", lambda: next(iterator, None))
+            if page is None:
+                return
+            for obj in page.get("Contents", []):
+                etag = obj["ETag"].strip('"')
+                yield ObjectInfo(obj["Key"], obj["Size"], etag, etag if _PLAIN_MD5.match(etag) else None)
+
+    def stat(self, key: str) -> ObjectInfo:
+        self._check_key(key)
+        head = self._call(f"stat {key!r}", lambda: self._client.head_object(Bucket=self.bucket, Key=key),
+                          key=key)
+        etag = head["ETag"].strip('"')
+        md5 = head.get("Metadata", {}).get("md5") or (etag if _PLAIN_MD5.match(etag) else None)
+        return ObjectInfo(key, head["ContentLength"], etag, md5)
+
+    def get(self, key: str) -> AbstractContextManager[BinaryIO]:
+        self._check_key(key)
+        obj = self._call(f"read {key!r}", lambda: self._client.get_object(Bucket=self.bucket, Key=key),
+                         key=key)
+        return closing(obj["Body"])
+
+    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str,
+            md5: str | None = None) -> ObjectInfo:
+        self._check_key(key)
+        if length < self.multipart_threshold:
+            return self._put_small(key, body, length, content_type, md5)
+        return self._put_large(key, body, length, content_type, md5)
+
+    def _put_small(self, key: str, body: BinaryIO, length: int, content_type: str,
+                   md5: str | None) -> ObjectInfo:
+        reader = HashingReader(body)
+        data = reader.read(length)
+        digest = reader.hexdigest()
+        if len(data) != length or (md5 is not None and digest != md5):
+            raise IntegrityError(f"{key!r}: read {len(data)} of {length} bytes or MD5 differs "
+                                 "from the expected one; nothing was written")
+        content_md5 = base64.b64encode(bytes.fromhex(digest)).decode()
+        answer = self._call(f"write {key!r}", lambda: self._client.put_object(
+            Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+            ContentMD5=content_md5, Metadata={"md5": digest}))
+        return ObjectInfo(key, length, answer["ETag"].strip('"'), digest)
+
+    def _put_large(self, key: str, body: BinaryIO, length: int, content_type: str,
+                   md5: str | None) -> ObjectInfo:
+        reader = HashingReader(body)
+        extra: dict[str, Any] = {"ContentType": content_type}
+        if md5 is not None:
+            extra["Metadata"] = {"md5": md5}
+        self._call(f"write {key!r}", lambda: self._client.upload_fileobj(
+            reader, self.bucket, key, ExtraArgs=extra, Config=self._transfer))
+        if reader.count != length or (md5 is not None and reader.hexdigest() != md5):
+            # The transfer manager completes the upload before we can compare: take it back.
+            self._call(f"remove bad copy of {key!r}",
+                       lambda: self._client.delete_object(Bucket=self.bucket, Key=key))
+            raise IntegrityError(f"{key!r}: read {reader.count} of {length} bytes or MD5 differs "
+                                 "from the expected one; the upload was removed")
+        info = self.stat(key)
+        return ObjectInfo(key, info.size, info.etag, reader.hexdigest())
+
+    def delete(self, key: str, *, etag: str | None = None) -> None:
+        current = self.stat(key)  # S3 answers 204 for missing keys: look first
+        if etag is not None and current.etag != etag:
+            raise PreconditionFailed(key, etag, current.etag)
+        self._call(f"delete {key!r}", lambda: self._client.delete_object(Bucket=self.bucket, Key=key))
+
+    def _check_key(self, key: str) -> None:
+        if not key or "\x00" in key or len(key.encode("utf-8")) > 1024:
+            raise InvalidKey(key, "S3 keys must be 1-1024 bytes without NUL")
+
+    def _call(self, what: str, fn: Any, key: str | None = None) -> Any:
+        try:
+            return fn()
+        except botocore.exceptions.ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            if key is not None and code in _NOT_FOUND:
+                raise NotFound(key) from None
+            raise BackendUnavailable(f"{self.describe()}: cannot {what}: {code} "
+                                     f"{error.get('Message', '')}".rstrip()) from None
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            raise BackendUnavailable(f"{self.describe()}: cannot {what}: {exc}") from None

@@ -1,0 +1,73 @@
+"""`syncd check`: validate what the daemon depends on and report each part."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from syncd.backends import open_backend
+from syncd.config import Config
+from syncd.daemon import flow_setup
+from syncd.errors import SyncdError
+from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.follower import SYSTEM_DATA, account_ids
+from syncd.kazoo.plans import PlanBook
+from syncd.kazoo.work import SUPPORTED_HANDLERS, s3_target
+from syncd.state import State
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    name: str
+    ok: bool
+    detail: str
+
+
+def run_all(cfg: Config) -> list[CheckRow]:
+    rows = [CheckRow("config", True, f"{cfg.source} is valid"), _state(cfg)]
+    couch = CouchClient(cfg.couchdb.url, cfg.couchdb.username, cfg.couchdb.password, cfg.couchdb.timeout)
+    rows.append(_probe("couchdb", lambda: f"{couch.display_url} answers (version {couch.version()})"))
+    _, specs = flow_setup(cfg)
+    for target, spec in sorted(specs.items()):
+        rows.append(_probe(target, lambda s=spec: _check_backend(s)))
+    if cfg.kazoo.follow_storage_plans and rows[2].ok:
+        rows += _plans(cfg, couch)
+    return rows
+
+
+def _state(cfg: Config) -> CheckRow:
+    def open_state() -> str:
+        State(cfg.state_path).close()
+        return f"{cfg.state_path} opens"
+    return _probe("state", open_state)
+
+
+def _check_backend(spec) -> str:  # noqa: ANN001
+    backend = open_backend(spec)
+    backend.check()
+    return f"{backend.describe()} reachable"
+
+
+def _plans(cfg: Config, couch: CouchClient) -> list[CheckRow]:
+    plans = PlanBook(lambda doc_id: couch.get(SYSTEM_DATA, doc_id))
+    rows, seen = [], set()
+    accounts = list(cfg.kazoo.accounts) or account_ids(couch)
+    for account_id in accounts:
+        routes, problems = plans.routes(account_id)
+        rows += [CheckRow(f"plan {account_id}", False, str(p)) for p in problems]
+        for route in routes:
+            if route.handler not in SUPPORTED_HANDLERS:
+                continue
+            target, spec = s3_target(route, cfg.kazoo.s3_checksum)
+            if target not in seen:
+                seen.add(target)
+                rows.append(_probe(target, lambda s=spec: _check_backend(s)))
+    if not rows:
+        rows.append(CheckRow("plans", True, f"{len(accounts)} account(s); no storage handler to check"))
+    return rows
+
+
+def _probe(name: str, fn) -> CheckRow:  # noqa: ANN001
+    try:
+        return CheckRow(name, True, fn())
+    except SyncdError as exc:
+        return CheckRow(name, False, str(exc))

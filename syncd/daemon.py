@@ -1,0 +1,164 @@
+"""Wires config, CouchDB, storage plans, state, backends, engine and scheduler.
+
+The one module (with cli.py) that sees everything. Long-running mode:
+- APScheduler runs the feed poll (every kazoo.poll_interval s), discovery of
+  accounts and databases (every kazoo.discovery_interval s, with jitter) and
+  the current-month MODB check;
+- one thread longpolls /_db_updates where CouchDB has it;
+- one thread drains the upload backlog, woken as soon as work is recorded.
+SIGTERM sets `stop`: no new item starts, the ones in flight finish, exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import AbstractContextManager, closing
+from typing import Any, BinaryIO
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from syncd import logs, sdnotify
+from syncd.backends import BackendSpec, open_backend
+from syncd.backends.base import Backend
+from syncd.config import Config
+from syncd.engine.runner import RunStats, UploadRunner
+from syncd.engine.uploader import RetryPolicy, Uploader
+from syncd.errors import CouchUnavailable, SyncdError
+from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.follower import SYSTEM_DATA, Follower
+from syncd.kazoo.plans import PlanBook
+from syncd.kazoo.work import DocPlanner, FlowRule
+from syncd.state import Item, State
+
+log = logging.getLogger("syncd")
+
+
+class CouchSource:
+    """The engine's AttachmentSource, reading from CouchDB."""
+
+    def __init__(self, couch: CouchClient) -> None:
+        self.couch = couch
+
+    def open(self, item: Item) -> AbstractContextManager[BinaryIO] | None:
+        stream = self.couch.open_attachment(item.db, item.doc_id, item.attachment)
+        return None if stream is None else closing(stream)
+
+
+class Targets:
+    """The engine's BackendResolver: target id -> backend, built once and reused."""
+
+    def __init__(self, flow_specs: dict[str, BackendSpec], planner: DocPlanner, couch: CouchClient) -> None:
+        self.flow_specs, self.planner, self.couch = flow_specs, planner, couch
+        self._built: dict[str, tuple[BackendSpec, Backend]] = {}
+        self._lock = threading.Lock()
+
+    def backend_for(self, item: Item) -> Backend:
+        spec = self.flow_specs.get(item.target) or self.planner.kazoo_targets.get(item.target)
+        if spec is None:  # after a restart: route the document again to learn its target
+            doc = self.couch.get(item.db, item.doc_id)
+            if doc is not None:
+                self.planner.items(item.db, doc)
+            spec = self.planner.kazoo_targets.get(item.target)
+        if spec is None:
+            raise SyncdError(f"target {item.target} is no longer in the storage plan for this document; "
+                             "it waits until the plan routes it again")
+        with self._lock:
+            built = self._built.get(item.target)
+            if built is None or built[0] is not spec:
+                built = self._built[item.target] = (spec, open_backend(spec))
+            return built[1]
+
+
+def flow_setup(config: Config) -> tuple[list[FlowRule], dict[str, BackendSpec]]:
+    """syncd's own flows as FlowRules, and the backends they name."""
+    specs, rules = {}, []
+    for flow in config.flows:
+        backend = config.backends[flow.backend]
+        target = f"syncd:{backend.name}"
+        specs[target] = BackendSpec(backend.type, {k: v for k, v in backend.options.items() if v is not None})
+        naming: dict[str, Any] = {"field_separator": flow.field_separator}
+        if flow.field_list is not None:
+            naming["field_list"] = list(flow.field_list)
+        if flow.prefix:
+            naming["folder_base_path"] = flow.prefix
+        rules.append(FlowRule(target, flow.classification, flow.pvt_type, frozenset(flow.accounts), naming))
+    return rules, specs
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        for secret in config.secrets():
+            logs.redact(secret)
+        self.config = config
+        self.state = State(config.state_path)
+        c = config.couchdb
+        self.couch = CouchClient(c.url, c.username, c.password, c.timeout)
+        self.plans = PlanBook(lambda doc_id: self.couch.get(SYSTEM_DATA, doc_id))
+        rules, self.flow_specs = flow_setup(config)
+        k = config.kazoo
+        self.planner = DocPlanner(self.plans, rules, k.follow_storage_plans, k.s3_checksum)
+        self.targets = Targets(self.flow_specs, self.planner, self.couch)
+        retry = RetryPolicy(config.upload.retry_base, config.upload.retry_max)
+        uploader = Uploader(self.state, CouchSource(self.couch), self.targets, retry)
+        self.runner = UploadRunner(self.state, uploader, config.upload.workers)
+        self.follower = Follower(self.couch, self.state, self.planner, k.accounts, k.history_months,
+                                 on_work=self.runner.wake.set)
+
+    def run_once(self, stop: threading.Event) -> RunStats:
+        """Drain every feed and the whole backlog once. Raises CouchUnavailable."""
+        self.follower.discover()
+        self.follower.poll()
+        return self.runner.drain(stop, once=True)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        self._guard("discover databases", self.follower.discover)
+        scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
+        scheduler.add_job(self._poll_job, "interval", seconds=self.config.kazoo.poll_interval, id="poll")
+        scheduler.add_job(self._discovery_job, "interval", seconds=self.config.kazoo.discovery_interval,
+                          jitter=max(1, int(self.config.kazoo.discovery_interval / 10)), id="discover")
+        threads = [threading.Thread(target=self.runner.run_forever, args=(stop,), name="uploads"),
+                   threading.Thread(target=self.follower.watch_db_updates, args=(stop,), name="db-updates",
+                                    daemon=True)]
+        for thread in threads:
+            thread.start()
+        scheduler.start()
+        sdnotify.notify("READY=1")
+        log.info("syncd running: CouchDB %s, %d database(s) followed", self.couch.display_url,
+                 len(self.state.databases()))
+        stop.wait()
+        sdnotify.notify("STOPPING=1")
+        log.info("stopping: finishing uploads in flight")
+        scheduler.shutdown(wait=True)
+        self.runner.wake.set()
+        threads[0].join()
+        log.info("stopped")
+
+    def _poll_job(self) -> None:
+        dirty = self.follower.take_dirty() if self.follower.db_updates_supported else None
+        self._guard("read changes", lambda: self.follower.poll(only=dirty))
+
+    def _discovery_job(self) -> None:
+        def discover() -> None:
+            self.follower.discover()
+            if not self.follower.db_updates_supported:
+                self.follower.check_current_month()
+            self.follower.poll()  # a full pass, whatever _db_updates said
+        self._guard("discover databases", discover)
+
+    def _guard(self, what: str, fn: Any) -> None:
+        """Keep the daemon up through outages; say so once, and once when it recovers."""
+        try:
+            fn()
+        except CouchUnavailable as exc:
+            if self.state.set_problem("couchdb", str(exc)):
+                log.error("%s; will keep retrying", exc)
+            return
+        except SyncdError as exc:
+            log.error("cannot %s: %s", what, exc)
+            return
+        if self.state.clear_problem("couchdb"):
+            log.info("CouchDB reachable again")
+
+    def close(self) -> None:
+        self.state.close()

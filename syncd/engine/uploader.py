@@ -1,0 +1,110 @@
+"""Upload one recorded item: resolve its backend, stream, verify, record."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import random
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from syncd.backends.base import Backend
+from syncd.errors import IntegrityError, NotFound, SyncdError
+from syncd.state import Item, State
+
+log = logging.getLogger("syncd.upload")
+
+
+class AttachmentSource(Protocol):
+    def open(self, item: Item) -> AbstractContextManager[BinaryIO] | None:
+        """Stream the item's attachment bytes, or None when CouchDB no longer has it."""
+
+
+class BackendResolver(Protocol):
+    def backend_for(self, item: Item) -> Backend:
+        """The backend behind item.target; raises SyncdError when it cannot be built."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base: float = 30.0
+    maximum: float = 3600.0
+
+    def next_attempt(self, attempts: int) -> float:
+        """Exponential backoff with +-20% jitter, persisted so it survives restarts."""
+        delay = min(self.maximum, self.base * 2 ** max(0, attempts - 1))
+        return time.time() + delay * random.uniform(0.8, 1.2)  # noqa: S311
+
+
+class Outcome:
+    SYNCED, FAILED, GONE = "synced", "failed", "gone"
+
+
+def md5_from_digest(digest: str | None) -> str | None:
+    """CouchDB's "md5-<base64>" attachment digest as lower-case hex, else None."""
+    if not digest or not digest.startswith("md5-"):
+        return None
+    try:
+        return base64.b64decode(digest[4:], validate=True).hex()
+    except (binascii.Error, ValueError):
+        return None
+
+
+class Uploader:
+    def __init__(self, state: State, source: AttachmentSource, backends: BackendResolver,
+                 retry: RetryPolicy) -> None:
+        self.state, self.source, self.backends, self.retry = state, source, backends, retry
+
+    def process(self, item: Item) -> str:
+        """Upload and verify one item; record the result. Never raises SyncdError."""
+        where = _where(item)
+        try:
+            outcome = self._upload(item)
+        except SyncdError as exc:
+            retry_at = self.retry.next_attempt(item.attempts)
+            self.state.mark_failed(item.id, str(exc), retry_at)
+            log.warning("upload failed, attempt %d, next try in %ds: %s %s", item.attempts,
+                        max(0, int(retry_at - time.time())), exc, where)
+            return Outcome.FAILED
+        return outcome
+
+    def _upload(self, item: Item) -> str:
+        backend = self.backends.backend_for(item)
+        expected = md5_from_digest(item.digest)
+        if (item.may_exist or item.attempts > 1) and self._already_there(backend, item, expected):
+            return Outcome.SYNCED
+        opened = self.source.open(item)
+        if opened is None:
+            # Deleted from Kazoo before we got to it: nothing exists to upload. A new
+            # version of the attachment comes back through the feed as new work.
+            self.state.forget(item.id, "attachment no longer in CouchDB before upload")
+            log.warning("attachment left CouchDB before it was uploaded; dropped %s", _where(item))
+            return Outcome.GONE
+        with opened as stream:
+            info = backend.put(item.object_key, stream, length=item.length,
+                               content_type=item.content_type, md5=expected)
+        if expected is not None and info.md5 != expected:
+            raise IntegrityError(f"{backend.describe()} reports MD5 {info.md5} for {item.object_key!r}, "
+                                 f"CouchDB digest says {expected}")
+        self.state.mark_synced(item.id, info.etag, info.md5)
+        log.info("uploaded %d bytes %s", item.length, _where(item))
+        return Outcome.SYNCED
+
+    def _already_there(self, backend: Backend, item: Item, expected: str | None) -> bool:
+        try:
+            info = backend.stat(item.object_key)
+        except NotFound:
+            return False
+        if expected is None or info.md5 != expected:
+            return False
+        self.state.mark_synced(item.id, info.etag, info.md5)
+        log.info("already stored with the same MD5, recorded %s", _where(item))
+        return True
+
+
+def _where(item: Item) -> str:
+    return (f"account={item.account_id} db={item.db} doc={item.doc_id} attachment={item.attachment!r} "
+            f"target={item.target} key={item.object_key!r}")

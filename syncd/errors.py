@@ -1,0 +1,80 @@
+"""Every exception syncd raises on purpose. All subclass SyncdError, and each
+builds its own message from its fields, so the CLI can print it as it is.
+
+Imports nothing from syncd: every layer may raise these.
+"""
+
+from __future__ import annotations
+
+
+class SyncdError(Exception):
+    """Base of syncd's own errors; str() is a message fit for an operator."""
+
+
+class ConfigError(SyncdError):
+    """The configuration file is unreadable or invalid.
+
+    Carries every problem found at once, each as 'dotted.path: what is wrong'.
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid configuration in {source}:\n{lines}")
+
+
+class StorageError(SyncdError):
+    """A backend operation failed. Subclasses say why."""
+
+
+class NotFound(StorageError):
+    """The object does not exist in the backend."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"object not found: {key!r}")
+
+
+class PreconditionFailed(StorageError):
+    """The object's current etag is not the one the caller expected."""
+
+    def __init__(self, key: str, expected: str | None, actual: str | None) -> None:
+        self.key, self.expected, self.actual = key, expected, actual
+        super().__init__(f"object {key!r} changed: expected etag {expected!r}, found {actual!r}")
+
+
+class InvalidKey(StorageError):
+    """The key cannot be stored safely in this backend (e.g. escapes a folder)."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        super().__init__(f"refusing object name {key!r}: {reason}")
+
+
+class BackendUnavailable(StorageError):
+    """The backend could not be reached or refused the request; retry later."""
+
+
+class IntegrityError(StorageError):
+    """Bytes stored or read do not match the expected checksum."""
+
+
+class KazooError(SyncdError):
+    """Base of errors about Kazoo's side."""
+
+
+class CouchUnavailable(KazooError):
+    """CouchDB could not be reached or answered with a server error."""
+
+
+class PlanError(KazooError):
+    """A Kazoo storage document cannot be followed (broken reference, unknown handler)."""
+
+    def __init__(self, doc: str, path: str, problem: str) -> None:
+        self.doc, self.path, self.problem = doc, path, problem
+        super().__init__(f"storage plan system_data/{doc}: {path}: {problem}")
+
+
+class StateError(SyncdError):
+    """The state database cannot be opened or is from a newer syncd."""

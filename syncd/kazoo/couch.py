@@ -1,0 +1,176 @@
+"""CouchDB access: the only module in syncd that imports the CouchDB client.
+
+CouchDB-Python 1.2 has had no release since 2018; everything it is used for
+sits behind CouchClient, so it can be replaced here alone. Its errors are
+turned into syncd's: CouchUnavailable (retry later) or None / NotFound.
+Credentials never appear in messages: `display_url` has them stripped.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import couchdb
+import couchdb.http
+
+from syncd.errors import CouchUnavailable
+
+
+class DbUpdatesUnsupported(Exception):
+    """The server does not answer GET /_db_updates (pouchdb-server, or no _global_changes)."""
+
+
+class CouchClient:
+    """A thin, thread-safe-enough wrapper over one CouchDB server."""
+
+    def __init__(self, url: str, username: str | None = None, password: str | None = None,
+                 timeout: float = 30.0) -> None:
+        parts = urlsplit(url)
+        self.display_url = urlunsplit(parts._replace(netloc=parts.hostname + (
+            f":{parts.port}" if parts.port else "")))
+        user = username or parts.username
+        secret = password if password is not None else parts.password
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        if user is not None:
+            creds = quote(user, safe="") + (":" + quote(secret, safe="") if secret else "")
+            netloc = f"{creds}@{netloc}"
+        session = couchdb.http.Session(timeout=timeout, retry_delays=[0.2, 1.0])
+        self._server = couchdb.Server(urlunsplit(parts._replace(netloc=netloc)), session=session)
+        self._dbs: dict[str, couchdb.Database] = {}
+
+    # -- reads -------------------------------------------------------------
+    def version(self) -> str:
+        return str(self._call("reach the server", self._server.version))
+
+    def db_exists(self, db: str) -> bool:
+        def head() -> bool:
+            try:
+                self._server.resource.head(db)  # the client quotes "/" as %2F
+                return True
+            except couchdb.http.ResourceNotFound:
+                return False
+        return self._call(f"check database {db}", head)
+
+    def get(self, db: str, doc_id: str) -> dict[str, Any] | None:
+        """The document, or None when it (or its database) does not exist."""
+        def fetch() -> dict[str, Any] | None:
+            try:
+                doc = self._db(db).get(doc_id)
+            except couchdb.http.ResourceNotFound:
+                return None
+            return None if doc is None else dict(doc)
+        return self._call(f"read {db}/{doc_id}", fetch)
+
+    def changes(self, db: str, since: Any, limit: int) -> tuple[list[dict[str, Any]], Any]:
+        """One page of the normal changes feed with docs: (results, last_seq).
+
+        Raises CouchUnavailable; a missing database gives ([], since).
+        """
+        def page() -> tuple[list[dict[str, Any]], Any]:
+            try:
+                data = self._db(db).changes(since=since, limit=limit, include_docs=True,
+                                            style="main_only")
+            except couchdb.http.ResourceNotFound:
+                return [], since
+            return data["results"], data["last_seq"]
+        return self._call(f"read changes of {db}", page)
+
+    def all_docs(self, db: str, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        """Every non-design document of db, paged by _id."""
+        start: str | None = None
+        while True:
+            opts: dict[str, Any] = {"include_docs": True, "limit": page_size + 1}
+            if start is not None:
+                opts["startkey"] = start
+            rows = self._call(f"list {db}", lambda o=opts: list(self._db(db).view("_all_docs", **o)))
+            for row in rows[:page_size]:
+                if not row.id.startswith("_design/") and row.doc is not None:
+                    yield dict(row.doc)
+            if len(rows) <= page_size:
+                return
+            start = rows[page_size].id
+
+    def open_attachment(self, db: str, doc_id: str, name: str) -> BinaryIO | None:
+        """A stream of the attachment's bytes (read(n), close()), or None if absent."""
+        def fetch() -> Any:
+            data = self._db(db).get_attachment(doc_id, name)
+            if isinstance(data, bytes):  # small bodies come back buffered
+                import io
+                return io.BytesIO(data)
+            return data
+        return self._call(f"read attachment {db}/{doc_id}/{name}", fetch)
+
+    def db_updates(self, since: Any, timeout_ms: int) -> tuple[list[dict[str, Any]], Any]:
+        """One longpoll of /_db_updates; raises DbUpdatesUnsupported where the server lacks it."""
+        def poll() -> tuple[list[dict[str, Any]], Any]:
+            try:
+                _, _, data = self._server.resource.get_json(
+                    "_db_updates", feed="longpoll", since=since, timeout=timeout_ms)
+            except (couchdb.http.ServerError, couchdb.http.ResourceNotFound, TypeError,
+                    couchdb.http.Unauthorized, couchdb.http.PreconditionFailed) as exc:
+                if _is_server_down(exc):
+                    raise
+                raise DbUpdatesUnsupported(str(exc)) from None
+            if not isinstance(data, dict) or "results" not in data:
+                raise DbUpdatesUnsupported("unexpected answer")
+            return data["results"], data.get("last_seq", since)
+        return self._call("read /_db_updates", poll)
+
+    # -- writes (tests, demo, and Kazoo-side actions) ------------------------
+    def create_db(self, db: str) -> None:
+        def create() -> None:
+            try:
+                self._server.resource.put_json(db)
+            except couchdb.http.PreconditionFailed:
+                pass  # already there
+        self._call(f"create database {db}", create)
+
+    def save(self, db: str, doc: dict[str, Any]) -> str:
+        """Create or update a document; returns the new _rev. Conflicts raise CouchUnavailable."""
+        def save() -> str:
+            _, rev = self._db(db).save(doc)
+            return str(rev)
+        return self._call(f"write {db}/{doc.get('_id')}", save)
+
+    def put_attachment(self, db: str, doc: dict[str, Any], content: Any, name: str,
+                       content_type: str) -> None:
+        self._call(f"write attachment {db}/{doc['_id']}/{name}",
+                   lambda: self._db(db).put_attachment(doc, content, name, content_type))
+
+    # -- plumbing ----------------------------------------------------------
+    def _db(self, name: str) -> couchdb.Database:
+        db = self._dbs.get(name)
+        if db is None:
+            # Built directly: Server.__getitem__ would HEAD the database on every call.
+            db = self._dbs[name] = couchdb.Database(self._server.resource(name), name)
+        return db
+
+    def _call(self, what: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except couchdb.http.Unauthorized:
+            raise CouchUnavailable(f"CouchDB at {self.display_url} refused the credentials while "
+                                   f"trying to {what}: check [couchdb] url / username / password") from None
+        except couchdb.http.ResourceConflict:
+            raise CouchUnavailable(f"CouchDB at {self.display_url}: conflict while trying to {what}") from None
+        except (OSError, couchdb.http.ServerError, couchdb.http.RedirectLimit) as exc:
+            raise CouchUnavailable(f"cannot {what}: CouchDB at {self.display_url} is unreachable "
+                                   f"or failing ({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__ + (f": {exc.args[0]}" if exc.args else "")
+
+
+def _is_server_down(exc: BaseException) -> bool:
+    if isinstance(exc, couchdb.http.ServerError):
+        status = exc.args[0][0] if exc.args and isinstance(exc.args[0], tuple) else None
+        return isinstance(status, int) and status >= 500 and status != 501
+    return False

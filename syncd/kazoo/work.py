@@ -1,0 +1,171 @@
+"""Turn one Kazoo document into upload work: which attachments go to which
+target, under which object name.
+
+Two sources of routes:
+- Kazoo's own storage plans (PlanBook), named exactly as Kazoo names them;
+- syncd's configured flows (FlowRule), for targets Kazoo has no handler for.
+Attachments Kazoo already offloaded (pvt_attachments) are recorded, not uploaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncd.backends import BackendSpec
+from syncd.errors import PlanError
+from syncd.kazoo import dbnames, naming
+from syncd.kazoo.handler_blobs import BlobError, external_copy
+from syncd.kazoo.plans import PlanBook, Route
+from syncd.logs import redact
+from syncd.state import NewItem
+
+log = logging.getLogger("syncd.kazoo")
+
+PROBE_TYPES = frozenset({"storage_settings_probe", "attachment_handler_error"})
+PROBE_SUFFIX = "_test_credentials_file.txt"
+SUPPORTED_HANDLERS = frozenset({"s3"})
+# Settings that decide where an S3 object lands (not who may write it).
+_S3_LOCATION_KEYS = ("bucket", "host", "port", "scheme", "region", "bucket_access_method",
+                     "bucket_after_host")
+
+
+@dataclass(frozen=True)
+class FlowRule:
+    """A syncd-configured upload flow, in Kazoo terms."""
+
+    target: str
+    classification: str
+    pvt_type: str
+    accounts: frozenset[str] = frozenset()
+    naming: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    digest: str | None
+    length: int
+    content_type: str
+
+
+def inline_attachments(doc: dict[str, Any]) -> list[Attachment]:
+    out = []
+    for name, meta in (doc.get("_attachments") or {}).items():
+        if isinstance(meta, dict) and not name.endswith(PROBE_SUFFIX):
+            out.append(Attachment(name, meta.get("digest"), int(meta.get("length", 0)),
+                                  meta.get("content_type") or "application/octet-stream"))
+    return out
+
+
+def s3_target(route: Route, checksum: str) -> tuple[str, BackendSpec]:
+    """The backend a Kazoo S3 handler describes, honouring every kz_att_s3 setting."""
+    s = route.settings
+    if not s.get("bucket"):
+        raise PlanError(route.storage_doc, f"attachments.{route.handler_id}.settings.bucket",
+                        "missing; the S3 handler needs a bucket")
+    region = s.get("region") or None
+    host = s.get("host") or (f"s3.{region}.amazonaws.com" if region else "s3.amazonaws.com")
+    port = f":{s['port']}" if s.get("port") else ""
+    style = {"vhost": "virtual", "path": "path", "auto": "auto"}.get(
+        s.get("bucket_access_method") or "", "auto" if region else "path")
+    if s.get("bucket_after_host") is True:
+        style = "path"  # bucket in the path, right after the host
+    if s.get("secret"):
+        redact(str(s["secret"]))
+    options = {"bucket": s["bucket"], "access_key_id": s.get("key"), "secret_access_key": s.get("secret"),
+               "region": region, "endpoint_url": f"{s.get('scheme') or 'https'}://{host}{port}",
+               "addressing_style": style, "checksum": checksum}
+    location = json.dumps({k: s.get(k) for k in _S3_LOCATION_KEYS}, sort_keys=True, default=str)
+    digest = hashlib.sha1(location.encode()).hexdigest()[:8]  # noqa: S324 - a name, not security
+    return f"kazoo:{route.handler_id}:{digest}", BackendSpec("s3", options)
+
+
+class DocPlanner:
+    """Computes the NewItems for a document, and remembers the Kazoo targets it saw."""
+
+    def __init__(self, plans: PlanBook, rules: list[FlowRule], follow_plans: bool, s3_checksum: str) -> None:
+        self.plans, self.rules, self.follow_plans, self.s3_checksum = plans, rules, follow_plans, s3_checksum
+        self.kazoo_targets: dict[str, BackendSpec] = {}
+        self._warned: set[str] = set()
+
+    def items(self, db_name: str, doc: dict[str, Any]) -> list[NewItem]:
+        """Work for doc in db_name. Raises PlanError when the account's plan is broken."""
+        info = dbnames.parse(db_name)
+        if info is None or _skip(doc):
+            return []
+        found: list[NewItem] = []
+        if self.follow_plans:
+            found += self._plan_items(db_name, info, doc)
+        found += self._offloaded_items(db_name, info, doc)
+        for rule in self.rules:
+            if _rule_applies(rule, info, doc):
+                found += [self._item(db_name, info, doc, att, rule.target,
+                                     naming.object_name("s3", rule.naming, db_name, doc, att.name))
+                          for att in inline_attachments(doc)]
+        return found
+
+    def _plan_items(self, db_name: str, info: dbnames.DbInfo, doc: dict[str, Any]) -> list[NewItem]:
+        route = self.plans.route(info.account_id, info.classification, doc)
+        if route is None:
+            return []
+        if route.handler not in SUPPORTED_HANDLERS:
+            if route.handler_id not in self._warned:
+                self._warned.add(route.handler_id)
+                log.warning("storage plan system_data/%s routes %s to a %s handler, which syncd does not "
+                            "upload to yet; Kazoo's own copies are still recorded", route.storage_doc,
+                            doc.get("pvt_type"), route.handler)
+            return []
+        target, spec = s3_target(route, self.s3_checksum)
+        known = self.kazoo_targets.get(target)
+        if known is None or known.options != spec.options:  # keep the object: backends are cached by it
+            self.kazoo_targets[target] = spec
+        return [self._item(db_name, info, doc, att, target,
+                           naming.object_name(route.handler, route.settings, db_name, doc, att.name),
+                           may_exist=route.stub)
+                for att in inline_attachments(doc)]
+
+    def _offloaded_items(self, db_name: str, info: dbnames.DbInfo, doc: dict[str, Any]) -> list[NewItem]:
+        out = []
+        for name, entry in (doc.get("pvt_attachments") or {}).items():
+            if not isinstance(entry, dict) or name.endswith(PROBE_SUFFIX):
+                continue
+            try:
+                copy = external_copy(entry)
+            except BlobError as exc:
+                log.warning("cannot read Kazoo's pointer for attachment %r: %s account=%s db=%s doc=%s",
+                            name, exc, info.account_id, db_name, doc.get("_id"))
+                continue
+            if copy is None:
+                continue
+            target = f"kazoo-offloaded:{copy.handler}" + (f":{copy.container}" if copy.container else "")
+            att = Attachment(name, None, int(entry.get("length") or 0),
+                             entry.get("content_type") or "application/octet-stream")
+            out.append(self._item(db_name, info, doc, att, target, copy.location, offloaded=True))
+        return out
+
+    @staticmethod
+    def _item(db_name: str, info: dbnames.DbInfo, doc: dict[str, Any], att: Attachment, target: str,
+              key: str, may_exist: bool = False, offloaded: bool = False) -> NewItem:
+        return NewItem(db=dbnames.decode(db_name), doc_id=doc["_id"], attachment=att.name, target=target,
+                       object_key=key, digest=att.digest, length=att.length, content_type=att.content_type,
+                       account_id=info.account_id, pvt_type=str(doc.get("pvt_type")),
+                       may_exist=may_exist, offloaded=offloaded)
+
+
+def _skip(doc: dict[str, Any]) -> bool:
+    # Deleted docs, Kazoo's credential probes and handler-error docs carry nothing to keep.
+    return (doc.get("_deleted") is True or doc.get("pvt_deleted") is True
+            or doc.get("pvt_type") in PROBE_TYPES or str(doc.get("_id", "")).startswith("_design/"))
+
+
+def _rule_applies(rule: FlowRule, info: dbnames.DbInfo, doc: dict[str, Any]) -> bool:
+    if rule.classification != info.classification or rule.pvt_type != doc.get("pvt_type"):
+        return False
+    if rule.accounts and info.account_id not in rule.accounts:
+        return False
+    # Received faxes only: Kazoo treats a missing folder as the inbox.
+    return not (rule.pvt_type == "fax" and doc.get("folder", "inbox") != "inbox")

@@ -1,0 +1,275 @@
+"""SQLite state: one row per (database, doc, attachment, target), feed cursors,
+known databases, standing problems and the delete audit.
+
+The connection runs in WAL mode with synchronous=NORMAL: a killed process
+loses nothing committed; a power cut may lose the last commits, which only
+replays work that is idempotent (an object already present with the same MD5
+is recorded, not uploaded twice). One connection is shared by all threads
+behind a lock: SQLite serialises writers anyway.
+
+Schema changes are migrations keyed by PRAGMA user_version.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syncd.errors import StateError
+
+MIGRATIONS = [
+    """
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        db TEXT NOT NULL, doc_id TEXT NOT NULL, attachment TEXT NOT NULL, target TEXT NOT NULL,
+        account_id TEXT NOT NULL, pvt_type TEXT NOT NULL,
+        object_key TEXT NOT NULL, digest TEXT, length INTEGER NOT NULL, content_type TEXT NOT NULL,
+        may_exist INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'failed', 'synced', 'offloaded')),
+        etag TEXT, md5 TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, next_attempt_at REAL NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL, updated_at REAL NOT NULL, synced_at REAL,
+        UNIQUE (db, doc_id, attachment, target)
+    );
+    CREATE INDEX items_due ON items (status, next_attempt_at);
+    CREATE INDEX items_account ON items (account_id, pvt_type, target);
+    CREATE TABLE cursors (feed TEXT PRIMARY KEY, seq TEXT NOT NULL, updated_at REAL NOT NULL);
+    CREATE TABLE databases (name TEXT PRIMARY KEY, account_id TEXT NOT NULL, found_at REAL NOT NULL);
+    CREATE TABLE problems (scope TEXT PRIMARY KEY, message TEXT NOT NULL, since REAL NOT NULL);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY, at REAL NOT NULL, side TEXT NOT NULL, action TEXT NOT NULL,
+        account_id TEXT, db TEXT, doc_id TEXT, target TEXT, object_key TEXT, reason TEXT NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+PENDING, FAILED, SYNCED, OFFLOADED = "pending", "failed", "synced", "offloaded"
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """Work found on Kazoo's side, to be recorded before the feed moves on."""
+
+    db: str
+    doc_id: str
+    attachment: str
+    target: str
+    object_key: str
+    digest: str | None
+    length: int
+    content_type: str
+    account_id: str
+    pvt_type: str
+    may_exist: bool = False  # the object may already be there (Kazoo "stub" plans)
+    offloaded: bool = False  # Kazoo already stored it at object_key: record only
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    db: str
+    doc_id: str
+    attachment: str
+    target: str
+    object_key: str
+    digest: str | None
+    length: int
+    content_type: str
+    account_id: str
+    pvt_type: str
+    may_exist: bool
+    status: str
+    attempts: int
+
+
+_ITEM_COLUMNS = ("id, db, doc_id, attachment, target, object_key, digest, length, content_type, "
+                 "account_id, pvt_type, may_exist, status, attempts")
+
+
+class State:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"cannot open state database {path}: {exc}; check [state] path "
+                             "and that the directory is writable") from None
+        self._lock = threading.RLock()
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateError(f"state database {self.path} has schema {version}, newer than this "
+                                 f"syncd understands ({SCHEMA_VERSION}); upgrade syncd")
+            for number in range(version, SCHEMA_VERSION):
+                with self._tx() as db:
+                    for statement in MIGRATIONS[number].split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute(f"PRAGMA user_version={number + 1}")
+
+    # -- feeds -------------------------------------------------------------
+    def cursor(self, feed: str) -> Any:
+        row = self._db.execute("SELECT seq FROM cursors WHERE feed = ?", (feed,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def record_changes(self, feed: str, seq: Any, items: Iterable[NewItem]) -> int:
+        """Record found work and move the feed's cursor, in one transaction."""
+        now = time.time()
+        count = 0
+        with self._tx() as db:
+            for item in items:
+                db.execute(_UPSERT, _upsert_args(item, now))
+                count += 1
+            db.execute("INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
+                       "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+                       (feed, json.dumps(seq), now))
+        return count
+
+    # -- work --------------------------------------------------------------
+    def claim_due(self, limit: int, skip: Iterable[int] = (), ignore_backoff: bool = False) -> list[Item]:
+        """Take up to `limit` items that are due, counting this as an attempt."""
+        skip_ids = tuple(skip)
+        due_before = float("inf") if ignore_backoff else time.time()
+        where = "status IN ('pending', 'failed') AND next_attempt_at <= ?"
+        if skip_ids:
+            where += f" AND id NOT IN ({','.join('?' * len(skip_ids))})"
+        with self._tx() as db:
+            rows = db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE {where} "  # noqa: S608
+                              "ORDER BY next_attempt_at, id LIMIT ?", (due_before, *skip_ids, limit)).fetchall()
+            db.executemany("UPDATE items SET attempts = attempts + 1 WHERE id = ?", [(r[0],) for r in rows])
+        return [_item(r) for r in rows]
+
+    def mark_synced(self, item_id: int, etag: str, md5: str | None) -> None:
+        now = time.time()
+        with self._tx() as db:
+            db.execute("UPDATE items SET status = 'synced', etag = ?, md5 = ?, last_error = NULL, "
+                       "synced_at = ?, updated_at = ? WHERE id = ?", (etag, md5, now, now, item_id))
+
+    def mark_failed(self, item_id: int, error: str, retry_at: float) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE items SET status = 'failed', last_error = ?, next_attempt_at = ?, "
+                       "updated_at = ? WHERE id = ?", (error, retry_at, time.time(), item_id))
+
+    def forget(self, item_id: int, reason: str) -> None:
+        """Drop a work row whose source vanished, leaving an audit line."""
+        with self._tx() as db:
+            row = db.execute("SELECT account_id, db, doc_id, target, object_key FROM items WHERE id = ?",
+                             (item_id,)).fetchone()
+            if row is None:
+                return
+            db.execute("INSERT INTO audit (at, side, action, account_id, db, doc_id, target, object_key, "
+                       "reason) VALUES (?, 'state', 'forget', ?, ?, ?, ?, ?, ?)", (time.time(), *row, reason))
+            db.execute("DELETE FROM items WHERE id = ?", (item_id,))
+
+    def count(self, *statuses: str) -> int:
+        marks = ",".join("?" * len(statuses))
+        row = self._db.execute(f"SELECT COUNT(*) FROM items WHERE status IN ({marks})",  # noqa: S608
+                               statuses).fetchone()
+        return int(row[0])
+
+    def item(self, db: str, doc_id: str, attachment: str, target: str) -> dict[str, Any] | None:
+        cur = self._db.execute("SELECT * FROM items WHERE db = ? AND doc_id = ? AND attachment = ? "
+                               "AND target = ?", (db, doc_id, attachment, target))
+        row = cur.fetchone()
+        return None if row is None else dict(zip([c[0] for c in cur.description], row, strict=True))
+
+    # -- databases and problems --------------------------------------------
+    def databases(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT name, account_id FROM databases").fetchall())
+
+    def add_database(self, name: str, account_id: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO databases (name, account_id, found_at) VALUES (?, ?, ?)",
+                       (name, account_id, time.time()))
+
+    def set_problem(self, scope: str, message: str) -> bool:
+        """Record a standing problem; True when it is new or its text changed."""
+        with self._tx() as db:
+            row = db.execute("SELECT message FROM problems WHERE scope = ?", (scope,)).fetchone()
+            if row is not None and row[0] == message:
+                return False
+            db.execute("INSERT INTO problems (scope, message, since) VALUES (?, ?, ?) ON CONFLICT (scope) "
+                       "DO UPDATE SET message = excluded.message, since = excluded.since",
+                       (scope, message, time.time()))
+            return True
+
+    def clear_problem(self, scope: str) -> bool:
+        with self._tx() as db:
+            return db.execute("DELETE FROM problems WHERE scope = ?", (scope,)).rowcount > 0
+
+    def problems(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT scope, message FROM problems ORDER BY scope").fetchall())
+
+    # -- status ------------------------------------------------------------
+    def summary(self) -> list[dict[str, Any]]:
+        """Per account, document type and target: counts, last success, last error."""
+        rows = self._db.execute(_SUMMARY).fetchall()
+        keys = ("account_id", "pvt_type", "target", "synced", "offloaded", "pending", "failed",
+                "last_success", "last_error")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+_UPSERT = """
+INSERT INTO items (db, doc_id, attachment, target, account_id, pvt_type, object_key, digest, length,
+                   content_type, may_exist, status, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (db, doc_id, attachment, target) DO UPDATE SET
+    object_key = excluded.object_key, digest = excluded.digest, length = excluded.length,
+    content_type = excluded.content_type, may_exist = excluded.may_exist, status = excluded.status,
+    attempts = 0, last_error = NULL, next_attempt_at = 0, updated_at = excluded.updated_at
+WHERE items.digest IS NOT excluded.digest OR items.object_key != excluded.object_key
+   OR (items.status = 'offloaded') != (excluded.status = 'offloaded')
+"""
+
+_SUMMARY = """
+SELECT account_id, pvt_type, target,
+       SUM(status = 'synced'), SUM(status = 'offloaded'), SUM(status = 'pending'), SUM(status = 'failed'),
+       MAX(synced_at),
+       (SELECT last_error FROM items AS e WHERE e.account_id = i.account_id AND e.pvt_type = i.pvt_type
+          AND e.target = i.target AND e.last_error IS NOT NULL ORDER BY e.updated_at DESC LIMIT 1)
+FROM items AS i GROUP BY account_id, pvt_type, target ORDER BY account_id, pvt_type, target
+"""
+
+
+def _upsert_args(item: NewItem, now: float) -> tuple[Any, ...]:
+    status = OFFLOADED if item.offloaded else PENDING
+    return (item.db, item.doc_id, item.attachment, item.target, item.account_id, item.pvt_type,
+            item.object_key, item.digest, item.length, item.content_type, int(item.may_exist),
+            status, now, now)
+
+
+def _item(row: tuple[Any, ...]) -> Item:
+    values = list(row)
+    values[11] = bool(values[11])
+    return Item(*values)
