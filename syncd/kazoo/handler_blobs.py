@@ -92,11 +92,11 @@ _DECODERS = {
 
 def _term(props: dict[str, Any], key: str) -> Any:
     blob = props.get(key)
-    if not isinstance(blob, str):
+    if not isinstance(blob, str) or not blob:
         raise BlobError(f"no {key!r} blob")
     try:
         return erlang.binary_to_term(base64.b64decode(blob, validate=True))
-    except (binascii.Error, erlang.InputException, ValueError, IndexError, KeyError) as exc:
+    except (binascii.Error, erlang.ParseException, erlang.InputException, ValueError, IndexError, KeyError) as exc:
         raise BlobError(f"{key!r} blob is not a valid Erlang term: {type(exc).__name__}") from None
 
 

@@ -41,6 +41,8 @@ def object_name(handler: str, settings: dict[str, Any], db_name: str, doc: dict[
 
     db_name may be raw or encoded; Kazoo URL-decodes it before use.
     """
+    if settings.get("file"):  # format_url(#{file := Path}, ...) -> Path: the whole name, as stored
+        return str(settings["file"])
     fields = settings.get("field_list") or DEFAULT_FIELDS.get(handler, DEFAULT_FIELDS["http"])
     separator = settings.get("field_separator", "/")
     args = {

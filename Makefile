@@ -1,0 +1,33 @@
+# The two commands a newcomer needs:
+#   make demo   run syncd's main job on embedded defaults (local CouchDB-API + S3 servers)
+#   make test   run the test suite against real servers on 127.0.0.1
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+POUCHDB := .cache/pouchdb/node_modules/.bin/pouchdb-server
+
+.PHONY: deps demo test bench clean
+
+deps: $(PY) $(POUCHDB)
+
+$(PY): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(PY)
+
+$(POUCHDB):
+	mkdir -p .cache/pouchdb
+	npm install --silent --no-audit --no-fund --prefix .cache/pouchdb pouchdb-server@4.2.0
+
+demo: deps
+	$(PY) -m tests.support.demo
+
+test: deps
+	$(PY) -m pytest
+
+bench: deps
+	$(PY) bench/upload.py
+
+clean:
+	rm -rf $(VENV) .cache demo-data

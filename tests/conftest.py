@@ -1,0 +1,70 @@
+"""Session-wide real servers on 127.0.0.1 (pouchdb-server, moto S3), started once
+and always stopped; every test gets its own account id and bucket."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from syncd.kazoo.couch import CouchClient
+from tests.support import kazoo_data as kd
+from tests.support.servers import CouchServer, S3Server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def couch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CouchServer]:
+    server = CouchServer(tmp_path_factory.mktemp("couch"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def couch(couch_server: CouchServer) -> CouchClient:
+    return CouchClient(couch_server.auth_url)
+
+
+def s3_client(url: str):  # noqa: ANN201
+    return boto3.client("s3", endpoint_url=url, aws_access_key_id="AKIATEST",
+                        aws_secret_access_key="test-secret", region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(s3_server: S3Server) -> str:
+    name = "syncd-" + secrets.token_hex(6)
+    s3_client(s3_server.url).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def account(couch: CouchClient) -> tuple[str, str]:
+    """A fresh Kazoo account: (account id, this month's MODB name)."""
+    account_id = kd.new_id()
+    return account_id, kd.seed_account(couch, account_id)
+
+
+def write_config(path: Path, couch_url: str, extra: str = "", accounts: tuple[str, ...] = ()) -> Path:
+    listed = ", ".join(f'"{a}"' for a in accounts)
+    path.write_text(f'[couchdb]\nurl = "{couch_url}"\n\n[state]\npath = "{path.parent}/state.sqlite3"\n\n'
+                    f'[kazoo]\naccounts = [{listed}]\npoll_interval = 0.2\n\n'
+                    f'[upload]\nretry_base = 0.2\nretry_max = 1.0\n\n{extra}')
+    return path
+
+
+def run_syncd(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "syncd", "-c", str(config), *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)

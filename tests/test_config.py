@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncd import config
+from syncd.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_example_config_loads_and_documents_every_option() -> None:
+    cfg = config.load(str(ROOT / "config.example.toml"))
+    assert cfg.couchdb.url == "http://127.0.0.1:5984"
+    assert [f.kind for f in cfg.flows] == ["voicemail", "recordings"]
+    assert cfg.backends["archive"].type == "local"
+    text = (ROOT / "config.example.toml").read_text()
+    for key in ("username", "password_file", "timeout", "history_months", "poll_interval", "discovery_interval",
+                "s3_checksum", "workers", "retry_base", "retry_max", "endpoint_url", "secret_access_key_file",
+                "addressing_style", "checksum", "field_list", "field_separator", "prefix", "level"):
+        assert key in text, key
+
+
+def test_minimal_config_follows_storage_plans_for_all_accounts() -> None:
+    cfg = config.parse({"couchdb": {"url": "http://h:5984"}, "state": {"path": "/tmp/s.db"}})
+    assert cfg.kazoo.follow_storage_plans and cfg.kazoo.accounts == () and cfg.flows == ()
+
+
+def test_every_problem_reported_at_once_with_its_path() -> None:
+    raw = {"couchdb": {"url": "ftp://x", "colour": 1}, "kazoo": {"poll_interval": -1, "accounts": ["nope"]},
+           "backends": {"b": {"type": "ftp"}, "l": {"type": "local", "path": "rel"}},
+           "flows": [{"kind": "voicemail", "backend": "missing"}, {"kind": "sms", "backend": "l"}], "extra": {}}
+    with pytest.raises(ConfigError) as err:
+        config.parse(raw, source="x.toml")
+    text = str(err.value)
+    for expected in ("couchdb.url: must start with http://", "couchdb.colour: unknown key", "state: missing table",
+                     "kazoo.poll_interval: must be a number >= 0.05", "kazoo.accounts: must be an array of 32",
+                     "backends.b.type: must be one of: local, s3", "backends.l.path: must be an absolute path",
+                     "flows[0].backend: names no [backends.missing] table", "flows[1].kind: must be one of",
+                     "extra: unknown key"):
+        assert expected in text, expected
+    assert text.startswith("invalid configuration in x.toml")
+
+
+def test_malformed_toml_names_the_file_and_position(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[couchdb\nurl = 1\n")
+    with pytest.raises(ConfigError, match=r"(?s)bad\.toml.*not valid TOML.*line 1"):
+        config.load(str(path))
+
+
+def test_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found: pass --config PATH or set SYNCD_CONFIG"):
+        config.load(str(tmp_path / "none.toml"))
+
+
+def test_config_path_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNCD_CONFIG", "/env.toml")
+    assert config.config_path("/cli.toml") == "/cli.toml"
+    assert config.config_path(None) == "/env.toml"
+    monkeypatch.delenv("SYNCD_CONFIG")
+    assert config.config_path(None) == "/etc/syncd/config.toml"
+
+
+def test_password_file_relative_to_credentials_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "couchdb").write_text("s3cr3t-pass\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    cfg = config.parse({"couchdb": {"url": "http://h", "username": "u", "password_file": "couchdb"},
+                        "state": {"path": "/tmp/s"}})
+    assert cfg.couchdb.password == "s3cr3t-pass"
+    assert "s3cr3t-pass" not in repr(cfg)
+    assert cfg.secrets() == ["s3cr3t-pass"]
+
+
+def test_unreadable_password_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="couchdb.password_file: cannot read"):
+        config.parse({"couchdb": {"url": "http://h", "password_file": str(tmp_path / "no")}, "state": {"path": "/s"}})
