@@ -98,18 +98,34 @@ class Backend(ABC):
 
 
 class HashingReader:
-    """Wraps a stream: counts and MD5-hashes every byte read through it."""
+    """Wraps a stream: counts and MD5-hashes every byte read through it.
+
+    read(n) fills n bytes unless the stream ends, as a buffered file does;
+    callers such as boto3's transfer manager take a short read for the end.
+    """
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
         self._md5 = hashlib.md5()  # noqa: S324 - integrity check, not security
         self.count = 0
 
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._raw.read(size if size is not None and size >= 0 else -1)
-        self._md5.update(chunk)
-        self.count += len(chunk)
-        return chunk
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            data = self._raw.read()
+        else:
+            parts, wanted = [], size
+            while wanted > 0:
+                chunk = self._raw.read(wanted)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                wanted -= len(chunk)
+            data = b"".join(parts)
+        self._md5.update(data)
+        self.count += len(data)
+        return data
+
+    read_exactly = read
 
     def hexdigest(self) -> str:
         return self._md5.hexdigest()
