@@ -67,13 +67,16 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"config file (default: $SYNCD_CONFIG, else {config.DEFAULT_PATH})")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="debug logging; -vv also logs the HTTP libraries")
+    common = argparse.ArgumentParser(add_help=False)  # so -v also works after the command
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser("run", help="run the daemon in the foreground")
+    run = sub.add_parser("run", help="run the daemon in the foreground", parents=[common])
     run.add_argument("--once", action="store_true", help="drain every feed and backlog, then exit")
     run.set_defaults(handler=cmd_run)
-    sub.add_parser("check", help="validate config, reach CouchDB and every backend").set_defaults(
+    sub.add_parser("check", help="validate config, reach CouchDB and every backend",
+                   parents=[common]).set_defaults(
         handler=cmd_check)
-    status = sub.add_parser("status", help="per account and flow: synced, pending, failed")
+    status = sub.add_parser("status", help="per account and flow: synced, pending, failed", parents=[common])
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=cmd_status)
     return p
