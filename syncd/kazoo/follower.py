@@ -46,7 +46,10 @@ class Follower:
         self.only_accounts = frozenset(accounts)
         self.history_months, self.page_size, self.on_work = history_months, page_size, on_work
         self._plan_generation = 0
-        self._paused: dict[str, int] = {}  # account id -> plan generation it failed under
+        # account id -> plan generation it failed under; problems left by an earlier run are
+        # retried once (generation -1) and cleared when the account's feeds read cleanly.
+        self._paused: dict[str, int] = {scope.split(":", 1)[1]: -1 for scope in state.problems()
+                                        if scope.startswith("account:")}
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
         self.db_updates_supported: bool | None = None
