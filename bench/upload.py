@@ -1,0 +1,175 @@
+"""Upload benchmark: syncd vs `rclone copy`, same bytes, same moto S3 server, same run.
+
+    .venv/bin/python bench/upload.py [--count 2000] [--size 65536] [--big-mb 200] [--latency-count 200]
+
+Phases:
+1. reference: the same files from a local folder to a fresh bucket with `rclone copy --transfers 8`;
+2. backlog: N voicemails of SIZE bytes plus one BIG-MB recording in a Kazoo MODB, routed to S3
+   by a storage plan; `syncd run` starts and the clock runs until every object is visible;
+3. latency: with the daemon running, voicemails are written at a steady rate and the time from
+   each attachment write to its object being listed in S3 is recorded.
+Reports objects/s, MB/s, the ratio to rclone, p50/p95 latency and the daemon's peak RSS (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from syncd.kazoo import dbnames  # noqa: E402
+from syncd.kazoo.couch import CouchClient  # noqa: E402
+from tests.conftest import s3_client, write_config  # noqa: E402
+from tests.support import kazoo_data as kd  # noqa: E402
+from tests.support.servers import CouchServer, S3Server  # noqa: E402
+
+
+def listed_keys(client, bucket: str) -> set[str]:  # noqa: ANN001
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {o["Key"] for p in pages for o in p.get("Contents", [])}
+
+
+def rclone_reference(s3: S3Server, work: Path, count: int, size: int, big: int) -> tuple[float, int]:
+    src = work / "rclone-src"
+    src.mkdir()
+    for i in range(count):
+        (src / f"vm-{i}.mp3").write_bytes(kd.fake_mp3(size, f"r{i}"))
+    with (src / "recording.mp3").open("wb") as f:
+        for _ in range(big // (1 << 20)):
+            f.write(os.urandom(1 << 20))
+    s3_client(s3.url).create_bucket(Bucket="rclone-ref")
+    conf = work / "rclone.conf"
+    conf.write_text(f"[moto]\ntype = s3\nprovider = Other\nendpoint = {s3.url}\nforce_path_style = true\n"
+                    "access_key_id = x\nsecret_access_key = y\nregion = us-east-1\n")
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    start = time.monotonic()
+    subprocess.run(["rclone", "--config", str(conf), "copy", "--transfers", "8", str(src), "moto:rclone-ref"],
+                   check=True, env=env)
+    elapsed = time.monotonic() - start
+    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert len(listed_keys(s3_client(s3.url), "rclone-ref")) == count + 1
+    shutil.rmtree(src)
+    return elapsed, rss_kb
+
+
+def seed_backlog(couch: CouchClient, account_id: str, modb: str, count: int, size: int, big: int) -> None:
+    year, month = kd.now_month()
+    for i in range(count):
+        couch.save(modb, kd.mailbox_message(account_id, "box", kd.fake_mp3(size, f"b{i}"), year, month))
+    rec = kd.call_recording(account_id, b"", year, month)
+    name = rec.pop("_attachments").popitem()[0]
+    couch.save(modb, rec)
+    stream = io.BytesIO(os.urandom(big))  # standalone PUT, as Kazoo stores audio
+    couch.put_attachment(modb, rec, stream, name, "audio/mpeg")
+    fresh = couch.get(modb, rec["_id"]) or {}
+    rec["_rev"], rec["_attachments"] = fresh["_rev"], fresh["_attachments"]
+    couch.save(modb, rec)  # pouchdb-server drops fields on attachment PUT: write them back
+
+
+def peak_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def measure_latency(couch: CouchClient, client, bucket: str, account_id: str, modb: str,  # noqa: ANN001
+                    count: int, rate: float) -> list[float]:
+    year, month = kd.now_month()
+    written: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set() or len(seen) < len(written):
+            now = time.monotonic()
+            for key in listed_keys(client, bucket):
+                seen.setdefault(key, now)
+            time.sleep(0.05)
+            if done.is_set() and time.monotonic() - last_write[0] > 30:
+                return
+
+    last_write = [time.monotonic()]
+    watcher = threading.Thread(target=watch)
+    before = listed_keys(client, bucket)
+    for key in before:
+        seen[key] = 0.0
+    watcher.start()
+    for i in range(count):
+        doc = kd.mailbox_message(account_id, "box", kd.fake_mp3(65536, f"l{i}"), year, month)
+        (name,) = doc["_attachments"]
+        couch.save(modb, doc)
+        written[f"{dbnames.encode(modb)}/{doc['_id']}_{name}"] = last_write[0] = time.monotonic()
+        time.sleep(1 / rate)
+    done.set()
+    watcher.join()
+    return [seen[k] - t for k, t in written.items() if k in seen]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=64 * 1024)
+    parser.add_argument("--big-mb", type=int, default=200)
+    parser.add_argument("--latency-count", type=int, default=200)
+    parser.add_argument("--latency-rate", type=float, default=20.0, help="voicemails written per second")
+    args = parser.parse_args()
+    big = args.big_mb << 20
+    work = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
+    couch_server, s3 = CouchServer(work / "couch"), S3Server(work / "s3")
+    daemon = None
+    try:
+        ref_s, ref_rss = rclone_reference(s3, work, args.count, args.size, big)
+        couch = CouchClient(couch_server.auth_url)
+        account_id = kd.new_id()
+        modb = kd.seed_account(couch, account_id)
+        s3_client(s3.url).create_bucket(Bucket="syncd-bench")
+        couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket="syncd-bench", port=s3.port))
+        seed_backlog(couch, account_id, modb, args.count, args.size, big)
+        config = write_config(work / "config.toml", couch_server.auth_url, accounts=(account_id,))
+        config.write_text(config.read_text().replace('[log]', '') + '\n[log]\nlevel = "warning"\n')
+        client = s3_client(s3.url)
+        start = time.monotonic()
+        daemon = subprocess.Popen([sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT)
+        while len(listed_keys(client, "syncd-bench")) < args.count + 1:
+            time.sleep(0.1)
+        syncd_s = time.monotonic() - start
+        latencies = measure_latency(couch, client, "syncd-bench", account_id, modb, args.latency_count,
+                                    args.latency_rate)
+        rss = peak_rss_kb(daemon.pid)
+    finally:
+        if daemon is not None:
+            daemon.terminate()
+            daemon.wait(60)
+        couch_server.stop()
+        s3.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    total_mb = (args.count * args.size + big) / (1 << 20)
+    objects = args.count + 1
+    q = statistics.quantiles(latencies, n=20)
+    print(f"backlog: {args.count} x {args.size // 1024} KB + 1 x {args.big_mb} MB = {total_mb:.0f} MB")
+    print(f"rclone copy --transfers 8: {ref_s:.2f} s, {objects / ref_s:.0f} objects/s, "
+          f"{total_mb / ref_s:.1f} MB/s, peak RSS {ref_rss / 1024:.0f} MB")
+    print(f"syncd run (8 workers):     {syncd_s:.2f} s, {objects / syncd_s:.0f} objects/s, "
+          f"{total_mb / syncd_s:.1f} MB/s, peak RSS {rss / 1024:.0f} MB")
+    print(f"throughput ratio syncd/rclone: {ref_s / syncd_s:.2f}x (target >= 0.8)")
+    print(f"latency write->visible over {len(latencies)}/{args.latency_count} voicemails at "
+          f"{args.latency_rate:g}/s: p50 {statistics.median(latencies):.2f} s, p95 {q[18]:.2f} s (target < 2 s)")
+    print(f"peak RSS target < 150 MB: {'met' if rss / 1024 < 150 else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
