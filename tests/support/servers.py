@@ -51,7 +51,8 @@ class Server:
     def __init__(self, argv: list[str], url: str, log: Path) -> None:
         self.url = url
         self._log = log.open("wb")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+        # cwd: pouchdb-server writes log.txt into its working directory
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=log.parent,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
 
     def stop(self) -> None:
