@@ -132,7 +132,7 @@ def main() -> int:
     daemon = None
     try:
         ref_s, ref_rss = rclone_reference(s3, work, args.count, args.size, big)
-        couch = CouchClient(couch_server.auth_url)
+        couch = CouchClient(couch_server.auth_url, timeout=900)  # pouchdb-server is slow on big bodies
         account_id = kd.new_id()
         modb = kd.seed_account(couch, account_id)
         s3_client(s3.url).create_bucket(Bucket="syncd-bench")

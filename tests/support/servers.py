@@ -48,12 +48,13 @@ def pouchdb_binary() -> str:
 
 
 class Server:
-    def __init__(self, argv: list[str], url: str, log: Path) -> None:
+    def __init__(self, argv: list[str], url: str, log: Path, env: dict[str, str] | None = None) -> None:
         self.url = url
         self._log = log.open("wb")
         # cwd: pouchdb-server writes log.txt into its working directory
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=log.parent,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     env={**os.environ, **(env or {})})
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -74,7 +75,9 @@ class CouchServer(Server):
         workdir.mkdir(parents=True, exist_ok=True)
         argv = [pouchdb_binary(), "--in-memory", "--host", "127.0.0.1", "--port", str(port),
                 "--config", str(workdir / "config.json")]
-        super().__init__(argv, f"http://127.0.0.1:{port}", workdir / "pouchdb.log")
+        # A 200 MB attachment needs more than node's default heap (bench/upload.py).
+        super().__init__(argv, f"http://127.0.0.1:{port}", workdir / "pouchdb.log",
+                         env={"NODE_OPTIONS": "--max-old-space-size=8192"})
         wait_http(self.url, proc=self.proc)
         self.user, self.password = "admin", "couch-" + secrets.token_hex(8)
         requests.put(f"{self.url}/_config/admins/{self.user}", json=self.password, timeout=10).raise_for_status()
