@@ -4,7 +4,7 @@ Validation collects every problem at once, each with its dotted path and what
 is allowed, and rejects unknown keys. Secrets may be given inline, or read from
 a file (a relative path is looked up in systemd's $CREDENTIALS_DIRECTORY).
 
-Imports nothing from syncd but errors and naming rules shared with kazoo.
+Imports nothing from syncd but errors.
 """
 
 from __future__ import annotations

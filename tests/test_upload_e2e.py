@@ -42,6 +42,14 @@ def raw(doc: dict) -> bytes:
     return base64.b64decode(att["data"])
 
 
+def voicemail_without_audio(couch: CouchClient, s3_server: S3Server, bucket: str,
+                            account_id: str) -> tuple[dict, str]:
+    """An S3 plan for the account, and a voicemail doc whose attachment is not written yet."""
+    couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port))
+    vm = kd.mailbox_message(account_id, kd.new_id(), b"", *kd.now_month())
+    return vm, vm.pop("_attachments").popitem()[0]
+
+
 def test_plan_routes_voicemail_and_recording_to_s3_at_kazoos_keys(
         tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
         account: tuple[str, str]) -> None:
@@ -152,10 +160,7 @@ def test_offloaded_attachment_is_recorded_from_its_handler_blob(
         tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
         account: tuple[str, str]) -> None:
     account_id, modb = account
-    couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port))
-    year, month = kd.now_month()
-    vm = kd.mailbox_message(account_id, kd.new_id(), b"", year, month)
-    name = vm.pop("_attachments").popitem()[0]
+    vm, name = voicemail_without_audio(couch, s3_server, bucket, account_id)
     settings = {erlang.OtpErlangAtom(b"bucket"): erlang.OtpErlangBinary(bucket.encode()),
                 erlang.OtpErlangAtom(b"secret"): erlang.OtpErlangBinary(b"blob-secret-value")}
     stored_key = f"{dbnames.encode(modb)}/{vm['_id']}_{name}"
@@ -176,10 +181,7 @@ def test_doc_first_attachment_second_is_picked_up(tmp_path: Path, couch: CouchCl
                                                   s3_server: S3Server, bucket: str,
                                                   account: tuple[str, str]) -> None:
     account_id, modb = account
-    couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port))
-    year, month = kd.now_month()
-    vm = kd.mailbox_message(account_id, kd.new_id(), b"", year, month)
-    name = vm.pop("_attachments").popitem()[0]
+    vm, name = voicemail_without_audio(couch, s3_server, bucket, account_id)
     couch.save(modb, vm)  # Kazoo writes the doc first ...
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,))
     assert run_syncd(config, "run", "--once").returncode == 0

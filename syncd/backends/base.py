@@ -125,7 +125,5 @@ class HashingReader:
         self.count += len(data)
         return data
 
-    read_exactly = read
-
     def hexdigest(self) -> str:
         return self._md5.hexdigest()

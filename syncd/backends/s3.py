@@ -97,7 +97,7 @@ class S3Backend(Backend):
     def _put_small(self, key: str, body: BinaryIO, length: int, content_type: str,
                    md5: str | None) -> ObjectInfo:
         reader = HashingReader(body)
-        data = reader.read_exactly(length)
+        data = reader.read(length)
         digest = reader.hexdigest()
         if len(data) != length or (md5 is not None and digest != md5):
             raise IntegrityError(f"{key!r}: read {len(data)} of {length} bytes or MD5 differs "

@@ -8,6 +8,7 @@ Credentials never appear in messages: `display_url` has them stripped.
 
 from __future__ import annotations
 
+import io
 import socket
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -98,7 +99,6 @@ class CouchClient:
         def fetch() -> Any:
             data = self._db(db).get_attachment(doc_id, name)
             if isinstance(data, bytes):  # small bodies come back buffered
-                import io
                 return io.BytesIO(data)
             return data
         return self._call(f"read attachment {db}/{doc_id}/{name}", fetch)

@@ -192,12 +192,15 @@ class Follower:
     def _follow_accounts(self) -> None:
         if self.only_accounts:
             return
-        for doc in self._drain_feed(ACCOUNTS):
+        changed = self._drain_feed(ACCOUNTS)
+        known = self.state.databases() if changed else {}
+        for doc in changed:
             account_id = str(doc.get("_id", ""))
             if doc.get("pvt_type") == "account" and dbnames.is_account_id(account_id):
                 for name in self._candidate_dbs(account_id, full=False):
-                    if name not in self.state.databases() and self.couch.db_exists(name):
+                    if name not in known and self.couch.db_exists(name):
                         self.state.add_database(name, account_id)
+                        known[name] = account_id
                         log.info("following new account=%s db=%s", account_id, name)
 
     def _drain_feed(self, db: str) -> list[dict[str, Any]]:
