@@ -18,6 +18,8 @@ import io
 import os
 import resource
 import shutil
+import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -41,7 +43,7 @@ def listed_keys(client, bucket: str) -> set[str]:  # noqa: ANN001
     return {o["Key"] for p in pages for o in p.get("Contents", [])}
 
 
-def rclone_reference(s3: S3Server, work: Path, count: int, size: int, big: int) -> tuple[float, int]:
+def rclone_reference(s3: S3Server, work: Path, count: int, size: int, big: int) -> tuple[float, int, str]:
     src = work / "rclone-src"
     src.mkdir()
     for i in range(count):
@@ -54,14 +56,16 @@ def rclone_reference(s3: S3Server, work: Path, count: int, size: int, big: int) 
     conf.write_text(f"[moto]\ntype = s3\nprovider = Other\nendpoint = {s3.url}\nforce_path_style = true\n"
                     "access_key_id = x\nsecret_access_key = y\nregion = us-east-1\n")
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-    start = time.monotonic()
+    s3_cpu, start = cpu_seconds(s3.proc.pid), time.monotonic()
     subprocess.run(["rclone", "--config", str(conf), "copy", "--transfers", "8", str(src), "moto:rclone-ref"],
                    check=True, env=env)
     elapsed = time.monotonic() - start
-    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss_kb = usage.ru_maxrss
+    cpu = f"rclone {usage.ru_utime + usage.ru_stime:.1f}, S3 server {cpu_seconds(s3.proc.pid) - s3_cpu:.1f}"
     assert len(listed_keys(s3_client(s3.url), "rclone-ref")) == count + 1
     shutil.rmtree(src)
-    return elapsed, rss_kb
+    return elapsed, rss_kb, cpu
 
 
 def seed_backlog(couch: CouchClient, account_id: str, modb: str, count: int, size: int, big: int) -> None:
@@ -76,6 +80,24 @@ def seed_backlog(couch: CouchClient, account_id: str, modb: str, count: int, siz
     fresh = couch.get(modb, rec["_id"]) or {}
     rec["_rev"], rec["_attachments"] = fresh["_rev"], fresh["_attachments"]
     couch.save(modb, rec)  # pouchdb-server drops fields on attachment PUT: write them back
+
+
+def wait_synced(state_path: Path, expected: int) -> None:
+    while True:
+        try:
+            with sqlite3.connect(f"file:{state_path}?mode=ro", uri=True) as db:
+                (synced,) = db.execute("SELECT count(*) FROM items WHERE status = 'synced'").fetchone()
+        except sqlite3.OperationalError:  # not created yet
+            synced = 0
+        if synced >= expected:
+            return
+        time.sleep(0.1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its reaped children) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_kb(pid: int) -> int:
@@ -93,7 +115,7 @@ def measure_latency(couch: CouchClient, client, bucket: str, account_id: str, mo
     done = threading.Event()
 
     def watch() -> None:
-        while not done.is_set() or len(seen) < len(written):
+        while not done.is_set() or not written.keys() <= seen.keys():
             now = time.monotonic()
             for key in listed_keys(client, bucket):
                 seen.setdefault(key, now)
@@ -125,13 +147,14 @@ def main() -> int:
     parser.add_argument("--big-mb", type=int, default=200)
     parser.add_argument("--latency-count", type=int, default=200)
     parser.add_argument("--latency-rate", type=float, default=20.0, help="voicemails written per second")
+    parser.add_argument("--profile", metavar="FILE", help="run the daemon under py-spy, write a flame summary")
     args = parser.parse_args()
     big = args.big_mb << 20
     work = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
     couch_server, s3 = CouchServer(work / "couch"), S3Server(work / "s3")
     daemon = None
     try:
-        ref_s, ref_rss = rclone_reference(s3, work, args.count, args.size, big)
+        ref_s, ref_rss, ref_cpu = rclone_reference(s3, work, args.count, args.size, big)
         couch = CouchClient(couch_server.auth_url, timeout=900)  # pouchdb-server is slow on big bodies
         account_id = kd.new_id()
         modb = kd.seed_account(couch, account_id)
@@ -141,17 +164,25 @@ def main() -> int:
         config = write_config(work / "config.toml", couch_server.auth_url, accounts=(account_id,))
         config.write_text(config.read_text().replace('[log]', '') + '\n[log]\nlevel = "warning"\n')
         client = s3_client(s3.url)
+        s3_cpu, couch_cpu = cpu_seconds(s3.proc.pid), cpu_seconds(couch_server.proc.pid)
         start = time.monotonic()
-        daemon = subprocess.Popen([sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT)
-        while len(listed_keys(client, "syncd-bench")) < args.count + 1:
-            time.sleep(0.1)
+        command = [sys.executable, "-m", "syncd", "-c", str(config), "run"]
+        if args.profile:
+            command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "-o", args.profile, "--threads", "--"] + command
+        daemon = subprocess.Popen(command, cwd=ROOT)
+        # Poll syncd's own state DB (read-only, cheap) rather than listing the bucket, which
+        # would load the shared S3 server while it is being measured; then confirm in S3.
+        wait_synced(work / "state.sqlite3", args.count + 1)
         syncd_s = time.monotonic() - start
+        syncd_cpu = (f"syncd {cpu_seconds(daemon.pid):.1f}, S3 server {cpu_seconds(s3.proc.pid) - s3_cpu:.1f}, "
+                     f"CouchDB server {cpu_seconds(couch_server.proc.pid) - couch_cpu:.1f}")
+        assert len(listed_keys(client, "syncd-bench")) == args.count + 1, "state says synced, S3 disagrees"
         latencies = measure_latency(couch, client, "syncd-bench", account_id, modb, args.latency_count,
                                     args.latency_rate)
         rss = peak_rss_kb(daemon.pid)
     finally:
         if daemon is not None:
-            daemon.terminate()
+            daemon.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
             daemon.wait(60)
         couch_server.stop()
         s3.stop()
@@ -164,6 +195,7 @@ def main() -> int:
           f"{total_mb / ref_s:.1f} MB/s, peak RSS {ref_rss / 1024:.0f} MB")
     print(f"syncd run (8 workers):     {syncd_s:.2f} s, {objects / syncd_s:.0f} objects/s, "
           f"{total_mb / syncd_s:.1f} MB/s, peak RSS {rss / 1024:.0f} MB")
+    print(f"CPU seconds during the copy: {ref_cpu} | {syncd_cpu}")
     print(f"throughput ratio syncd/rclone: {ref_s / syncd_s:.2f}x (target >= 0.8)")
     print(f"latency write->visible over {len(latencies)}/{args.latency_count} voicemails at "
           f"{args.latency_rate:g}/s: p50 {statistics.median(latencies):.2f} s, p95 {q[18]:.2f} s (target < 2 s)")
