@@ -18,11 +18,14 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from syncd.errors import StateError
+from syncd.items import ITEM_COLUMNS, Item, NewItem, item_from_row
+from syncd.state_twoway import TwoWayState
+
+__all__ = ["Item", "NewItem", "State"]
 
 MIGRATIONS = [
     """
@@ -48,53 +51,33 @@ MIGRATIONS = [
         account_id TEXT, db TEXT, doc_id TEXT, target TEXT, object_key TEXT, reason TEXT NOT NULL
     );
     """,
+    # 2: two-way sync. missing_since: when a listing, event or stat first saw the
+    # object gone (a delete needs a second sighting a grace period later).
+    # listing: one backend listing streamed to disk, never held in memory.
+    """
+    ALTER TABLE items ADD COLUMN missing_since REAL;
+    ALTER TABLE items ADD COLUMN kazoo_deleted_at REAL;
+    CREATE INDEX items_missing ON items (missing_since) WHERE missing_since IS NOT NULL;
+    CREATE INDEX items_key ON items (object_key);
+    CREATE TABLE listing (
+        target TEXT NOT NULL, object_key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT, md5 TEXT,
+        scan INTEGER NOT NULL, PRIMARY KEY (target, object_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE targets (
+        target TEXT PRIMARY KEY, location TEXT NOT NULL, marker_at REAL, last_scan REAL, last_scan_objects INTEGER
+    );
+    CREATE TABLE holds (
+        account_id TEXT PRIMARY KEY, message TEXT NOT NULL, planned INTEGER NOT NULL, since REAL NOT NULL
+    );
+    CREATE INDEX audit_account ON audit (account_id, at);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 PENDING, FAILED, SYNCED, OFFLOADED = "pending", "failed", "synced", "offloaded"
 
 
-@dataclass(frozen=True)
-class NewItem:
-    """Work found on Kazoo's side, to be recorded before the feed moves on."""
-
-    db: str
-    doc_id: str
-    attachment: str
-    target: str
-    object_key: str
-    digest: str | None
-    length: int
-    content_type: str
-    account_id: str
-    pvt_type: str
-    may_exist: bool = False  # the object may already be there (Kazoo "stub" plans)
-    offloaded: bool = False  # Kazoo already stored it at object_key: record only
-
-
-@dataclass(frozen=True)
-class Item:
-    id: int
-    db: str
-    doc_id: str
-    attachment: str
-    target: str
-    object_key: str
-    digest: str | None
-    length: int
-    content_type: str
-    account_id: str
-    pvt_type: str
-    may_exist: bool
-    status: str
-    attempts: int
-
-
-_ITEM_COLUMNS = ("id, db, doc_id, attachment, target, object_key, digest, length, content_type, "
-                 "account_id, pvt_type, may_exist, status, attempts")
-
-
-class State:
+class State(TwoWayState):
     def __init__(self, path: str) -> None:
         self.path = path
         try:
@@ -165,10 +148,10 @@ class State:
         if skip_ids:
             where += f" AND id NOT IN ({','.join('?' * len(skip_ids))})"
         with self._tx() as db:
-            rows = db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE {where} "  # noqa: S608
+            rows = db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE {where} "  # noqa: S608
                               "ORDER BY next_attempt_at, id LIMIT ?", (due_before, *skip_ids, limit)).fetchall()
             db.executemany("UPDATE items SET attempts = attempts + 1 WHERE id = ?", [(r[0],) for r in rows])
-        return [_item(r) for r in rows]
+        return [item_from_row(r) for r in rows]
 
     def mark_synced(self, item_id: int, etag: str, md5: str | None) -> None:
         now = time.time()
@@ -267,9 +250,3 @@ def _upsert_args(item: NewItem, now: float) -> tuple[Any, ...]:
     return (item.db, item.doc_id, item.attachment, item.target, item.account_id, item.pvt_type,
             item.object_key, item.digest, item.length, item.content_type, int(item.may_exist),
             status, now, now)
-
-
-def _item(row: tuple[Any, ...]) -> Item:
-    values = list(row)
-    values[11] = bool(values[11])
-    return Item(*values)

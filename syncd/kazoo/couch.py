@@ -135,6 +135,16 @@ class CouchClient:
             return str(rev)
         return self._call(f"write {db}/{doc.get('_id')}", save)
 
+    def update(self, db: str, doc: dict[str, Any]) -> str | None:
+        """Write doc only if its _rev is still current; the new _rev, or None on a conflict."""
+        def save() -> str | None:
+            try:
+                _, rev = self._db(db).save(doc)
+            except couchdb.http.ResourceConflict:
+                return None
+            return str(rev)
+        return self._call(f"update {db}/{doc.get('_id')}", save)
+
     def put_attachment(self, db: str, doc: dict[str, Any], content: Any, name: str,
                        content_type: str) -> None:
         self._call(f"write attachment {db}/{doc['_id']}/{name}",

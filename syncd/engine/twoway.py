@@ -1,0 +1,298 @@
+"""Backend -> Kazoo: notice objects that vanished and, safely, delete their documents.
+
+Three steps, each callable on its own:
+- `scan(target)`: a full listing streamed into the state DB and compared with
+  the tracked items (first sightings of missing objects, changed objects);
+- `hint(key)`: an event (SQS, watchdog) says an object may be gone: HEAD it and,
+  if it is, record the first sighting;
+- `confirm()`: items first seen missing a grace period ago are HEADed again;
+  those still gone pass the marker check and the mass-delete guard, then become
+  Kazoo soft deletes (or re-uploads where the policy keeps Kazoo's copy).
+With dry_run, nothing is written anywhere: the plan is only reported.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from syncd.backends.base import Backend
+from syncd.engine.plan import Act, Guard, Policy, decide, proceed_command
+from syncd.engine.uploader import BackendResolver
+from syncd.errors import NotFound, StorageError, SyncdError
+from syncd.state import Item, State
+
+log = logging.getLogger("syncd.twoway")
+
+MARKER = ".syncd-marker"
+TRASH = ".syncd-trash/"
+
+
+class DocCheckLike(Protocol):
+    ok: bool
+    reason: str
+    already_deleted: bool
+
+
+class KazooSide(Protocol):
+    def inspect(self, item: Item) -> DocCheckLike: ...
+    def apply(self, item: Item, check: DocCheckLike) -> DocCheckLike: ...
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    action: str
+    item: Item
+    reason: str
+
+
+@dataclass
+class Report:
+    lines: list[PlanLine] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    refused: dict[str, str] = field(default_factory=dict)   # target or account -> why
+    held: dict[str, str] = field(default_factory=dict)      # account -> guard message
+
+    def add(self, action: str, item: Item, reason: str, keep_line: bool = True) -> None:
+        self.counts[action] += 1
+        if keep_line:
+            self.lines.append(PlanLine(action, item, reason))
+
+
+class TwoWay:
+    def __init__(self, state: State, backends: BackendResolver, kazoo: KazooSide, policy: Policy,
+                 guard: Guard, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> None:
+        self.state, self.backends, self.kazoo = state, backends, kazoo
+        self.policy, self.guard, self.dry_run = policy, guard, dry_run
+        self.progress = progress or (lambda _n: None)
+
+    # -- detection ---------------------------------------------------------
+    def scan(self, target: str, report: Report, account_id: str | None = None) -> None:
+        """List target fully and compare with what syncd tracks there."""
+        backend = self._backend(target, report)
+        if backend is None:
+            return
+        try:
+            _, objects = self.state.store_listing(target, backend.list())
+        except SyncdError as exc:
+            self._refuse(report, target, f"listing {backend.describe()} failed ({exc}); nothing is "
+                                         "treated as deleted until a listing succeeds")
+            return
+        tracked = tracked_present = 0
+        due = time.time()
+        missing, found = [], []
+        for item, listed in self.state.compare_listing(target, account_id):
+            self.progress(1)
+            act = decide(item, listed, due, self.policy.grace)
+            tracked += 1
+            tracked_present += listed is not None
+            if act is Act.NOTE_MISSING:
+                missing.append(item.id)
+                report.add("missing", item, "not in the listing (first sighting)")
+            elif act is Act.FOUND_AGAIN:
+                found.append(item.id)
+            elif act in (Act.WAIT, Act.CONFIRM_MISSING):
+                report.add("missing", item, "still not in the listing", keep_line=False)
+            elif act is Act.REUPLOAD_CHANGED:
+                self._reupload_changed(backend, item, report)
+        if objects == 0 and tracked:
+            self._refuse(report, target, f"{backend.describe()} listed no objects at all while syncd tracks "
+                                         "objects there: wrong bucket or folder, or not mounted; no deletes")
+            return
+        refusal = self._location_refusal(target, backend, tracked_present)
+        if refusal:
+            self._refuse(report, target, refusal)
+            return
+        if not self.dry_run:
+            self.state.mark_missing(missing)
+            self.state.clear_missing(found)
+            self.state.note_target(target, backend.describe(), scanned_objects=objects)
+            self.state.clear_problem(f"target:{target}")
+
+    def hint(self, target: str | None, key: str) -> bool:
+        """An event says key may be gone; True when a HEAD confirms it is (first sighting)."""
+        noted = False
+        for item in self.state.items_at(key):
+            if target is not None and item.target != target:
+                continue
+            try:
+                self.backends.backend_for(item).stat(key)
+            except NotFound:
+                if not self.dry_run:
+                    self.state.mark_missing([item.id])
+                log.info("object reported gone, confirmed by a stat; waiting out the grace period %s",
+                         _where(item))
+                noted = True
+            except SyncdError as exc:
+                log.warning("cannot check an object an event reported gone (%s) %s", exc, _where(item))
+        return noted
+
+    # -- acting ------------------------------------------------------------
+    def confirm(self, report: Report, allow_deletes: bool = False, account_id: str | None = None) -> None:
+        """Second sightings: HEAD each due item, guard, then delete in Kazoo or re-upload."""
+        gone: list[Item] = []
+        for item in self.state.due_missing(time.time() - self.policy.grace, limit=100_000):
+            if account_id and item.account_id != account_id:
+                continue
+            if self._still_gone(item, report):
+                gone.append(item)
+        deletes = [i for i in gone if self.policy.deletes_in_kazoo(i)]
+        for item in gone:
+            if not self.policy.deletes_in_kazoo(item):
+                self._restore(item, report)
+        for item in self._guarded(deletes, report, allow_deletes):
+            self._delete_in_kazoo(item, report)
+
+    def _still_gone(self, item: Item, report: Report) -> bool:
+        backend = self._backend(item.target, report)
+        if backend is None:
+            return False
+        refusal = self._location_refusal(item.target, backend, tracked_present=None)
+        if refusal:
+            self._refuse(report, item.target, refusal)
+            return False
+        try:
+            backend.stat(item.object_key)
+        except NotFound:
+            return True
+        except SyncdError as exc:
+            report.add("skipped", item, f"cannot stat the object now ({exc}); tried again later")
+            return False
+        if not self.dry_run:
+            self.state.clear_missing([item.id])
+        report.add("found-again", item, "the object is back", keep_line=False)
+        return False
+
+    def _guarded(self, deletes: list[Item], report: Report, allow: bool) -> list[Item]:
+        by_account: dict[str, list[Item]] = defaultdict(list)
+        for item in deletes:
+            by_account[item.account_id].append(item)
+        run_trip = None if allow else self.guard.check_run(len(deletes))
+        cleared = []
+        for account, items in by_account.items():
+            tracked, missing, recent = self.state.account_counts(account, time.time() - self.guard.window)
+            why = run_trip or (None if allow else self.guard.check_account(account, len(items), tracked,
+                                                                             missing, recent))
+            if why is None:
+                if not self.dry_run and self.state.release(account):
+                    log.info("deletes for account %s no longer held", account)
+                cleared += items
+                continue
+            message = (f"deletes held: {why}. Nothing was deleted; uploads continue. If these objects "
+                       f"were removed on purpose, run: {proceed_command(account)}")
+            report.held[account] = message
+            for item in items:
+                report.add("held", item, why, keep_line=False)
+            if not self.dry_run and self.state.hold(account, message, len(items)):
+                log.error("account=%s %s", account, message)
+        return cleared
+
+    def _delete_in_kazoo(self, item: Item, report: Report) -> None:
+        why = (f"object {item.object_key!r} gone from {item.target} (first missing "
+               f"{_ago(item.missing_since)}, confirmed by a stat after the grace period)")
+        try:
+            check = self.kazoo.inspect(item)
+            if check.ok and not self.dry_run:
+                check = self.kazoo.apply(item, check)
+        except SyncdError as exc:
+            report.add("skipped", item, f"Kazoo unreachable ({exc}); tried again later")
+            return
+        if check.already_deleted:
+            if not self.dry_run:
+                self.state.forget(item.id, f"{why}; the doc was already deleted in Kazoo")
+            report.add("forget", item, "already deleted in Kazoo")
+        elif not check.ok:
+            if not self.dry_run:
+                self.state.audit_refusal(item, "kazoo", f"{why}; not deleted: {check.reason}")
+                self.state.clear_missing([item.id])
+            report.add("refused", item, check.reason)
+            log.warning("not deleting in Kazoo: %s %s", check.reason, _where(item))
+        else:
+            if not self.dry_run:
+                self.state.record_delete(item, "kazoo", "soft-delete", f"{why}; {check.reason}")
+                log.warning("deleted in Kazoo (soft): %s %s", why, _where(item))
+            report.add("delete-in-kazoo", item, why)
+
+    def _restore(self, item: Item, report: Report) -> None:
+        if item.status != "synced":  # Kazoo's own offloaded copy: CouchDB has no bytes to restore from
+            report.add("lost", item, "Kazoo's only copy is gone from storage and this type's policy "
+                                     "keeps Kazoo documents; restore the object from a backup")
+            return
+        if not self.dry_run:
+            self.state.requeue(item.id, "object vanished from the backend; uploading it again")
+        report.add("reupload", item, "object gone from the backend; Kazoo keeps this type, upload again")
+
+    def _reupload_changed(self, backend: Backend, item: Item, report: Report) -> None:
+        """Keep the changed object aside in the trash prefix, then upload Kazoo's version again."""
+        if self.dry_run:
+            report.add("reupload-changed", item, "object differs from what syncd stored")
+            return
+        aside = f"{TRASH}changed-{int(time.time())}/{item.object_key}"
+        try:
+            info = backend.stat(item.object_key)
+            with backend.get(item.object_key) as body:
+                backend.put(aside, body, length=info.size, content_type="application/octet-stream")
+        except NotFound:
+            pass  # gone meanwhile: nothing to keep aside
+        except StorageError as exc:
+            report.add("skipped", item, f"cannot keep the changed object aside ({exc}); not replaced")
+            return
+        self.state.requeue(item.id, f"object changed behind syncd's back; kept aside as {aside!r}")
+        report.add("reupload-changed", item, f"object differs; kept aside as {aside!r}")
+
+    # -- helpers -------------------------------------------------------------
+    def _backend(self, target: str, report: Report) -> Backend | None:
+        item = self.state.any_item(target)
+        if item is None:
+            return None
+        try:
+            return self.backends.backend_for(item)
+        except SyncdError as exc:
+            self._refuse(report, target, str(exc))
+            return None
+
+    def _location_refusal(self, target: str, backend: Backend, tracked_present: int | None) -> str | None:
+        """None when the marker proves this is the right, reachable place; else why not.
+
+        The marker is written the first time a listing shows syncd's objects there;
+        once written, it must stay: a missing marker means wrong place or not mounted.
+        """
+        try:
+            backend.stat(MARKER)
+            return None
+        except NotFound:
+            pass
+        except SyncdError as exc:
+            return f"cannot check the marker {MARKER!r} on {backend.describe()}: {exc}"
+        known = self.state.target_info(target) or {}
+        if known.get("marker_at"):
+            return (f"the marker {MARKER!r} syncd wrote to {backend.describe()} is gone: wrong bucket or folder, "
+                    f"or not mounted. No deletes until it is back; if this is the right place, put a file "
+                    f"named {MARKER} at its top level")
+        if not tracked_present:
+            return f"no marker {MARKER!r} on {backend.describe()} and none of syncd's objects seen there yet"
+        if not self.dry_run:
+            body = f"syncd marker for {target}; syncd deletes nothing here while this file is missing\n".encode()
+            backend.put(MARKER, io.BytesIO(body), length=len(body), content_type="text/plain")
+            self.state.note_target(target, backend.describe(), marker=True)
+            log.info("wrote the location marker %s to %s", MARKER, backend.describe())
+        return None
+
+    def _refuse(self, report: Report, target: str, why: str) -> None:
+        report.refused[target] = why
+        if not self.dry_run and self.state.set_problem(f"target:{target}", why):
+            log.error("target %s: %s", target, why)
+
+
+def _ago(when: float | None) -> str:
+    return "?" if when is None else f"{max(0, int(time.time() - when))} s ago"
+
+
+def _where(item: Item) -> str:
+    return (f"account={item.account_id} db={item.db} doc={item.doc_id} attachment={item.attachment!r} "
+            f"target={item.target} key={item.object_key!r}")
