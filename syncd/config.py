@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apscheduler.triggers.cron import CronTrigger
+
+from syncd.config_validator import Validator
 from syncd.errors import ConfigError
 
 DEFAULT_PATH = "/etc/syncd/config.toml"
@@ -29,6 +32,8 @@ FLOW_KINDS = {
 BACKEND_TYPES = ("local", "s3")
 CHECKSUM_MODES = ("when_required", "when_supported")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+ON_KAZOO_DELETE = ("keep", "trash", "delete")
+TWO_WAY_KINDS = ("voicemail", "recordings", "faxes")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,36 @@ class UploadConfig:
     workers: int = 8
     retry_base: float = 30.0
     retry_max: float = 3600.0
+
+
+@dataclass(frozen=True)
+class KindPolicy:
+    """Two-way policy for one kind of document (voicemail, recordings, faxes)."""
+
+    delete_in_kazoo: bool = False   # its object vanished from storage -> soft delete in Kazoo
+    on_kazoo_delete: str = "keep"   # deleted in Kazoo -> keep | trash | delete its object
+
+
+@dataclass(frozen=True)
+class TwoWayConfig:
+    kinds: dict[str, KindPolicy] = field(default_factory=lambda: {"voicemail": KindPolicy(True)})
+    grace_period: float = 60.0
+    scan_interval: float = 300.0
+    recheck_interval: float = 2.0
+    max_deletes: int = 20
+    max_delete_share: float = 0.5
+    share_from: int = 3
+    max_deletes_per_run: int = 100
+    guard_window: float = 3600.0
+    reconcile_cron: str | None = "30 3 * * *"
+    reconcile_jitter: float = 900.0
+    crossbar_url: str | None = None
+    crossbar_api_key: str | None = field(default=None, repr=False)
+    sqs_queue_url: str | None = None
+    sqs: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def pvt_types(self, predicate: Any) -> frozenset[str]:
+        return frozenset(FLOW_KINDS[k][1] for k, p in self.kinds.items() if predicate(p))
 
 
 @dataclass(frozen=True)
@@ -92,12 +127,14 @@ class Config:
     upload: UploadConfig = UploadConfig()
     backends: dict[str, BackendConfig] = field(default_factory=dict)
     flows: tuple[FlowConfig, ...] = ()
+    two_way: TwoWayConfig = TwoWayConfig()
 
     def secrets(self) -> list[str]:
         """Every secret value in this config, for the log redactor."""
         found = [self.couchdb.password] if self.couchdb.password else []
         found += [b.options["secret_access_key"] for b in self.backends.values()
                   if b.options.get("secret_access_key")]
+        found += [x for x in (self.two_way.crossbar_api_key, self.two_way.sqs.get("secret_access_key")) if x]
         return found
 
 
@@ -121,8 +158,8 @@ def load(path: str) -> Config:
 
 def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     """Validate an already-parsed TOML document."""
-    v = _Validator()
-    v.unknown(raw, "", {"couchdb", "state", "log", "kazoo", "upload", "backends", "flows"})
+    v = Validator()
+    v.unknown(raw, "", {"couchdb", "state", "log", "kazoo", "upload", "backends", "flows", "two_way"})
     couch = _couch(v, v.table(raw, "couchdb", required=True))
     state = v.table(raw, "state", required=True)
     v.unknown(state, "state", {"path"})
@@ -134,12 +171,71 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     upload = _upload(v, v.table(raw, "upload"))
     backends = _backends(v, v.table(raw, "backends"))
     flows = _flows(v, raw.get("flows", []), backends)
+    two_way = _two_way(v, v.table(raw, "two_way"))
     if v.problems:
         raise ConfigError(source, v.problems)
-    return Config(source, couch, state_path or "", level or "info", kazoo, upload, backends, flows)
+    return Config(source, couch, state_path or "", level or "info", kazoo, upload, backends, flows, two_way)
 
 
-def _couch(v: _Validator, t: dict[str, Any]) -> CouchConfig:
+def _two_way(v: Validator, t: dict[str, Any]) -> TwoWayConfig:
+    numbers = {"grace_period": (60.0, 0), "scan_interval": (300.0, 1), "recheck_interval": (2.0, 0.1),
+               "max_deletes": (20, 0), "max_delete_share": (0.5, 0), "share_from": (3, 1),
+               "max_deletes_per_run": (100, 0), "guard_window": (3600.0, 0), "reconcile_jitter": (900.0, 0)}
+    v.unknown(t, "two_way", {*numbers, *TWO_WAY_KINDS, "reconcile_cron", "crossbar_url", "crossbar_api_key",
+                             "crossbar_api_key_file", "sqs"})
+    values = {k: v.number(t, f"two_way.{k}", d, minimum=m, integer=isinstance(d, int))
+              for k, (d, m) in numbers.items()}
+    if values["max_delete_share"] > 1:
+        v.problem("two_way.max_delete_share", "must be a share between 0 and 1 (0.5 = half)")
+    kinds = {kind: _kind_policy(v, v.table(t, kind), f"two_way.{kind}", kind == "voicemail")
+             for kind in TWO_WAY_KINDS}
+    cron = t.get("reconcile_cron", "30 3 * * *")
+    if not _valid_cron(cron):
+        v.problem("two_way.reconcile_cron", f"must be a 5-field cron expression like \"30 3 * * *\", "
+                  f"or \"\" to turn scheduled reconciliation off (got {cron!r})")
+        cron = None
+    crossbar = v.string(t, "two_way.crossbar_url")
+    key = v.secret(t, "two_way", "crossbar_api_key")
+    if bool(crossbar) != bool(key):
+        v.problem("two_way.crossbar_url", "give crossbar_url and crossbar_api_key (or _file) together")
+    sqs = _sqs(v, v.table(t, "sqs"))
+    ints = {k: int(values[k]) for k in ("max_deletes", "share_from", "max_deletes_per_run")}
+    return TwoWayConfig(kinds=kinds, crossbar_url=crossbar, crossbar_api_key=key,
+                        reconcile_cron=cron or None, sqs_queue_url=sqs.pop("queue_url", None), sqs=sqs,
+                        **{**values, **ints})
+
+
+def _valid_cron(cron: Any) -> bool:
+    if cron == "":
+        return True
+    if not isinstance(cron, str) or len(cron.split()) != 5:
+        return False
+    try:
+        CronTrigger.from_crontab(cron)
+    except ValueError:
+        return False
+    return True
+
+
+def _kind_policy(v: Validator, t: dict[str, Any], path: str, deletes_by_default: bool) -> KindPolicy:
+    v.unknown(t, path, {"delete_in_kazoo", "on_kazoo_delete"})
+    return KindPolicy(v.boolean(t, f"{path}.delete_in_kazoo", deletes_by_default),
+                      v.choice(t, f"{path}.on_kazoo_delete", ON_KAZOO_DELETE, "keep") or "keep")
+
+
+def _sqs(v: Validator, t: dict[str, Any]) -> dict[str, Any]:
+    if not t:
+        return {}
+    v.unknown(t, "two_way.sqs", {"queue_url", "region", "endpoint_url", "access_key_id", "secret_access_key",
+                                 "secret_access_key_file", "wait_seconds"})
+    return {"queue_url": v.string(t, "two_way.sqs.queue_url", required=True),
+            "region": v.string(t, "two_way.sqs.region"), "endpoint_url": v.string(t, "two_way.sqs.endpoint_url"),
+            "access_key_id": v.string(t, "two_way.sqs.access_key_id"),
+            "secret_access_key": v.secret(t, "two_way.sqs", "secret_access_key"),
+            "wait_seconds": int(v.number(t, "two_way.sqs.wait_seconds", 10, minimum=0, integer=True))}
+
+
+def _couch(v: Validator, t: dict[str, Any]) -> CouchConfig:
     v.unknown(t, "couchdb", {"url", "username", "password", "password_file", "timeout"})
     url = v.string(t, "couchdb.url", required=True) or ""
     if url and not url.startswith(("http://", "https://")):
@@ -149,7 +245,7 @@ def _couch(v: _Validator, t: dict[str, Any]) -> CouchConfig:
                        v.number(t, "couchdb.timeout", 30.0, minimum=1))
 
 
-def _kazoo(v: _Validator, t: dict[str, Any]) -> KazooConfig:
+def _kazoo(v: Validator, t: dict[str, Any]) -> KazooConfig:
     v.unknown(t, "kazoo", {"accounts", "follow_storage_plans", "history_months",
                            "poll_interval", "discovery_interval", "s3_checksum"})
     return KazooConfig(
@@ -162,7 +258,7 @@ def _kazoo(v: _Validator, t: dict[str, Any]) -> KazooConfig:
     )
 
 
-def _upload(v: _Validator, t: dict[str, Any]) -> UploadConfig:
+def _upload(v: Validator, t: dict[str, Any]) -> UploadConfig:
     v.unknown(t, "upload", {"workers", "retry_base", "retry_max"})
     return UploadConfig(
         workers=int(v.number(t, "upload.workers", 8, minimum=1, integer=True)),
@@ -172,13 +268,13 @@ def _upload(v: _Validator, t: dict[str, Any]) -> UploadConfig:
 
 
 _BACKEND_KEYS = {
-    "local": {"type", "path"},
+    "local": {"type", "path", "watch"},
     "s3": {"type", "bucket", "region", "endpoint_url", "access_key_id", "secret_access_key",
            "secret_access_key_file", "addressing_style", "checksum"},
 }
 
 
-def _backends(v: _Validator, t: dict[str, Any]) -> dict[str, BackendConfig]:
+def _backends(v: Validator, t: dict[str, Any]) -> dict[str, BackendConfig]:
     out = {}
     for name, b in t.items():
         path = f"backends.{name}"
@@ -194,14 +290,14 @@ def _backends(v: _Validator, t: dict[str, Any]) -> dict[str, BackendConfig]:
     return out
 
 
-def _local_options(v: _Validator, b: dict[str, Any], path: str) -> dict[str, Any]:
+def _local_options(v: Validator, b: dict[str, Any], path: str) -> dict[str, Any]:
     folder = v.string(b, f"{path}.path", required=True)
     if folder and not os.path.isabs(folder):
         v.problem(f"{path}.path", "must be an absolute path")
-    return {"path": folder}
+    return {"path": folder, "watch": v.choice(b, f"{path}.watch", ("inotify", "poll", "off"), "inotify")}
 
 
-def _s3_options(v: _Validator, b: dict[str, Any], path: str) -> dict[str, Any]:
+def _s3_options(v: Validator, b: dict[str, Any], path: str) -> dict[str, Any]:
     return {
         "bucket": v.string(b, f"{path}.bucket", required=True),
         "region": v.string(b, f"{path}.region"),
@@ -213,7 +309,7 @@ def _s3_options(v: _Validator, b: dict[str, Any], path: str) -> dict[str, Any]:
     }
 
 
-def _flows(v: _Validator, flows: Any, backends: dict[str, BackendConfig]) -> tuple[FlowConfig, ...]:
+def _flows(v: Validator, flows: Any, backends: dict[str, BackendConfig]) -> tuple[FlowConfig, ...]:
     if not isinstance(flows, list):
         v.problem("flows", "must be an array of tables ([[flows]])")
         return ()
@@ -260,113 +356,3 @@ def _valid_field_list(fields: Any) -> bool:
         if ok is None or not ok(value):
             return False
     return True
-
-
-class _Validator:
-    """Collects problems instead of stopping at the first one."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def problem(self, path: str, message: str) -> None:
-        self.problems.append(f"{path}: {message}")
-
-    def unknown(self, table: dict[str, Any], path: str, allowed: set[str]) -> None:
-        for key in sorted(set(table) - allowed):
-            where = f"{path}.{key}" if path else key
-            self.problem(where, f"unknown key (allowed here: {', '.join(sorted(allowed))})")
-
-    def table(self, raw: dict[str, Any], key: str, required: bool = False) -> dict[str, Any]:
-        value = raw.get(key)
-        if value is None:
-            if required:
-                self.problem(key, "missing table; it is required")
-            return {}
-        if not isinstance(value, dict):
-            self.problem(key, "must be a table")
-            return {}
-        return value
-
-    def _get(self, t: dict[str, Any], path: str) -> Any:
-        return t.get(path.rsplit(".", 1)[-1])
-
-    def string(self, t: dict[str, Any], path: str, required: bool = False) -> str | None:
-        value = self._get(t, path)
-        if value is None:
-            if required:
-                self.problem(path, "missing; it is required")
-            return None
-        if not isinstance(value, str) or not value:
-            self.problem(path, "must be a non-empty string")
-            return None
-        return value
-
-    def boolean(self, t: dict[str, Any], path: str, default: bool) -> bool:
-        value = self._get(t, path)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.problem(path, "must be true or false")
-            return default
-        return value
-
-    def number(self, t: dict[str, Any], path: str, default: float, minimum: float,
-               integer: bool = False) -> float:
-        value = self._get(t, path)
-        if value is None:
-            return default
-        kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
-            what = "a whole number" if integer else "a number"
-            self.problem(path, f"must be {what} >= {minimum:g} (got {value!r})")
-            return default
-        return float(value)
-
-    def choice(self, t: dict[str, Any], path: str, allowed: tuple[str, ...], default: str | None,
-               required: bool = False) -> str | None:
-        value = self._get(t, path)
-        if value is None:
-            if required:
-                self.problem(path, f"missing; one of: {', '.join(allowed)}")
-            return default
-        if value not in allowed:
-            self.problem(path, f"must be one of: {', '.join(allowed)} (got {value!r})")
-            return default
-        return str(value)
-
-    def account_ids(self, t: dict[str, Any], path: str) -> tuple[str, ...]:
-        value = self._get(t, path)
-        if value is None:
-            return ()
-        bad = not isinstance(value, list) or not all(_is_account_id(a) for a in value)
-        if bad:
-            self.problem(path, "must be an array of 32-character lowercase hex account ids")
-            return ()
-        return tuple(value)
-
-    def secret(self, t: dict[str, Any], section: str, key: str) -> str | None:
-        """A secret given inline as `key`, or read from the file named by `key_file`."""
-        inline, file_name = t.get(key), t.get(f"{key}_file")
-        if inline is not None and file_name is not None:
-            self.problem(f"{section}.{key}", f"give either {key} or {key}_file, not both")
-            return None
-        if file_name is None:
-            return self.string(t, f"{section}.{key}")
-        path = _credential_path(str(file_name))
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            self.problem(f"{section}.{key}_file", f"cannot read {path}: {exc.strerror}")
-            return None
-
-
-def _credential_path(name: str) -> Path:
-    """Relative secret files live in systemd's credentials directory when there is one."""
-    creds = os.environ.get("CREDENTIALS_DIRECTORY")
-    if creds and not os.path.isabs(name):
-        return Path(creds) / name
-    return Path(name)
-
-
-def _is_account_id(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value)

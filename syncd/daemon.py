@@ -5,7 +5,12 @@ The one module (with cli.py) that sees everything. Long-running mode:
   accounts and databases (every kazoo.discovery_interval s, with jitter) and
   the current-month MODB check;
 - one thread longpolls /_db_updates where CouchDB has it;
-- one thread drains the upload backlog, woken as soon as work is recorded.
+- one thread drains the upload backlog, woken as soon as work is recorded;
+- two-way: a listing scan of every tracked target (scan_interval, jittered
+  3/4..5/4 as Syncthing does), a frequent confirm pass over objects seen
+  missing, scheduled reconciliation (cron, with jitter), and deletion hints from
+  watchdog (syncd's local folders) and SQS (S3 event notifications). These run
+  one at a time (one lock), so two passes never plan the same delete.
 SIGTERM sets `stop`: no new item starts, the ones in flight finish, exit 0.
 """
 
@@ -17,19 +22,27 @@ from contextlib import AbstractContextManager, closing
 from typing import Any, BinaryIO
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from syncd import logs, sdnotify
 from syncd.backends import BackendSpec, open_backend
 from syncd.backends.base import Backend
-from syncd.config import Config
+from syncd.config import FLOW_KINDS, Config
+from syncd.engine.backend_deletes import apply_kazoo_deletes
+from syncd.engine.plan import Guard, Policy
 from syncd.engine.runner import RunStats, UploadRunner
+from syncd.engine.twoway import Report, TwoWay
 from syncd.engine.uploader import RetryPolicy, Uploader
 from syncd.errors import CouchUnavailable, SyncdError
 from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.crossbar import Crossbar
+from syncd.kazoo.deletes import KazooDeleter
 from syncd.kazoo.follower import SYSTEM_DATA, Follower
 from syncd.kazoo.plans import PlanBook
 from syncd.kazoo.work import DocPlanner, FlowRule
+from syncd.reconcile import Reconciler
 from syncd.state import Item, State
+from syncd.watchers import Hints
 
 log = logging.getLogger("syncd")
 
@@ -76,7 +89,8 @@ def flow_setup(config: Config) -> tuple[list[FlowRule], dict[str, BackendSpec]]:
     for flow in config.flows:
         backend = config.backends[flow.backend]
         target = f"syncd:{backend.name}"
-        specs[target] = BackendSpec(backend.type, {k: v for k, v in backend.options.items() if v is not None})
+        options = {k: v for k, v in backend.options.items() if v is not None and k != "watch"}
+        specs[target] = BackendSpec(backend.type, options)
         naming: dict[str, Any] = {"field_separator": flow.field_separator}
         if flow.field_list is not None:
             naming["field_list"] = list(flow.field_list)
@@ -104,6 +118,19 @@ class Daemon:
         self.runner = UploadRunner(self.state, uploader, config.upload.workers)
         self.follower = Follower(self.couch, self.state, self.planner, k.accounts, k.history_months,
                                  on_work=self.runner.wake.set)
+        t = config.two_way
+        crossbar = Crossbar(t.crossbar_url, t.crossbar_api_key or "") if t.crossbar_url else None
+        self.kazoo_deleter = KazooDeleter(self.couch, crossbar)
+        on_delete = {FLOW_KINDS[kind][1]: p.on_kazoo_delete for kind, p in t.kinds.items() if p.on_kazoo_delete != "keep"}
+        self.policy = Policy(t.grace_period, t.pvt_types(lambda p: p.delete_in_kazoo), on_delete)
+        self.guard = Guard(t.max_deletes, t.max_delete_share, t.share_from, t.max_deletes_per_run, t.guard_window)
+        self.twoway_lock = threading.Lock()
+
+    def two_way(self, dry_run: bool = False, progress: Any = None) -> TwoWay:
+        return TwoWay(self.state, self.targets, self.kazoo_deleter, self.policy, self.guard, dry_run, progress)
+
+    def reconciler(self, dry_run: bool = False, progress: Any = None) -> Reconciler:
+        return Reconciler(self.state, self.couch, self.planner, self.two_way(dry_run, progress))
 
     def run_once(self, stop: threading.Event) -> RunStats:
         """Drain every feed and the whole backlog once. Raises CouchUnavailable."""
@@ -117,11 +144,13 @@ class Daemon:
         scheduler.add_job(self._poll_job, "interval", seconds=self.config.kazoo.poll_interval, id="poll")
         scheduler.add_job(self._discovery_job, "interval", seconds=self.config.kazoo.discovery_interval,
                           jitter=max(1, int(self.config.kazoo.discovery_interval / 10)), id="discover")
+        self._schedule_two_way(scheduler)
         threads = [threading.Thread(target=self.runner.run_forever, args=(stop,), name="uploads"),
                    threading.Thread(target=self.follower.watch_db_updates, args=(stop,), name="db-updates",
                                     daemon=True)]
         for thread in threads:
             thread.start()
+        self.hints = Hints(self, stop)
         scheduler.start()
         sdnotify.notify("READY=1")
         log.info("syncd running: CouchDB %s, %d database(s) followed", self.couch.display_url,
@@ -130,9 +159,37 @@ class Daemon:
         sdnotify.notify("STOPPING=1")
         log.info("stopping: finishing uploads in flight")
         scheduler.shutdown(wait=True)
+        self.hints.close()
         self.runner.wake.set()
         threads[0].join()
         log.info("stopped")
+
+    def _schedule_two_way(self, scheduler: BackgroundScheduler) -> None:
+        t = self.config.two_way
+        scheduler.add_job(self.two_way_pass, "interval", args=(True,), seconds=t.scan_interval,
+                          jitter=t.scan_interval / 4, id="scan")
+        scheduler.add_job(self.two_way_pass, "interval", args=(False,), seconds=t.recheck_interval, id="confirm")
+        if t.reconcile_cron:
+            trigger = CronTrigger.from_crontab(t.reconcile_cron, jitter=int(t.reconcile_jitter) or None)
+            scheduler.add_job(self._reconcile_job, trigger, id="reconcile")
+
+    def two_way_pass(self, scan: bool) -> Report:
+        """scan=True: list every tracked target first. Then confirm due deletes either way."""
+        report = Report()
+        with self.twoway_lock:
+            tw = self.two_way()
+            def run() -> None:
+                if scan:
+                    for target in self.state.tracked_targets():
+                        tw.scan(target, report)
+                tw.confirm(report)
+                apply_kazoo_deletes(tw, report)
+            self._guard("compare storage with Kazoo", run)
+        return report
+
+    def _reconcile_job(self) -> None:
+        with self.twoway_lock:
+            self._guard("reconcile", lambda: self.reconciler().run())
 
     def _poll_job(self) -> None:
         dirty = self.follower.take_dirty() if self.follower.db_updates_supported else None

@@ -53,3 +53,9 @@ def item_from_row(row: tuple[Any, ...]) -> Item:
     values = list(row)
     values[11] = bool(values[11])
     return Item(*values)
+
+
+def as_item(new: NewItem) -> Item:
+    """A not-yet-recorded NewItem shaped as an Item (id 0), for plans and reports."""
+    return Item(0, new.db, new.doc_id, new.attachment, new.target, new.object_key, new.digest, new.length,
+                new.content_type, new.account_id, new.pvt_type, new.may_exist, "pending", 0)

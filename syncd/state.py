@@ -126,14 +126,17 @@ class State(TwoWayState):
         row = self._db.execute("SELECT seq FROM cursors WHERE feed = ?", (feed,)).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def record_changes(self, feed: str, seq: Any, items: Iterable[NewItem]) -> int:
-        """Record found work and move the feed's cursor, in one transaction."""
+    def record_changes(self, feed: str, seq: Any, items: Iterable[NewItem],
+                       deleted_docs: Iterable[str] = ()) -> int:
+        """Record found work (and docs deleted in Kazoo) and move the feed's cursor, in one transaction."""
         now = time.time()
         count = 0
         with self._tx() as db:
             for item in items:
                 db.execute(_UPSERT, _upsert_args(item, now))
                 count += 1
+            db.executemany("UPDATE items SET kazoo_deleted_at = ? WHERE db = ? AND doc_id = ? "
+                           "AND kazoo_deleted_at IS NULL", [(now, feed, d) for d in deleted_docs])
             db.execute("INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
                        "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
                        (feed, json.dumps(seq), now))
@@ -152,6 +155,18 @@ class State(TwoWayState):
                               "ORDER BY next_attempt_at, id LIMIT ?", (due_before, *skip_ids, limit)).fetchall()
             db.executemany("UPDATE items SET attempts = attempts + 1 WHERE id = ?", [(r[0],) for r in rows])
         return [item_from_row(r) for r in rows]
+
+    def record_items(self, items: Iterable[NewItem], db_name: str | None = None,
+                     deleted_docs: Iterable[str] = ()) -> int:
+        """Record work found outside a feed (reconciliation); returns rows added or changed."""
+        now = time.time()
+        changed = 0
+        with self._tx() as db:
+            for item in items:
+                changed += db.execute(_UPSERT, _upsert_args(item, now)).rowcount
+            db.executemany("UPDATE items SET kazoo_deleted_at = ? WHERE db = ? AND doc_id = ? "
+                           "AND kazoo_deleted_at IS NULL", [(now, db_name, d) for d in deleted_docs])
+        return changed
 
     def mark_synced(self, item_id: int, etag: str, md5: str | None) -> None:
         now = time.time()

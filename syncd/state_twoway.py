@@ -170,6 +170,21 @@ class TwoWayState:
             db.execute("UPDATE items SET status = 'pending', may_exist = 0, attempts = 0, next_attempt_at = 0, "
                        "missing_since = NULL, last_error = ?, updated_at = ? WHERE id = ?", (reason, now, item_id))
 
+    def deleted_in_kazoo(self, limit: int = 1000) -> list[Item]:
+        """Tracked items whose Kazoo doc was deleted, waiting for their backend policy."""
+        rows = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE kazoo_deleted_at IS NOT NULL "  # noqa: S608
+                                f"AND status IN {TRACKED} ORDER BY kazoo_deleted_at LIMIT ?", (limit,)).fetchall()
+        return [item_from_row(r) for r in rows]
+
+    def items_of_doc(self, db_name: str, doc_id: str) -> list[Item]:
+        rows = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE db = ? AND doc_id = ?",  # noqa: S608
+                                (db_name, doc_id)).fetchall()
+        return [item_from_row(r) for r in rows]
+
+    def doc_ids(self, db_name: str) -> Iterator[str]:
+        for (doc_id,) in self._db.execute("SELECT DISTINCT doc_id FROM items WHERE db = ?", (db_name,)).fetchall():
+            yield doc_id
+
     # -- guard inputs --------------------------------------------------------
     def account_counts(self, account_id: str, since: float) -> tuple[int, int, int]:
         """(tracked items, items seen missing, deletes applied since `since`) for the guard."""

@@ -21,7 +21,7 @@ from typing import BinaryIO
 from syncd.backends.base import Backend, HashingReader, ObjectInfo
 from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFound, PreconditionFailed
 
-_TMP_PREFIX = ".syncd-tmp."
+TMP_PREFIX = ".syncd-tmp."
 _CHUNK = 1024 * 1024
 
 
@@ -45,7 +45,7 @@ class LocalBackend(Backend):
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames.sort()
             for name in sorted(filenames):
-                if name.startswith(_TMP_PREFIX):
+                if name.startswith(TMP_PREFIX):
                     continue
                 full = Path(dirpath) / name
                 key = full.relative_to(self.root).as_posix()
@@ -79,7 +79,7 @@ class LocalBackend(Backend):
         self.check()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.parent / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
+            tmp = path.parent / f"{TMP_PREFIX}{secrets.token_hex(8)}"
             digest = self._write(tmp, body, length, key, md5)
             os.replace(tmp, path)
             _fsync_dir(path.parent)
@@ -130,8 +130,8 @@ class LocalBackend(Backend):
         for part in parts:
             if part in ("", ".", ".."):
                 raise InvalidKey(key, "empty, '.' or '..' path parts are not allowed")
-            if part.startswith(_TMP_PREFIX):
-                raise InvalidKey(key, f"names starting with {_TMP_PREFIX!r} are reserved")
+            if part.startswith(TMP_PREFIX):
+                raise InvalidKey(key, f"names starting with {TMP_PREFIX!r} are reserved")
             if len(part.encode("utf-8")) > 255:
                 raise InvalidKey(key, "a path part is longer than 255 bytes")
         return self.root.joinpath(*parts)

@@ -13,7 +13,7 @@ Safety rules encoded below (DESIGN §4, "Nothing deleted by mistake"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -34,6 +34,8 @@ class Policy:
     grace: float = 60.0
     # pvt_types for which a vanished object deletes the document in Kazoo
     delete_in_kazoo: frozenset[str] = frozenset({"mailbox_message"})
+    # pvt_type -> "trash" | "delete": what a delete in Kazoo does to the object (default: keep it)
+    on_kazoo_delete: dict[str, str] = field(default_factory=dict)
 
     def deletes_in_kazoo(self, item: Item) -> bool:
         return item.pvt_type in self.delete_in_kazoo

@@ -57,6 +57,7 @@ class Report:
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     refused: dict[str, str] = field(default_factory=dict)   # target or account -> why
     held: dict[str, str] = field(default_factory=dict)      # account -> guard message
+    orphans: dict[str, tuple[int, list[str]]] = field(default_factory=dict)  # target -> (count, some keys)
 
     def add(self, action: str, item: Item, reason: str, keep_line: bool = True) -> None:
         self.counts[action] += 1
@@ -74,13 +75,13 @@ class TwoWay:
     # -- detection ---------------------------------------------------------
     def scan(self, target: str, report: Report, account_id: str | None = None) -> None:
         """List target fully and compare with what syncd tracks there."""
-        backend = self._backend(target, report)
+        backend = self.backend(target, report)
         if backend is None:
             return
         try:
             _, objects = self.state.store_listing(target, backend.list())
         except SyncdError as exc:
-            self._refuse(report, target, f"listing {backend.describe()} failed ({exc}); nothing is "
+            self.refuse(report, target, f"listing {backend.describe()} failed ({exc}); nothing is "
                                          "treated as deleted until a listing succeeds")
             return
         tracked = tracked_present = 0
@@ -101,12 +102,12 @@ class TwoWay:
             elif act is Act.REUPLOAD_CHANGED:
                 self._reupload_changed(backend, item, report)
         if objects == 0 and tracked:
-            self._refuse(report, target, f"{backend.describe()} listed no objects at all while syncd tracks "
+            self.refuse(report, target, f"{backend.describe()} listed no objects at all while syncd tracks "
                                          "objects there: wrong bucket or folder, or not mounted; no deletes")
             return
-        refusal = self._location_refusal(target, backend, tracked_present)
+        refusal = self.location_refusal(target, backend, tracked_present)
         if refusal:
-            self._refuse(report, target, refusal)
+            self.refuse(report, target, refusal)
             return
         if not self.dry_run:
             self.state.mark_missing(missing)
@@ -145,16 +146,16 @@ class TwoWay:
         for item in gone:
             if not self.policy.deletes_in_kazoo(item):
                 self._restore(item, report)
-        for item in self._guarded(deletes, report, allow_deletes):
+        for item in self.guarded(deletes, report, allow_deletes):
             self._delete_in_kazoo(item, report)
 
     def _still_gone(self, item: Item, report: Report) -> bool:
-        backend = self._backend(item.target, report)
+        backend = self.backend(item.target, report)
         if backend is None:
             return False
-        refusal = self._location_refusal(item.target, backend, tracked_present=None)
+        refusal = self.location_refusal(item.target, backend, tracked_present=None)
         if refusal:
-            self._refuse(report, item.target, refusal)
+            self.refuse(report, item.target, refusal)
             return False
         try:
             backend.stat(item.object_key)
@@ -168,7 +169,7 @@ class TwoWay:
         report.add("found-again", item, "the object is back", keep_line=False)
         return False
 
-    def _guarded(self, deletes: list[Item], report: Report, allow: bool) -> list[Item]:
+    def guarded(self, deletes: list[Item], report: Report, allow: bool) -> list[Item]:
         by_account: dict[str, list[Item]] = defaultdict(list)
         for item in deletes:
             by_account[item.account_id].append(item)
@@ -246,17 +247,17 @@ class TwoWay:
         report.add("reupload-changed", item, f"object differs; kept aside as {aside!r}")
 
     # -- helpers -------------------------------------------------------------
-    def _backend(self, target: str, report: Report) -> Backend | None:
+    def backend(self, target: str, report: Report) -> Backend | None:
         item = self.state.any_item(target)
         if item is None:
             return None
         try:
             return self.backends.backend_for(item)
         except SyncdError as exc:
-            self._refuse(report, target, str(exc))
+            self.refuse(report, target, str(exc))
             return None
 
-    def _location_refusal(self, target: str, backend: Backend, tracked_present: int | None) -> str | None:
+    def location_refusal(self, target: str, backend: Backend, tracked_present: int | None) -> str | None:
         """None when the marker proves this is the right, reachable place; else why not.
 
         The marker is written the first time a listing shows syncd's objects there;
@@ -283,7 +284,7 @@ class TwoWay:
             log.info("wrote the location marker %s to %s", MARKER, backend.describe())
         return None
 
-    def _refuse(self, report: Report, target: str, why: str) -> None:
+    def refuse(self, report: Report, target: str, why: str) -> None:
         report.refused[target] = why
         if not self.dry_run and self.state.set_problem(f"target:{target}", why):
             log.error("target %s: %s", target, why)

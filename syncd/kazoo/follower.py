@@ -22,6 +22,7 @@ from typing import Any
 from syncd.errors import CouchUnavailable, PlanError
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient, DbUpdatesUnsupported
+from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.work import DocPlanner
 from syncd.state import State
 
@@ -165,7 +166,8 @@ class Follower:
             except PlanError as exc:
                 self._pause(account_id, exc)
                 return recorded
-            self.state.record_changes(name, last_seq, items)
+            deleted = [c["id"] for c in results if c.get("deleted") or (c.get("doc") and is_deleted(c["doc"]))]
+            self.state.record_changes(name, last_seq, items, deleted_docs=deleted)
             recorded += len(items)
             if items:
                 self.on_work()

@@ -1,0 +1,117 @@
+"""The config validator: collects every problem, each with its dotted path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+class Validator:
+    """Collects problems instead of stopping at the first one."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}")
+
+    def unknown(self, table: dict[str, Any], path: str, allowed: set[str]) -> None:
+        for key in sorted(set(table) - allowed):
+            where = f"{path}.{key}" if path else key
+            self.problem(where, f"unknown key (allowed here: {', '.join(sorted(allowed))})")
+
+    def table(self, raw: dict[str, Any], key: str, required: bool = False) -> dict[str, Any]:
+        value = raw.get(key)
+        if value is None:
+            if required:
+                self.problem(key, "missing table; it is required")
+            return {}
+        if not isinstance(value, dict):
+            self.problem(key, "must be a table")
+            return {}
+        return value
+
+    def _get(self, t: dict[str, Any], path: str) -> Any:
+        return t.get(path.rsplit(".", 1)[-1])
+
+    def string(self, t: dict[str, Any], path: str, required: bool = False) -> str | None:
+        value = self._get(t, path)
+        if value is None:
+            if required:
+                self.problem(path, "missing; it is required")
+            return None
+        if not isinstance(value, str) or not value:
+            self.problem(path, "must be a non-empty string")
+            return None
+        return value
+
+    def boolean(self, t: dict[str, Any], path: str, default: bool) -> bool:
+        value = self._get(t, path)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(path, "must be true or false")
+            return default
+        return value
+
+    def number(self, t: dict[str, Any], path: str, default: float, minimum: float,
+               integer: bool = False) -> float:
+        value = self._get(t, path)
+        if value is None:
+            return default
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
+            what = "a whole number" if integer else "a number"
+            self.problem(path, f"must be {what} >= {minimum:g} (got {value!r})")
+            return default
+        return float(value)
+
+    def choice(self, t: dict[str, Any], path: str, allowed: tuple[str, ...], default: str | None,
+               required: bool = False) -> str | None:
+        value = self._get(t, path)
+        if value is None:
+            if required:
+                self.problem(path, f"missing; one of: {', '.join(allowed)}")
+            return default
+        if value not in allowed:
+            self.problem(path, f"must be one of: {', '.join(allowed)} (got {value!r})")
+            return default
+        return str(value)
+
+    def account_ids(self, t: dict[str, Any], path: str) -> tuple[str, ...]:
+        value = self._get(t, path)
+        if value is None:
+            return ()
+        bad = not isinstance(value, list) or not all(_is_account_id(a) for a in value)
+        if bad:
+            self.problem(path, "must be an array of 32-character lowercase hex account ids")
+            return ()
+        return tuple(value)
+
+    def secret(self, t: dict[str, Any], section: str, key: str) -> str | None:
+        """A secret given inline as `key`, or read from the file named by `key_file`."""
+        inline, file_name = t.get(key), t.get(f"{key}_file")
+        if inline is not None and file_name is not None:
+            self.problem(f"{section}.{key}", f"give either {key} or {key}_file, not both")
+            return None
+        if file_name is None:
+            return self.string(t, f"{section}.{key}")
+        path = _credential_path(str(file_name))
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            self.problem(f"{section}.{key}_file", f"cannot read {path}: {exc.strerror}")
+            return None
+
+
+def _credential_path(name: str) -> Path:
+    """Relative secret files live in systemd's credentials directory when there is one."""
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds and not os.path.isabs(name):
+        return Path(creds) / name
+    return Path(name)
+
+
+def _is_account_id(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value)

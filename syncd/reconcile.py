@@ -1,0 +1,96 @@
+"""`syncd reconcile` and the daemon's scheduled reconciliation: list both sides
+fully, plan, and (unless dry_run) repair what events missed.
+
+Kazoo side: every followed database through _all_docs, routed again by the
+storage plans, so uploads that never happened are recorded, and rows whose doc
+is gone or deleted are flagged. Backend side: every tracked target listed
+(streamed into the state DB) and compared. Then second sightings of missing
+objects are confirmed (waiting out the grace period when this run saw them
+first), and Kazoo deletes are applied by policy. Orphan objects are reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from syncd.engine.backend_deletes import apply_kazoo_deletes
+from syncd.engine.twoway import MARKER, TRASH, PlanLine, Report, TwoWay
+from syncd.errors import PlanError
+from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.deletes import is_deleted
+from syncd.kazoo.work import DocPlanner
+from syncd.items import as_item
+from syncd.state import State
+
+log = logging.getLogger("syncd.reconcile")
+
+
+class Reconciler:
+    def __init__(self, state: State, couch: CouchClient, planner: DocPlanner, two_way: TwoWay) -> None:
+        self.state, self.couch, self.planner, self.tw = state, couch, planner, two_way
+
+    def run(self, account_id: str | None = None, allow_deletes: bool = False,
+            stop: threading.Event | None = None, say: Callable[[str], None] = log.info) -> Report:
+        report = Report()
+        for db_name, owner in sorted(self.state.databases().items()):
+            if not account_id or owner == account_id:
+                self._kazoo_db(db_name, owner, report)
+        first_sightings = report.counts.get("missing", 0)
+        for target in self.state.tracked_targets(account_id):
+            self.tw.scan(target, report, account_id)
+        if first_sightings < report.counts.get("missing", 0) and not self.tw.dry_run:
+            self._wait_grace(stop, say)
+        self.tw.confirm(report, allow_deletes, account_id)
+        apply_kazoo_deletes(self.tw, report, allow_deletes, account_id)
+        for target in self.state.tracked_targets(account_id):
+            count, keys = self.state.orphans(target, (MARKER, TRASH))
+            if count:
+                report.orphans[target] = (count, keys)
+        return report
+
+    def _kazoo_db(self, db_name: str, account_id: str, report: Report) -> None:
+        """Route every doc of one database again; flag rows whose doc is gone."""
+        alive: set[str] = set()   # doc ids of one database: bounded by its size, not the install's
+        deleted: list[str] = []
+        try:
+            for doc in self.couch.all_docs(db_name):
+                doc_id = str(doc["_id"])
+                if is_deleted(doc):
+                    deleted.append(doc_id)
+                    continue
+                alive.add(doc_id)
+                self._route(db_name, doc, report)
+                self.tw.progress(1)
+        except PlanError as exc:
+            self.tw.refuse(report, f"account:{account_id}", str(exc))
+            return
+        gone = [d for d in self.state.doc_ids(db_name) if d not in alive]
+        for doc_id in gone:
+            for item in self.state.items_of_doc(db_name, doc_id):
+                report.add("kazoo-deleted", item, "doc deleted in Kazoo")
+        if not self.tw.dry_run and gone:
+            self.state.record_items([], db_name, deleted_docs=gone)
+
+    def _route(self, db_name: str, doc: dict[str, Any], report: Report) -> None:
+        fresh = []
+        for item in self.planner.items(db_name, doc):
+            known = self.state.item(item.db, item.doc_id, item.attachment, item.target)
+            if known is None or known["digest"] != item.digest or known["object_key"] != item.object_key:
+                fresh.append(item)
+        if fresh and not self.tw.dry_run:
+            self.state.record_items(fresh)
+        for item in fresh:
+            report.counts["upload"] += 1
+            report.lines.append(PlanLine("upload", as_item(item), "in Kazoo, routed to this target, not stored yet"))
+
+    def _wait_grace(self, stop: threading.Event | None, say: Callable[[str], None]) -> None:
+        grace = self.tw.policy.grace
+        say(f"objects missing for the first time: confirming them in {grace:g} s (grace period)")
+        if stop is not None:
+            stop.wait(grace)
+        else:
+            time.sleep(grace)

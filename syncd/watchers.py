@@ -1,0 +1,75 @@
+"""Deletion hints from events: watchdog on syncd's local folders, SQS for S3.
+
+Events only say "look at this key"; keys are collected for a short debounce
+(bursts of events for one key become one look), then handed to TwoWay.hint,
+which stats the object and records a first sighting when it is really gone.
+The confirm pass then acts after the grace period, as for listing scans.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from syncd.backends.local_events import watch_folder
+from syncd.errors import SyncdError
+
+if TYPE_CHECKING:
+    from syncd.daemon import Daemon
+
+log = logging.getLogger("syncd.watch")
+DEBOUNCE_SECONDS = 0.5
+
+
+class Hints:
+    def __init__(self, daemon: Daemon, stop: threading.Event) -> None:
+        self.daemon, self.stop = daemon, stop
+        self._keys: dict[tuple[str | None, str], None] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._observers: list[Any] = []
+        self._threads = [threading.Thread(target=self._consume, name="hints", daemon=True)]
+        for backend in daemon.config.backends.values():
+            watch = backend.options.get("watch") or "inotify"
+            if backend.type == "local" and watch != "off" and backend.options.get("path"):
+                target = f"syncd:{backend.name}"
+                self._observers.append(watch_folder(backend.options["path"], lambda k, t=target: self.add(t, k),
+                                                    polling=watch == "poll"))
+        sqs = daemon.config.two_way
+        if sqs.sqs_queue_url:
+            from syncd.backends.s3_events import SqsWatcher
+            watcher = SqsWatcher(sqs.sqs_queue_url, **sqs.sqs)
+            self._threads.append(threading.Thread(target=watcher.run, args=(stop, lambda _b, k: self.add(None, k)),
+                                                  name="sqs-events", daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    def add(self, target: str | None, key: str) -> None:
+        with self._lock:
+            self._keys[(target, key)] = None
+        self._wake.set()
+
+    def _consume(self) -> None:
+        while not self.stop.is_set():
+            self._wake.wait(1.0)
+            if self.stop.wait(DEBOUNCE_SECONDS):
+                return
+            self._wake.clear()
+            with self._lock:
+                keys, self._keys = list(self._keys), {}
+            if keys:
+                self._hand_over(keys)
+
+    def _hand_over(self, keys: list[tuple[str | None, str]]) -> None:
+        with self.daemon.twoway_lock:
+            tw = self.daemon.two_way()
+            for target, key in keys:
+                try:
+                    tw.hint(target, key)
+                except SyncdError as exc:
+                    log.warning("cannot follow up a deletion event for key %r: %s", key, exc)
+
+    def close(self) -> None:
+        for observer in self._observers:
+            observer.stop()
