@@ -170,8 +170,10 @@ class Daemon:
                           jitter=t.scan_interval / 4, id="scan")
         scheduler.add_job(self.two_way_pass, "interval", args=(False,), seconds=t.recheck_interval, id="confirm")
         if t.reconcile_cron:
-            trigger = CronTrigger.from_crontab(t.reconcile_cron, jitter=int(t.reconcile_jitter) or None)
-            scheduler.add_job(self._reconcile_job, trigger, id="reconcile")
+            trigger = CronTrigger.from_crontab(t.reconcile_cron)
+            # jitter spreads hosts (and restarts) so reconciliations do not all start at once
+            scheduler.add_job(self._reconcile_job, CronTrigger(**_cron_fields(trigger), jitter=int(t.reconcile_jitter)
+                                                               or None), id="reconcile")
 
     def two_way_pass(self, scan: bool) -> Report:
         """scan=True: list every tracked target first. Then confirm due deletes either way."""
@@ -184,7 +186,7 @@ class Daemon:
                         tw.scan(target, report)
                 tw.confirm(report)
                 apply_kazoo_deletes(tw, report)
-            self._guard("compare storage with Kazoo", run)
+            self._guard("compare storage with Kazoo", run, reads_couch=False)
         return report
 
     def _reconcile_job(self) -> None:
@@ -203,7 +205,7 @@ class Daemon:
             self.follower.poll()  # a full pass, whatever _db_updates said
         self._guard("discover databases", discover)
 
-    def _guard(self, what: str, fn: Any) -> None:
+    def _guard(self, what: str, fn: Any, reads_couch: bool = True) -> None:
         """Keep the daemon up through outages; say so once, and once when it recovers."""
         try:
             fn()
@@ -214,8 +216,12 @@ class Daemon:
         except SyncdError as exc:
             log.error("cannot %s: %s", what, exc)
             return
-        if self.state.clear_problem("couchdb"):
+        if reads_couch and self.state.clear_problem("couchdb"):
             log.info("CouchDB reachable again")
 
     def close(self) -> None:
         self.state.close()
+
+
+def _cron_fields(trigger: CronTrigger) -> dict[str, str]:
+    return {f.name: str(f) for f in trigger.fields if f.name in ("minute", "hour", "day", "month", "day_of_week")}
