@@ -6,6 +6,9 @@ Exit codes:
   2  bad usage or invalid configuration
   3  CouchDB unreachable or refusing our credentials
   4  state database unusable
+  5  reconcile: deletes held by the mass-delete guard, or refused because a
+     location looked wrong (no marker, failed or empty listing); nothing was
+     deleted there, and the message names the command to proceed
   70 internal error (a bug: please report it with the -v output)
 """
 
@@ -26,7 +29,7 @@ from syncd.errors import ConfigError, CouchUnavailable, StateError, SyncdError
 
 log = logging.getLogger("syncd")
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_COUCH, EXIT_STATE, EXIT_BUG = 0, 1, 2, 3, 4, 70
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_COUCH, EXIT_STATE, EXIT_HELD, EXIT_BUG = 0, 1, 2, 3, 4, 5, 70
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +82,19 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="per account and flow: synced, pending, failed", parents=[common])
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=cmd_status)
+    rec = sub.add_parser("reconcile", help="compare Kazoo, storage and state fully; repair what differs",
+                         parents=[common])
+    rec.add_argument("--account", metavar="ID", help="only this account (32 hex)")
+    rec.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    rec.add_argument("--json", action="store_true", help="machine-readable plan and summary")
+    rec.add_argument("--allow-deletes", action="store_true",
+                     help="let deletes held by the mass-delete guard through (never skips the other checks)")
+    rec.set_defaults(handler=cmd_reconcile)
+    audit = sub.add_parser("audit", help="every delete syncd did or refused, newest first", parents=[common])
+    audit.add_argument("--account", metavar="ID")
+    audit.add_argument("--limit", type=int, default=100)
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(handler=cmd_audit)
     return p
 
 
@@ -130,6 +146,7 @@ def cmd_status(cfg: config.Config, args: argparse.Namespace) -> int:
     state = State(cfg.state_path)
     try:
         rows, problems = state.summary(), state.problems()
+        problems.update({f"held:{account}": message for account, message in state.holds().items()})
     finally:
         state.close()
     if args.json:
@@ -152,3 +169,53 @@ def _print_table(rows: list[dict[str, Any]], problems: dict[str, str]) -> None:
         out("(nothing recorded yet)")
     for scope, problem in problems.items():
         out(f"problem ({scope}): {problem}")
+
+
+def cmd_reconcile(cfg: config.Config, args: argparse.Namespace) -> int:
+    from syncd import report_view
+    from syncd.daemon import Daemon
+
+    daemon = Daemon(cfg)
+    try:
+        stop = _stop_on_signals()
+        with report_view.progress_bar(enabled=not args.json) as tick:
+            daemon.follower.discover()
+            report = daemon.reconciler(args.dry_run, tick).run(args.account, args.allow_deletes, stop, say=_say)
+        if not args.dry_run:  # the uploads and re-uploads the plan recorded
+            stats = daemon.runner.drain(stop, once=True)
+            report.counts["skipped"] += stats.failed
+        if args.json:
+            print(json.dumps(report_view.as_json(report, args.dry_run), indent=2))  # noqa: T201
+        else:
+            report_view.print_report(report, args.dry_run, lambda line: print(logs.scrub(line)))  # noqa: T201
+    finally:
+        daemon.close()
+    if report.held or report.refused:
+        return EXIT_HELD
+    return EXIT_FAILED if report.counts.get("skipped") else EXIT_OK
+
+
+def cmd_audit(cfg: config.Config, args: argparse.Namespace) -> int:
+    from syncd.state import State
+
+    state = State(cfg.state_path)
+    try:
+        rows = state.audit(args.limit, args.account)
+    finally:
+        state.close()
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], indent=2))  # noqa: T201
+        return EXIT_OK
+    print(f"{'WHEN':19}  {'SIDE':7}  {'ACTION':13}  {'ACCOUNT':32}  {'DOC':40}  REASON")  # noqa: T201
+    for r in rows:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.at))
+        print(logs.scrub(f"{when}  {r.side:7}  {r.action:13}  {r.account_id or '-':32}  "  # noqa: T201
+                         f"{(r.doc_id or '-'):40}  {r.reason}"))
+        print(logs.scrub(f"{'':19}  object {r.object_key!r} on {r.target}"))  # noqa: T201
+    if not rows:
+        print("(no deletes recorded)")  # noqa: T201
+    return EXIT_OK
+
+
+def _say(message: str) -> None:
+    print(f"syncd: {message}", file=sys.stderr)  # noqa: T201
