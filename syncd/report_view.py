@@ -10,7 +10,7 @@ from typing import Any
 from syncd.engine.twoway import Report
 
 # Summary rows, in the order an operator reads them.
-ACTIONS = ("upload", "reupload", "reupload-changed", "missing", "delete-in-kazoo", "trash-object",
+ACTIONS = ("upload", "reupload", "reupload-changed", "missing", "still-missing", "delete-in-kazoo", "trash-object",
            "delete-object", "kazoo-deleted", "forget", "held", "refused", "lost", "skipped")
 
 

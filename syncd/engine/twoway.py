@@ -98,7 +98,7 @@ class TwoWay:
             elif act is Act.FOUND_AGAIN:
                 found.append(item.id)
             elif act in (Act.WAIT, Act.CONFIRM_MISSING):
-                report.add("missing", item, "still not in the listing", keep_line=False)
+                report.add("still-missing", item, "still not in the listing", keep_line=False)
             elif act is Act.REUPLOAD_CHANGED:
                 self._reupload_changed(backend, item, report)
         if objects == 0 and tracked:
