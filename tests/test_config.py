@@ -18,7 +18,10 @@ def test_example_config_loads_and_documents_every_option() -> None:
     text = (ROOT / "config.example.toml").read_text()
     for key in ("username", "password_file", "timeout", "history_months", "poll_interval", "discovery_interval",
                 "s3_checksum", "workers", "retry_base", "retry_max", "endpoint_url", "secret_access_key_file",
-                "addressing_style", "checksum", "field_list", "field_separator", "prefix", "level"):
+                "addressing_style", "checksum", "field_list", "field_separator", "prefix", "level", "watch",
+                "grace_period", "scan_interval", "recheck_interval", "max_deletes", "max_delete_share", "share_from",
+                "max_deletes_per_run", "guard_window", "reconcile_cron", "reconcile_jitter", "crossbar_url",
+                "crossbar_api_key_file", "delete_in_kazoo", "on_kazoo_delete", "queue_url", "wait_seconds"):
         assert key in text, key
 
 
@@ -76,3 +79,22 @@ def test_password_file_relative_to_credentials_directory(tmp_path: Path, monkeyp
 def test_unreadable_password_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="couchdb.password_file: cannot read"):
         config.parse({"couchdb": {"url": "http://h", "password_file": str(tmp_path / "no")}, "state": {"path": "/s"}})
+
+
+def test_two_way_defaults_delete_voicemail_only() -> None:
+    cfg = config.parse({"couchdb": {"url": "http://h:5984"}, "state": {"path": "/tmp/s.db"}})
+    assert cfg.two_way.pvt_types(lambda p: p.delete_in_kazoo) == {"mailbox_message"}
+    assert all(p.on_kazoo_delete == "keep" for p in cfg.two_way.kinds.values())
+    assert cfg.two_way.grace_period == 60 and cfg.two_way.max_deletes == 20
+
+
+def test_two_way_problems_are_all_reported() -> None:
+    raw = {"couchdb": {"url": "http://h:5984"}, "state": {"path": "/tmp/s.db"},
+           "two_way": {"max_delete_share": 2, "reconcile_cron": "61 * * * *", "crossbar_url": "http://cb",
+                       "recordings": {"on_kazoo_delete": "shred"}, "grace": 5}}
+    with pytest.raises(ConfigError) as err:
+        config.parse(raw)
+    text = str(err.value)
+    for fragment in ("two_way.max_delete_share", "two_way.reconcile_cron", "two_way.crossbar_url",
+                     "two_way.recordings.on_kazoo_delete: must be one of: keep, trash, delete", "two_way.grace:"):
+        assert fragment in text, fragment
