@@ -32,6 +32,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import run_measured  # noqa: E402
 from syncd.kazoo.couch import CouchClient  # noqa: E402
 from syncd.kazoo.naming import object_name  # noqa: E402
 from syncd.kazoo.work import s3_target  # noqa: E402
@@ -90,20 +91,6 @@ def seed_state(state_path: Path, storage_doc: dict, modb: str, account_id: str, 
     state.close()
 
 
-def timed(command: list[str], env: dict | None = None) -> tuple[float, int, subprocess.CompletedProcess]:
-    """Run command; its wall time, its own peak RSS in KB (wait4), and its output."""
-    start = time.monotonic()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.monotonic() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        result = subprocess.CompletedProcess(command, proc.returncode, out.read(), err.read())
-    return elapsed, usage.ru_maxrss, result
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=100_000)
@@ -130,14 +117,15 @@ def main() -> int:
         # follow from "now" as a running daemon would (its feed was read before)
         subprocess.run([sys.executable, "-m", "syncd", "-c", str(config), "run", "--once"], cwd=ROOT,
                        check=True, capture_output=True)
-        syncd_s, syncd_rss, result = timed([sys.executable, "-m", "syncd", "-c", str(config), "reconcile", "--json"])
+        syncd_s, syncd_rss, result = run_measured(
+            [sys.executable, "-m", "syncd", "-c", str(config), "reconcile", "--json"], cwd=ROOT)
         assert result.returncode == 0, result.stderr[-2000:]
         summary = json.loads(result.stdout)["summary"]
         conf = work / "rclone.conf"
         conf.write_text(f"[moto]\ntype = s3\nprovider = Other\nendpoint = {s3.url}\nforce_path_style = true\n"
                         "access_key_id = x\nsecret_access_key = y\nregion = us-east-1\n")
         env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-        rclone_s, rclone_rss, checked = timed(["rclone", "--config", str(conf), "check", "--checkers", "8",
+        rclone_s, rclone_rss, checked = run_measured(["rclone", "--config", str(conf), "check", "--checkers", "8",
                                                "--exclude", ".syncd-*", str(work / "folder"), f"moto:{bucket}"], env)
         assert checked.returncode == 0, checked.stderr[-2000:]
     finally:

@@ -34,6 +34,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import run_measured  # noqa: E402
 from syncd.kazoo import dbnames  # noqa: E402
 from syncd.kazoo.couch import CouchClient  # noqa: E402
 from tests.conftest import s3_client, write_config  # noqa: E402
@@ -59,12 +60,11 @@ def rclone_reference(s3: S3Server, work: Path, count: int, size: int, big: int) 
     conf.write_text(f"[moto]\ntype = s3\nprovider = Other\nendpoint = {s3.url}\nforce_path_style = true\n"
                     "access_key_id = x\nsecret_access_key = y\nregion = us-east-1\n")
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-    s3_cpu, start = cpu_seconds(s3.proc.pid), time.monotonic()
-    subprocess.run(["rclone", "--config", str(conf), "copy", "--transfers", "8", str(src), "moto:rclone-ref"],
-                   check=True, env=env)
-    elapsed = time.monotonic() - start
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    rss_kb = usage.ru_maxrss
+    s3_cpu = cpu_seconds(s3.proc.pid)
+    elapsed, rss_kb, done = run_measured(["rclone", "--config", str(conf), "copy", "--transfers", "8", str(src),
+                                          "moto:rclone-ref"], env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # CPU only: maxrss would count the forked parent
     cpu = f"rclone {usage.ru_utime + usage.ru_stime:.1f}, S3 server {cpu_seconds(s3.proc.pid) - s3_cpu:.1f}"
     assert len(listed_keys(s3_client(s3.url), "rclone-ref")) == count + 1
     shutil.rmtree(src)

@@ -35,14 +35,17 @@ class Reconciler:
 
     def run(self, account_id: str | None = None, allow_deletes: bool = False,
             stop: threading.Event | None = None, say: Callable[[str], None] = log.info) -> Report:
-        report = Report()
+        report, scans = Report(), Report()
+        # Both sides at once: CouchDB and the backends are different servers, and neither
+        # pass reads what the other writes (new work is pending, scans compare synced rows).
+        lister = threading.Thread(target=self._scan_all, args=(scans, account_id), name="reconcile-scan")
+        lister.start()
         for db_name, owner in sorted(self.state.databases().items()):
             if not account_id or owner == account_id:
                 self._kazoo_db(db_name, owner, report)
-        first_sightings = report.counts.get("missing", 0)
-        for target in self.state.tracked_targets(account_id):
-            self.tw.scan(target, report, account_id)
-        if first_sightings < report.counts.get("missing", 0) and not self.tw.dry_run:
+        lister.join()
+        report.merge(scans)
+        if report.counts.get("missing", 0) and not self.tw.dry_run:
             self._wait_grace(stop, say)
         self.tw.confirm(report, allow_deletes, account_id)
         apply_kazoo_deletes(self.tw, report, allow_deletes, account_id)
@@ -51,6 +54,10 @@ class Reconciler:
             if count:
                 report.orphans[target] = (count, keys)
         return report
+
+    def _scan_all(self, report: Report, account_id: str | None) -> None:
+        for target in self.state.tracked_targets(account_id):
+            self.tw.scan(target, report, account_id)
 
     def _kazoo_db(self, db_name: str, account_id: str, report: Report) -> None:
         """Route every doc of one database again; flag rows whose doc is gone."""

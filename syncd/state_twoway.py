@@ -79,10 +79,11 @@ class TwoWayState:
             sql, args = sql + " AND account_id = ?", (account_id,)
         return [r[0] for r in self._db.execute(sql + " ORDER BY target", args)]
 
-    def any_item(self, target: str) -> Item | None:
-        row = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE target = ? LIMIT 1",  # noqa: S608
-                               (target,)).fetchone()
-        return None if row is None else item_from_row(row)
+    def sample_items(self, target: str, limit: int) -> list[Item]:
+        """A few items of target, those whose doc is not deleted in Kazoo first."""
+        rows = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE target = ? "  # noqa: S608
+                                "ORDER BY kazoo_deleted_at IS NOT NULL, id DESC LIMIT ?", (target, limit)).fetchall()
+        return [item_from_row(r) for r in rows]
 
     # -- listings ----------------------------------------------------------
     def store_listing(self, target: str, objects: Iterable[Listed]) -> tuple[int, int]:

@@ -59,6 +59,14 @@ class Report:
     held: dict[str, str] = field(default_factory=dict)      # account -> guard message
     orphans: dict[str, tuple[int, list[str]]] = field(default_factory=dict)  # target -> (count, some keys)
 
+    def merge(self, other: Report) -> None:
+        self.lines += other.lines
+        for action, count in other.counts.items():
+            self.counts[action] += count
+        self.refused.update(other.refused)
+        self.held.update(other.held)
+        self.orphans.update(other.orphans)
+
     def add(self, action: str, item: Item, reason: str, keep_line: bool = True) -> None:
         self.counts[action] += 1
         if keep_line:
@@ -248,14 +256,16 @@ class TwoWay:
 
     # -- helpers -------------------------------------------------------------
     def backend(self, target: str, report: Report) -> Backend | None:
-        item = self.state.any_item(target)
-        if item is None:
-            return None
-        try:
-            return self.backends.backend_for(item)
-        except SyncdError as exc:
-            self.refuse(report, target, str(exc))
-            return None
+        """The target's backend, resolved through one of its items (a deleted doc may not route: try a few)."""
+        problem = None
+        for item in self.state.sample_items(target, 10):
+            try:
+                return self.backends.backend_for(item)
+            except SyncdError as exc:
+                problem = exc
+        if problem is not None:
+            self.refuse(report, target, str(problem))
+        return None
 
     def location_refusal(self, target: str, backend: Backend, tracked_present: int | None) -> str | None:
         """None when the marker proves this is the right, reachable place; else why not.
