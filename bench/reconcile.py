@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import json
 import os
 import shutil
@@ -81,8 +80,8 @@ def seed_state(state_path: Path, storage_doc: dict, modb: str, account_id: str, 
     route = Route(handler_id, handler["handler"], handler["settings"], stub=False, storage_doc=account_id)
     target, _ = s3_target(route, "when_required")
     state = State(str(state_path))
-    items = [NewItem(modb, doc["_id"], name, target, key, "md5-" + base64.b64encode(hashlib.md5(data).digest()).decode(),  # noqa: S324
-                     len(data), "audio/mpeg", account_id, "mailbox_message") for doc, name, key, data, _ in rows]
+    items = [NewItem(modb, doc["_id"], name, target, key, kd.couch_digest(data), len(data), "audio/mpeg",
+                     account_id, "mailbox_message") for doc, name, key, data, _ in rows]
     state.record_items(items)
     with state._tx() as db:  # as after the uploads: synced, with S3's etag and MD5
         db.executemany("UPDATE items SET status = 'synced', etag = ?, md5 = ?, synced_at = ? WHERE db = ? "

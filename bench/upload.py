@@ -34,7 +34,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import run_measured  # noqa: E402
+from bench.measure import hwm_kb, run_measured  # noqa: E402
 from syncd.kazoo import dbnames  # noqa: E402
 from syncd.kazoo.couch import CouchClient  # noqa: E402
 from tests.conftest import s3_client, write_config  # noqa: E402
@@ -108,13 +108,6 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
 def measure_latency(couch: CouchClient, client, bucket: str, account_id: str, modb: str,  # noqa: ANN001
                     count: int, rate: float) -> list[float]:
     year, month = kd.now_month()
@@ -178,7 +171,8 @@ def main() -> int:
         start = time.monotonic()
         command = [sys.executable, "-m", "syncd", "-c", str(config), "run"]
         if args.profile:
-            command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "-o", args.profile, "--threads", "--"] + command
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            command = [spy, "record", "--format", "raw", "-o", args.profile, "--threads", "--", *command]
         daemon = subprocess.Popen(command, cwd=ROOT)
         # Poll syncd's own state DB (read-only, cheap) rather than listing the bucket, which
         # would load the shared S3 server while it is being measured; then confirm in S3.
@@ -189,7 +183,7 @@ def main() -> int:
         assert len(listed_keys(client, "syncd-bench")) == args.count + 1, "state says synced, S3 disagrees"
         latencies = measure_latency(couch, client, "syncd-bench", account_id, modb, args.latency_count,
                                     args.latency_rate)
-        rss = peak_rss_kb(daemon.pid)
+        rss = hwm_kb(daemon.pid)
     finally:
         if daemon is not None:
             daemon.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)

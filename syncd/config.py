@@ -90,6 +90,10 @@ class TwoWayConfig:
     def pvt_types(self, predicate: Any) -> frozenset[str]:
         return frozenset(FLOW_KINDS[k][1] for k, p in self.kinds.items() if predicate(p))
 
+    def kazoo_delete_modes(self) -> dict[str, str]:
+        """pvt_type -> "trash" | "delete", for the kinds that do not keep objects of docs deleted in Kazoo."""
+        return {FLOW_KINDS[k][1]: p.on_kazoo_delete for k, p in self.kinds.items() if p.on_kazoo_delete != "keep"}
+
 
 @dataclass(frozen=True)
 class BackendConfig:

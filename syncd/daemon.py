@@ -27,7 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from syncd import logs, sdnotify
 from syncd.backends import BackendSpec, open_backend
 from syncd.backends.base import Backend
-from syncd.config import FLOW_KINDS, Config
+from syncd.config import Config
 from syncd.engine.backend_deletes import apply_kazoo_deletes
 from syncd.engine.plan import Guard, Policy
 from syncd.engine.runner import RunStats, UploadRunner
@@ -121,8 +121,7 @@ class Daemon:
         t = config.two_way
         crossbar = Crossbar(t.crossbar_url, t.crossbar_api_key or "") if t.crossbar_url else None
         self.kazoo_deleter = KazooDeleter(self.couch, crossbar)
-        on_delete = {FLOW_KINDS[kind][1]: p.on_kazoo_delete for kind, p in t.kinds.items() if p.on_kazoo_delete != "keep"}
-        self.policy = Policy(t.grace_period, t.pvt_types(lambda p: p.delete_in_kazoo), on_delete)
+        self.policy = Policy(t.grace_period, t.pvt_types(lambda p: p.delete_in_kazoo), t.kazoo_delete_modes())
         self.guard = Guard(t.max_deletes, t.max_delete_share, t.share_from, t.max_deletes_per_run, t.guard_window)
         self.twoway_lock = threading.Lock()
 

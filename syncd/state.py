@@ -23,7 +23,7 @@ from typing import Any
 
 from syncd.errors import StateError
 from syncd.items import ITEM_COLUMNS, Item, NewItem, item_from_row
-from syncd.state_twoway import TwoWayState
+from syncd.state_twoway import TwoWayState, insert_audit
 
 __all__ = ["Item", "NewItem", "State"]
 
@@ -130,13 +130,8 @@ class State(TwoWayState):
                        deleted_docs: Iterable[str] = ()) -> int:
         """Record found work (and docs deleted in Kazoo) and move the feed's cursor, in one transaction."""
         now = time.time()
-        count = 0
         with self._tx() as db:
-            for item in items:
-                db.execute(_UPSERT, _upsert_args(item, now))
-                count += 1
-            db.executemany("UPDATE items SET kazoo_deleted_at = ? WHERE db = ? AND doc_id = ? "
-                           "AND kazoo_deleted_at IS NULL", [(now, feed, d) for d in deleted_docs])
+            count, _ = _record(db, items, feed, deleted_docs, now)
             db.execute("INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
                        "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
                        (feed, json.dumps(seq), now))
@@ -159,14 +154,8 @@ class State(TwoWayState):
     def record_items(self, items: Iterable[NewItem], db_name: str | None = None,
                      deleted_docs: Iterable[str] = ()) -> int:
         """Record work found outside a feed (reconciliation); returns rows added or changed."""
-        now = time.time()
-        changed = 0
         with self._tx() as db:
-            for item in items:
-                changed += db.execute(_UPSERT, _upsert_args(item, now)).rowcount
-            db.executemany("UPDATE items SET kazoo_deleted_at = ? WHERE db = ? AND doc_id = ? "
-                           "AND kazoo_deleted_at IS NULL", [(now, db_name, d) for d in deleted_docs])
-        return changed
+            return _record(db, items, db_name, deleted_docs, time.time())[1]
 
     def mark_synced(self, item_id: int, etag: str, md5: str | None) -> None:
         now = time.time()
@@ -186,8 +175,7 @@ class State(TwoWayState):
                              (item_id,)).fetchone()
             if row is None:
                 return
-            db.execute("INSERT INTO audit (at, side, action, account_id, db, doc_id, target, object_key, "
-                       "reason) VALUES (?, 'state', 'forget', ?, ?, ?, ?, ?, ?)", (time.time(), *row, reason))
+            insert_audit(db, "state", "forget", row, reason)
             db.execute("DELETE FROM items WHERE id = ?", (item_id,))
 
     def count(self, *statuses: str) -> int:
@@ -258,6 +246,18 @@ SELECT account_id, pvt_type, target,
           AND e.target = i.target AND e.last_error IS NOT NULL ORDER BY e.updated_at DESC LIMIT 1)
 FROM items AS i GROUP BY account_id, pvt_type, target ORDER BY account_id, pvt_type, target
 """
+
+
+def _record(db: sqlite3.Connection, items: Iterable[NewItem], db_name: str | None, deleted_docs: Iterable[str],
+            now: float) -> tuple[int, int]:
+    """Upsert items and flag docs deleted in Kazoo; (items seen, rows added or changed)."""
+    count = changed = 0
+    for item in items:
+        changed += db.execute(_UPSERT, _upsert_args(item, now)).rowcount
+        count += 1
+    db.executemany("UPDATE items SET kazoo_deleted_at = ? WHERE db = ? AND doc_id = ? AND kazoo_deleted_at IS NULL",
+                   [(now, db_name, d) for d in deleted_docs])
+    return count, changed
 
 
 def _upsert_args(item: NewItem, now: float) -> tuple[Any, ...]:

@@ -218,17 +218,12 @@ class TwoWayState:
     def record_delete(self, item: Item, side: str, action: str, reason: str) -> None:
         """Audit a delete and drop its work row, in one transaction."""
         with self._tx() as db:
-            db.execute("INSERT INTO audit (at, side, action, account_id, db, doc_id, target, object_key, reason) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (time.time(), side, action, item.account_id, item.db,
-                                                              item.doc_id, item.target, item.object_key, reason))
+            insert_audit(db, side, action, _audit_subject(item), reason)
             db.execute("DELETE FROM items WHERE id = ?", (item.id,))
 
     def audit_refusal(self, item: Item, side: str, reason: str) -> None:
         with self._tx() as db:
-            db.execute("INSERT INTO audit (at, side, action, account_id, db, doc_id, target, object_key, reason) "
-                       "VALUES (?, ?, 'refused', ?, ?, ?, ?, ?, ?)", (time.time(), side, item.account_id, item.db,
-                                                                      item.doc_id, item.target, item.object_key,
-                                                                      reason))
+            insert_audit(db, side, "refused", _audit_subject(item), reason)
 
     def audit(self, limit: int = 100, account_id: str | None = None) -> list[AuditRow]:
         sql, args = "SELECT at, side, action, account_id, db, doc_id, target, object_key, reason FROM audit", ()
@@ -236,6 +231,16 @@ class TwoWayState:
             sql, args = sql + " WHERE account_id = ?", (account_id,)
         rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [AuditRow(*r) for r in rows]
+
+
+def insert_audit(db: sqlite3.Connection, side: str, action: str, subject: tuple[Any, ...], reason: str) -> None:
+    """One audit line; subject is (account_id, db, doc_id, target, object_key)."""
+    db.execute("INSERT INTO audit (at, side, action, account_id, db, doc_id, target, object_key, reason) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (time.time(), side, action, *subject, reason))
+
+
+def _audit_subject(item: Item) -> tuple[Any, ...]:
+    return item.account_id, item.db, item.doc_id, item.target, item.object_key
 
 
 def _prefixed(columns: str, alias: str) -> str:

@@ -34,12 +34,8 @@ def apply_kazoo_deletes(tw: TwoWay, report: Report, allow: bool = False, account
 
 
 def _remove_object(tw: TwoWay, item: Item, mode: str, report: Report) -> None:
-    backend = tw.backend(item.target, report)
+    backend = tw.proven_backend(item.target, report)
     if backend is None:
-        return
-    refusal = tw.location_refusal(item.target, backend, tracked_present=None)
-    if refusal:
-        tw.refuse(report, item.target, refusal)
         return
     try:
         info = backend.stat(item.object_key)

@@ -78,6 +78,7 @@ class TwoWay:
                  guard: Guard, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> None:
         self.state, self.backends, self.kazoo = state, backends, kazoo
         self.policy, self.guard, self.dry_run = policy, guard, dry_run
+        self._proven: dict[str, Backend | None] = {}  # target -> backend whose marker this pass checked
         self.progress = progress or (lambda _n: None)
 
     # -- detection ---------------------------------------------------------
@@ -158,12 +159,8 @@ class TwoWay:
             self._delete_in_kazoo(item, report)
 
     def _still_gone(self, item: Item, report: Report) -> bool:
-        backend = self.backend(item.target, report)
+        backend = self.proven_backend(item.target, report)
         if backend is None:
-            return False
-        refusal = self.location_refusal(item.target, backend, tracked_present=None)
-        if refusal:
-            self.refuse(report, item.target, refusal)
             return False
         try:
             backend.stat(item.object_key)
@@ -266,6 +263,19 @@ class TwoWay:
         if problem is not None:
             self.refuse(report, target, str(problem))
         return None
+
+    def proven_backend(self, target: str, report: Report) -> Backend | None:
+        """The target's backend if its marker is in place, else None (refused once per pass).
+
+        Resolved and checked once per TwoWay (one pass), not once per item.
+        """
+        if target not in self._proven:
+            backend = self.backend(target, report)
+            refusal = backend and self.location_refusal(target, backend, tracked_present=None)
+            if refusal:
+                self.refuse(report, target, refusal)
+            self._proven[target] = None if refusal else backend
+        return self._proven[target]
 
     def location_refusal(self, target: str, backend: Backend, tracked_present: int | None) -> str | None:
         """None when the marker proves this is the right, reachable place; else why not.
