@@ -94,6 +94,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--profile", metavar="FILE", help="run syncd reconcile under py-spy, write a flame summary")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="syncd-bench-rec-"))
     couch_server, s3 = CouchServer(work / "couch"), S3Server(work / "s3")
@@ -116,10 +117,13 @@ def main() -> int:
         # follow from "now" as a running daemon would (its feed was read before)
         subprocess.run([sys.executable, "-m", "syncd", "-c", str(config), "run", "--once"], cwd=ROOT,
                        check=True, capture_output=True)
-        syncd_s, syncd_rss, result = run_measured(
-            [sys.executable, "-m", "syncd", "-c", str(config), "reconcile", "--json"], cwd=ROOT)
+        command = [sys.executable, "-m", "syncd", "-c", str(config), "reconcile", "--json"]
+        if args.profile:  # py-spy's own overhead then counts in the time: compare profiles, not figures
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            command = [spy, "record", "--format", "raw", "-o", args.profile, "--threads", "--", *command]
+        syncd_s, syncd_rss, result = run_measured(command, cwd=ROOT)
         assert result.returncode == 0, result.stderr[-2000:]
-        summary = json.loads(result.stdout)["summary"]
+        summary = json.JSONDecoder().raw_decode(result.stdout[result.stdout.find("{"):])[0]["summary"]  # py-spy may print first
         conf = work / "rclone.conf"
         conf.write_text(f"[moto]\ntype = s3\nprovider = Other\nendpoint = {s3.url}\nforce_path_style = true\n"
                         "access_key_id = x\nsecret_access_key = y\nregion = us-east-1\n")

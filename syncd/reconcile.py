@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from syncd.engine.backend_deletes import apply_kazoo_deletes
@@ -27,6 +28,8 @@ from syncd.items import as_item
 from syncd.state import State
 
 log = logging.getLogger("syncd.reconcile")
+
+_PAGE = 500  # docs routed and compared with the state DB per query
 
 
 class Reconciler:
@@ -62,16 +65,13 @@ class Reconciler:
     def _kazoo_db(self, db_name: str, account_id: str, report: Report) -> None:
         """Route every doc of one database again; flag rows whose doc is gone."""
         alive: set[str] = set()   # doc ids of one database: bounded by its size, not the install's
-        deleted: list[str] = []
+        docs = iter(self.couch.all_docs(db_name))
         try:
-            for doc in self.couch.all_docs(db_name):
-                doc_id = str(doc["_id"])
-                if is_deleted(doc):
-                    deleted.append(doc_id)
-                    continue
-                alive.add(doc_id)
-                self._route(db_name, doc, report)
-                self.tw.progress(1)
+            while page := list(islice(docs, _PAGE)):
+                page = [doc for doc in page if not is_deleted(doc)]
+                alive.update(str(doc["_id"]) for doc in page)
+                self._route(db_name, page, report)
+                self.tw.progress(len(page))
         except PlanError as exc:
             self.tw.refuse(report, f"account:{account_id}", str(exc))
             return
@@ -82,12 +82,14 @@ class Reconciler:
         if not self.tw.dry_run and gone:
             self.state.record_items([], db_name, deleted_docs=gone)
 
-    def _route(self, db_name: str, doc: dict[str, Any], report: Report) -> None:
-        fresh = []
-        for item in self.planner.items(db_name, doc):
-            known = self.state.item(item.db, item.doc_id, item.attachment, item.target)
-            if known is None or known["digest"] != item.digest or known["object_key"] != item.object_key:
-                fresh.append(item)
+    def _route(self, db_name: str, docs: list[dict[str, Any]], report: Report) -> None:
+        """Items of these docs that syncd does not hold at this digest and key: new work."""
+        routed = [item for doc in docs for item in self.planner.items(db_name, doc)]
+        if not routed:
+            return
+        known = self.state.known_versions(routed[0].db, [str(doc["_id"]) for doc in docs])
+        fresh = [item for item in routed
+                 if known.get((item.doc_id, item.attachment, item.target)) != (item.digest, item.object_key)]
         if fresh and not self.tw.dry_run:
             self.state.record_items(fresh)
         for item in fresh:

@@ -182,6 +182,13 @@ class TwoWayState:
                                 (db_name, doc_id)).fetchall()
         return [item_from_row(r) for r in rows]
 
+    def known_versions(self, db_name: str, doc_ids: list[str]) -> dict[tuple[str, str, str], tuple[str, str]]:
+        """(doc_id, attachment, target) -> (digest, object_key) of the items these docs have (one query)."""
+        marks = ",".join("?" * len(doc_ids))
+        rows = self._db.execute(f"SELECT doc_id, attachment, target, digest, object_key FROM items "  # noqa: S608
+                                f"WHERE db = ? AND doc_id IN ({marks})", (db_name, *doc_ids))
+        return {(d, a, t): (digest, key) for d, a, t, digest, key in rows}
+
     def doc_ids(self, db_name: str) -> Iterator[str]:
         for (doc_id,) in self._db.execute("SELECT DISTINCT doc_id FROM items WHERE db = ?", (db_name,)).fetchall():
             yield doc_id

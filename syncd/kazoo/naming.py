@@ -24,15 +24,14 @@ DEFAULT_FIELDS: dict[str, list[Any]] = {
 }
 
 # OTP http_uri:encode/1, which kz_util:uri_encode/1 calls: these bytes become %XX
-# (upper-case hex); every other byte, UTF-8 included, is kept as it is.
-_RESERVED = frozenset(b";:@&=+,/?#[]<>\"{}|\\'^% ")
+# (upper-case hex); every other byte, UTF-8 included, is kept as it is. All of
+# them are ASCII, so mapping characters is the same as mapping UTF-8 bytes.
+_RESERVED = ";:@&=+,/?#[]<>\"{}|\\'^% "
+_ENCODE = str.maketrans({c: f"%{ord(c):02X}" for c in _RESERVED})
 
 
 def uri_encode(value: str) -> str:
-    out = bytearray()
-    for byte in value.encode("utf-8"):
-        out += b"%%%02X" % byte if byte in _RESERVED else bytes([byte])
-    return out.decode("utf-8")
+    return value.translate(_ENCODE)
 
 
 def object_name(handler: str, settings: dict[str, Any], db_name: str, doc: dict[str, Any],
