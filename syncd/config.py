@@ -274,7 +274,7 @@ def _upload(v: Validator, t: dict[str, Any]) -> UploadConfig:
 _BACKEND_KEYS = {
     "local": {"type", "path", "watch"},
     "s3": {"type", "bucket", "region", "endpoint_url", "access_key_id", "secret_access_key",
-           "secret_access_key_file", "addressing_style", "checksum"},
+           "secret_access_key_file", "addressing_style", "checksum", "list_api"},
 }
 
 
@@ -310,6 +310,7 @@ def _s3_options(v: Validator, b: dict[str, Any], path: str) -> dict[str, Any]:
         "secret_access_key": v.secret(b, path, "secret_access_key"),
         "addressing_style": v.choice(b, f"{path}.addressing_style", ("auto", "path", "virtual"), "auto"),
         "checksum": v.choice(b, f"{path}.checksum", CHECKSUM_MODES, "when_required"),
+        "list_api": v.choice(b, f"{path}.list_api", ("auto", "v1", "v2"), "auto"),
     }
 
 

@@ -71,6 +71,11 @@ MIGRATIONS = [
     );
     CREATE INDEX audit_account ON audit (account_id, at);
     """,
+    # 3: a target's items in key order, as its listing is stored: comparing the
+    # two and finding orphans are then walks of two indexes, not sorts.
+    """
+    CREATE INDEX items_target_key ON items (target, object_key);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

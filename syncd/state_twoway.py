@@ -116,7 +116,7 @@ class TwoWayState:
             sql, args = sql + " AND i.account_id = ?", (target, account_id)
         reader = self._reader()
         try:
-            for row in reader.execute(sql + " ORDER BY i.id", args):
+            for row in reader.execute(sql + " ORDER BY i.object_key", args):
                 listed = None if row[-4] is None else row[-4:]
                 yield item_from_row(row[:-4]), listed
         finally:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions
@@ -27,6 +28,13 @@ from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFoun
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 MiB = 1024 * 1024
+
+
+def _is_aws(endpoint_url: str | None) -> bool:
+    if not endpoint_url:
+        return True
+    host = urlsplit(endpoint_url).hostname or ""
+    return host == "amazonaws.com" or host.endswith(".amazonaws.com")
 
 
 def _session_keeping_timestamps() -> botocore.session.Session:
@@ -47,9 +55,14 @@ class S3Backend(Backend):
                  secret_access_key: str | None = None, region: str | None = None,
                  endpoint_url: str | None = None, addressing_style: str = "auto",
                  checksum: str = "when_required", multipart_threshold: int = 8 * MiB,
-                 multipart_chunksize: int = 8 * MiB) -> None:
+                 multipart_chunksize: int = 8 * MiB, list_api: str = "auto") -> None:
         self.bucket = bucket
         self.endpoint_url = endpoint_url
+        # ListObjectsV2 on AWS; elsewhere the original ListObjects, which every
+        # S3-compatible store serves, and serves well (rclone's rule for such providers).
+        if list_api == "auto":
+            list_api = "v2" if _is_aws(endpoint_url) else "v1"
+        self._list_operation = {"v1": "list_objects", "v2": "list_objects_v2"}[list_api]
         config = Config(
             region_name=region or "us-east-1",
             s3={"addressing_style": addressing_style},
@@ -75,7 +88,7 @@ class S3Backend(Backend):
         self._call("reach the bucket", lambda: self._client.head_bucket(Bucket=self.bucket))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        pages = self._client.get_paginator(self._list_operation).paginate(Bucket=self.bucket, Prefix=prefix)
         iterator = iter(pages)
         while True:
             page = self._call("list objects", lambda: next(iterator, None))

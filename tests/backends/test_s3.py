@@ -1,30 +1,31 @@
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from syncd.backends.s3 import S3Backend
 from syncd.errors import BackendUnavailable
-from tests.backends.contract import BackendContract, put
+from tests.backends.contract import HOSTILE_KEYS, BackendContract, put
 from tests.conftest import s3_client
 from tests.support.servers import S3Server, free_port
 
 pytestmark = pytest.mark.s3
 
 
-def make(url: str, bucket: str) -> S3Backend:
+def make(url: str, bucket: str, list_api: str = "auto") -> S3Backend:
     return S3Backend(bucket, access_key_id="AKIATEST", secret_access_key="test-secret", endpoint_url=url,
                      addressing_style="path", multipart_threshold=5 * 1024 * 1024,
-                     multipart_chunksize=5 * 1024 * 1024)
+                     multipart_chunksize=5 * 1024 * 1024, list_api=list_api)
 
 
 class TestS3Backend(BackendContract):
-    @pytest.fixture
-    def backend(self, s3_server: S3Server) -> S3Backend:
+    @pytest.fixture(params=["v1", "v2"])
+    def backend(self, s3_server: S3Server, request: pytest.FixtureRequest) -> S3Backend:
         bucket = "contract-" + secrets.token_hex(6)
         s3_client(s3_server.url).create_bucket(Bucket=bucket)
-        return make(s3_server.url, bucket)
+        return make(s3_server.url, bucket, list_api=request.param)
 
     def test_literal_percent_2f_is_the_stored_key(self, backend: S3Backend, s3_server: S3Server) -> None:
         key = "account%2Fab%2Fcd%2Fef-202611/x.mp3"
@@ -42,3 +43,24 @@ class TestS3Backend(BackendContract):
     def test_missing_bucket_is_backend_unavailable(self, s3_server: S3Server) -> None:
         with pytest.raises(BackendUnavailable, match="NoSuchBucket|404"):
             put(make(s3_server.url, "no-such-bucket-" + secrets.token_hex(3)), "k", b"x")
+
+
+@pytest.mark.parametrize("list_api", ["v1", "v2"])
+def test_listing_spans_pages(s3_server: S3Server, list_api: str) -> None:
+    # 1,234 objects: two pages (S3 answers at most 1,000 keys per request), hostile names included.
+    bucket = "pages-" + secrets.token_hex(6)
+    client = s3_client(s3_server.url)
+    client.create_bucket(Bucket=bucket)
+    keys = sorted([f"db%2Fx/{i:04d}_vm.mp3" for i in range(1230)] + HOSTILE_KEYS)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: client.put_object(Bucket=bucket, Key=k, Body=b"x"), keys))
+    listed = [o.key for o in make(s3_server.url, bucket, list_api).list()]
+    assert sorted(listed) == keys and len(listed) == len(keys)
+
+
+@pytest.mark.parametrize(("endpoint", "operation"), [
+    (None, "list_objects_v2"), ("https://s3.eu-west-1.amazonaws.com", "list_objects_v2"),
+    ("http://127.0.0.1:9000", "list_objects"), ("https://minio.example.net", "list_objects"),
+])
+def test_auto_list_api_is_v2_on_aws_only(endpoint: str | None, operation: str) -> None:
+    assert S3Backend("b", endpoint_url=endpoint)._list_operation == operation
