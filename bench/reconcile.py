@@ -9,6 +9,8 @@ Seeds, on one pouchdb-server and one moto S3 server:
 Then times, on the same machine in the same run:
 - `syncd reconcile --json` (lists CouchDB and S3 fully, compares with the state DB), peak RSS;
 - `rclone check --checkers 8` of the local folder against the bucket (size + MD5), peak RSS.
+Each tool runs --rounds times, in A B B A order, and the means are compared:
+moto answers each listing page more slowly the more listings it has served.
 Nothing differs, so both must report agreement: the measurement is the full comparison itself.
 """
 
@@ -94,6 +96,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each tool, in A B B A order (even)")
     parser.add_argument("--profile", metavar="FILE", help="run syncd reconcile under py-spy, write a flame summary")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="syncd-bench-rec-"))
@@ -117,30 +120,70 @@ def main() -> int:
         # follow from "now" as a running daemon would (its feed was read before)
         subprocess.run([sys.executable, "-m", "syncd", "-c", str(config), "run", "--once"], cwd=ROOT,
                        check=True, capture_output=True)
-        command = [sys.executable, "-m", "syncd", "-c", str(config), "reconcile", "--json"]
-        if args.profile:  # py-spy's own overhead then counts in the time: compare profiles, not figures
-            spy = str(Path(sys.executable).with_name("py-spy"))
-            command = [spy, "record", "--format", "raw", "-o", args.profile, "--threads", "--", *command]
-        syncd_s, syncd_rss, result = run_measured(command, cwd=ROOT)
-        assert result.returncode == 0, result.stderr[-2000:]
-        summary = json.JSONDecoder().raw_decode(result.stdout[result.stdout.find("{"):])[0]["summary"]  # py-spy may print first
+        shutil.copy(work / "state.sqlite3", work / "state.seeded")
         conf = work / "rclone.conf"
         conf.write_text(f"[moto]\ntype = s3\nprovider = Other\nendpoint = {s3.url}\nforce_path_style = true\n"
                         "access_key_id = x\nsecret_access_key = y\nregion = us-east-1\n")
-        env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-        rclone_s, rclone_rss, checked = run_measured(["rclone", "--config", str(conf), "check", "--checkers", "8",
-                                               "--exclude", ".syncd-*", str(work / "folder"), f"moto:{bucket}"], env)
-        assert checked.returncode == 0, checked.stderr[-2000:]
+        runs = Runs(work, config, conf, bucket, args.profile)
+        # A B B A: the S3 server slows as it serves more listings, so neither tool always goes first.
+        for tool in ("syncd", "rclone", "rclone", "syncd") * max(1, args.rounds // 2):
+            runs.run(tool)
     finally:
         couch_server.stop()
         s3.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"tracked items: {args.count} ({args.size} B each); syncd's plan: {summary or 'nothing to do'}")
-    print(f"syncd reconcile (CouchDB + S3 + state): {syncd_s:.1f} s, peak RSS {syncd_rss / 1024:.0f} MB "
-          f"(target < 200 MB: {'met' if syncd_rss / 1024 < 200 else 'MISSED'})")
-    print(f"rclone check (folder vs S3):            {rclone_s:.1f} s, peak RSS {rclone_rss / 1024:.0f} MB")
+    print(f"tracked items: {args.count} ({args.size} B each); syncd's plan: {runs.summary or 'nothing to do'}")
+    syncd_s, syncd_rss = runs.mean("syncd")
+    rclone_s, rclone_rss = runs.mean("rclone")
+    print(f"syncd reconcile (CouchDB + S3 + state): mean {syncd_s:.1f} s {runs.times('syncd')}, peak RSS "
+          f"{syncd_rss / 1024:.0f} MB (target < 200 MB: {'met' if syncd_rss / 1024 < 200 else 'MISSED'})")
+    print(f"rclone check (folder vs S3):            mean {rclone_s:.1f} s {runs.times('rclone')}, peak RSS "
+          f"{rclone_rss / 1024:.0f} MB")
     print(f"time ratio syncd/rclone: {syncd_s / rclone_s:.2f} (target <= 1.0)")
     return 0
+
+
+class Runs:
+    """Each tool's timed runs; every syncd run starts from the same seeded state DB."""
+
+    def __init__(self, work: Path, config: Path, rclone_conf: Path, bucket: str, profile: str | None) -> None:
+        self.work, self.config, self.rclone_conf, self.bucket, self.profile = work, config, rclone_conf, bucket, profile
+        self.results: dict[str, list[tuple[float, int]]] = {"syncd": [], "rclone": []}
+        self.summary: dict = {}
+
+    def run(self, tool: str) -> None:
+        seconds, rss = self._syncd() if tool == "syncd" else self._rclone()
+        self.results[tool].append((seconds, rss))
+        print(f"  {tool}: {seconds:.1f} s, peak RSS {rss / 1024:.0f} MB", flush=True)
+
+    def _syncd(self) -> tuple[float, int]:
+        shutil.copy(self.work / "state.seeded", self.work / "state.sqlite3")
+        for suffix in ("-wal", "-shm"):
+            (self.work / f"state.sqlite3{suffix}").unlink(missing_ok=True)
+        command = [sys.executable, "-m", "syncd", "-c", str(self.config), "reconcile", "--json"]
+        if self.profile:  # py-spy's own overhead then counts in the time: compare profiles, not figures
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            command = [spy, "record", "--format", "raw", "-o", self.profile, "--threads", "--", *command]
+        seconds, rss, result = run_measured(command, cwd=ROOT)
+        assert result.returncode == 0, result.stderr[-2000:]
+        out = result.stdout[result.stdout.find("{"):]  # py-spy may print first
+        self.summary = json.JSONDecoder().raw_decode(out)[0]["summary"]
+        return seconds, rss
+
+    def _rclone(self) -> tuple[float, int]:
+        env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+        seconds, rss, checked = run_measured(["rclone", "--config", str(self.rclone_conf), "check", "--checkers",
+                                              "8", "--exclude", ".syncd-*", str(self.work / "folder"),
+                                              f"moto:{self.bucket}"], env)
+        assert checked.returncode == 0, checked.stderr[-2000:]
+        return seconds, rss
+
+    def mean(self, tool: str) -> tuple[float, int]:
+        runs = self.results[tool]
+        return sum(s for s, _ in runs) / len(runs), max(r for _, r in runs)
+
+    def times(self, tool: str) -> str:
+        return "(" + ", ".join(f"{s:.1f}" for s, _ in self.results[tool]) + ")"
 
 
 if __name__ == "__main__":
