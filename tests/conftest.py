@@ -14,7 +14,7 @@ import pytest
 
 from syncd.kazoo.couch import CouchClient
 from tests.support import kazoo_data as kd
-from tests.support.servers import CouchServer, S3Server
+from tests.support.servers import CouchServer, DriveServer, S3Server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,6 +29,13 @@ def couch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CouchServ
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     server = S3Server(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def drive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DriveServer]:
+    server = DriveServer(tmp_path_factory.mktemp("drive"))
     yield server
     server.stop()
 

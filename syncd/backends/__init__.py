@@ -13,6 +13,7 @@ _MODULES = {
     "local": ("syncd.backends.local", "LocalBackend"),
     "memory": ("syncd.backends.memory", "MemoryBackend"),
     "s3": ("syncd.backends.s3", "S3Backend"),
+    "google_drive": ("syncd.backends.gdrive", "DriveBackend"),
 }
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -93,3 +94,36 @@ class S3Server(Server):
         argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
         super().__init__(argv, f"http://127.0.0.1:{self.port}", workdir / f"moto-{self.port}.log")
         wait_http(self.url, proc=self.proc)
+
+
+class DriveServer(Server):
+    """The strict Drive v3 test server (tests/support/drive_server.py), in memory."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "tests.support.drive_server", "--port", str(self.port)]
+        super().__init__(argv, f"http://127.0.0.1:{self.port}", workdir / f"drive-{self.port}.log",
+                         env={"PYTHONPATH": str(ROOT)})
+        wait_http(f"{self.url}/__control/log", proc=self.proc)
+        self.workdir = workdir
+
+    def service_account_file(self, name: str = "sa.json") -> Path:
+        """A service-account key whose token_uri is this server (a fresh RSA key, never a real one)."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+        path = self.workdir / name
+        path.write_text(json.dumps({
+            "type": "service_account", "project_id": "syncd-test", "private_key_id": secrets.token_hex(20),
+            "private_key": pem, "client_email": "syncd@syncd-test.iam.gserviceaccount.com",
+            "client_id": "1234567890", "token_uri": f"{self.url}/token"}))
+        return path
+
+    def control(self, name: str, payload: dict | None = None):  # noqa: ANN201
+        if payload is None:
+            return requests.get(f"{self.url}/__control/{name}", timeout=10).json()
+        return requests.post(f"{self.url}/__control/{name}", json=payload, timeout=10).json()
