@@ -11,7 +11,7 @@ from syncd.errors import SyncdError
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.follower import SYSTEM_DATA, account_ids
 from syncd.kazoo.plans import PlanBook
-from syncd.kazoo.work import SUPPORTED_HANDLERS, s3_target
+from syncd.kazoo.work import handler_target
 from syncd.state import State
 
 
@@ -55,9 +55,10 @@ def _plans(cfg: Config, couch: CouchClient) -> list[CheckRow]:
         routes, problems = plans.routes(account_id)
         rows += [CheckRow(f"plan {account_id}", False, str(p)) for p in problems]
         for route in routes:
-            if route.handler not in SUPPORTED_HANDLERS:
+            found = handler_target(route, cfg.kazoo.s3_checksum, cfg.kazoo.google_drive)
+            if found is None:
                 continue
-            target, spec = s3_target(route, cfg.kazoo.s3_checksum)
+            target, spec = found
             if target not in seen:
                 seen.add(target)
                 rows.append(_probe(target, lambda s=spec: _check_backend(s)))

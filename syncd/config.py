@@ -17,6 +17,7 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
+from syncd.config_backends import CHECKSUM_MODES, backend_options, credential_secrets, kazoo_drive
 from syncd.config_validator import Validator
 from syncd.errors import ConfigError
 
@@ -29,8 +30,6 @@ FLOW_KINDS = {
     "faxes": ("modb", "fax"),
     "media": ("account", "media"),
 }
-BACKEND_TYPES = ("local", "s3")
-CHECKSUM_MODES = ("when_required", "when_supported")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ON_KAZOO_DELETE = ("keep", "trash", "delete")
 TWO_WAY_KINDS = ("voicemail", "recordings", "faxes")
@@ -52,6 +51,8 @@ class KazooConfig:
     poll_interval: float = 1.0
     discovery_interval: float = 300.0
     s3_checksum: str = "when_required"
+    # syncd's own Drive credentials for Kazoo's google_drive handlers: credentials, subject, api_endpoint
+    google_drive: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,9 @@ class Config:
         found += [b.options["secret_access_key"] for b in self.backends.values()
                   if b.options.get("secret_access_key")]
         found += [x for x in (self.two_way.crossbar_api_key, self.two_way.sqs.get("secret_access_key")) if x]
+        drives = [self.kazoo.google_drive] + [b.options for b in self.backends.values() if b.type == "google_drive"]
+        for drive in drives:
+            found += credential_secrets(drive.get("credentials"))
         return found
 
 
@@ -173,7 +177,8 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     level = v.choice(log, "log.level", LOG_LEVELS, "info")
     kazoo = _kazoo(v, v.table(raw, "kazoo"))
     upload = _upload(v, v.table(raw, "upload"))
-    backends = _backends(v, v.table(raw, "backends"))
+    backends = {name: BackendConfig(name, kind, opts)
+                for name, (kind, opts) in backend_options(v, v.table(raw, "backends")).items()}
     flows = _flows(v, raw.get("flows", []), backends)
     two_way = _two_way(v, v.table(raw, "two_way"))
     if v.problems:
@@ -251,7 +256,7 @@ def _couch(v: Validator, t: dict[str, Any]) -> CouchConfig:
 
 def _kazoo(v: Validator, t: dict[str, Any]) -> KazooConfig:
     v.unknown(t, "kazoo", {"accounts", "follow_storage_plans", "history_months",
-                           "poll_interval", "discovery_interval", "s3_checksum"})
+                           "poll_interval", "discovery_interval", "s3_checksum", "google_drive"})
     return KazooConfig(
         accounts=v.account_ids(t, "kazoo.accounts"),
         follow_storage_plans=v.boolean(t, "kazoo.follow_storage_plans", True),
@@ -259,6 +264,7 @@ def _kazoo(v: Validator, t: dict[str, Any]) -> KazooConfig:
         poll_interval=v.number(t, "kazoo.poll_interval", 1.0, minimum=0.05),
         discovery_interval=v.number(t, "kazoo.discovery_interval", 300.0, minimum=1),
         s3_checksum=v.choice(t, "kazoo.s3_checksum", CHECKSUM_MODES, "when_required") or "",
+        google_drive=kazoo_drive(v, t),
     )
 
 
@@ -269,49 +275,6 @@ def _upload(v: Validator, t: dict[str, Any]) -> UploadConfig:
         retry_base=v.number(t, "upload.retry_base", 30.0, minimum=0.01),
         retry_max=v.number(t, "upload.retry_max", 3600.0, minimum=0.01),
     )
-
-
-_BACKEND_KEYS = {
-    "local": {"type", "path", "watch"},
-    "s3": {"type", "bucket", "region", "endpoint_url", "access_key_id", "secret_access_key",
-           "secret_access_key_file", "addressing_style", "checksum", "list_api"},
-}
-
-
-def _backends(v: Validator, t: dict[str, Any]) -> dict[str, BackendConfig]:
-    out = {}
-    for name, b in t.items():
-        path = f"backends.{name}"
-        if not isinstance(b, dict):
-            v.problem(path, "must be a table")
-            continue
-        kind = v.choice(b, f"{path}.type", BACKEND_TYPES, None, required=True)
-        if kind is None:
-            continue
-        v.unknown(b, path, _BACKEND_KEYS[kind])
-        opts = _local_options(v, b, path) if kind == "local" else _s3_options(v, b, path)
-        out[name] = BackendConfig(name, kind, opts)
-    return out
-
-
-def _local_options(v: Validator, b: dict[str, Any], path: str) -> dict[str, Any]:
-    folder = v.string(b, f"{path}.path", required=True)
-    if folder and not os.path.isabs(folder):
-        v.problem(f"{path}.path", "must be an absolute path")
-    return {"path": folder, "watch": v.choice(b, f"{path}.watch", ("inotify", "poll", "off"), "inotify")}
-
-
-def _s3_options(v: Validator, b: dict[str, Any], path: str) -> dict[str, Any]:
-    return {
-        "bucket": v.string(b, f"{path}.bucket", required=True),
-        "region": v.string(b, f"{path}.region"),
-        "endpoint_url": v.string(b, f"{path}.endpoint_url"),
-        "access_key_id": v.string(b, f"{path}.access_key_id"),
-        "secret_access_key": v.secret(b, path, "secret_access_key"),
-        "addressing_style": v.choice(b, f"{path}.addressing_style", ("auto", "path", "virtual"), "auto"),
-        "checksum": v.choice(b, f"{path}.checksum", CHECKSUM_MODES, "when_required"),
-        "list_api": v.choice(b, f"{path}.list_api", ("auto", "v1", "v2"), "auto"),
-    }
 
 
 def _flows(v: Validator, flows: Any, backends: dict[str, BackendConfig]) -> tuple[FlowConfig, ...]:

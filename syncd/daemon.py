@@ -111,7 +111,7 @@ class Daemon:
         self.plans = PlanBook(lambda doc_id: self.couch.get(SYSTEM_DATA, doc_id))
         rules, self.flow_specs = flow_setup(config)
         k = config.kazoo
-        self.planner = DocPlanner(self.plans, rules, k.follow_storage_plans, k.s3_checksum)
+        self.planner = DocPlanner(self.plans, rules, k.follow_storage_plans, k.s3_checksum, k.google_drive)
         self.targets = Targets(self.flow_specs, self.planner, self.couch)
         retry = RetryPolicy(config.upload.retry_base, config.upload.retry_max)
         uploader = Uploader(self.state, CouchSource(self.couch), self.targets, retry)

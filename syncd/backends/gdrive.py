@@ -48,12 +48,12 @@ _FILE_FIELDS = "id,name,size,md5Checksum,mimeType,parents,trashed,appProperties,
 class DriveBackend(Backend):
     kind = "google_drive"
 
-    def __init__(self, credentials_file: str, folder_id: str = "root", subject: str | None = None,
+    def __init__(self, credentials: str, folder_id: str = "root", subject: str | None = None,
                  drive_id: str | None = None, api_endpoint: str | None = None,
                  resumable_threshold: int = 5 * MiB, chunk_size: int = 8 * MiB, num_retries: int = 6) -> None:
         self.folder_id, self.drive_id = folder_id, drive_id
         self.resumable_threshold, self.chunk_size, self.num_retries = resumable_threshold, chunk_size, num_retries
-        self._credentials = _load_credentials(credentials_file, subject)
+        self._credentials = _load_credentials(credentials, subject)
         document = json.loads(googleapiclient.discovery_cache.get_static_doc("drive", "v3"))
         if api_endpoint:  # uploads use rootUrl too, so replace it rather than client_options' base
             document["rootUrl"] = api_endpoint.rstrip("/") + "/"
@@ -285,20 +285,24 @@ class _RangeReader(io.RawIOBase):
         return len(data)
 
 
-def _load_credentials(path: str, subject: str | None) -> Any:
+def _load_credentials(text: str, subject: str | None) -> Any:
+    """Credentials from a service-account key or an OAuth client's authorized-user JSON (its text)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            info = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise BackendUnavailable(f"cannot read the Google credentials file {path}: {exc}") from None
-    kind = info.get("type")
-    if kind == "service_account":
-        creds = service_account.Credentials.from_service_account_info(info, scopes=[FULL_SCOPE])
-        return creds.with_subject(subject) if subject else creds
-    if kind == "authorized_user":
-        return user_credentials.Credentials.from_authorized_user_info(info, scopes=[FULL_SCOPE])
-    raise BackendUnavailable(f"Google credentials file {path} has type {kind!r}; expected a service-account "
-                             "key (\"service_account\") or an OAuth client's token (\"authorized_user\")")
+        info = json.loads(text)
+    except ValueError as exc:
+        raise BackendUnavailable(f"the Google credentials are not JSON ({exc.msg}); give the key file "
+                                 "downloaded from the Cloud console") from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    try:
+        if kind == "service_account":
+            creds = service_account.Credentials.from_service_account_info(info, scopes=[FULL_SCOPE])
+            return creds.with_subject(subject) if subject else creds
+        if kind == "authorized_user":
+            return user_credentials.Credentials.from_authorized_user_info(info, scopes=[FULL_SCOPE])
+    except (ValueError, KeyError) as exc:
+        raise BackendUnavailable(f"the Google credentials of type {kind} are incomplete: {exc}") from None
+    raise BackendUnavailable(f"the Google credentials have type {kind!r}; expected a service-account key "
+                             "(\"service_account\") or an OAuth client's token (\"authorized_user\")")
 
 
 def _info(key: str, file: dict[str, Any]) -> ObjectInfo:

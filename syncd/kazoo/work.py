@@ -27,7 +27,7 @@ log = logging.getLogger("syncd.kazoo")
 
 PROBE_TYPES = frozenset({"storage_settings_probe", "attachment_handler_error"})
 PROBE_SUFFIX = "_test_credentials_file.txt"
-SUPPORTED_HANDLERS = frozenset({"s3"})
+SUPPORTED_HANDLERS = frozenset({"s3", "google_drive"})
 # Settings that decide where an S3 object lands (not who may write it).
 _S3_LOCATION_KEYS = ("bucket", "host", "port", "scheme", "region", "bucket_access_method",
                      "bucket_after_host")
@@ -84,11 +84,37 @@ def s3_target(route: Route, checksum: str) -> tuple[str, BackendSpec]:
     return f"kazoo:{route.handler_id}:{digest}", BackendSpec("s3", options)
 
 
+def drive_target(route: Route, drive: dict[str, Any]) -> tuple[str, BackendSpec]:
+    """The Drive folder a kz_att_google_drive handler writes to, reached with syncd's own
+    credentials ([kazoo.google_drive]): Kazoo's token has scope drive.file (reference §11.8)."""
+    folder = str(route.settings.get("folder_id") or "root")
+    digest = hashlib.sha1(f"{folder}|{route.settings.get('oauth_doc_id')}".encode()).hexdigest()[:8]  # noqa: S324
+    return f"kazoo:{route.handler_id}:{digest}", BackendSpec("google_drive", {**drive, "folder_id": folder})
+
+
+def handler_target(route: Route, s3_checksum: str, drive: dict[str, Any]) -> tuple[str, BackendSpec] | None:
+    """Where syncd uploads what this route sends to Kazoo's handler; None when it cannot."""
+    if route.handler == "s3":
+        return s3_target(route, s3_checksum)
+    if route.handler == "google_drive" and drive.get("credentials"):
+        return drive_target(route, drive)
+    return None
+
+
+def handler_key(route: Route, db_name: str, doc: dict[str, Any], attachment: str) -> str:
+    name = naming.object_name(route.handler, route.settings, db_name, doc, attachment)
+    if route.handler == "google_drive" and route.settings.get("folder_id"):
+        return name.rsplit("/", 1)[-1]  # with folder_id, Kazoo ignores the path tokens
+    return name
+
+
 class DocPlanner:
     """Computes the NewItems for a document, and remembers the Kazoo targets it saw."""
 
-    def __init__(self, plans: PlanBook, rules: list[FlowRule], follow_plans: bool, s3_checksum: str) -> None:
+    def __init__(self, plans: PlanBook, rules: list[FlowRule], follow_plans: bool, s3_checksum: str,
+                 drive: dict[str, Any] | None = None) -> None:
         self.plans, self.rules, self.follow_plans, self.s3_checksum = plans, rules, follow_plans, s3_checksum
+        self.drive = drive or {}
         self.kazoo_targets: dict[str, BackendSpec] = {}
         self._warned: set[str] = set()
 
@@ -112,19 +138,21 @@ class DocPlanner:
         route = self.plans.route(info.account_id, info.classification, doc)
         if route is None:
             return []
-        if route.handler not in SUPPORTED_HANDLERS:
+        found = handler_target(route, self.s3_checksum, self.drive)
+        if found is None:
             if route.handler_id not in self._warned:
                 self._warned.add(route.handler_id)
+                need = ("; set [kazoo.google_drive] credentials_file to upload there"
+                        if route.handler == "google_drive" else "")
                 log.warning("storage plan system_data/%s routes %s to a %s handler, which syncd does not "
-                            "upload to yet; Kazoo's own copies are still recorded", route.storage_doc,
-                            doc.get("pvt_type"), route.handler)
+                            "upload to%s; Kazoo's own copies are still recorded", route.storage_doc,
+                            doc.get("pvt_type"), route.handler, need)
             return []
-        target, spec = s3_target(route, self.s3_checksum)
+        target, spec = found
         known = self.kazoo_targets.get(target)
         if known is None or known.options != spec.options:  # keep the object: backends are cached by it
             self.kazoo_targets[target] = spec
-        return [self._item(db_name, info, doc, att, target,
-                           naming.object_name(route.handler, route.settings, db_name, doc, att.name),
+        return [self._item(db_name, info, doc, att, target, handler_key(route, db_name, doc, att.name),
                            may_exist=route.stub)
                 for att in inline_attachments(doc)]
 

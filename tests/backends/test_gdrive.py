@@ -17,7 +17,7 @@ pytestmark = pytest.mark.drive
 
 
 def make(server: DriveServer, folder_id: str = "root", **options: object) -> DriveBackend:
-    return DriveBackend(str(server.service_account_file()), folder_id=folder_id, api_endpoint=server.url,
+    return DriveBackend(server.service_account_file().read_text(), folder_id=folder_id, api_endpoint=server.url,
                         resumable_threshold=5 * 1024 * 1024, chunk_size=1024 * 1024, **options)  # type: ignore[arg-type]
 
 
