@@ -98,3 +98,29 @@ def test_two_way_problems_are_all_reported() -> None:
     for fragment in ("two_way.max_delete_share", "two_way.reconcile_cron", "two_way.crossbar_url",
                      "two_way.recordings.on_kazoo_delete: must be one of: keep, trash, delete", "two_way.grace:"):
         assert fragment in text, fragment
+
+
+def test_drive_credentials_from_credentials_directory_are_kept_secret(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIabc\\n"}'
+    (tmp_path / "drive.json").write_text(key)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    cfg = config.parse({"couchdb": {"url": "http://h"}, "state": {"path": "/s"},
+                        "kazoo": {"google_drive": {"credentials_file": "drive.json", "subject": "vm@example.com"}},
+                        "backends": {"d": {"type": "google_drive", "credentials_file": "drive.json",
+                                           "folder_id": "1AbC"}}})
+    assert cfg.kazoo.google_drive["credentials"] == key and cfg.kazoo.google_drive["subject"] == "vm@example.com"
+    assert cfg.backends["d"].options["folder_id"] == "1AbC"
+    assert "-----BEGIN PRIVATE KEY-----\nMIIabc\n" in cfg.secrets() and key in cfg.secrets()
+    assert "MIIabc" not in repr(cfg)
+
+
+def test_drive_problems_name_their_keys(tmp_path: Path) -> None:
+    raw = {"couchdb": {"url": "http://h"}, "state": {"path": "/s"},
+           "kazoo": {"google_drive": {"credentials_file": str(tmp_path / "none.json"), "scope": "x"}},
+           "backends": {"d": {"type": "google_drive", "folder": "1AbC"}}}
+    with pytest.raises(ConfigError) as err:
+        config.parse(raw)
+    for expected in ("kazoo.google_drive.credentials_file: cannot read", "kazoo.google_drive.scope: unknown key",
+                     "backends.d.folder: unknown key", "backends.d.credentials_file: missing"):
+        assert expected in str(err.value), expected
