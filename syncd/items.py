@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 
 @dataclass(frozen=True)
-class NewItem:
-    """Work found on Kazoo's side, to be recorded before the feed moves on."""
+class Placement:
+    """One attachment of one Kazoo document, at one target under one object key."""
 
     db: str
     doc_id: str
@@ -20,23 +20,21 @@ class NewItem:
     content_type: str
     account_id: str
     pvt_type: str
+
+
+@dataclass(frozen=True)
+class NewItem(Placement):
+    """Work found on Kazoo's side, to be recorded before the feed moves on."""
+
     may_exist: bool = False  # the object may already be there (Kazoo "stub" plans)
     offloaded: bool = False  # Kazoo already stored it at object_key: record only
 
 
-@dataclass(frozen=True)
-class Item:
+@dataclass(frozen=True, kw_only=True)
+class Item(Placement):
+    """A recorded row of the items table."""
+
     id: int
-    db: str
-    doc_id: str
-    attachment: str
-    target: str
-    object_key: str
-    digest: str | None
-    length: int
-    content_type: str
-    account_id: str
-    pvt_type: str
     may_exist: bool
     status: str
     attempts: int
@@ -47,15 +45,17 @@ class Item:
 
 ITEM_COLUMNS = ("id, db, doc_id, attachment, target, object_key, digest, length, content_type, "
                  "account_id, pvt_type, may_exist, status, attempts, etag, md5, missing_since")
+_ITEM_NAMES = tuple(name.strip() for name in ITEM_COLUMNS.split(","))
+_PLACEMENT_NAMES = tuple(f.name for f in fields(Placement))
 
 
 def item_from_row(row: tuple[Any, ...]) -> Item:
-    values = list(row)
-    values[11] = bool(values[11])
-    return Item(*values)
+    values = dict(zip(_ITEM_NAMES, row, strict=True))
+    values["may_exist"] = bool(values["may_exist"])
+    return Item(**values)
 
 
 def as_item(new: NewItem) -> Item:
     """A not-yet-recorded NewItem shaped as an Item (id 0), for plans and reports."""
-    return Item(0, new.db, new.doc_id, new.attachment, new.target, new.object_key, new.digest, new.length,
-                new.content_type, new.account_id, new.pvt_type, new.may_exist, "pending", 0)
+    placement = {name: getattr(new, name) for name in _PLACEMENT_NAMES}
+    return Item(**placement, id=0, may_exist=new.may_exist, status="pending", attempts=0)

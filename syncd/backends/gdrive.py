@@ -138,36 +138,34 @@ class DriveBackend(Backend):
         return self._local.http
 
     def _run(self, what: str, request: Any, key: str | None = None) -> Any:
-        try:
-            return request.execute(http=self._http(), num_retries=self.num_retries)
-        except googleapiclient.errors.HttpError as exc:
-            raise self._error(what, exc, key) from None
-        except (google.auth.exceptions.GoogleAuthError, httplib2.HttpLib2Error, OSError) as exc:
-            raise BackendUnavailable(f"{self.describe()}: cannot {what}: {exc}") from None
+        return self._call(what, lambda: request.execute(http=self._http(), num_retries=self.num_retries), key)
 
     def _upload(self, key: str, request: Any, resumable: bool) -> dict[str, Any]:
         if not resumable:
             return self._run(f"upload {key!r}", request, key)  # type: ignore[no-any-return]
-        try:
+
+        def chunks() -> dict[str, Any]:
             done = None
             while done is None:
                 _, done = request.next_chunk(http=self._http(), num_retries=self.num_retries)
             return done  # type: ignore[no-any-return]
-        except googleapiclient.errors.HttpError as exc:
-            raise self._error(f"upload {key!r}", exc, key) from None
-        except (google.auth.exceptions.GoogleAuthError, httplib2.HttpLib2Error, OSError) as exc:
-            raise BackendUnavailable(f"{self.describe()}: cannot upload {key!r}: {exc}") from None
+        return self._call(f"upload {key!r}", chunks, key)  # type: ignore[no-any-return]
 
-    def _error(self, what: str, exc: googleapiclient.errors.HttpError, key: str | None) -> Exception:
-        status = exc.resp.status
-        if status == 404 and key is not None:
-            return NotFound(key)
-        reason = exc.reason if hasattr(exc, "reason") else str(exc)
-        hint = ""
-        if status in (401, 403):
-            hint = ("; check the credentials file and that the folder is shared with this account "
-                    f"(scope {FULL_SCOPE} is needed to see files people add)")
-        return BackendUnavailable(f"{self.describe()}: cannot {what}: HTTP {status} {reason}{hint}")
+    def _call(self, what: str, fn: Any, key: str | None) -> Any:
+        """Drive's and the transport's errors as the contract's: NotFound or BackendUnavailable."""
+        try:
+            return fn()
+        except googleapiclient.errors.HttpError as exc:
+            status = exc.resp.status
+            if status == 404 and key is not None:
+                raise NotFound(key) from None
+            hint = ""
+            if status in (401, 403):
+                hint = ("; check the credentials file and that the folder is shared with this account "
+                        f"(scope {FULL_SCOPE} is needed to see files people add)")
+            raise BackendUnavailable(f"{self.describe()}: cannot {what}: HTTP {status} {exc.reason}{hint}") from None
+        except (google.auth.exceptions.GoogleAuthError, httplib2.HttpLib2Error, OSError) as exc:
+            raise BackendUnavailable(f"{self.describe()}: cannot {what}: {exc}") from None
 
     def _children(self, folder_id: str, name: str | None = None) -> Iterator[dict[str, Any]]:
         query = f"'{_quote(folder_id)}' in parents and trashed = false"

@@ -47,10 +47,13 @@ def test_large_uploads_are_resumable_in_chunks_and_small_ones_multipart(drive_se
 
 def test_rate_limits_are_retried_with_backoff(drive_server: DriveServer) -> None:
     backend = make(drive_server, new_folder(drive_server))
+    before = len(drive_server.control("log"))
     drive_server.control("faults", {"status": 429, "count": 2, "path": "/upload/"})
     drive_server.control("faults", {"status": 403, "count": 1, "path": "/drive/v3/files"})
     put(backend, "a/b.mp3", b"hello")
     assert backend.stat("a/b.mp3").size == 5
+    served = [e["status"] for e in drive_server.control("log")[before:]]
+    assert served.count(429) == 2 and served.count(403) == 1  # the faults were met, and retried past
 
 
 def test_a_folder_shared_with_nobody_is_a_clear_error(drive_server: DriveServer) -> None:

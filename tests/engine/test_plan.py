@@ -10,8 +10,8 @@ from syncd.items import Item
 
 def item(missing_since: float | None = None, md5: str | None = "a" * 32, etag: str | None = "e1",
          status: str = "synced", length: int = 10) -> Item:
-    return Item(1, "db", "doc", "a.mp3", "t", "k", "md5-x", length, "audio/mpeg", "acct", "mailbox_message",
-                False, status, 1, etag, md5, missing_since)
+    return Item("db", "doc", "a.mp3", "t", "k", "md5-x", length, "audio/mpeg", "acct", "mailbox_message",
+                id=1, may_exist=False, status=status, attempts=1, etag=etag, md5=md5, missing_since=missing_since)
 
 
 @pytest.mark.parametrize(("row", "listed", "expected"), [

@@ -137,7 +137,7 @@ class Drive:
 
     # -- reads ---------------------------------------------------------------
     def get(self, file_id: str, include_trashed: bool = True) -> File:
-        file = self.files.get("root-folder-id" if file_id == "root" else file_id)
+        file = self.files.get(ROOT_ID if file_id == "root" else file_id)
         if file is None or (file.trashed and not include_trashed):
             raise not_found(file_id)
         return file

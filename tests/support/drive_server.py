@@ -164,9 +164,10 @@ class Handler(BaseHTTPRequestHandler):
             raise DriveError(403, "teamDriveIncludeItemsRequired", "The includeItemsFromAllDrives parameter "
                              "must be set to true when driveId is specified.")
         files = [f for f in self.state.drive.query(self.query.get("q")) if _visible(f, scopes)]
-        start = int(self.query["pageToken"]) if self.query.get("pageToken", "").isdigit() else 0
-        if "pageToken" in self.query and not self.query["pageToken"].isdigit():
+        token = self.query.get("pageToken", "0")
+        if not token.isdigit():
             raise invalid("pageToken")
+        start = int(token)
         page = files[start:start + int(size)]
         out: dict[str, Any] = {"kind": "drive#fileList", "incompleteSearch": False,
                                "files": [f.resource() for f in page]}
