@@ -76,10 +76,48 @@ MIGRATIONS = [
     """
     CREATE INDEX items_target_key ON items (target, object_key);
     """,
+    # 4: backends with ids of their own (Drive): object_id finds the item a
+    # change feed names by id. upload_sessions: resumable uploads survive a
+    # restart; a session belongs to one version (digest, length) of the bytes.
+    """
+    ALTER TABLE items ADD COLUMN object_id TEXT;
+    CREATE INDEX items_object_id ON items (target, object_id) WHERE object_id IS NOT NULL;
+    CREATE TABLE upload_sessions (
+        item_id INTEGER PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE,
+        version TEXT NOT NULL, session TEXT NOT NULL, saved_at REAL NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 PENDING, FAILED, SYNCED, OFFLOADED = "pending", "failed", "synced", "offloaded"
+
+
+class UploadSessionSlot:
+    """A backend's resumable-upload session for one item (syncd.backends.base.ResumeSlot).
+
+    `version` ties the session to the bytes it was started for: a new version
+    of the attachment never continues an old session.
+    """
+
+    def __init__(self, state: State, item_id: int, version: str) -> None:
+        self.state, self.item_id, self.version = state, item_id, version
+
+    def load(self) -> str | None:
+        row = self.state._db.execute("SELECT session FROM upload_sessions WHERE item_id = ? AND version = ?",
+                                     (self.item_id, self.version)).fetchone()
+        return None if row is None else str(row[0])
+
+    def save(self, session: str) -> None:
+        with self.state._tx() as db:
+            db.execute("INSERT INTO upload_sessions (item_id, version, session, saved_at) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (item_id) DO UPDATE SET version = excluded.version, "
+                       "session = excluded.session, saved_at = excluded.saved_at",
+                       (self.item_id, self.version, session, time.time()))
+
+    def clear(self) -> None:
+        with self.state._tx() as db:
+            db.execute("DELETE FROM upload_sessions WHERE item_id = ?", (self.item_id,))
 
 
 class State(TwoWayState):
@@ -162,11 +200,15 @@ class State(TwoWayState):
         with self._tx() as db:
             return _record(db, items, db_name, deleted_docs, time.time())[1]
 
-    def mark_synced(self, item_id: int, etag: str, md5: str | None) -> None:
+    def mark_synced(self, item_id: int, etag: str, md5: str | None, object_id: str | None = None) -> None:
         now = time.time()
         with self._tx() as db:
-            db.execute("UPDATE items SET status = 'synced', etag = ?, md5 = ?, last_error = NULL, "
-                       "synced_at = ?, updated_at = ? WHERE id = ?", (etag, md5, now, now, item_id))
+            db.execute("UPDATE items SET status = 'synced', etag = ?, md5 = ?, object_id = ?, last_error = NULL, "
+                       "synced_at = ?, updated_at = ? WHERE id = ?", (etag, md5, object_id, now, now, item_id))
+            db.execute("DELETE FROM upload_sessions WHERE item_id = ?", (item_id,))
+
+    def resume_slot(self, item: Item) -> UploadSessionSlot:
+        return UploadSessionSlot(self, item.id, f"{item.digest}:{item.length}")
 
     def mark_failed(self, item_id: int, error: str, retry_at: float) -> None:
         with self._tx() as db:

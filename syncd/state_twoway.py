@@ -160,6 +160,11 @@ class TwoWayState:
                                 f"AND status IN {TRACKED}", (object_key,)).fetchall()
         return [item_from_row(r) for r in rows]
 
+    def items_with_object_id(self, target: str, object_id: str) -> list[Item]:
+        rows = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE target = ? AND object_id = ? "  # noqa: S608
+                                f"AND status IN {TRACKED}", (target, object_id)).fetchall()
+        return [item_from_row(r) for r in rows]
+
     def get_item(self, item_id: int) -> Item | None:
         row = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()  # noqa: S608
         return None if row is None else item_from_row(row)

@@ -27,7 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,19 @@ class ObjectInfo:
     size: int
     etag: str
     md5: str | None = None
+    object_id: str | None = None  # the backend's own id when it has one (a Drive file id): survives moves
+
+
+class ResumeSlot(Protocol):
+    """Where a backend keeps an interrupted upload's session, so a restarted syncd continues it.
+
+    The slot belongs to one item and one version of its bytes; what is saved
+    in it is a secret (a Drive session URI lets anyone finish the upload).
+    """
+
+    def load(self) -> str | None: ...
+    def save(self, session: str) -> None: ...
+    def clear(self) -> None: ...
 
 
 class Backend(ABC):
@@ -77,14 +90,20 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str,
-            md5: str | None = None) -> ObjectInfo:
+    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str, md5: str | None = None,
+            properties: dict[str, str] | None = None, resume: ResumeSlot | None = None) -> ObjectInfo:
         """Store exactly `length` bytes read from body at key, replacing any object there.
 
         Streams: memory use does not grow with length. When md5 is given the
         backend stores it where a later stat() finds it and refuses (raises
         IntegrityError, leaving no partial object visible) if the bytes read do
         not match it. Returns the stored object's info (md5 set).
+
+        properties: where the bytes came from (Kazoo database, doc, attachment);
+        a backend that can label objects stores them (Drive: appProperties),
+        others ignore them. resume: a backend with resumable sessions saves
+        its session there and continues it on the next put of the same item;
+        body then still starts at byte 0 (the backend skips what was sent).
         """
 
     @abstractmethod

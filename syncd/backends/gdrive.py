@@ -6,43 +6,60 @@ does with path tokens). Drive allows several files of one name in a folder;
 syncd treats the newest as the object and trashes older ones when it replaces
 a file, so nothing is ever deleted outright by a replace.
 
+Identity survives moves: every file syncd stores carries its key in its
+appProperties (`syncd_key`, beside the caller's labels such as the Kazoo
+database, doc and attachment). A key with no file at its path is looked up
+by that property, so a file a person moved elsewhere still exists for syncd.
+Only a trashed or removed file is gone.
+
 Uploads are multipart up to `resumable_threshold` (Google's advice: 5 MB) and
-resumable in 8 MiB chunks above it, streamed from a forward-only body. The
+resumable in 8 MiB chunks above it, streamed from a forward-only body; the
+session is kept in the caller's ResumeSlot, so a restart continues it. The
 MD5 Drive computes (`md5Checksum`) is checked against the bytes sent; on a
 mismatch the new file is deleted and IntegrityError raised. ETAG is that MD5.
 
-Retries: every request goes through the client's own retry loop
-(`num_retries`): 429, 5xx and 403 rate-limit errors back off exponentially
-with jitter. httplib2 is not thread-safe, so each thread has its own
-authorised connection.
+Changes: `start_token` / `changes_since` read Drive's changes log (the
+target's shared drive when drive_id is set), so deletions arrive within a
+poll instead of a full listing. httplib2 is not thread-safe, so each thread
+has its own authorised connection.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import google.auth.exceptions
 import googleapiclient.discovery_cache
 import googleapiclient.errors
-import httplib2
-from google.oauth2 import credentials as user_credentials
-from google.oauth2 import service_account
 from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build_from_document
 from googleapiclient.http import MediaIoBaseUpload, MediaUpload, build_http
 
-from syncd.backends.base import Backend, HashingReader, ObjectInfo
+from syncd.backends.base import Backend, HashingReader, ObjectInfo, ResumeSlot
+from syncd.backends.gdrive_io import (FULL_SCOPE, TRANSPORT_ERRORS, Backoff, RangeReader, StreamUpload,
+                                      load_credentials, log, session_position)
 from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFound, PreconditionFailed
 
 FOLDER = "application/vnd.google-apps.folder"
-FULL_SCOPE = "https://www.googleapis.com/auth/drive"
 MiB = 1024 * 1024
+KEY_PROPERTY = "syncd_key"
+PROPERTY_BYTES = 124  # Drive's limit for one property's key and value together (UTF-8)
 _FILE_FIELDS = "id,name,size,md5Checksum,mimeType,parents,trashed,appProperties,modifiedTime"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of Drive's changes log: which file, and whether it is gone (trashed or removed)."""
+
+    object_id: str
+    gone: bool
 
 
 class DriveBackend(Backend):
@@ -50,10 +67,12 @@ class DriveBackend(Backend):
 
     def __init__(self, credentials: str, folder_id: str = "root", subject: str | None = None,
                  drive_id: str | None = None, api_endpoint: str | None = None,
-                 resumable_threshold: int = 5 * MiB, chunk_size: int = 8 * MiB, num_retries: int = 6) -> None:
+                 resumable_threshold: int = 5 * MiB, chunk_size: int = 8 * MiB, num_retries: int = 6,
+                 retry_base: float = 1.0) -> None:
         self.folder_id, self.drive_id = folder_id, drive_id
-        self.resumable_threshold, self.chunk_size, self.num_retries = resumable_threshold, chunk_size, num_retries
-        self._credentials = _load_credentials(credentials, subject)
+        self.resumable_threshold, self.chunk_size = resumable_threshold, chunk_size
+        self._backoff = Backoff(num_retries, retry_base)
+        self._credentials = load_credentials(credentials, subject)
         document = json.loads(googleapiclient.discovery_cache.get_static_doc("drive", "v3"))
         if api_endpoint:  # uploads use rootUrl too, so replace it rather than client_options' base
             document["rootUrl"] = api_endpoint.rstrip("/") + "/"
@@ -76,7 +95,7 @@ class DriveBackend(Backend):
         yield from self._walk(self.folder_id, "", prefix)
 
     def _walk(self, folder_id: str, path: str, prefix: str) -> Iterator[ObjectInfo]:
-        for child in self._children(folder_id):
+        for child in self._query(f"'{_quote(folder_id)}' in parents and trashed = false"):
             key = f"{path}{child['name']}"
             if child["mimeType"] == FOLDER:
                 if prefix.startswith(key + "/") or (key + "/").startswith(prefix):
@@ -89,35 +108,69 @@ class DriveBackend(Backend):
 
     def get(self, key: str) -> AbstractContextManager[BinaryIO]:
         file = self._find(key)
-        return closing(_RangeReader(self, file["id"], int(file.get("size") or 0)))  # type: ignore[arg-type]
+
+        def fetch(first: int, last: int) -> bytes:
+            request = self._files().get_media(fileId=file["id"], supportsAllDrives=True)
+            request.headers["Range"] = f"bytes={first}-{last}"
+            return self._run(f"read {key!r}", request, key)  # type: ignore[no-any-return]
+        return closing(RangeReader(fetch, int(file.get("size") or 0), self.chunk_size))  # type: ignore[arg-type]
 
     # -- writes ----------------------------------------------------------------
-    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str,
-            md5: str | None = None, properties: dict[str, str] | None = None) -> ObjectInfo:
+    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str, md5: str | None = None,
+            properties: dict[str, str] | None = None, resume: ResumeSlot | None = None) -> ObjectInfo:
         folder_path, name = self._split(key)
         parent = self._folder(folder_path, create=True)
         older = [f["id"] for f in self._children(parent, name=name)]
         reader = HashingReader(body)
         if content_type.count("/") != 1:  # the client builds a MIME part from it
             content_type = "application/octet-stream"
-        meta = {"name": name, "parents": [parent], "appProperties": properties or {}}
+        meta = {"name": name, "parents": [parent], "appProperties": _app_properties(key, properties)}
         if length > self.resumable_threshold:
-            media: MediaUpload = _StreamUpload(reader, length, content_type, self.chunk_size)
+            media: MediaUpload = StreamUpload(reader, length, content_type, self.chunk_size)
         else:
             media = MediaIoBaseUpload(io.BytesIO(reader.read(length)), mimetype=content_type, resumable=False)
         request = self._files().create(body=meta, media_body=media, fields=_FILE_FIELDS, supportsAllDrives=True)
-        created = self._upload(key, request, media.resumable())
+        if media.resumable():
+            created = self._call(f"upload {key!r}", lambda: self._resumable(key, request, media, resume), key)
+        else:
+            created = self._run(f"upload {key!r}", request, key)
         sent = reader.hexdigest()
         if reader.count != length or created.get("md5Checksum") != sent or (md5 and md5 != sent):
+            if resume is not None:
+                resume.clear()
             self._run(f"remove the bad upload of {key!r}", self._files().delete(fileId=created["id"],
                                                                                   supportsAllDrives=True))
             raise IntegrityError(f"{self.describe()}: {key!r}: expected md5 {md5 or sent} and {length} bytes, "
                                  f"read {reader.count} bytes with md5 {sent}, Drive stored "
                                  f"{created.get('md5Checksum')}; the upload was removed")
         for file_id in older:  # replaced: trashed, so a person can still restore it for 30 days
-            self._run(f"trash the replaced {key!r}", self._files().update(
-                fileId=file_id, body={"trashed": True}, supportsAllDrives=True))
+            if file_id != created["id"]:
+                self._run(f"trash the replaced {key!r}", self._files().update(
+                    fileId=file_id, body={"trashed": True}, supportsAllDrives=True))
         return _info(key, created)
+
+    def _resumable(self, key: str, request: Any, media: StreamUpload, slot: ResumeSlot | None) -> dict[str, Any]:
+        """Send the chunks; continue the slot's session when Drive still has it."""
+        session = slot.load() if slot else None
+        if session:
+            where = self._backoff.run(f"ask where the upload of {key!r} stopped",
+                                      lambda: session_position(self._http(), session, media.size()))
+            if isinstance(where, dict):  # completed before syncd stopped: read the body so its MD5 is checked
+                media.skip_to(media.size())
+                return where
+            if where is None:
+                log.info("the interrupted upload session of %r expired; starting again", key)
+            else:
+                request.resumable_uri, request.resumable_progress = session, where
+                media.skip_to(where)
+                log.info("continuing the interrupted upload of %r at byte %d of %d", key, where, media.size())
+        done = None
+        while done is None:
+            _, done = self._backoff.run(f"upload {key!r}", lambda: request.next_chunk(http=self._http()))
+            if slot and request.resumable_uri and request.resumable_uri != session:
+                session = request.resumable_uri
+                slot.save(session)
+        return done  # type: ignore[no-any-return]
 
     def delete(self, key: str, *, etag: str | None = None) -> None:
         """Moves the file to Drive's trash (restorable for 30 days), after the etag check."""
@@ -126,6 +179,34 @@ class DriveBackend(Backend):
             raise PreconditionFailed(key, etag, str(file.get("md5Checksum")))
         self._run(f"trash {key!r}", self._files().update(fileId=file["id"], body={"trashed": True},
                                                           supportsAllDrives=True))
+
+    # -- changes -----------------------------------------------------------------
+    def start_token(self) -> str:
+        """Where Drive's changes log stands now: changes_since(token) returns what comes after."""
+        args = {"driveId": self.drive_id} if self.drive_id else {}
+        answer = self._run("start reading the changes log", self._service.changes().getStartPageToken(
+            supportsAllDrives=True, **args))
+        return str(answer["startPageToken"])
+
+    def changes_since(self, token: str) -> tuple[list[Change], str]:
+        """Changes after token, and the token for next time. A removed file and a trashed one are gone."""
+        out: list[Change] = []
+        page: str | None = token
+        args: dict[str, Any] = {"supportsAllDrives": True, "includeItemsFromAllDrives": True,
+                                "includeRemoved": True, "pageSize": 1000}
+        if self.drive_id:
+            args["driveId"] = self.drive_id
+        while page:
+            answer = self._run("read the changes log", self._service.changes().list(
+                pageToken=page, fields="nextPageToken,newStartPageToken,changes(fileId,removed,file(trashed))",
+                **args))
+            for change in answer.get("changes", []):
+                gone = bool(change.get("removed")) or bool((change.get("file") or {}).get("trashed"))
+                out.append(Change(change["fileId"], gone))
+            if "newStartPageToken" in answer:
+                return out, str(answer["newStartPageToken"])
+            page = answer.get("nextPageToken")
+        raise BackendUnavailable(f"{self.describe()}: the changes log ended without a newStartPageToken")
 
     # -- Drive plumbing --------------------------------------------------------
     def _files(self) -> Any:
@@ -138,18 +219,7 @@ class DriveBackend(Backend):
         return self._local.http
 
     def _run(self, what: str, request: Any, key: str | None = None) -> Any:
-        return self._call(what, lambda: request.execute(http=self._http(), num_retries=self.num_retries), key)
-
-    def _upload(self, key: str, request: Any, resumable: bool) -> dict[str, Any]:
-        if not resumable:
-            return self._run(f"upload {key!r}", request, key)  # type: ignore[no-any-return]
-
-        def chunks() -> dict[str, Any]:
-            done = None
-            while done is None:
-                _, done = request.next_chunk(http=self._http(), num_retries=self.num_retries)
-            return done  # type: ignore[no-any-return]
-        return self._call(f"upload {key!r}", chunks, key)  # type: ignore[no-any-return]
+        return self._call(what, lambda: self._backoff.run(what, lambda: request.execute(http=self._http())), key)
 
     def _call(self, what: str, fn: Any, key: str | None) -> Any:
         """Drive's and the transport's errors as the contract's: NotFound or BackendUnavailable."""
@@ -164,13 +234,10 @@ class DriveBackend(Backend):
                 hint = ("; check the credentials file and that the folder is shared with this account "
                         f"(scope {FULL_SCOPE} is needed to see files people add)")
             raise BackendUnavailable(f"{self.describe()}: cannot {what}: HTTP {status} {exc.reason}{hint}") from None
-        except (google.auth.exceptions.GoogleAuthError, httplib2.HttpLib2Error, OSError) as exc:
+        except (google.auth.exceptions.GoogleAuthError, *TRANSPORT_ERRORS) as exc:
             raise BackendUnavailable(f"{self.describe()}: cannot {what}: {exc}") from None
 
-    def _children(self, folder_id: str, name: str | None = None) -> Iterator[dict[str, Any]]:
-        query = f"'{_quote(folder_id)}' in parents and trashed = false"
-        if name is not None:
-            query += f" and name = '{_quote(name)}'"
+    def _query(self, query: str) -> Iterator[dict[str, Any]]:
         token = None
         while True:
             answer = self._run("list a folder", self._files().list(
@@ -181,6 +248,9 @@ class DriveBackend(Backend):
             if not token:
                 return
 
+    def _children(self, folder_id: str, name: str) -> Iterator[dict[str, Any]]:
+        return self._query(f"'{_quote(folder_id)}' in parents and trashed = false and name = '{_quote(name)}'")
+
     def _drive_args(self) -> dict[str, Any]:
         if not self.drive_id:
             return {"supportsAllDrives": True}
@@ -188,12 +258,17 @@ class DriveBackend(Backend):
                 "driveId": self.drive_id}
 
     def _find(self, key: str) -> dict[str, Any]:
+        """The newest file at key's path; else the newest that syncd stored as key, moved elsewhere."""
         folder_path, name = self._split(key)
+        files: list[dict[str, Any]] = []
         try:
             parent = self._folder(folder_path, create=False)
+            files = [f for f in self._children(parent, name=name) if f["mimeType"] != FOLDER]
         except NotFound:
-            raise NotFound(key) from None
-        files = [f for f in self._children(parent, name=name) if f["mimeType"] != FOLDER]
+            pass
+        if not files:
+            files = list(self._query(f"appProperties has {{ key='{KEY_PROPERTY}' and "
+                                     f"value='{_quote(_key_value(key))}' }} and trashed = false"))
         if not files:
             raise NotFound(key)
         return max(files, key=lambda f: f.get("modifiedTime", "") + f["id"])
@@ -224,88 +299,23 @@ class DriveBackend(Backend):
         return "/".join(parts[:-1]), parts[-1]
 
 
-class _StreamUpload(MediaUpload):
-    """A forward-only body for a resumable upload; keeps one chunk to resend after a 308."""
-
-    def __init__(self, reader: HashingReader, size: int, mimetype: str, chunksize: int) -> None:
-        self._reader, self._size, self._mimetype, self._chunksize = reader, size, mimetype, chunksize
-        self._buffer, self._buffer_at = b"", 0
-
-    def chunksize(self) -> int:
-        return self._chunksize
-
-    def mimetype(self) -> str:
-        return self._mimetype
-
-    def size(self) -> int:
-        return self._size
-
-    def resumable(self) -> bool:
-        return True
-
-    def getbytes(self, begin: int, length: int) -> bytes:
-        end = self._buffer_at + len(self._buffer)
-        if begin < self._buffer_at:
-            raise IntegrityError(f"Drive asked again for bytes from {begin}, before the chunk kept in memory")
-        if begin >= end:  # the next chunk: drop the previous one
-            self._buffer_at, self._buffer = begin, self._reader.read(length)
-        elif begin + length > end:
-            self._buffer = self._buffer[begin - self._buffer_at:] + self._reader.read(begin + length - end)
-            self._buffer_at = begin
-        return self._buffer[begin - self._buffer_at:begin - self._buffer_at + length]
-
-    def has_stream(self) -> bool:
-        return False
+def _key_value(key: str) -> str:
+    """The key itself when it fits in one property, else its SHA-256 (Drive's 124-byte limit)."""
+    if len(KEY_PROPERTY.encode()) + len(key.encode()) <= PROPERTY_BYTES:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-class _RangeReader(io.RawIOBase):
-    """Reads a Drive file in ranged requests, so memory stays at one chunk."""
-
-    def __init__(self, backend: DriveBackend, file_id: str, size: int) -> None:
-        self._backend, self._file_id, self._size, self._pos = backend, file_id, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if self._pos >= self._size:
-            return b""
-        size = self._backend.chunk_size if size is None or size < 0 else min(size, self._backend.chunk_size)
-        request = self._backend._files().get_media(fileId=self._file_id, supportsAllDrives=True)
-        request.headers["Range"] = f"bytes={self._pos}-{min(self._pos + size, self._size) - 1}"
-        data: bytes = self._backend._run("read a file", request)
-        self._pos += len(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-
-def _load_credentials(text: str, subject: str | None) -> Any:
-    """Credentials from a service-account key or an OAuth client's authorized-user JSON (its text)."""
-    try:
-        info = json.loads(text)
-    except ValueError as exc:
-        raise BackendUnavailable(f"the Google credentials are not JSON ({exc.msg}); give the key file "
-                                 "downloaded from the Cloud console") from None
-    kind = info.get("type") if isinstance(info, dict) else None
-    try:
-        if kind == "service_account":
-            creds = service_account.Credentials.from_service_account_info(info, scopes=[FULL_SCOPE])
-            return creds.with_subject(subject) if subject else creds
-        if kind == "authorized_user":
-            return user_credentials.Credentials.from_authorized_user_info(info, scopes=[FULL_SCOPE])
-    except (ValueError, KeyError) as exc:
-        raise BackendUnavailable(f"the Google credentials of type {kind} are incomplete: {exc}") from None
-    raise BackendUnavailable(f"the Google credentials have type {kind!r}; expected a service-account key "
-                             "(\"service_account\") or an OAuth client's token (\"authorized_user\")")
+def _app_properties(key: str, labels: dict[str, str] | None) -> dict[str, str]:
+    """The caller's labels that fit Drive's limit (longer values are left out), and syncd_key."""
+    out = {k: v for k, v in (labels or {}).items() if len(k.encode()) + len(v.encode()) <= PROPERTY_BYTES}
+    out[KEY_PROPERTY] = _key_value(key)
+    return out
 
 
 def _info(key: str, file: dict[str, Any]) -> ObjectInfo:
     md5 = file.get("md5Checksum")
-    return ObjectInfo(key, int(file.get("size") or 0), md5 or f"id:{file['id']}", md5)
+    return ObjectInfo(key, int(file.get("size") or 0), md5 or f"id:{file['id']}", md5, file["id"])
 
 
 def _quote(value: str) -> str:

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO
 
-from syncd.backends.base import Backend, HashingReader, ObjectInfo
+from syncd.backends.base import Backend, HashingReader, ObjectInfo, ResumeSlot
 from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFound, PreconditionFailed
 
 TMP_PREFIX = ".syncd-tmp."
@@ -73,8 +73,8 @@ class LocalBackend(Backend):
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFound(key) from None
 
-    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str,
-            md5: str | None = None) -> ObjectInfo:
+    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str, md5: str | None = None,
+            properties: dict[str, str] | None = None, resume: ResumeSlot | None = None) -> ObjectInfo:
         path = self._path(key)
         self.check()
         try:

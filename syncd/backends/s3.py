@@ -22,7 +22,7 @@ import botocore.session
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from syncd.backends.base import Backend, HashingReader, ObjectInfo
+from syncd.backends.base import Backend, HashingReader, ObjectInfo, ResumeSlot
 from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFound, PreconditionFailed
 
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
@@ -112,8 +112,8 @@ class S3Backend(Backend):
                          key=key)
         return closing(obj["Body"])
 
-    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str,
-            md5: str | None = None) -> ObjectInfo:
+    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str, md5: str | None = None,
+            properties: dict[str, str] | None = None, resume: ResumeSlot | None = None) -> ObjectInfo:
         self._check_key(key)
         if length < self.multipart_threshold:
             return self._put_small(key, body, length, content_type, md5)

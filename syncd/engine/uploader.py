@@ -84,12 +84,12 @@ class Uploader:
             log.warning("attachment left CouchDB before it was uploaded; dropped %s", _where(item))
             return Outcome.GONE
         with opened as stream:
-            info = backend.put(item.object_key, stream, length=item.length,
-                               content_type=item.content_type, md5=expected)
+            info = backend.put(item.object_key, stream, length=item.length, content_type=item.content_type,
+                               md5=expected, properties=_labels(item), resume=self.state.resume_slot(item))
         if expected is not None and info.md5 != expected:
             raise IntegrityError(f"{backend.describe()} reports MD5 {info.md5} for {item.object_key!r}, "
                                  f"CouchDB digest says {expected}")
-        self.state.mark_synced(item.id, info.etag, info.md5)
+        self.state.mark_synced(item.id, info.etag, info.md5, info.object_id)
         log.info("uploaded %d bytes %s", item.length, _where(item))
         return Outcome.SYNCED
 
@@ -100,9 +100,14 @@ class Uploader:
             return False
         if expected is None or info.md5 != expected:
             return False
-        self.state.mark_synced(item.id, info.etag, info.md5)
+        self.state.mark_synced(item.id, info.etag, info.md5, info.object_id)
         log.info("already stored with the same MD5, recorded %s", _where(item))
         return True
+
+
+def _labels(item: Item) -> dict[str, str]:
+    """Where the bytes came from, kept on the object where the backend can (identity survives moves)."""
+    return {"kazoo_db": item.db, "kazoo_doc": item.doc_id, "kazoo_attachment": item.attachment}
 
 
 def _where(item: Item) -> str:

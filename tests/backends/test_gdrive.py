@@ -4,12 +4,14 @@ real google-api-python-client: the shared contract, then Drive's own ways."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import secrets
 
 import pytest
 
 from syncd.backends.gdrive import FOLDER, DriveBackend
-from syncd.errors import BackendUnavailable
+from syncd.errors import BackendUnavailable, NotFound
 from tests.backends.contract import BackendContract, put
 from tests.support.servers import DriveServer
 
@@ -67,3 +69,95 @@ def test_files_a_person_adds_are_listed(drive_server: DriveServer) -> None:
     drive_server.control("as-user", {"meta": {"name": "fax.pdf", "parents": [folder]},
                                      "content": base64.b64encode(b"%PDF-1.4").decode()})
     assert [o.key for o in make(drive_server, folder).list()] == ["fax.pdf"]
+
+
+def new_shared_drive(server: DriveServer) -> str:
+    return str(server.control("shared-drive", {"name": "Voicemail " + secrets.token_hex(4)})["id"])
+
+
+class TestSharedDriveBackend(BackendContract):
+    """The same contract inside a shared drive: every call must opt in to shared drives."""
+
+    @pytest.fixture
+    def backend(self, drive_server: DriveServer) -> DriveBackend:
+        drive_id = new_shared_drive(drive_server)
+        return make(drive_server, drive_id, drive_id=drive_id)
+
+
+def test_files_carry_their_origin_and_are_found_after_a_person_moves_them(drive_server: DriveServer) -> None:
+    backend = make(drive_server, new_folder(drive_server))
+    labels = {"kazoo_db": "account%2Fab%2Fcd%2Fef-202611", "kazoo_doc": "202611-abc", "kazoo_attachment": "vm.mp3"}
+    stored = backend.put("box/vm.mp3", io.BytesIO(b"hello"), length=5, content_type="audio/mpeg", properties=labels)
+    file = drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {}})
+    assert file["appProperties"] == {**labels, "syncd_key": "box/vm.mp3"}
+    elsewhere = new_folder(drive_server)
+    drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {"name": "renamed.mp3"},
+                                     "addParents": elsewhere, "removeParents": file["parents"][0]})
+    assert "box/vm.mp3" not in {o.key for o in backend.list()}
+    moved = backend.stat("box/vm.mp3")  # a move is not a delete
+    assert moved.object_id == stored.object_id and moved.md5 == stored.md5
+    drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {"trashed": True}})
+    with pytest.raises(NotFound):
+        backend.stat("box/vm.mp3")  # trashed is gone
+
+
+def test_a_key_too_long_for_one_property_is_kept_as_its_hash(drive_server: DriveServer) -> None:
+    backend = make(drive_server, new_folder(drive_server))
+    key = "a" * 80 + "/" + "b" * 80 + ".mp3"
+    stored = put(backend, key, b"long")
+    file = drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {}})
+    assert file["appProperties"]["syncd_key"].startswith("sha256:")
+    drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {},
+                                     "addParents": new_folder(drive_server), "removeParents": file["parents"][0]})
+    assert backend.stat(key).object_id == stored.object_id
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["my-drive", "shared-drive"])
+def test_the_changes_log_reports_trash_restore_and_removal(drive_server: DriveServer, shared: bool) -> None:
+    drive_id = new_shared_drive(drive_server) if shared else None
+    backend = make(drive_server, drive_id or new_folder(drive_server), drive_id=drive_id)
+    token = backend.start_token()
+    a, b = put(backend, "a.mp3", b"a"), put(backend, "b.mp3", b"b")
+    changes, token = backend.changes_since(token)
+    assert {(c.object_id, c.gone) for c in changes} == {(a.object_id, False), (b.object_id, False)}
+    drive_server.control("as-user", {"op": "update", "id": a.object_id, "meta": {"trashed": True}})
+    drive_server.control("as-user", {"op": "delete", "id": b.object_id})
+    changes, token = backend.changes_since(token)
+    assert {(c.object_id, c.gone) for c in changes} == {(a.object_id, True), (b.object_id, True)}
+    drive_server.control("as-user", {"op": "update", "id": a.object_id, "meta": {"trashed": False}})
+    changes, token = backend.changes_since(token)
+    assert [(c.object_id, c.gone) for c in changes] == [(a.object_id, False)]
+    assert backend.changes_since(token)[0] == []
+
+
+class Slot:
+    def __init__(self) -> None:
+        self.session: str | None = None
+
+    def load(self) -> str | None:
+        return self.session
+
+    def save(self, session: str) -> None:
+        self.session = session
+
+    def clear(self) -> None:
+        self.session = None
+
+
+def test_an_interrupted_resumable_upload_continues_where_drive_stopped(drive_server: DriveServer) -> None:
+    backend = make(drive_server, new_folder(drive_server), num_retries=1, retry_base=0.01)
+    data = bytes(range(256)) * (6 * 1024 * 1024 // 256)  # six 1 MiB chunks
+    slot = Slot()
+    drive_server.control("faults", {"status": 503, "count": 2, "path": "/upload/", "method": "PUT", "skip": 2})
+    with pytest.raises(BackendUnavailable, match="503"):
+        backend.put("rec.mp3", io.BytesIO(data), length=len(data), content_type="audio/mpeg", resume=slot)
+    assert slot.session is not None
+    before = len(drive_server.control("log"))
+    stored = backend.put("rec.mp3", io.BytesIO(data), length=len(data), content_type="audio/mpeg", resume=slot)
+    assert stored.md5 == hashlib.md5(data).hexdigest()  # noqa: S324
+    log = drive_server.control("log")[before:]
+    assert not [e for e in log if e["method"] == "POST" and e["path"].startswith("/upload/")]  # same session
+    sent = [e for e in log if e["method"] == "PUT" and e["status"] in (200, 308)]
+    assert sent[0]["range"] == f"bytes */{len(data)}" and sent[0]["bytes"] == 0  # asked where it stopped
+    assert sum(e["bytes"] for e in sent) == len(data) - 2 * 1024 * 1024  # only the four chunks Drive lacked
+    assert [o.key for o in backend.list()] == ["rec.mp3"]

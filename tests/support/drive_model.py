@@ -10,7 +10,10 @@ Drive's behaviour kept on purpose (what syncd must cope with):
   deleting removes it and everything under it;
 - the changes log reports each changed file once, in its latest state, and a
   removed file as removed=true without a file resource;
-- a query Drive would reject is rejected with 400 "Invalid Value" on `q`.
+- a query Drive would reject is rejected with 400 "Invalid Value" on `q`;
+- a shared drive is a root folder whose id is the drive id; its files carry
+  drive_id, and only requests that opt in (supportsAllDrives, corpora=drive,
+  driveId) see them; each drive has its own changes log.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class File:
     version: int = 1
     created_by_app: bool = True
     modified: float = field(default_factory=time.time)
+    drive_id: str | None = None  # set for files in a shared drive
 
     def resource(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -67,6 +71,8 @@ class File:
             "parents": list(self.parents), "trashed": self.trashed, "version": str(self.version),
             "appProperties": dict(self.app_properties), "modifiedTime": _rfc3339(self.modified),
         }
+        if self.drive_id:
+            out["driveId"] = self.drive_id
         if self.mime_type != FOLDER:
             out["size"] = str(len(self.content))
             out["md5Checksum"] = hashlib.md5(self.content).hexdigest()  # noqa: S324
@@ -79,7 +85,7 @@ class Drive:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.files: dict[str, File] = {ROOT_ID: File(ROOT_ID, "My Drive", FOLDER, [])}
-        self.changes: list[tuple[int, str]] = []   # (change id, file id)
+        self.changes: list[tuple[int, str, str | None]] = []   # (change id, file id, drive id)
         self.next_change = 1
 
     # -- mutations (each logs a change) -------------------------------------
@@ -88,8 +94,7 @@ class Drive:
         if not isinstance(parents, list) or len(parents) != 1:
             raise DriveError(403, "cannotAddParent", "Increasing the number of parents is not allowed. "
                              "A file can only have one parent.")
-        for parent in parents:
-            self.folder(parent)
+        drive_id = self.folder(parents[0]).drive_id
         name = meta.get("name")
         if not isinstance(name, str) or not name:
             name = "Untitled"
@@ -97,7 +102,7 @@ class Drive:
         if mime == FOLDER and content:
             raise invalid("mimeType", "A folder cannot have content.")
         file = File("f" + secrets.token_hex(12), name, mime, list(parents), content,
-                    _app_properties(meta.get("appProperties"), {}), created_by_app=by_app)
+                    _app_properties(meta.get("appProperties"), {}), created_by_app=by_app, drive_id=drive_id)
         self.files[file.id] = file
         self._log(file.id)
         return file
@@ -117,7 +122,9 @@ class Drive:
         if add_parents or remove_parents:
             parents = [p for p in file.parents if p not in remove_parents.split(",")]
             for parent in filter(None, add_parents.split(",")):
-                self.folder(parent)
+                if self.folder(parent).drive_id != file.drive_id:
+                    raise DriveError(403, "teamDrivesParentLimit", "Moving files between drives is not "
+                                     "supported by this test server.")
                 parents.append(parent)
             if len(parents) != 1:
                 raise DriveError(403, "cannotAddParent", "Increasing the number of parents is not allowed. "
@@ -129,11 +136,17 @@ class Drive:
         return file
 
     def delete(self, file_id: str) -> None:
-        self.get(file_id, include_trashed=True)
+        file = self.get(file_id, include_trashed=True)
         for child in [f.id for f in self.files.values() if file_id in f.parents]:
             self.delete(child)
         del self.files[file_id]
-        self._log(file_id)
+        self.changes.append((self.next_change, file_id, file.drive_id))
+        self.next_change += 1
+
+    def shared_drive(self, name: str) -> File:
+        drive_id = "0A" + secrets.token_hex(9)
+        self.files[drive_id] = File(drive_id, name, FOLDER, [], drive_id=drive_id)
+        return self.files[drive_id]
 
     # -- reads ---------------------------------------------------------------
     def get(self, file_id: str, include_trashed: bool = True) -> File:
@@ -155,17 +168,18 @@ class Drive:
     def start_token(self) -> str:
         return str(self.next_change)
 
-    def changes_since(self, token: str) -> tuple[list[tuple[int, str]], str]:
+    def changes_since(self, token: str, drive_id: str | None) -> tuple[list[tuple[int, str]], str]:
+        """One drive's changes from token on: My Drive's when drive_id is None."""
         if not token.isdigit() or int(token) < 1 or int(token) > self.next_change:
             raise invalid("pageToken")
         latest: dict[str, int] = {}
-        for change_id, file_id in self.changes:
-            if change_id >= int(token):
+        for change_id, file_id, in_drive in self.changes:
+            if change_id >= int(token) and in_drive == drive_id:
                 latest[file_id] = change_id
         return sorted(((c, f) for f, c in latest.items())), str(self.next_change)
 
     def _log(self, file_id: str) -> None:
-        self.changes.append((self.next_change, file_id))
+        self.changes.append((self.next_change, file_id, self.files[file_id].drive_id))
         self.next_change += 1
 
 

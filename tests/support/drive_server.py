@@ -10,10 +10,15 @@ getStartPageToken/list. Requests need a bearer token this server issued.
 
 Control endpoints for tests, under /__control/:
 - POST faults  {"status": 429, "count": 3, "path": "/upload"}: the next matching
-  requests fail as Drive's rate limiter or backend would;
+  requests fail as Drive's rate limiter or backend would; {"delay": 30, ...}
+  holds them that many seconds before their body is read instead; "method"
+  narrows the match, "skip" lets that many matching requests through first;
 - GET log: every request (method, path, uploadType, Content-Range, status);
-- POST as-user {"op": "create", ...}: a file added by a person, which a
-  drive.file token cannot see.
+- POST as-user {"meta": ..., "content": base64}: a file added by a person, which
+  a drive.file token cannot see; {"op": "update", "id", "meta", "addParents",
+  "removeParents"} and {"op": "delete", "id"}: a person trashing, restoring,
+  moving or deleting a file;
+- POST shared-drive {"name": ...}: a new shared drive (its id is its root folder).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -79,6 +85,7 @@ class Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
         self.query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        self._delay(method, url.path)
         length = int(self.headers.get("Content-Length") or 0)
         self.body = self.rfile.read(length) if length else b""
         entry = {"method": method, "path": url.path, "uploadType": self.query.get("uploadType"),
@@ -105,6 +112,7 @@ class Handler(BaseHTTPRequestHandler):
     def _api(self, method: str, path: str, scopes: set[str]) -> tuple[int, Any, dict[str, str]]:
         drive = self.state.drive
         if path == "/drive/v3/changes/startPageToken" and method == "GET":
+            self._shared_drive_param()
             return 200, {"kind": "drive#startPageToken", "startPageToken": drive.start_token()}, {}
         if path == "/drive/v3/changes" and method == "GET":
             return self._changes(scopes)
@@ -148,12 +156,28 @@ class Handler(BaseHTTPRequestHandler):
         return scopes
 
     def _fault(self, path: str) -> None:
+        fault = self._take_fault(self.command, path, "status")
+        if fault:
+            domain, reason, message = _FAULTS[fault["status"]]
+            raise DriveError(fault["status"], reason, message, domain=domain)
+
+    def _delay(self, method: str, path: str) -> None:
+        fault = self._take_fault(method, path, "delay")
+        if fault:
+            time.sleep(fault["delay"])
+
+    def _take_fault(self, method: str, path: str, kind: str) -> dict[str, Any] | None:
         with self.state.lock:
             for fault in self.state.faults:
-                if fault["count"] > 0 and fault.get("path", "") in path:
-                    fault["count"] -= 1
-                    domain, reason, message = _FAULTS[fault["status"]]
-                    raise DriveError(fault["status"], reason, message, domain=domain)
+                if kind not in fault or fault["count"] <= 0 or fault.get("path", "") not in path \
+                        or fault.get("method", method) != method:
+                    continue
+                if fault.get("skip", 0) > 0:
+                    fault["skip"] -= 1
+                    return None
+                fault["count"] -= 1
+                return fault
+        return None
 
     # -- files -----------------------------------------------------------------
     def _list(self, scopes: set[str]) -> tuple[int, Any, dict[str, str]]:
@@ -163,7 +187,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.query.get("driveId") and self.query.get("includeItemsFromAllDrives") != "true":
             raise DriveError(403, "teamDriveIncludeItemsRequired", "The includeItemsFromAllDrives parameter "
                              "must be set to true when driveId is specified.")
-        files = [f for f in self.state.drive.query(self.query.get("q")) if _visible(f, scopes)]
+        corpora = self.query.get("corpora", "user")
+        if self.query.get("driveId") and corpora != "drive":
+            raise invalid("corpora", "The corpora parameter must be 'drive' when driveId is specified.")
+        files = [f for f in self.state.drive.query(self.query.get("q")) if self._listable(f, scopes, corpora)]
         token = self.query.get("pageToken", "0")
         if not token.isdigit():
             raise invalid("pageToken")
@@ -182,7 +209,7 @@ class Handler(BaseHTTPRequestHandler):
     def _one_file(self, method: str, file_id: str, scopes: set[str]) -> tuple[int, Any, dict[str, str]]:
         drive = self.state.drive
         file = drive.get(file_id)
-        if not _visible(file, scopes):
+        if not _visible(file, scopes) or (file.drive_id and self.query.get("supportsAllDrives") != "true"):
             raise DriveError(404, "notFound", f"File not found: {file_id}.", "fileId")
         if method == "GET" and self.query.get("alt") == "media":
             return self._media(file)
@@ -265,7 +292,11 @@ class Handler(BaseHTTPRequestHandler):
         size = int(self.query.get("pageSize", "100"))
         if not 1 <= size <= 1000:
             raise invalid("pageSize")
-        found, new_start = self.state.drive.changes_since(token)
+        drive_id = self._shared_drive_param()
+        if drive_id and self.query.get("includeItemsFromAllDrives") != "true":
+            raise DriveError(403, "teamDriveIncludeItemsRequired", "The includeItemsFromAllDrives parameter "
+                             "must be set to true when driveId is specified.")
+        found, new_start = self.state.drive.changes_since(token, drive_id)
         page = found[:size]
         changes = []
         for change_id, file_id in page:
@@ -284,6 +315,26 @@ class Handler(BaseHTTPRequestHandler):
             out["newStartPageToken"] = new_start
         return 200, select(out, self.query.get("fields"), tuple(out)), {}
 
+    def _listable(self, file: File, scopes: set[str], corpora: str) -> bool:
+        if not _visible(file, scopes):
+            return False
+        if not file.drive_id:
+            return corpora != "drive"
+        return self.query.get("includeItemsFromAllDrives") == "true" and self.query.get("supportsAllDrives") \
+            == "true" and (corpora == "allDrives" or self.query.get("driveId") == file.drive_id)
+
+    def _shared_drive_param(self) -> str | None:
+        drive_id = self.query.get("driveId")
+        if drive_id is None:
+            return None
+        if self.query.get("supportsAllDrives") != "true":
+            raise DriveError(403, "teamDrivesSupportRequired", "The supportsAllDrives parameter must be true "
+                             "when driveId is specified.")
+        root = self.state.drive.files.get(drive_id)
+        if root is None or root.drive_id != drive_id:
+            raise DriveError(404, "notFound", f"Shared drive not found: {drive_id}", "driveId")
+        return drive_id
+
     # -- control -----------------------------------------------------------------
     def _control(self, method: str, name: str) -> tuple[int, Any, dict[str, str]]:
         with self.state.lock:
@@ -293,11 +344,21 @@ class Handler(BaseHTTPRequestHandler):
             if name == "log" and method == "GET":
                 return 200, self.state.log, {}
             if name == "as-user" and method == "POST":
-                request = self._json()
-                file = self.state.drive.create(request.get("meta", {}),
-                                               base64.b64decode(request.get("content", "")), by_app=False)
-                return 200, file.resource(), {}
+                return 200, self._as_user(self._json()), {}
+            if name == "shared-drive" and method == "POST":
+                return 200, self.state.drive.shared_drive(self._json().get("name", "Shared")).resource(), {}
         return 404, {"error": "no such control"}, {}
+
+    def _as_user(self, request: dict[str, Any]) -> dict[str, Any]:
+        drive, op = self.state.drive, request.get("op", "create")
+        if op == "update":
+            return drive.update(request["id"], request.get("meta", {}), request.get("addParents", ""),
+                                request.get("removeParents", "")).resource()
+        if op == "delete":
+            drive.delete(request["id"])
+            return {"deleted": request["id"]}
+        file = drive.create(request.get("meta", {}), base64.b64decode(request.get("content", "")), by_app=False)
+        return file.resource()
 
     # -- plumbing ----------------------------------------------------------------
     def _json(self) -> dict[str, Any]:
