@@ -76,6 +76,7 @@ class TwoWayConfig:
     grace_period: float = 60.0
     scan_interval: float = 300.0
     recheck_interval: float = 2.0
+    change_poll_interval: float = 10.0
     max_deletes: int = 20
     max_delete_share: float = 0.5
     share_from: int = 3
@@ -188,6 +189,7 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
 
 def _two_way(v: Validator, t: dict[str, Any]) -> TwoWayConfig:
     numbers = {"grace_period": (60.0, 0), "scan_interval": (300.0, 1), "recheck_interval": (2.0, 0.1),
+               "change_poll_interval": (10.0, 0.1),
                "max_deletes": (20, 0), "max_delete_share": (0.5, 0), "share_from": (3, 1),
                "max_deletes_per_run": (100, 0), "guard_window": (3600.0, 0), "reconcile_jitter": (900.0, 0)}
     v.unknown(t, "two_way", {*numbers, *TWO_WAY_KINDS, "reconcile_cron", "crossbar_url", "crossbar_api_key",

@@ -1,4 +1,5 @@
-"""Deletion hints from events: watchdog on syncd's local folders, SQS for S3.
+"""Deletion hints from events: watchdog on syncd's local folders, SQS for S3,
+and the change logs of backends that keep one (Google Drive), polled.
 
 Events only say "look at this key"; keys are collected for a short debounce
 (bursts of events for one key become one look), then handed to TwoWay.hint,
@@ -13,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from syncd.backends.local_events import watch_folder
+from syncd.engine.change_feeds import follow_changes
 from syncd.errors import SyncdError
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ class Hints:
             watcher = SqsWatcher(sqs.sqs_queue_url, **sqs.sqs)
             self._threads.append(threading.Thread(target=watcher.run, args=(stop, lambda _b, k: self.add(None, k)),
                                                   name="sqs-events", daemon=True))
+        self._threads.append(threading.Thread(target=self._poll_change_feeds, name="change-feeds", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -69,6 +72,23 @@ class Hints:
                     tw.hint(target, key)
                 except SyncdError as exc:
                     log.warning("cannot follow up a deletion event for key %r: %s", key, exc)
+
+    def _poll_change_feeds(self) -> None:
+        """Every change_poll_interval: each tracked target's change log, when its backend keeps one."""
+        while not self.stop.wait(self.daemon.config.two_way.change_poll_interval):
+            with self.daemon.twoway_lock:
+                tw = self.daemon.two_way()
+                for target in self.daemon.state.tracked_targets():
+                    scope = f"changes:{target}"
+                    try:
+                        follow_changes(tw, target)
+                    except SyncdError as exc:
+                        if self.daemon.state.set_problem(scope, str(exc)):
+                            log.warning("cannot read the change log of %s (%s); listing scans still cover "
+                                        "deletes", target, exc)
+                        continue
+                    if self.daemon.state.clear_problem(scope):
+                        log.info("reading the change log of %s again", target)
 
     def close(self) -> None:
         for observer in self._observers:

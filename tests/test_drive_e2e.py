@@ -55,6 +55,12 @@ def test_plan_routes_voicemail_and_a_20_mb_recording_into_the_drive_folder(
     for key, data in expected.items():
         with drive.get(key) as body:
             assert b"".join(iter(lambda b=body: b.read(1 << 20), b"")) == data
+    for doc in (vm, rec):  # where each file came from, kept with it (identity survives renames and moves)
+        (name,) = doc["_attachments"]
+        key = f"{doc['_id']}_{name}"
+        properties = drive_server.control("file", {"id": stored[key].object_id})["appProperties"]
+        assert properties == {"kazoo_db": modb, "kazoo_doc": doc["_id"], "kazoo_attachment": name,
+                              "syncd_key": key}
     uploads = [e for e in drive_server.control("log")[before:] if e["path"].startswith("/upload/")]
     assert ("POST", "multipart") in [(e["method"], e["uploadType"]) for e in uploads]
     chunks = [e for e in uploads if e["method"] == "PUT"]

@@ -27,7 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,23 @@ class ObjectInfo:
     etag: str
     md5: str | None = None
     object_id: str | None = None  # the backend's own id when it has one (a Drive file id): survives moves
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """One entry of a backend's change log: which object (by object_id), and whether it is gone."""
+
+    object_id: str
+    gone: bool
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """What a backend with a change log (Drive) offers besides the contract: deletions
+    arrive within a poll instead of a full listing. Tokens are opaque; keep the last one."""
+
+    def start_token(self) -> str: ...
+    def changes_since(self, token: str) -> tuple[list[ObjectChange], str]: ...
 
 
 class ResumeSlot(Protocol):

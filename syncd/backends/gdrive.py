@@ -32,7 +32,6 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import google.auth.exceptions
@@ -42,7 +41,7 @@ from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build_from_document
 from googleapiclient.http import MediaIoBaseUpload, MediaUpload, build_http
 
-from syncd.backends.base import Backend, HashingReader, ObjectInfo, ResumeSlot
+from syncd.backends.base import Backend, HashingReader, ObjectChange, ObjectInfo, ResumeSlot
 from syncd.backends.gdrive_io import (FULL_SCOPE, TRANSPORT_ERRORS, Backoff, RangeReader, StreamUpload,
                                       load_credentials, log, session_position)
 from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFound, PreconditionFailed
@@ -52,14 +51,6 @@ MiB = 1024 * 1024
 KEY_PROPERTY = "syncd_key"
 PROPERTY_BYTES = 124  # Drive's limit for one property's key and value together (UTF-8)
 _FILE_FIELDS = "id,name,size,md5Checksum,mimeType,parents,trashed,appProperties,modifiedTime"
-
-
-@dataclass(frozen=True)
-class Change:
-    """One entry of Drive's changes log: which file, and whether it is gone (trashed or removed)."""
-
-    object_id: str
-    gone: bool
 
 
 class DriveBackend(Backend):
@@ -188,9 +179,9 @@ class DriveBackend(Backend):
             supportsAllDrives=True, **args))
         return str(answer["startPageToken"])
 
-    def changes_since(self, token: str) -> tuple[list[Change], str]:
+    def changes_since(self, token: str) -> tuple[list[ObjectChange], str]:
         """Changes after token, and the token for next time. A removed file and a trashed one are gone."""
-        out: list[Change] = []
+        out: list[ObjectChange] = []
         page: str | None = token
         args: dict[str, Any] = {"supportsAllDrives": True, "includeItemsFromAllDrives": True,
                                 "includeRemoved": True, "pageSize": 1000}
@@ -202,7 +193,7 @@ class DriveBackend(Backend):
                 **args))
             for change in answer.get("changes", []):
                 gone = bool(change.get("removed")) or bool((change.get("file") or {}).get("trashed"))
-                out.append(Change(change["fileId"], gone))
+                out.append(ObjectChange(change["fileId"], gone))
             if "newStartPageToken" in answer:
                 return out, str(answer["newStartPageToken"])
             page = answer.get("nextPageToken")

@@ -128,19 +128,26 @@ class TwoWay:
         """An event says key may be gone; True when a HEAD confirms it is (first sighting)."""
         noted = False
         for item in self.state.items_at(key):
-            if target is not None and item.target != target:
-                continue
-            try:
-                self.backends.backend_for(item).stat(key)
-            except NotFound:
-                if not self.dry_run:
-                    self.state.mark_missing([item.id])
-                log.info("object reported gone, confirmed by a stat; waiting out the grace period %s",
-                         _where(item))
-                noted = True
-            except SyncdError as exc:
-                log.warning("cannot check an object an event reported gone (%s) %s", exc, _where(item))
+            if target is None or item.target == target:
+                noted |= self.look(item)
         return noted
+
+    def look(self, item: Item) -> bool:
+        """Stat an object an event named: a first sighting when gone (True), cleared when back."""
+        try:
+            self.backends.backend_for(item).stat(item.object_key)
+        except NotFound:
+            if not self.dry_run:
+                self.state.mark_missing([item.id])
+            log.info("object reported gone, confirmed by a stat; waiting out the grace period %s", _where(item))
+            return True
+        except SyncdError as exc:
+            log.warning("cannot check an object an event reported gone (%s) %s", exc, _where(item))
+            return False
+        if item.missing_since is not None and not self.dry_run:
+            self.state.clear_missing([item.id])
+            log.info("object is back before its grace period ended; nothing will be deleted %s", _where(item))
+        return False
 
     # -- acting ------------------------------------------------------------
     def confirm(self, report: Report, allow_deletes: bool = False, account_id: str | None = None) -> None:

@@ -88,7 +88,7 @@ def test_files_carry_their_origin_and_are_found_after_a_person_moves_them(drive_
     backend = make(drive_server, new_folder(drive_server))
     labels = {"kazoo_db": "account%2Fab%2Fcd%2Fef-202611", "kazoo_doc": "202611-abc", "kazoo_attachment": "vm.mp3"}
     stored = backend.put("box/vm.mp3", io.BytesIO(b"hello"), length=5, content_type="audio/mpeg", properties=labels)
-    file = drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {}})
+    file = drive_server.control("file", {"id": stored.object_id})
     assert file["appProperties"] == {**labels, "syncd_key": "box/vm.mp3"}
     elsewhere = new_folder(drive_server)
     drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {"name": "renamed.mp3"},
@@ -105,7 +105,7 @@ def test_a_key_too_long_for_one_property_is_kept_as_its_hash(drive_server: Drive
     backend = make(drive_server, new_folder(drive_server))
     key = "a" * 80 + "/" + "b" * 80 + ".mp3"
     stored = put(backend, key, b"long")
-    file = drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {}})
+    file = drive_server.control("file", {"id": stored.object_id})
     assert file["appProperties"]["syncd_key"].startswith("sha256:")
     drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {},
                                      "addParents": new_folder(drive_server), "removeParents": file["parents"][0]})

@@ -18,6 +18,7 @@ Control endpoints for tests, under /__control/:
   a drive.file token cannot see; {"op": "update", "id", "meta", "addParents",
   "removeParents"} and {"op": "delete", "id"}: a person trashing, restoring,
   moving or deleting a file;
+- POST file {"id": ...}: a file's whole resource, trashed or not;
 - POST shared-drive {"name": ...}: a new shared drive (its id is its root folder).
 """
 
@@ -345,6 +346,8 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, self.state.log, {}
             if name == "as-user" and method == "POST":
                 return 200, self._as_user(self._json()), {}
+            if name == "file" and method == "POST":
+                return 200, self.state.drive.get(self._json()["id"]).resource(), {}
             if name == "shared-drive" and method == "POST":
                 return 200, self.state.drive.shared_drive(self._json().get("name", "Shared")).resource(), {}
         return 404, {"error": "no such control"}, {}
