@@ -18,9 +18,11 @@ from tests.support.servers import CouchServer, DriveServer
 pytestmark = [pytest.mark.couchdb, pytest.mark.drive]
 
 
-def drive_storage_doc(account_id: str, handler_id: str, folder_id: str) -> dict:
+def drive_storage_doc(account_id: str, handler_id: str, folder_id: str | None,
+                      params: dict | None = None) -> dict:
     """As kazoo-reference §3 shows: the handler names its OAuth doc, the plan's params give folder_id."""
-    att = {"handler": handler_id, "params": {"folder_id": folder_id, "folder_name": "kazoo"}}
+    params = params or {"folder_id": folder_id, "folder_name": "kazoo"}
+    att = {"handler": handler_id, "params": params}
     return {"_id": account_id, "pvt_type": "storage", "pvt_account_id": account_id,
             "attachments": {handler_id: {"handler": "google_drive", "name": "mydrive",
                                          "settings": {"oauth_doc_id": kd.new_id()}}},
@@ -67,3 +69,24 @@ def test_plan_routes_voicemail_and_a_20_mb_recording_into_the_drive_folder(
     assert len(chunks) == 3 and chunks[-1]["status"] == 200  # 20 MiB in 8 MiB resumable chunks
     key_body = json.loads(key_file.read_text())["private_key"].splitlines()[1]  # a line of the PEM itself
     assert key_body not in result.stderr
+
+
+def test_without_folder_id_path_tokens_become_nested_folders_under_the_root(
+        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, drive_server: DriveServer,
+        account: tuple[str, str]) -> None:
+    account_id, modb = account
+    base = "kazoo-" + kd.new_id()[:8]
+    couch.save("system_data", drive_storage_doc(account_id, kd.new_id(), None,
+                                                {"folder_base_path": base, "folder_path": "voicemail"}))
+    vm = kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(1500, "vm"), *kd.now_month())
+    couch.save(modb, vm)
+    key_file = drive_server.service_account_file()
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,), extra=(
+        f'[kazoo.google_drive]\ncredentials_file = "{key_file}"\napi_endpoint = "{drive_server.url}"\n'))
+
+    result = run_syncd(config, "run", "--once")
+    assert result.returncode == 0, result.stderr
+
+    (name,) = vm["_attachments"]
+    root = DriveBackend(key_file.read_text(), folder_id="root", api_endpoint=drive_server.url)
+    assert [o.key for o in root.list(prefix=base + "/")] == [f"{base}/voicemail/{vm['_id']}_{name}"]

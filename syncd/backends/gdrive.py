@@ -225,6 +225,12 @@ class DriveBackend(Backend):
                 hint = ("; check the credentials file and that the folder is shared with this account "
                         f"(scope {FULL_SCOPE} is needed to see files people add)")
             raise BackendUnavailable(f"{self.describe()}: cannot {what}: HTTP {status} {exc.reason}{hint}") from None
+        except google.auth.exceptions.RefreshError as exc:
+            raise BackendUnavailable(
+                f"{self.describe()}: cannot {what}: Google refused a token for scope {FULL_SCOPE} ({exc}). "
+                "For a service account impersonating a user, authorise its client id for that scope under "
+                "domain-wide delegation in the Admin console; for an OAuth client, create the refresh token "
+                "with that scope") from None
         except (google.auth.exceptions.GoogleAuthError, *TRANSPORT_ERRORS) as exc:
             raise BackendUnavailable(f"{self.describe()}: cannot {what}: {exc}") from None
 

@@ -161,3 +161,10 @@ def test_an_interrupted_resumable_upload_continues_where_drive_stopped(drive_ser
     assert sent[0]["range"] == f"bytes */{len(data)}" and sent[0]["bytes"] == 0  # asked where it stopped
     assert sum(e["bytes"] for e in sent) == len(data) - 2 * 1024 * 1024  # only the four chunks Drive lacked
     assert [o.key for o in backend.list()] == ["rec.mp3"]
+
+
+def test_impersonation_without_delegation_for_the_scope_is_a_clear_error(drive_server: DriveServer) -> None:
+    backend = make(drive_server, subject="ops@not-delegated.example")
+    with pytest.raises(BackendUnavailable, match="domain-wide delegation") as caught:
+        backend.check()
+    assert "https://www.googleapis.com/auth/drive" in str(caught.value)

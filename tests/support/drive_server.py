@@ -20,6 +20,9 @@ Control endpoints for tests, under /__control/:
   moving or deleting a file;
 - POST file {"id": ...}: a file's whole resource, trashed or not;
 - POST shared-drive {"name": ...}: a new shared drive (its id is its root folder).
+
+A service account impersonating anyone "@not-delegated.example" is refused a
+token, as Google refuses one whose domain-wide delegation lacks the scope.
 """
 
 from __future__ import annotations
@@ -138,6 +141,10 @@ class Handler(BaseHTTPRequestHandler):
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             claims = _jwt_claims(form.get("assertion", ""))
             scopes = set(str(claims.get("scope", "")).split())
+            if str(claims.get("sub", "")).endswith("@not-delegated.example"):  # no domain-wide delegation
+                return 401, {"error": "unauthorized_client", "error_description": "Client is unauthorized to "
+                             "retrieve access tokens using this method, or client not authorized for any of "
+                             "the scopes requested."}, {}
         elif grant == "refresh_token" and form.get("refresh_token") and form.get("client_id"):
             scopes = set(form.get("scope", "https://www.googleapis.com/auth/drive").split())
         else:
