@@ -60,7 +60,7 @@ class DriveBackend(Backend):
                  drive_id: str | None = None, api_endpoint: str | None = None,
                  resumable_threshold: int = 5 * MiB, chunk_size: int = 8 * MiB, num_retries: int = 6,
                  retry_base: float = 1.0) -> None:
-        self.folder_id, self.drive_id = folder_id, drive_id
+        self.folder_id, self._drive_id = folder_id, drive_id
         self.resumable_threshold, self.chunk_size = resumable_threshold, chunk_size
         self._backoff = Backoff(num_retries, retry_base)
         self._credentials = load_credentials(credentials, subject)
@@ -74,7 +74,7 @@ class DriveBackend(Backend):
         self.endpoint = api_endpoint or "Google Drive"
 
     def describe(self) -> str:
-        where = f"shared drive {self.drive_id}, " if self.drive_id else ""
+        where = f"shared drive {self._drive_id}, " if self._drive_id else ""
         return f"google_drive folder {self.folder_id} ({where}{self.endpoint})"
 
     def check(self) -> None:
@@ -200,6 +200,16 @@ class DriveBackend(Backend):
         raise BackendUnavailable(f"{self.describe()}: the changes log ended without a newStartPageToken")
 
     # -- Drive plumbing --------------------------------------------------------
+    @property
+    def drive_id(self) -> str | None:
+        """The shared drive holding folder_id: as configured, else asked of Drive once (Kazoo's
+        handler settings name only a folder, which may sit in a shared drive)."""
+        if self._drive_id is None and self.folder_id != "root":
+            folder = self._run("open the root folder", self._files().get(
+                fileId=self.folder_id, fields="id,driveId", supportsAllDrives=True))
+            self._drive_id = folder.get("driveId") or ""
+        return self._drive_id or None
+
     def _files(self) -> Any:
         return self._service.files()
 

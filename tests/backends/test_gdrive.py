@@ -112,10 +112,17 @@ def test_a_key_too_long_for_one_property_is_kept_as_its_hash(drive_server: Drive
     assert backend.stat(key).object_id == stored.object_id
 
 
-@pytest.mark.parametrize("shared", [False, True], ids=["my-drive", "shared-drive"])
-def test_the_changes_log_reports_trash_restore_and_removal(drive_server: DriveServer, shared: bool) -> None:
-    drive_id = new_shared_drive(drive_server) if shared else None
-    backend = make(drive_server, drive_id or new_folder(drive_server), drive_id=drive_id)
+@pytest.mark.parametrize("where", ["my-drive", "shared-drive", "folder-in-a-shared-drive"])
+def test_the_changes_log_reports_trash_restore_and_removal(drive_server: DriveServer, where: str) -> None:
+    if where == "my-drive":
+        backend = make(drive_server, new_folder(drive_server))
+    elif where == "shared-drive":
+        drive_id = new_shared_drive(drive_server)
+        backend = make(drive_server, drive_id, drive_id=drive_id)
+    else:  # as Kazoo's handler settings give it: a folder id only; the drive is found from it
+        folder = drive_server.control("as-user", {"meta": {"name": "vm", "mimeType": FOLDER,
+                                                           "parents": [new_shared_drive(drive_server)]}})
+        backend = make(drive_server, folder["id"])
     token = backend.start_token()
     a, b = put(backend, "a.mp3", b"a"), put(backend, "b.mp3", b"b")
     changes, token = backend.changes_since(token)
@@ -128,6 +135,7 @@ def test_the_changes_log_reports_trash_restore_and_removal(drive_server: DriveSe
     changes, token = backend.changes_since(token)
     assert [(c.object_id, c.gone) for c in changes] == [(a.object_id, False)]
     assert backend.changes_since(token)[0] == []
+    assert {o.key for o in backend.list()} == {"a.mp3"}
 
 
 class Slot:
