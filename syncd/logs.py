@@ -57,3 +57,6 @@ def setup(level: str = "info", third_party_debug: bool = False) -> None:
     root.setLevel(level.upper())
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.DEBUG if third_party_debug else logging.WARNING)
+    # "skipped: maximum number of running instances reached": a pass outlasting its interval
+    # is normal (runs coalesce), and said every interval it would flood the journal
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.DEBUG if third_party_debug else logging.ERROR)

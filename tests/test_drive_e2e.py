@@ -62,7 +62,7 @@ def test_plan_routes_voicemail_and_a_20_mb_recording_into_the_drive_folder(
         key = f"{doc['_id']}_{name}"
         properties = drive_server.control("file", {"id": stored[key].object_id})["appProperties"]
         assert properties == {"kazoo_db": modb, "kazoo_doc": doc["_id"], "kazoo_attachment": name,
-                              "syncd_key": key}
+                              "syncd_key": key, "syncd_root": folder}
     uploads = [e for e in drive_server.control("log")[before:] if e["path"].startswith("/upload/")]
     assert ("POST", "multipart") in [(e["method"], e["uploadType"]) for e in uploads]
     chunks = [e for e in uploads if e["method"] == "PUT"]

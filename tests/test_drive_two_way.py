@@ -140,3 +140,46 @@ def test_a_recording_upload_killed_halfway_continues_after_a_restart(
     with drive.get(stored.key) as body:
         assert b"".join(iter(lambda: body.read(1 << 20), b"")) == data
     assert state_rows(config, "SELECT COUNT(*) FROM upload_sessions") == [(0,)]
+
+
+def problems(config: Path, like: str) -> list[str]:
+    return [row[0] for row in state_rows(config, "SELECT message FROM problems WHERE scope LIKE ?", like)]
+
+
+def test_a_person_trashing_the_whole_folder_deletes_nothing(
+        tmp_path: Path, couch: CouchClient, couch_server: Any, drive_server: DriveServer,
+        account: tuple[str, str]) -> None:
+    account_id, modb = account
+    config, folder, _ = drive_setup(tmp_path, couch, couch_server.auth_url, drive_server, account)
+    docs = voicemails(couch, modb, account_id, 3)
+    assert run_syncd(config, "run", "--once").returncode == 0
+    assert run_syncd(config, "reconcile").returncode == 0  # the marker goes into the folder
+    with daemon(config):
+        wait_for(lambda: state_rows(config, "SELECT seq FROM cursors WHERE feed LIKE 'changes:%'"), 30,
+                 "the daemon to start reading Drive's changes log")
+        drive_server.control("as-user", {"op": "update", "id": folder, "meta": {"trashed": True}})
+        wait_for(lambda: all(missing(config, d) for d in docs), 10, "the trashed files' first sightings")
+        wait_for(lambda: problems(config, "target:%"), GRACE + 10, "the refusal after the grace period")
+    (why,) = problems(config, "target:%")
+    assert "marker '.syncd-marker'" in why and "is gone" in why  # the folder itself went: not a delete
+    assert not any(soft_deleted(couch, modb, d) for d in docs)
+
+
+def test_a_person_trashing_every_voicemail_file_is_held_by_the_guard(
+        tmp_path: Path, couch: CouchClient, couch_server: Any, drive_server: DriveServer,
+        account: tuple[str, str]) -> None:
+    account_id, modb = account
+    config, _, _ = drive_setup(tmp_path, couch, couch_server.auth_url, drive_server, account)
+    docs = voicemails(couch, modb, account_id, 3)
+    assert run_syncd(config, "run", "--once").returncode == 0
+    assert run_syncd(config, "reconcile").returncode == 0
+    with daemon(config):
+        wait_for(lambda: state_rows(config, "SELECT seq FROM cursors WHERE feed LIKE 'changes:%'"), 30,
+                 "the daemon to start reading Drive's changes log")
+        for doc in docs:
+            drive_server.control("as-user", {"op": "update", "id": file_id(config, doc), "meta": {"trashed": True}})
+        wait_for(lambda: state_rows(config, "SELECT message FROM holds WHERE account_id = ?", account_id),
+                 GRACE + 10, "the guard to hold the deletes")
+    ((why,),) = state_rows(config, "SELECT message FROM holds WHERE account_id = ?", account_id)
+    assert "3 of 3 tracked objects" in why and f"--account {account_id} --allow-deletes" in why
+    assert not any(soft_deleted(couch, modb, d) for d in docs)

@@ -45,6 +45,7 @@ def daemon(config: Path) -> Iterator[subprocess.Popen[str]]:
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
+        sys.stderr.write(err)
         assert proc.returncode == 0, err
 
 

@@ -6,11 +6,12 @@ does with path tokens). Drive allows several files of one name in a folder;
 syncd treats the newest as the object and trashes older ones when it replaces
 a file, so nothing is ever deleted outright by a replace.
 
-Identity survives moves: every file syncd stores carries its key in its
-appProperties (`syncd_key`, beside the caller's labels such as the Kazoo
-database, doc and attachment). A key with no file at its path is looked up
-by that property, so a file a person moved elsewhere still exists for syncd.
-Only a trashed or removed file is gone.
+Identity survives moves: a file stored with labels (the caller's properties:
+the Kazoo database, doc and attachment) also carries its key and the target's
+root folder in its appProperties (`syncd_key`, `syncd_root`). A key with no
+file at its path is looked up by those, so a file a person moved elsewhere
+still exists for syncd; only a trashed or removed file is gone. Unlabelled
+files (the location marker) exist only at their path.
 
 Uploads are multipart up to `resumable_threshold` (Google's advice: 5 MB) and
 resumable in 8 MiB chunks above it, streamed from a forward-only body; the
@@ -48,7 +49,7 @@ from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFoun
 
 FOLDER = "application/vnd.google-apps.folder"
 MiB = 1024 * 1024
-KEY_PROPERTY = "syncd_key"
+KEY_PROPERTY, ROOT_PROPERTY = "syncd_key", "syncd_root"
 PROPERTY_BYTES = 124  # Drive's limit for one property's key and value together (UTF-8)
 _FILE_FIELDS = "id,name,size,md5Checksum,mimeType,parents,trashed,appProperties,modifiedTime"
 
@@ -115,7 +116,7 @@ class DriveBackend(Backend):
         reader = HashingReader(body)
         if content_type.count("/") != 1:  # the client builds a MIME part from it
             content_type = "application/octet-stream"
-        meta = {"name": name, "parents": [parent], "appProperties": _app_properties(key, properties)}
+        meta = {"name": name, "parents": [parent], "appProperties": self._app_properties(key, properties)}
         if length > self.resumable_threshold:
             media: MediaUpload = StreamUpload(reader, length, content_type, self.chunk_size)
         else:
@@ -274,8 +275,8 @@ class DriveBackend(Backend):
         except NotFound:
             pass
         if not files:
-            files = list(self._query(f"appProperties has {{ key='{KEY_PROPERTY}' and "
-                                     f"value='{_quote(_key_value(key))}' }} and trashed = false"))
+            files = list(self._query(f"{_has(ROOT_PROPERTY, self.folder_id)} and {_has(KEY_PROPERTY, _key_value(key))} "
+                                     "and trashed = false"))
         if not files:
             raise NotFound(key)
         return max(files, key=lambda f: f.get("modifiedTime", "") + f["id"])
@@ -298,6 +299,14 @@ class DriveBackend(Backend):
         with self._folders_lock:
             return self._folders.setdefault(path, folder_id)
 
+    def _app_properties(self, key: str, labels: dict[str, str] | None) -> dict[str, str]:
+        """The caller's labels that fit Drive's limit (longer values are left out), and, for a
+        labelled file, the key and root that find it wherever a person moves it."""
+        if not labels:
+            return {}
+        out = {k: v for k, v in labels.items() if len(k.encode()) + len(v.encode()) <= PROPERTY_BYTES}
+        return {**out, KEY_PROPERTY: _key_value(key), ROOT_PROPERTY: self.folder_id}
+
     @staticmethod
     def _split(key: str) -> tuple[str, str]:
         parts = key.split("/")
@@ -313,11 +322,8 @@ def _key_value(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def _app_properties(key: str, labels: dict[str, str] | None) -> dict[str, str]:
-    """The caller's labels that fit Drive's limit (longer values are left out), and syncd_key."""
-    out = {k: v for k, v in (labels or {}).items() if len(k.encode()) + len(v.encode()) <= PROPERTY_BYTES}
-    out[KEY_PROPERTY] = _key_value(key)
-    return out
+def _has(name: str, value: str) -> str:
+    return f"appProperties has {{ key='{name}' and value='{_quote(value)}' }}"
 
 
 def _info(key: str, file: dict[str, Any]) -> ObjectInfo:

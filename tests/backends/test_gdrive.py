@@ -89,13 +89,15 @@ def test_files_carry_their_origin_and_are_found_after_a_person_moves_them(drive_
     labels = {"kazoo_db": "account%2Fab%2Fcd%2Fef-202611", "kazoo_doc": "202611-abc", "kazoo_attachment": "vm.mp3"}
     stored = backend.put("box/vm.mp3", io.BytesIO(b"hello"), length=5, content_type="audio/mpeg", properties=labels)
     file = drive_server.control("file", {"id": stored.object_id})
-    assert file["appProperties"] == {**labels, "syncd_key": "box/vm.mp3"}
+    assert file["appProperties"] == {**labels, "syncd_key": "box/vm.mp3", "syncd_root": backend.folder_id}
     elsewhere = new_folder(drive_server)
     drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {"name": "renamed.mp3"},
                                      "addParents": elsewhere, "removeParents": file["parents"][0]})
     assert "box/vm.mp3" not in {o.key for o in backend.list()}
     moved = backend.stat("box/vm.mp3")  # a move is not a delete
     assert moved.object_id == stored.object_id and moved.md5 == stored.md5
+    with pytest.raises(NotFound):  # another target's file of the same name is another object
+        make(drive_server, new_folder(drive_server)).stat("box/vm.mp3")
     drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {"trashed": True}})
     with pytest.raises(NotFound):
         backend.stat("box/vm.mp3")  # trashed is gone
@@ -104,7 +106,7 @@ def test_files_carry_their_origin_and_are_found_after_a_person_moves_them(drive_
 def test_a_key_too_long_for_one_property_is_kept_as_its_hash(drive_server: DriveServer) -> None:
     backend = make(drive_server, new_folder(drive_server))
     key = "a" * 80 + "/" + "b" * 80 + ".mp3"
-    stored = put(backend, key, b"long")
+    stored = backend.put(key, io.BytesIO(b"long"), length=4, content_type="audio/mpeg", properties={"kazoo_doc": "d"})
     file = drive_server.control("file", {"id": stored.object_id})
     assert file["appProperties"]["syncd_key"].startswith("sha256:")
     drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {},
@@ -176,3 +178,13 @@ def test_impersonation_without_delegation_for_the_scope_is_a_clear_error(drive_s
     with pytest.raises(BackendUnavailable, match="domain-wide delegation") as caught:
         backend.check()
     assert "https://www.googleapis.com/auth/drive" in str(caught.value)
+
+
+def test_an_unlabelled_file_such_as_the_marker_exists_only_at_its_path(drive_server: DriveServer) -> None:
+    backend = make(drive_server, new_folder(drive_server))
+    stored = put(backend, ".syncd-marker", b"marker")
+    assert drive_server.control("file", {"id": stored.object_id})["appProperties"] == {}
+    drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {},
+                                     "addParents": new_folder(drive_server), "removeParents": backend.folder_id})
+    with pytest.raises(NotFound):
+        backend.stat(".syncd-marker")

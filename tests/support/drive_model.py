@@ -6,7 +6,8 @@ Drive's behaviour kept on purpose (what syncd must cope with):
   name and mimeType (so md5Checksum or size must be requested);
 - `size` is a string; folders have neither size nor md5Checksum;
 - names are not unique: two files of one name may share a folder;
-- trashing keeps the file (trashed=true, hidden from `trashed = false`);
+- trashing keeps the file (trashed=true, hidden from `trashed = false`), and
+  trashing a folder trashes everything under it (explicitlyTrashed=false);
   deleting removes it and everything under it;
 - the changes log reports each changed file once, in its latest state, and a
   removed file as removed=true without a file resource;
@@ -64,11 +65,13 @@ class File:
     created_by_app: bool = True
     modified: float = field(default_factory=time.time)
     drive_id: str | None = None  # set for files in a shared drive
+    explicitly_trashed: bool = False  # trashed itself, not through a trashed folder
 
     def resource(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "kind": "drive#file", "id": self.id, "name": self.name, "mimeType": self.mime_type,
             "parents": list(self.parents), "trashed": self.trashed, "version": str(self.version),
+            "explicitlyTrashed": self.explicitly_trashed,
             "appProperties": dict(self.app_properties), "modifiedTime": _rfc3339(self.modified),
         }
         if self.drive_id:
@@ -116,7 +119,8 @@ class Drive:
         if "name" in meta:
             file.name = str(meta["name"])
         if "trashed" in meta:
-            file.trashed = bool(meta["trashed"])
+            file.trashed = file.explicitly_trashed = bool(meta["trashed"])
+            self._trash_below(file)
         if "appProperties" in meta:
             file.app_properties = _app_properties(meta["appProperties"], file.app_properties)
         if add_parents or remove_parents:
@@ -134,6 +138,15 @@ class Drive:
         file.modified = time.time()
         self._log(file.id)
         return file
+
+    def _trash_below(self, folder: File) -> None:
+        """A trashed folder trashes everything under it (not explicitly); restoring it restores them."""
+        for child in [f for f in self.files.values() if folder.id in f.parents and not f.explicitly_trashed]:
+            if child.trashed != folder.trashed:
+                child.trashed = folder.trashed
+                child.version += 1
+                self._log(child.id)
+                self._trash_below(child)
 
     def delete(self, file_id: str) -> None:
         file = self.get(file_id, include_trashed=True)
