@@ -47,7 +47,9 @@ def load_credentials(text: str, subject: str | None) -> Any:
             creds = service_account.Credentials.from_service_account_info(info, scopes=[FULL_SCOPE])
             return creds.with_subject(subject) if subject else creds
         if kind == "authorized_user":
-            return user_credentials.Credentials.from_authorized_user_info(info, scopes=[FULL_SCOPE])
+            creds = user_credentials.Credentials.from_authorized_user_info(info, scopes=[FULL_SCOPE])
+            # google-auth ignores the file's token_uri; honour it (a test server, or a Workspace proxy)
+            return creds.with_token_uri(info["token_uri"]) if info.get("token_uri") else creds
     except (ValueError, KeyError) as exc:
         raise BackendUnavailable(f"the Google credentials of type {kind} are incomplete: {exc}") from None
     raise BackendUnavailable(f"the Google credentials have type {kind!r}; expected a service-account key "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import io
 import secrets
 
@@ -188,3 +189,20 @@ def test_an_unlabelled_file_such_as_the_marker_exists_only_at_its_path(drive_ser
                                      "addParents": new_folder(drive_server), "removeParents": backend.folder_id})
     with pytest.raises(NotFound):
         backend.stat(".syncd-marker")
+
+
+def test_an_oauth_client_with_a_refresh_token_works_too(drive_server: DriveServer) -> None:
+    authorized_user = {"type": "authorized_user", "client_id": "123.apps.googleusercontent.com",
+                       "client_secret": "test-client-secret", "refresh_token": "1//test-refresh-token",
+                       "token_uri": f"{drive_server.url}/token"}
+    backend = DriveBackend(json.dumps(authorized_user), folder_id=new_folder(drive_server),
+                           api_endpoint=drive_server.url)
+    backend.check()
+    assert put(backend, "vm.mp3", b"by oauth").size == 8
+
+
+def test_credentials_that_are_not_a_key_are_a_clear_error() -> None:
+    with pytest.raises(BackendUnavailable, match="not JSON"):
+        DriveBackend("-----BEGIN PRIVATE KEY-----")
+    with pytest.raises(BackendUnavailable, match="expected a service-account key"):
+        DriveBackend(json.dumps({"type": "external_account"}))
