@@ -129,6 +129,7 @@ def test_a_recording_upload_killed_halfway_continues_after_a_restart(
     result = run_syncd(config, "run", "--once", timeout=300)
     assert result.returncode == 0, result.stderr
     assert "continuing the interrupted upload" in result.stderr
+    assert "upload_id" not in result.stderr  # a session URI lets anyone finish the upload: never logged
     # (the held request, cut off by the kill, is answered 400 or 404 whenever its delay ends: left out)
     uploads = [e for e in drive_server.control("log")[before:]
                if e["path"].startswith("/upload/") and e["status"] in (200, 308)]
