@@ -17,6 +17,7 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
+from syncd.config_fax import FaxConfig, fax_config
 from syncd.config_backends import CHECKSUM_MODES, backend_options, credential_secrets, kazoo_drive
 from syncd.config_validator import Validator
 from syncd.errors import ConfigError
@@ -134,6 +135,7 @@ class Config:
     backends: dict[str, BackendConfig] = field(default_factory=dict)
     flows: tuple[FlowConfig, ...] = ()
     two_way: TwoWayConfig = TwoWayConfig()
+    fax: FaxConfig = FaxConfig()
 
     def secrets(self) -> list[str]:
         """Every secret value in this config, for the log redactor."""
@@ -168,7 +170,7 @@ def load(path: str) -> Config:
 def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     """Validate an already-parsed TOML document."""
     v = Validator()
-    v.unknown(raw, "", {"couchdb", "state", "log", "kazoo", "upload", "backends", "flows", "two_way"})
+    v.unknown(raw, "", {"couchdb", "state", "log", "kazoo", "upload", "backends", "flows", "two_way", "fax"})
     couch = _couch(v, v.table(raw, "couchdb", required=True))
     state = v.table(raw, "state", required=True)
     v.unknown(state, "state", {"path"})
@@ -182,9 +184,10 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
                 for name, (kind, opts) in backend_options(v, v.table(raw, "backends")).items()}
     flows = _flows(v, raw.get("flows", []), backends)
     two_way = _two_way(v, v.table(raw, "two_way"))
+    fax = fax_config(v, v.table(raw, "fax"), set(backends))
     if v.problems:
         raise ConfigError(source, v.problems)
-    return Config(source, couch, state_path or "", level or "info", kazoo, upload, backends, flows, two_way)
+    return Config(source, couch, state_path or "", level or "info", kazoo, upload, backends, flows, two_way, fax)
 
 
 def _two_way(v: Validator, t: dict[str, Any]) -> TwoWayConfig:

@@ -27,8 +27,9 @@ from apscheduler.triggers.cron import CronTrigger
 from syncd import logs, sdnotify
 from syncd.backends import BackendSpec, open_backend
 from syncd.backends.base import Backend
-from syncd.config import Config
+from syncd.config import BackendConfig, Config
 from syncd.engine.backend_deletes import apply_kazoo_deletes
+from syncd.engine.fax_outbox import FaxOutbox, Outbox, PassReport
 from syncd.engine.plan import Guard, Policy
 from syncd.engine.runner import RunStats, UploadRunner
 from syncd.engine.twoway import Report, TwoWay
@@ -37,6 +38,7 @@ from syncd.errors import CouchUnavailable, SyncdError
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.deletes import KazooDeleter
+from syncd.kazoo.faxes import KazooFaxQueue
 from syncd.kazoo.follower import SYSTEM_DATA, Follower
 from syncd.kazoo.plans import PlanBook
 from syncd.kazoo.work import DocPlanner, FlowRule
@@ -83,14 +85,17 @@ class Targets:
             return built[1]
 
 
+def backend_spec(backend: BackendConfig) -> BackendSpec:
+    return BackendSpec(backend.type, {k: v for k, v in backend.options.items() if v is not None and k != "watch"})
+
+
 def flow_setup(config: Config) -> tuple[list[FlowRule], dict[str, BackendSpec]]:
     """syncd's own flows as FlowRules, and the backends they name."""
     specs, rules = {}, []
     for flow in config.flows:
         backend = config.backends[flow.backend]
         target = f"syncd:{backend.name}"
-        options = {k: v for k, v in backend.options.items() if v is not None and k != "watch"}
-        specs[target] = BackendSpec(backend.type, options)
+        specs[target] = backend_spec(backend)
         naming: dict[str, Any] = {"field_separator": flow.field_separator}
         if flow.field_list is not None:
             naming["field_list"] = list(flow.field_list)
@@ -124,6 +129,9 @@ class Daemon:
         self.policy = Policy(t.grace_period, t.pvt_types(lambda p: p.delete_in_kazoo), t.kazoo_delete_modes())
         self.guard = Guard(t.max_deletes, t.max_delete_share, t.share_from, t.max_deletes_per_run, t.guard_window)
         self.twoway_lock = threading.Lock()
+        self.fax_queue = KazooFaxQueue(self.couch)
+        self._outboxes: dict[str, FaxOutbox] = {}
+        self.fax_lock = threading.Lock()
 
     def two_way(self, dry_run: bool = False, progress: Any = None) -> TwoWay:
         return TwoWay(self.state, self.targets, self.kazoo_deleter, self.policy, self.guard, dry_run, progress)
@@ -135,6 +143,7 @@ class Daemon:
         """Drain every feed and the whole backlog once. Raises CouchUnavailable."""
         self.follower.discover()
         self.follower.poll()
+        self.fax_pass()
         return self.runner.drain(stop, once=True)
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -144,6 +153,8 @@ class Daemon:
         scheduler.add_job(self._discovery_job, "interval", seconds=self.config.kazoo.discovery_interval,
                           jitter=max(1, int(self.config.kazoo.discovery_interval / 10)), id="discover")
         self._schedule_two_way(scheduler)
+        if self.config.fax.outboxes:
+            scheduler.add_job(self.fax_pass, "interval", seconds=self.config.fax.poll_interval, id="fax")
         threads = [threading.Thread(target=self.runner.run_forever, args=(stop,), name="uploads"),
                    threading.Thread(target=self.follower.watch_db_updates, args=(stop,), name="db-updates",
                                     daemon=True)]
@@ -188,6 +199,29 @@ class Daemon:
             self._guard("compare storage with Kazoo", run, reads_couch=False)
         return report
 
+    def fax_pass(self) -> PassReport:
+        """One pass over every fax outbox: new files to Kazoo, jobs followed, ended ones filed."""
+        total = PassReport()
+        with self.fax_lock:
+            for box in self.config.fax.outboxes:
+                def run(box: Any = box) -> None:
+                    report = self._outbox(box).run_pass()
+                    for name in ("submitted", "rejected", "ended", "filed"):
+                        setattr(total, name, getattr(total, name) + getattr(report, name))
+                    total.errors += report.errors
+                    if self.state.clear_problem(f"fax:{box.name}"):
+                        log.info("fax outbox %r reachable again", box.name)
+                self._guard(f"read fax outbox {box.name!r}", run, problem=f"fax:{box.name}")
+        return total
+
+    def _outbox(self, box: Any) -> FaxOutbox:
+        if box.name not in self._outboxes:
+            outbox = Outbox(box.name, box.account_id, box.backend, box.folder, box.sent, box.failed, box.rejected,
+                            box.sender, box.max_bytes, box.region, box.settle)
+            backend = open_backend(backend_spec(self.config.backends[box.backend]))
+            self._outboxes[box.name] = FaxOutbox(outbox, backend, self.fax_queue, self.state)
+        return self._outboxes[box.name]
+
     def _reconcile_job(self) -> None:
         with self.twoway_lock:
             self._guard("reconcile", lambda: self.reconciler().run())
@@ -204,7 +238,7 @@ class Daemon:
             self.follower.poll()  # a full pass, whatever _db_updates said
         self._guard("discover databases", discover)
 
-    def _guard(self, what: str, fn: Any, reads_couch: bool = True) -> None:
+    def _guard(self, what: str, fn: Any, reads_couch: bool = True, problem: str | None = None) -> None:
         """Keep the daemon up through outages; say so once, and once when it recovers."""
         try:
             fn()
@@ -213,7 +247,8 @@ class Daemon:
                 log.error("%s; will keep retrying", exc)
             return
         except SyncdError as exc:
-            log.error("cannot %s: %s", what, exc)
+            if problem is None or self.state.set_problem(problem, str(exc)):
+                log.error("cannot %s: %s", what, exc)
             return
         if reads_couch and self.state.clear_problem("couchdb"):
             log.info("CouchDB reachable again")

@@ -23,6 +23,7 @@ from typing import Any
 
 from syncd.errors import StateError
 from syncd.items import ITEM_COLUMNS, Item, NewItem, item_from_row
+from syncd.state_fax import FaxState
 from syncd.state_twoway import TwoWayState, insert_audit
 
 __all__ = ["Item", "NewItem", "State"]
@@ -87,6 +88,19 @@ MIGRATIONS = [
         version TEXT NOT NULL, session TEXT NOT NULL, saved_at REAL NOT NULL
     );
     """,
+    # 5: the fax outbox. One row per file version handled, keyed by the job id
+    # derived from it; written before Kazoo is asked, so a crash never sends twice.
+    """
+    CREATE TABLE fax_jobs (
+        job_id TEXT PRIMARY KEY, outbox TEXT NOT NULL, account_id TEXT NOT NULL,
+        source_key TEXT NOT NULL, source_etag TEXT NOT NULL, fingerprint TEXT NOT NULL, size INTEGER NOT NULL,
+        to_number TEXT,
+        status TEXT NOT NULL CHECK (status IN ('submitting', 'submitted', 'completed', 'failed', 'rejected')),
+        detail TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL, filed_at REAL, updated_at REAL NOT NULL
+    );
+    CREATE INDEX fax_jobs_source ON fax_jobs (outbox, source_key, source_etag);
+    CREATE INDEX fax_jobs_open ON fax_jobs (outbox, status) WHERE filed_at IS NULL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -120,7 +134,7 @@ class UploadSessionSlot:
             db.execute("DELETE FROM upload_sessions WHERE item_id = ?", (self.item_id,))
 
 
-class State(TwoWayState):
+class State(TwoWayState, FaxState):
     def __init__(self, path: str) -> None:
         self.path = path
         try:

@@ -145,6 +145,19 @@ class CouchClient:
             return str(rev)
         return self._call(f"update {db}/{doc.get('_id')}", save)
 
+    def create(self, db: str, doc: dict[str, Any]) -> bool | None:
+        """Write a new document at doc["_id"]: True when written, False when that id already
+        exists (nothing written), None when the database does not exist."""
+        def put() -> bool | None:
+            try:
+                self._db(db).save(dict(doc))  # a copy: save() writes _rev into what it is given
+            except couchdb.http.ResourceConflict:
+                return False
+            except couchdb.http.ResourceNotFound:
+                return None
+            return True
+        return self._call(f"create {db}/{doc.get('_id')}", put)
+
     def put_attachment(self, db: str, doc: dict[str, Any], content: Any, name: str,
                        content_type: str) -> None:
         self._call(f"write attachment {db}/{doc['_id']}/{name}",

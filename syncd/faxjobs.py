@@ -1,0 +1,79 @@
+"""The records of the fax outbox, as the engine, the Kazoo side and the state DB share them."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+# Where a job stands in syncd's state DB.
+SUBMITTING = "submitting"  # recorded before Kazoo is asked: a crash here is resolved by looking in Kazoo
+SUBMITTED = "submitted"    # Kazoo holds the job; followed until it ends
+COMPLETED, FAILED, REJECTED = "completed", "failed", "rejected"  # ended: the file is filed beside the outbox
+ENDED = (COMPLETED, FAILED, REJECTED)
+
+
+def job_id(target: str, key: str, fingerprint: str) -> str:
+    """The Kazoo job id of one version of one file: 32 hex, as Kazoo's own ids.
+
+    The same bytes at the same place always give the same id, so a restart, a
+    repeated event or a re-listing can never create a second job (CouchDB
+    refuses a second document with that id).
+    """
+    return hashlib.sha256(f"syncd-fax\x00{target}\x00{key}\x00{fingerprint}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the fax is from, as configured; a faxbox fills what is left empty (as Crossbar does)."""
+
+    faxbox_id: str | None = None
+    from_number: str | None = None
+    from_name: str | None = None
+    fax_identity_number: str | None = None
+    fax_identity_name: str | None = None
+    fax_timezone: str | None = None
+    retries: int | None = None
+
+
+@dataclass(frozen=True)
+class FaxRequest:
+    """One outbound fax for Kazoo: a job id, the account, recipient, sender and the PDF's facts."""
+
+    job_id: str
+    account_id: str
+    to_number: str
+    to_name: str | None
+    sender: Sender
+    pages: int
+    size: int
+    created: float  # Unix time the job was first recorded: decides the MODB Kazoo moves it to
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What Kazoo says of a job: still going (ended False) or how it ended."""
+
+    status: str                 # Kazoo's pvt_job_status
+    ended: bool
+    success: bool = False
+    attempts: int = 0
+    details: dict[str, Any] = field(default_factory=dict)  # pages, result text and code, times, where
+
+
+@dataclass(frozen=True)
+class FaxJob:
+    """One row of the state DB's fax_jobs: a file version in an outbox and what became of it."""
+
+    job_id: str
+    outbox: str
+    account_id: str
+    source_key: str      # the file's key in the outbox's backend
+    source_etag: str     # the version that was handled: the file is moved only while it still has it
+    fingerprint: str     # "md5:<hex>" of the bytes, or "etag:<etag>" when they were never read
+    size: int
+    to_number: str | None
+    status: str
+    detail: dict[str, Any]
+    created_at: float
+    filed_at: float | None = None

@@ -1,0 +1,116 @@
+"""Outbound fax jobs in Kazoo (kazoo-reference §6.1): writing a job into the
+`faxes` database as Kazoo's fax worker expects it, and following it to its end.
+
+The job is one document written in one request, PDF inline as
+`original_file.pdf` (the worker sends `original_file*` after converting it).
+One write means a job is either wholly there or not at all, and its _id is
+derived from the file (syncd.faxjobs.job_id), so CouchDB itself refuses a
+second job for the same file version. PDFs are bounded by the outbox's
+max_size, so holding one in memory while it is written is bounded too.
+
+When a job ends, Kazoo moves it to the MODB of its creation month as
+`YYYYMM-<id>` (folder "outbox"); following looks there once it has left `faxes`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any
+
+from syncd.errors import KazooError
+from syncd.faxjobs import FaxRequest, JobResult, Sender
+from syncd.kazoo import dbnames
+from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.dbnames import GREGORIAN_UNIX_OFFSET
+
+FAXES_DB = "faxes"
+ATTACHMENT = "original_file.pdf"
+ENDED = {"completed": True, "failed": False}
+# Faxbox field -> job field, as Crossbar's nested PUT /faxboxes/{FB}/faxes fills defaults.
+_FROM_FAXBOX = {"caller_id": "from_number", "caller_name": "from_name", "fax_identity": "fax_identity_number",
+                "fax_header": "fax_identity_name", "fax_timezone": "fax_timezone", "retries": "retries"}
+_RESULT_KEYS = ("result_text", "result_code", "error_message", "pages_sent", "time_elapsed", "fax_speed",
+                "fax_receiver_id")
+
+
+class KazooFaxQueue:
+    """The engine's FaxQueue, writing and reading CouchDB."""
+
+    def __init__(self, couch: CouchClient) -> None:
+        self.couch = couch
+
+    def sender(self, account_id: str, configured: Sender) -> Sender:
+        """The configured sender, with what it leaves empty taken from its faxbox."""
+        if not configured.faxbox_id:
+            return configured
+        faxbox = self.couch.get(dbnames.account_db(account_id), configured.faxbox_id)
+        if faxbox is None or faxbox.get("pvt_type") != "faxbox" or faxbox.get("pvt_deleted"):
+            raise KazooError(f"faxbox {configured.faxbox_id} not found in account {account_id}: check the "
+                             "outbox's faxbox_id (Crossbar: GET /v2/accounts/{A}/faxboxes)")
+        filled = {job_key: faxbox.get(box_key) for box_key, job_key in _FROM_FAXBOX.items()}
+        mine = {k: v for k, v in vars(configured).items() if v is not None}
+        return Sender(**{**{k: v for k, v in filled.items() if v not in (None, "")}, **mine})
+
+    def submit(self, request: FaxRequest, pdf: bytes) -> bool:
+        """Write the job; False when a job with this id already exists (it is never written twice)."""
+        doc = job_doc(request)
+        doc["_attachments"] = {ATTACHMENT: {"content_type": "application/pdf",
+                                            "data": base64.b64encode(pdf).decode("ascii")}}
+        created = self.couch.create(FAXES_DB, doc)
+        if created is None:
+            raise KazooError(f"CouchDB has no {FAXES_DB!r} database: is Kazoo's fax application installed? "
+                             f"(job {request.job_id} for account {request.account_id} waits)")
+        return created
+
+    def exists(self, job: str, account_id: str, created: float) -> bool:
+        return self._find(job, account_id, created) is not None
+
+    def result(self, job: str, account_id: str, created: float) -> JobResult | None:
+        """Where the job stands, or None when Kazoo has no trace of it."""
+        found = self._find(job, account_id, created)
+        if found is None:
+            return None
+        where, doc = found
+        status = str(doc.get("pvt_job_status") or "")
+        tx = doc.get("tx_result") if isinstance(doc.get("tx_result"), dict) else {}
+        if doc.get("pvt_deleted"):
+            return JobResult("deleted", True, False, int(doc.get("attempts") or 0),
+                             {"kazoo_doc": where, "result_text": "the job was deleted in Kazoo before it ended"})
+        if status not in ENDED and where != FAXES_DB and "success" in tx:
+            status = "completed" if tx["success"] else "failed"  # moved without its status: trust tx_result
+        details = {"kazoo_doc": where, "pages": tx.get("pages_sent") or doc.get("pvt_pages"),
+                   "retries": doc.get("retries"), **{k: tx[k] for k in _RESULT_KEYS if k in tx}}
+        if doc.get("pvt_delivered_date"):
+            details["delivered_at"] = _iso(doc["pvt_delivered_date"] - GREGORIAN_UNIX_OFFSET)
+        return JobResult(status, status in ENDED, ENDED.get(status, False), int(doc.get("attempts") or 0), details)
+
+    def _find(self, job: str, account_id: str, created: float) -> tuple[str, dict[str, Any]] | None:
+        doc = self.couch.get(FAXES_DB, job)
+        if doc is not None:
+            return f"{FAXES_DB}/{job}", doc
+        # Kazoo copies the ended job to the MODB before it deletes it from faxes, so
+        # a job read missing from faxes is already in the MODB.
+        when = dt.datetime.fromtimestamp(created, dt.UTC)
+        modb = dbnames.modb(account_id, when.year, when.month)
+        moved = f"{when.year:04d}{when.month:02d}-{job}"
+        doc = self.couch.get(modb, moved)
+        return None if doc is None else (f"{modb}/{moved}", doc)
+
+
+def job_doc(request: FaxRequest) -> dict[str, Any]:
+    """The job as Kazoo's fax worker and its views expect it (pvt_job_status pending)."""
+    now = int(request.created) + GREGORIAN_UNIX_OFFSET
+    s = request.sender
+    public = {"to_number": request.to_number, "to_name": request.to_name, "from_number": s.from_number,
+              "from_name": s.from_name, "fax_identity_number": s.fax_identity_number,
+              "fax_identity_name": s.fax_identity_name, "fax_timezone": s.fax_timezone, "faxbox_id": s.faxbox_id,
+              "retries": s.retries if s.retries is not None else 1, "attempts": 0}
+    return {"_id": request.job_id, **{k: v for k, v in public.items() if v is not None},
+            "pvt_type": "fax", "pvt_job_status": "pending", "pvt_account_id": request.account_id,
+            "pvt_account_db": FAXES_DB, "pvt_created": now, "pvt_modified": now,
+            "pvt_pages": request.pages, "pvt_size": request.size}
+
+
+def _iso(unix: float) -> str:
+    return dt.datetime.fromtimestamp(unix, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
