@@ -9,6 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import signal
+import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,3 +161,187 @@ def test_a_pdf_dropped_in_the_outbox_is_faxed_once_and_filed_in_sent(
     assert (status["status"], status["job_id"], status["to_number"], status["pages"]) == ("sent", job["_id"], TO, 3)
     assert status["result_text"] == "OK" and status["attempts"] == 1 and status["moved_to"] == sent
     assert len(fk.jobs(couch, account_id)) == 1
+
+
+def test_a_failed_fax_is_filed_in_failed_with_kazoos_reason(
+        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
+        account: tuple[str, str]) -> None:
+    account_id, _ = account
+    share = local_share(tmp_path)
+    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+    share.put(f"fax/outbox/{TO}/offer.pdf", fk.pdf(seed="failed"))  # recipient from the folder's name
+    with daemon(config):
+        wait_for(lambda: fk.jobs(couch, account_id), 30, "the fax job in Kazoo")
+        (job,) = fk.jobs(couch, account_id)
+        assert job["to_number"] == TO and "to_name" not in job
+        fk.end_job(couch, couch_server.auth_url, job["_id"], success=False)
+        wait_for(lambda: status_of(share, f"fax/failed/{TO}/offer.pdf"), 30, "the file filed in failed/")
+    status = status_of(share, f"fax/failed/{TO}/offer.pdf")
+    assert status is not None and status["status"] == "failed"
+    assert status["result_text"] == "The call dropped prematurely" and status["result_code"] == 49
+    assert share.keys() == {f"fax/failed/{TO}/offer.pdf", f"fax/failed/{TO}/offer.pdf.json"}
+
+
+def test_bad_files_are_rejected_with_the_reason_and_nothing_is_sent(
+        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
+        account: tuple[str, str]) -> None:
+    account_id, _ = account
+    share = local_share(tmp_path)
+    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+    bad = {f"{TO} - letter.pdf": (b"PK\x03\x04 a word document, renamed", "not a PDF"),
+           f"{TO} - empty.pdf": (b"", "empty"),
+           f"{TO} - huge.pdf": (fk.pdf(seed="huge") + b"%" * (1024 * 1024), "more than this outbox accepts"),
+           "+1 555 12 - wrong number.pdf": (fk.pdf(seed="bad number"), "not a valid phone number"),
+           "contract.pdf": (fk.pdf(seed="nobody"), "no recipient"),
+           f"{TO} - broken.pdf": (b"%PDF-1.7\n1 0 obj << /Type /Catalog", "damaged")}
+    for name, (data, _) in bad.items():
+        share.put(f"fax/outbox/{name}", data)
+    with daemon(config):
+        wait_for(lambda: all(status_of(share, f"fax/rejected/{n}") for n in bad), 30, "every bad file rejected")
+    for name, (data, reason) in bad.items():
+        status = status_of(share, f"fax/rejected/{name}")
+        assert status is not None and status["status"] == "rejected", name
+        assert reason in status["error"], (name, status["error"])
+        assert share.read(f"fax/rejected/{name}") == data, name
+    assert not [k for k in share.keys() if k.startswith("fax/outbox/")]
+    assert fk.jobs(couch, account_id) == []
+
+
+def state_sql(config: Path, sql: str, *args: Any) -> None:
+    with sqlite3.connect(config.parent / "state.sqlite3") as db:
+        db.execute(sql, args)
+
+
+def test_the_same_file_version_dropped_again_is_one_job(
+        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
+        account: tuple[str, str]) -> None:
+    account_id, _ = account
+    share = local_share(tmp_path)
+    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+    document, key = fk.pdf(seed="twice"), f"fax/outbox/{TO} - twice.pdf"
+    share.put(key, document)
+    with daemon(config):
+        wait_for(lambda: fk.jobs(couch, account_id), 30, "the fax job in Kazoo")
+        share.put(key, document)  # dropped again while the job runs: a new file, the same version
+        time.sleep(3)  # ten passes and more
+        (job,) = fk.jobs(couch, account_id)
+        fk.end_job(couch, couch_server.auth_url, job["_id"], success=True)
+        wait_for(lambda: status_of(share, f"fax/sent/{TO} - twice.pdf"), 30, "the file filed in sent/")
+        share.put(key, document)  # and once more after it was sent: refused, with the reason
+        wait_for(lambda: status_of(share, f"fax/rejected/{TO} - twice.pdf"), 30, "the third drop rejected")
+    status = status_of(share, f"fax/rejected/{TO} - twice.pdf")
+    assert status is not None and f"already handled as fax job {job['_id']} (sent)" in status["error"]
+    assert len(fk.jobs(couch, account_id)) == 1
+
+
+def test_sigkill_right_after_the_job_is_written_then_restart_sends_once(
+        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
+        account: tuple[str, str]) -> None:
+    account_id, _ = account
+    share = local_share(tmp_path)
+    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+    share.put(f"fax/outbox/{TO} - killed.pdf", fk.pdf(seed="killed"))
+    with daemon(config) as proc:
+        wait_for(lambda: fk.jobs(couch, account_id), 30, "the fax job in Kazoo")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        proc.returncode = 0  # killed on purpose; the context's clean-exit check is for the next run
+    # Whatever instant the kill hit, a row left "submitting" is the worst case: the job was
+    # written, the state not yet told. Make it so, then restart.
+    state_sql(config, "UPDATE fax_jobs SET status = 'submitting'")
+    with daemon(config):
+        wait_for(lambda: _state_status(config) == "submitted", 30, "the restarted syncd to find the job in Kazoo")
+        (job,) = fk.jobs(couch, account_id)
+        fk.end_job(couch, couch_server.auth_url, job["_id"], success=True)
+        wait_for(lambda: status_of(share, f"fax/sent/{TO} - killed.pdf"), 30, "the file filed in sent/")
+    assert len(fk.jobs(couch, account_id)) == 1
+
+
+def _state_status(config: Path) -> str | None:
+    with sqlite3.connect(f"file:{config.parent / 'state.sqlite3'}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT status FROM fax_jobs").fetchone()
+    return None if row is None else str(row[0])
+
+
+def test_a_job_interrupted_before_kazoo_got_it_is_sent_after_restart_and_one_kazoo_ended_is_never_resent(
+        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
+        account: tuple[str, str]) -> None:
+    from syncd.backends.local import LocalBackend
+    from syncd.faxjobs import SUBMITTING, FaxJob, job_id
+    from syncd.state import State
+    account_id, _ = account
+    share = local_share(tmp_path)
+    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+    key, document = f"fax/outbox/{TO} - interrupted.pdf", fk.pdf(pages=2, seed="interrupted")
+    share.put(key, document)
+    # What a kill between recording the job and writing it to Kazoo leaves behind.
+    fingerprint = "md5:" + hashlib.md5(document).hexdigest()
+    etag = LocalBackend(str(tmp_path / "share")).stat(key).etag
+    state = State(str(config.parent / "state.sqlite3"))
+    state.fax_record(FaxJob(job_id("office", key, fingerprint), "office", account_id, key, etag, fingerprint,
+                            len(document), TO, SUBMITTING, {"to_name": "interrupted", "pages": 2}, time.time()))
+    state.close()
+    with daemon(config):
+        wait_for(lambda: fk.jobs(couch, account_id), 30, "the job sent after the restart")
+        (job,) = fk.jobs(couch, account_id)
+        assert (job["to_number"], job["pvt_pages"]) == (TO, 2)
+        fk.end_job(couch, couch_server.auth_url, job["_id"], success=True)
+        wait_for(lambda: status_of(share, f"fax/sent/{TO} - interrupted.pdf"), 30, "the file filed in sent/")
+    # Kazoo moved the ended job to the MODB and deleted it from faxes, where a new
+    # document with that id could be written again. A syncd that believes the job
+    # never got there must find it in the MODB and not send it again.
+    share.put(key, document)
+    state_sql(config, "UPDATE fax_jobs SET status = 'submitting', filed_at = NULL")
+    with daemon(config):
+        wait_for(lambda: _state_status(config) == "completed", 30, "the job found ended in the MODB")
+    assert len(fk.jobs(couch, account_id)) == 1
+    assert couch.get(fk.FAXES, job["_id"]) is None
+
+
+def test_a_file_replaced_after_its_job_started_is_never_deleted_and_is_faxed_as_a_new_version(
+        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
+        account: tuple[str, str]) -> None:
+    account_id, _ = account
+    share = local_share(tmp_path)
+    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+    key, first, second = f"fax/outbox/{TO} - quote.pdf", fk.pdf(seed="v1"), fk.pdf(pages=2, seed="v2")
+    share.put(key, first)
+    with daemon(config):
+        wait_for(lambda: fk.jobs(couch, account_id), 30, "the first version's job")
+        share.put(key, second)  # a person saves a corrected quote over it
+        wait_for(lambda: len(fk.jobs(couch, account_id)) == 2, 30, "the second version's job")
+        one = next(j for j in fk.jobs(couch, account_id) if j["pvt_pages"] == 1)
+        fk.end_job(couch, couch_server.auth_url, one["_id"], success=True)
+        wait_for(lambda: status_of(share, f"fax/sent/{TO} - quote.pdf"), 30, "the first job's status filed")
+        assert share.read(key) == second  # the new version was not moved, and not deleted
+        status = status_of(share, f"fax/sent/{TO} - quote.pdf")
+        assert status is not None and status["moved_to"] is None and "replaced" in status["note"]
+        two = next(j for j in fk.jobs(couch, account_id) if j.get("pvt_pages") == 2)
+        fk.end_job(couch, couch_server.auth_url, two["_id"], success=True, pages=2)
+        wait_for(lambda: share.read(f"fax/sent/{TO} - quote.pdf") == second, 30, "the second version filed")
+    assert share.read(key) is None and len(fk.jobs(couch, account_id)) == 2
+
+
+def test_a_faxbox_gives_the_sender_and_a_missing_one_holds_files_without_rejecting_them(
+        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
+        account: tuple[str, str]) -> None:
+    from syncd.kazoo import dbnames
+    from tests.support import kazoo_data as kd
+    account_id, _ = account
+    share = local_share(tmp_path)
+    faxbox = kd.new_id()
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,), extra=(
+        f"[backends.office]\n{share.backend_toml}\n[fax]\npoll_interval = 0.3\n\n"
+        f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
+        f'faxbox_id = "{faxbox}"\nsettle_seconds = 0\n'))
+    share.put(f"fax/outbox/{TO} - boxed.pdf", fk.pdf(seed="faxbox"))
+    with daemon(config):
+        time.sleep(2)
+        assert fk.jobs(couch, account_id) == [] and share.read(f"fax/outbox/{TO} - boxed.pdf") is not None
+        couch.save(dbnames.account_db(account_id), {
+            "_id": faxbox, "pvt_type": "faxbox", "name": "Front desk", "caller_id": SENDER,
+            "caller_name": "Acme", "fax_header": "ACME CORP", "fax_identity": SENDER, "retries": 3})
+        wait_for(lambda: fk.jobs(couch, account_id), 30, "the job once the faxbox exists")
+    (job,) = fk.jobs(couch, account_id)
+    assert (job["faxbox_id"], job["from_number"], job["from_name"], job["fax_identity_name"], job["retries"]) == (
+        faxbox, SENDER, "Acme", "ACME CORP", 3)

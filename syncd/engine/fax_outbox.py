@@ -34,7 +34,7 @@ from syncd.state import State
 
 log = logging.getLogger("syncd.fax")
 
-GONE_AFTER_MISSES = 3  # passes a followed job may be missing from Kazoo before it counts as failed
+GONE_AFTER = 300.0  # seconds a followed job may be missing from Kazoo before it counts as failed
 
 
 class FaxQueue(Protocol):
@@ -75,7 +75,7 @@ class FaxOutbox:
         self.prefix = outbox.folder.strip("/") + "/"
         self.filing = Filing(outbox, backend, self.prefix)
         self._sightings: dict[str, tuple[str, int, float]] = {}  # key -> (etag, size, first seen)
-        self._misses: dict[str, int] = {}
+        self._missing: dict[str, float] = {}  # job id -> when Kazoo was first found without it
         self._reported: set[str] = set()
 
     def run_pass(self) -> PassReport:
@@ -207,12 +207,12 @@ class FaxOutbox:
     def _follow(self, job: FaxJob, report: PassReport) -> None:
         result = self.queue.result(job.job_id, job.account_id, job.created_at)
         if result is None:
-            misses = self._misses[job.job_id] = self._misses.get(job.job_id, 0) + 1
-            if misses < GONE_AFTER_MISSES:
+            since = self._missing.setdefault(job.job_id, time.monotonic())
+            if time.monotonic() - since < GONE_AFTER:
                 return
             result = JobResult("missing", True, False, 0, {"result_text": "the job disappeared from Kazoo "
                                                            "before it ended (deleted?)"})
-        self._misses.pop(job.job_id, None)
+        self._missing.pop(job.job_id, None)
         if not result.ended:
             return
         status = COMPLETED if result.success else FAILED

@@ -89,13 +89,17 @@ class KazooFaxQueue:
         doc = self.couch.get(FAXES_DB, job)
         if doc is not None:
             return f"{FAXES_DB}/{job}", doc
-        # Kazoo copies the ended job to the MODB before it deletes it from faxes, so
-        # a job read missing from faxes is already in the MODB.
+        # Kazoo copies the ended job to the MODB of its creation month before it
+        # deletes it from faxes, so a job read missing from faxes is already there
+        # (the next month is looked at too, for a job created at a month's last instant).
         when = dt.datetime.fromtimestamp(created, dt.UTC)
-        modb = dbnames.modb(account_id, when.year, when.month)
-        moved = f"{when.year:04d}{when.month:02d}-{job}"
-        doc = self.couch.get(modb, moved)
-        return None if doc is None else (f"{modb}/{moved}", doc)
+        following = (when.year + when.month // 12, when.month % 12 + 1)
+        for year, month in ((when.year, when.month), following):
+            modb, moved = dbnames.modb(account_id, year, month), f"{year:04d}{month:02d}-{job}"
+            doc = self.couch.get(modb, moved)
+            if doc is not None:
+                return f"{modb}/{moved}", doc
+        return None
 
 
 def job_doc(request: FaxRequest) -> dict[str, Any]:
