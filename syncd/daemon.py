@@ -29,6 +29,7 @@ from syncd.backends import BackendSpec, open_backend
 from syncd.backends.base import Backend
 from syncd.config import BackendConfig, Config
 from syncd.engine.backend_deletes import apply_kazoo_deletes
+from syncd.engine.convert import TiffToPdf
 from syncd.engine.fax_outbox import FaxOutbox, Outbox, PassReport
 from syncd.engine.plan import Guard, Policy
 from syncd.engine.runner import RunStats, UploadRunner
@@ -41,7 +42,7 @@ from syncd.kazoo.deletes import KazooDeleter
 from syncd.kazoo.faxes import KazooFaxQueue
 from syncd.kazoo.follower import SYSTEM_DATA, Follower
 from syncd.kazoo.plans import PlanBook
-from syncd.kazoo.work import DocPlanner, FlowRule
+from syncd.kazoo.work import PDF_TARGET_SUFFIX, DocPlanner, FlowRule, needs_pdf
 from syncd.reconcile import Reconciler
 from syncd.state import Item, State
 from syncd.watchers import Hints
@@ -69,19 +70,20 @@ class Targets:
         self._lock = threading.Lock()
 
     def backend_for(self, item: Item) -> Backend:
-        spec = self.flow_specs.get(item.target) or self.planner.kazoo_targets.get(item.target)
+        target = item.target.removesuffix(PDF_TARGET_SUFFIX)  # a fax's PDF beside its TIFF: same backend
+        spec = self.flow_specs.get(target) or self.planner.kazoo_targets.get(target)
         if spec is None:  # after a restart: route the document again to learn its target
             doc = self.couch.get(item.db, item.doc_id)
             if doc is not None:
                 self.planner.items(item.db, doc)
-            spec = self.planner.kazoo_targets.get(item.target)
+            spec = self.planner.kazoo_targets.get(target)
         if spec is None:
             raise SyncdError(f"target {item.target} is no longer in the storage plan for this document; "
                              "it waits until the plan routes it again")
         with self._lock:
-            built = self._built.get(item.target)
+            built = self._built.get(target)
             if built is None or built[0] is not spec:
-                built = self._built[item.target] = (spec, open_backend(spec))
+                built = self._built[target] = (spec, open_backend(spec))
             return built[1]
 
 
@@ -116,10 +118,11 @@ class Daemon:
         self.plans = PlanBook(lambda doc_id: self.couch.get(SYSTEM_DATA, doc_id))
         rules, self.flow_specs = flow_setup(config)
         k = config.kazoo
-        self.planner = DocPlanner(self.plans, rules, k.follow_storage_plans, k.s3_checksum, k.google_drive)
+        self.planner = DocPlanner(self.plans, rules, k.follow_storage_plans, k.s3_checksum, k.google_drive,
+                                  config.fax.received_format)
         self.targets = Targets(self.flow_specs, self.planner, self.couch)
         retry = RetryPolicy(config.upload.retry_base, config.upload.retry_max)
-        uploader = Uploader(self.state, CouchSource(self.couch), self.targets, retry)
+        uploader = Uploader(self.state, CouchSource(self.couch), self.targets, retry, TiffToPdf(needs_pdf))
         self.runner = UploadRunner(self.state, uploader, config.upload.workers)
         self.follower = Follower(self.couch, self.state, self.planner, k.accounts, k.history_months,
                                  on_work=self.runner.wake.set)

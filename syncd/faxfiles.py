@@ -111,6 +111,6 @@ def _number_or_explain(raw: str, region: str, where: str) -> str:
 def tiff_to_pdf(tiff: BinaryIO, out: BinaryIO) -> None:
     """Write the (multi-page) TIFF in tiff as one PDF into out; FaxFileError when it is no TIFF."""
     try:
-        img2pdf.convert(tiff.read(), outputstream=out, rotation=img2pdf.Rotation.ifvalid)
+        img2pdf.convert(tiff.read(), outputstream=out, rotation=img2pdf.Rotation.ifvalid, nodate=True)
     except (img2pdf.ImageOpenError, img2pdf.PdfTooLargeError, ValueError, OSError) as exc:
         raise FaxFileError(f"cannot convert the TIFF to PDF ({type(exc).__name__}: {exc})") from None

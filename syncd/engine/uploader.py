@@ -9,7 +9,7 @@ import random
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from syncd.backends.base import Backend
 from syncd.errors import IntegrityError, NotFound, SyncdError
@@ -21,6 +21,13 @@ log = logging.getLogger("syncd.upload")
 class AttachmentSource(Protocol):
     def open(self, item: Item) -> AbstractContextManager[BinaryIO] | None:
         """Stream the item's attachment bytes, or None when CouchDB no longer has it."""
+
+
+class Converter(Protocol):
+    """Makes what is uploaded from what CouchDB holds, for items that are renditions (engine.convert)."""
+
+    def applies(self, item: Item) -> bool: ...
+    def convert(self, source: BinaryIO, expected_md5: str | None) -> AbstractContextManager[Any]: ...
 
 
 class BackendResolver(Protocol):
@@ -55,8 +62,9 @@ def md5_from_digest(digest: str | None) -> str | None:
 
 class Uploader:
     def __init__(self, state: State, source: AttachmentSource, backends: BackendResolver,
-                 retry: RetryPolicy) -> None:
+                 retry: RetryPolicy, converter: Converter | None = None) -> None:
         self.state, self.source, self.backends, self.retry = state, source, backends, retry
+        self.converter = converter
 
     def process(self, item: Item) -> str:
         """Upload and verify one item; record the result. Never raises SyncdError."""
@@ -74,7 +82,8 @@ class Uploader:
     def _upload(self, item: Item) -> str:
         backend = self.backends.backend_for(item)
         expected = md5_from_digest(item.digest)
-        if (item.may_exist or item.attempts > 1) and self._already_there(backend, item, expected):
+        converting = self.converter is not None and self.converter.applies(item)
+        if not converting and (item.may_exist or item.attempts > 1) and self._already_there(backend, item, expected):
             return Outcome.SYNCED
         opened = self.source.open(item)
         if opened is None:
@@ -84,8 +93,16 @@ class Uploader:
             log.warning("attachment left CouchDB before it was uploaded; dropped %s", _where(item))
             return Outcome.GONE
         with opened as stream:
-            info = backend.put(item.object_key, stream, length=item.length, content_type=item.content_type,
-                               md5=expected, properties=_labels(item), resume=self.state.resume_slot(item))
+            if converting:
+                assert self.converter is not None
+                with self.converter.convert(stream, expected) as made:
+                    # no resumable session: a session belongs to bytes read from CouchDB, not to a rendition
+                    info = backend.put(item.object_key, made.body, length=made.length,
+                                       content_type=item.content_type, md5=made.md5, properties=_labels(item))
+                expected = made.md5
+            else:
+                info = backend.put(item.object_key, stream, length=item.length, content_type=item.content_type,
+                                   md5=expected, properties=_labels(item), resume=self.state.resume_slot(item))
         if expected is not None and info.md5 != expected:
             raise IntegrityError(f"{backend.describe()} reports MD5 {info.md5} for {item.object_key!r}, "
                                  f"CouchDB digest says {expected}")

@@ -9,6 +9,7 @@ Attachments Kazoo already offloaded (pvt_attachments) are recorded, not uploaded
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -28,6 +29,9 @@ log = logging.getLogger("syncd.kazoo")
 PROBE_TYPES = frozenset({"storage_settings_probe", "attachment_handler_error"})
 PROBE_SUFFIX = "_test_credentials_file.txt"
 SUPPORTED_HANDLERS = frozenset({"s3", "google_drive"})
+PDF = "application/pdf"
+PDF_TARGET_SUFFIX = "#pdf"  # a received fax's PDF beside its TIFF ("both"): same backend, its own item
+_TIFF_SUFFIXES = (".tiff", ".tif")
 # Settings that decide where an S3 object lands (not who may write it).
 _S3_LOCATION_KEYS = ("bucket", "host", "port", "scheme", "region", "bucket_access_method",
                      "bucket_after_host")
@@ -112,9 +116,10 @@ class DocPlanner:
     """Computes the NewItems for a document, and remembers the Kazoo targets it saw."""
 
     def __init__(self, plans: PlanBook, rules: list[FlowRule], follow_plans: bool, s3_checksum: str,
-                 drive: dict[str, Any] | None = None) -> None:
+                 drive: dict[str, Any] | None = None, received_fax_format: str = "tiff") -> None:
         self.plans, self.rules, self.follow_plans, self.s3_checksum = plans, rules, follow_plans, s3_checksum
         self.drive = drive or {}
+        self.received_fax_format = received_fax_format
         self.kazoo_targets: dict[str, BackendSpec] = {}
         self._warned: set[str] = set()
 
@@ -132,7 +137,24 @@ class DocPlanner:
                 found += [self._item(db_name, info, doc, att, rule.target,
                                      naming.object_name("s3", rule.naming, db_name, doc, att.name))
                           for att in inline_attachments(doc)]
+        if self.received_fax_format != "tiff" and _is_received_fax(doc):
+            found = [rendition for item in found for rendition in self._fax_renditions(item)]
         return found
+
+    def _fax_renditions(self, item: NewItem) -> list[NewItem]:
+        """A received fax's TIFF as a PDF under the same name (.tiff -> .pdf), with or without the TIFF.
+
+        The PDF's length is unknown until it is made (0: two-way compares its MD5
+        instead); its content type tells the uploader to convert."""
+        stem = item.object_key.rsplit(".", 1)[0] if item.object_key.lower().endswith(_TIFF_SUFFIXES) \
+            else item.object_key
+        if item.offloaded or not item.attachment.lower().endswith(_TIFF_SUFFIXES):
+            return [item]
+        keep_tiff = self.received_fax_format == "both"
+        target = item.target + PDF_TARGET_SUFFIX if keep_tiff else item.target
+        pdf = dataclasses.replace(item, target=target, object_key=stem + ".pdf", content_type=PDF, length=0,
+                                  may_exist=False)
+        return [item, pdf] if keep_tiff else [pdf]
 
     def _plan_items(self, db_name: str, info: dbnames.DbInfo, doc: dict[str, Any]) -> list[NewItem]:
         route = self.plans.route(info.account_id, info.classification, doc)
@@ -188,6 +210,15 @@ def _skip(doc: dict[str, Any]) -> bool:
     # Deleted docs, Kazoo's credential probes and handler-error docs carry nothing to keep.
     return (doc.get("_deleted") is True or doc.get("pvt_deleted") is True
             or doc.get("pvt_type") in PROBE_TYPES or str(doc.get("_id", "")).startswith("_design/"))
+
+
+def _is_received_fax(doc: dict[str, Any]) -> bool:
+    return doc.get("pvt_type") == "fax" and doc.get("folder", "inbox") == "inbox"
+
+
+def needs_pdf(attachment: str, content_type: str) -> bool:
+    """Whether an item is the PDF made from a received fax's TIFF (see DocPlanner._fax_renditions)."""
+    return content_type == PDF and attachment.lower().endswith(_TIFF_SUFFIXES)
 
 
 def _rule_applies(rule: FlowRule, info: dbnames.DbInfo, doc: dict[str, Any]) -> bool:
