@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from syncd.backends import open_backend
 from syncd.config import Config
-from syncd.daemon import flow_setup
-from syncd.errors import SyncdError
+from syncd.config_fax import OutboxConfig
+from syncd.daemon import backend_spec, flow_setup
+from syncd.errors import KazooError, SyncdError
 from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.faxes import FAXES_DB, KazooFaxQueue
 from syncd.kazoo.follower import SYSTEM_DATA, account_ids
 from syncd.kazoo.plans import PlanBook
 from syncd.kazoo.work import handler_target
@@ -31,7 +33,21 @@ def run_all(cfg: Config) -> list[CheckRow]:
         rows.append(_probe(target, lambda s=spec: _check_backend(s)))
     if cfg.kazoo.follow_storage_plans and rows[2].ok:
         rows += _plans(cfg, couch)
+    for box in cfg.fax.outboxes:
+        rows.append(_probe(f"fax outbox {box.name}", lambda b=box: _check_outbox(cfg, couch, b)))
     return rows
+
+
+def _check_outbox(cfg: Config, couch: CouchClient, box: OutboxConfig) -> str:
+    """The folder is reachable, Kazoo has its fax queue, and there is a caller id to send from."""
+    backend = open_backend(backend_spec(cfg.backends[box.backend]))
+    backend.check()
+    if not couch.db_exists(FAXES_DB):
+        raise KazooError(f"CouchDB has no {FAXES_DB!r} database: is Kazoo's fax application installed?")
+    sender = KazooFaxQueue(couch).sender(box.account_id, box.sender)
+    if not sender.from_number:
+        raise KazooError(f"faxbox {box.sender.faxbox_id} has no caller_id; set from_number on the outbox")
+    return f"{backend.describe()}, folder {box.folder!r}; faxes sent as {sender.from_number}"
 
 
 def _state(cfg: Config) -> CheckRow:

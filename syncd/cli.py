@@ -147,12 +147,15 @@ def cmd_status(cfg: config.Config, args: argparse.Namespace) -> int:
     try:
         rows, problems = state.summary(), state.problems()
         problems.update({f"held:{account}": message for account, message in state.holds().items()})
+        faxes = [{"outbox": o, "status": s, "count": n} for o, s, n in state.fax_counts()]
     finally:
         state.close()
     if args.json:
-        print(json.dumps({"flows": rows, "problems": problems}, indent=2))  # noqa: T201
+        print(json.dumps({"flows": rows, "fax_outboxes": faxes, "problems": problems}, indent=2))  # noqa: T201
         return EXIT_OK
     _print_table(rows, problems)
+    for row in faxes:
+        print(logs.scrub(f"fax outbox {row['outbox']}: {row['count']} {row['status']}"))  # noqa: T201
     return EXIT_OK
 
 

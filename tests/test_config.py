@@ -21,7 +21,10 @@ def test_example_config_loads_and_documents_every_option() -> None:
                 "addressing_style", "checksum", "field_list", "field_separator", "prefix", "level", "watch",
                 "grace_period", "scan_interval", "recheck_interval", "max_deletes", "max_delete_share", "share_from",
                 "max_deletes_per_run", "guard_window", "reconcile_cron", "reconcile_jitter", "crossbar_url",
-                "crossbar_api_key_file", "delete_in_kazoo", "on_kazoo_delete", "queue_url", "wait_seconds"):
+                "crossbar_api_key_file", "delete_in_kazoo", "on_kazoo_delete", "queue_url", "wait_seconds",
+                "received_format", "[[fax.outbox]]", "faxbox_id", "from_number", "from_name", "fax_identity_number",
+                "fax_identity_name", "fax_timezone", "retries", "max_size_mb", "default_region", "settle_seconds",
+                "sent_folder", "failed_folder", "rejected_folder"):
         assert key in text, key
 
 
@@ -124,3 +127,34 @@ def test_drive_problems_name_their_keys(tmp_path: Path) -> None:
     for expected in ("kazoo.google_drive.credentials_file: cannot read", "kazoo.google_drive.scope: unknown key",
                      "backends.d.folder: unknown key", "backends.d.credentials_file: missing"):
         assert expected in str(err.value), expected
+
+
+def _with_fax(fax: dict) -> dict:
+    return {"couchdb": {"url": "http://h:5984"}, "state": {"path": "/tmp/s.db"},
+            "backends": {"office": {"type": "local", "path": "/srv/office"}}, "fax": fax}
+
+
+def test_a_fax_outbox_gets_its_folders_beside_it_and_a_normalised_sender() -> None:
+    box = {"account": "a" * 32, "backend": "office", "folder": "fax/outbox", "from_number": "(415) 555-0199"}
+    cfg = config.parse(_with_fax({"outbox": [box], "received_format": "both"}))
+    (outbox,) = cfg.fax.outboxes
+    assert (outbox.sent, outbox.failed, outbox.rejected) == ("fax/sent", "fax/failed", "fax/rejected")
+    assert outbox.sender.from_number == "+14155550199" and outbox.max_bytes == 20 * 1024 * 1024
+    assert cfg.fax.received_format == "both" and outbox.name == "office:fax/outbox"
+
+
+def test_fax_outbox_problems_are_all_reported_with_their_paths() -> None:
+    boxes = [{"account": "nope", "backend": "elsewhere", "folder": "../up", "from_number": "12"},
+             {"account": "a" * 32, "backend": "office", "folder": "fax"},
+             {"account": "a" * 32, "backend": "office", "folder": "fax/outbox", "faxbox_id": "f" * 32,
+              "default_region": "usa", "colour": "red"}]
+    with pytest.raises(ConfigError) as err:
+        config.parse(_with_fax({"outbox": boxes, "received_format": "png"}))
+    text = str(err.value)
+    for expected in ("fax.outbox[0].account: missing or not a 32-character", "fax.outbox[0].backend: names no "
+                     "[backends.elsewhere]", "fax.outbox[0].folder: must be a folder path",
+                     "fax.outbox[0].from_number: '12' is not a valid phone number",
+                     "fax.outbox[1]: needs from_number, or faxbox_id", "fax.outbox[2].default_region: must be a "
+                     "two-letter", "fax.outbox[2].colour: unknown key", "'fax/outbox' overlaps 'fax'",
+                     "fax.received_format: must be one of: tiff, pdf, both"):
+        assert expected in text, expected

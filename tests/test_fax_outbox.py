@@ -21,7 +21,7 @@ import pytest
 
 from syncd.backends.gdrive import FOLDER
 from syncd.kazoo.couch import CouchClient
-from tests.conftest import s3_client, write_config
+from tests.conftest import run_syncd, s3_client, write_config
 from tests.support import fax_kazoo as fk
 from tests.support.servers import CouchServer, DriveServer, S3Server
 from tests.test_two_way import daemon, wait_for
@@ -180,6 +180,10 @@ def test_a_failed_fax_is_filed_in_failed_with_kazoos_reason(
     assert status is not None and status["status"] == "failed"
     assert status["result_text"] == "The call dropped prematurely" and status["result_code"] == 49
     assert share.keys() == {f"fax/failed/{TO}/offer.pdf", f"fax/failed/{TO}/offer.pdf.json"}
+    shown = json.loads(run_syncd(config, "status", "--json").stdout)
+    assert shown["fax_outboxes"] == [{"outbox": "office", "status": "failed (filed)", "count": 1}]
+    checked = run_syncd(config, "check")
+    assert checked.returncode == 0 and "ok    fax outbox office" in checked.stdout, checked.stdout
 
 
 def test_bad_files_are_rejected_with_the_reason_and_nothing_is_sent(
