@@ -17,8 +17,8 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from syncd.config_fax import FaxConfig, fax_config
 from syncd.config_backends import CHECKSUM_MODES, backend_options, credential_secrets, kazoo_drive
+from syncd.config_fax import FaxConfig, fax_config
 from syncd.config_validator import Validator
 from syncd.errors import ConfigError
 

@@ -129,6 +129,16 @@ def faxes_db(couch: CouchClient) -> None:
     couch.create_db(fk.FAXES)
 
 
+Office = tuple[str, Share, Path]
+
+
+@pytest.fixture
+def office(tmp_path: Path, couch_server: CouchServer, faxes_db: None, account: tuple[str, str]) -> Office:
+    """An account with a local-folder outbox: (account id, the share, syncd's config)."""
+    share = local_share(tmp_path)
+    return account[0], share, outbox_config(tmp_path, couch_server.auth_url, account[0], share)
+
+
 @pytest.mark.parametrize("kind", ["local", "s3", "drive"])
 def test_a_pdf_dropped_in_the_outbox_is_faxed_once_and_filed_in_sent(
         kind: str, tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
@@ -164,11 +174,8 @@ def test_a_pdf_dropped_in_the_outbox_is_faxed_once_and_filed_in_sent(
 
 
 def test_a_failed_fax_is_filed_in_failed_with_kazoos_reason(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
-        account: tuple[str, str]) -> None:
-    account_id, _ = account
-    share = local_share(tmp_path)
-    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+        couch: CouchClient, couch_server: CouchServer, office: Office) -> None:
+    account_id, share, config = office
     share.put(f"fax/outbox/{TO}/offer.pdf", fk.pdf(seed="failed"))  # recipient from the folder's name
     with daemon(config):
         wait_for(lambda: fk.jobs(couch, account_id), 30, "the fax job in Kazoo")
@@ -187,11 +194,8 @@ def test_a_failed_fax_is_filed_in_failed_with_kazoos_reason(
 
 
 def test_bad_files_are_rejected_with_the_reason_and_nothing_is_sent(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
-        account: tuple[str, str]) -> None:
-    account_id, _ = account
-    share = local_share(tmp_path)
-    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+        couch: CouchClient, couch_server: CouchServer, office: Office) -> None:
+    account_id, share, config = office
     bad = {f"{TO} - letter.pdf": (b"PK\x03\x04 a word document, renamed", "not a PDF"),
            f"{TO} - empty.pdf": (b"", "empty"),
            f"{TO} - huge.pdf": (fk.pdf(seed="huge") + b"%" * (1024 * 1024), "more than this outbox accepts"),
@@ -217,11 +221,8 @@ def state_sql(config: Path, sql: str, *args: Any) -> None:
 
 
 def test_the_same_file_version_dropped_again_is_one_job(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
-        account: tuple[str, str]) -> None:
-    account_id, _ = account
-    share = local_share(tmp_path)
-    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+        couch: CouchClient, couch_server: CouchServer, office: Office) -> None:
+    account_id, share, config = office
     document, key = fk.pdf(seed="twice"), f"fax/outbox/{TO} - twice.pdf"
     share.put(key, document)
     with daemon(config):
@@ -239,11 +240,8 @@ def test_the_same_file_version_dropped_again_is_one_job(
 
 
 def test_sigkill_right_after_the_job_is_written_then_restart_sends_once(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
-        account: tuple[str, str]) -> None:
-    account_id, _ = account
-    share = local_share(tmp_path)
-    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+        couch: CouchClient, couch_server: CouchServer, office: Office) -> None:
+    account_id, share, config = office
     share.put(f"fax/outbox/{TO} - killed.pdf", fk.pdf(seed="killed"))
     with daemon(config) as proc:
         wait_for(lambda: fk.jobs(couch, account_id), 30, "the fax job in Kazoo")
@@ -268,19 +266,16 @@ def _state_status(config: Path) -> str | None:
 
 
 def test_a_job_interrupted_before_kazoo_got_it_is_sent_after_restart_and_one_kazoo_ended_is_never_resent(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
-        account: tuple[str, str]) -> None:
+        couch: CouchClient, couch_server: CouchServer, office: Office) -> None:
     from syncd.backends.local import LocalBackend
     from syncd.faxjobs import SUBMITTING, FaxJob, job_id
     from syncd.state import State
-    account_id, _ = account
-    share = local_share(tmp_path)
-    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+    account_id, share, config = office
     key, document = f"fax/outbox/{TO} - interrupted.pdf", fk.pdf(pages=2, seed="interrupted")
     share.put(key, document)
     # What a kill between recording the job and writing it to Kazoo leaves behind.
     fingerprint = "md5:" + hashlib.md5(document).hexdigest()
-    etag = LocalBackend(str(tmp_path / "share")).stat(key).etag
+    etag = LocalBackend(str(config.parent / "share")).stat(key).etag
     state = State(str(config.parent / "state.sqlite3"))
     state.fax_record(FaxJob(job_id("office", key, fingerprint), "office", account_id, key, etag, fingerprint,
                             len(document), TO, SUBMITTING, {"to_name": "interrupted", "pages": 2}, time.time()))
@@ -303,11 +298,8 @@ def test_a_job_interrupted_before_kazoo_got_it_is_sent_after_restart_and_one_kaz
 
 
 def test_a_file_replaced_after_its_job_started_is_never_deleted_and_is_faxed_as_a_new_version(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
-        account: tuple[str, str]) -> None:
-    account_id, _ = account
-    share = local_share(tmp_path)
-    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+        couch: CouchClient, couch_server: CouchServer, office: Office) -> None:
+    account_id, share, config = office
     key, first, second = f"fax/outbox/{TO} - quote.pdf", fk.pdf(seed="v1"), fk.pdf(pages=2, seed="v2")
     share.put(key, first)
     with daemon(config):

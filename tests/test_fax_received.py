@@ -9,8 +9,8 @@ import io
 import json
 
 import pytest
-from syncd.kazoo.couch import CouchClient
 
+from syncd.kazoo.couch import CouchClient
 from tests.conftest import run_syncd, s3_client, write_config
 from tests.support import fax_kazoo as fk
 from tests.support import kazoo_data as kd

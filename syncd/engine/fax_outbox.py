@@ -28,8 +28,19 @@ from syncd.backends.base import Backend, ObjectInfo
 from syncd.engine.fax_filing import Filing, iso
 from syncd.errors import NotFound, SyncdError
 from syncd.faxfiles import FaxFileError, count_pdf_pages, recipient_for
-from syncd.faxjobs import COMPLETED, ENDED, FAILED, REJECTED, SUBMITTED, SUBMITTING, FaxJob, FaxRequest, \
-    JobResult, Sender, job_id
+from syncd.faxjobs import (
+    COMPLETED,
+    ENDED,
+    FAILED,
+    REJECTED,
+    SUBMITTED,
+    SUBMITTING,
+    FaxJob,
+    FaxRequest,
+    JobResult,
+    Sender,
+    job_id,
+)
 from syncd.state import State
 
 log = logging.getLogger("syncd.fax")
