@@ -185,6 +185,9 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     flows = _flows(v, raw.get("flows", []), backends)
     two_way = _two_way(v, v.table(raw, "two_way"))
     fax = fax_config(v, v.table(raw, "fax"), set(backends))
+    if fax.submit_via == "crossbar" and not two_way.crossbar_url:
+        v.problem("fax.submit_via", "\"crossbar\" needs [two_way] crossbar_url and crossbar_api_key (or _file): "
+                  "the Crossbar connection syncd uses")
     if v.problems:
         raise ConfigError(source, v.problems)
     return Config(source, couch, state_path or "", level or "info", kazoo, upload, backends, flows, two_way, fax)

@@ -16,6 +16,7 @@ from syncd.faxfiles import FaxFileError, normalise_number
 from syncd.faxjobs import Sender
 
 RECEIVED_FORMATS = ("tiff", "pdf", "both")
+SUBMIT_VIA = ("couchdb", "crossbar")
 _SENDER_TEXT = ("faxbox_id", "from_name", "fax_identity_name", "fax_timezone")
 _SENDER_NUMBERS = ("from_number", "fax_identity_number")
 _OUTBOX_KEYS = {"name", "account", "backend", "folder", "sent_folder", "failed_folder", "rejected_folder",
@@ -41,11 +42,12 @@ class OutboxConfig:
 class FaxConfig:
     poll_interval: float = 5.0
     received_format: str = "tiff"   # how syncd uploads received faxes: the TIFF, a PDF, or both
+    submit_via: str = "couchdb"     # jobs written into the faxes DB, or created through Crossbar
     outboxes: tuple[OutboxConfig, ...] = field(default_factory=tuple)
 
 
 def fax_config(v: Validator, t: dict[str, Any], backends: set[str]) -> FaxConfig:
-    v.unknown(t, "fax", {"poll_interval", "received_format", "outbox"})
+    v.unknown(t, "fax", {"poll_interval", "received_format", "submit_via", "outbox"})
     raw = t.get("outbox", [])
     if not isinstance(raw, list):
         v.problem("fax.outbox", "must be an array of tables ([[fax.outbox]])")
@@ -54,7 +56,8 @@ def fax_config(v: Validator, t: dict[str, Any], backends: set[str]) -> FaxConfig
     boxes = [box for i, b in enumerate(raw) if (box := _outbox(v, b, f"fax.outbox[{i}]", backends, region_default))]
     _no_overlaps(v, boxes)
     return FaxConfig(v.number(t, "fax.poll_interval", 5.0, minimum=0.1),
-                     v.choice(t, "fax.received_format", RECEIVED_FORMATS, "tiff") or "tiff", tuple(boxes))
+                     v.choice(t, "fax.received_format", RECEIVED_FORMATS, "tiff") or "tiff",
+                     v.choice(t, "fax.submit_via", SUBMIT_VIA, "couchdb") or "couchdb", tuple(boxes))
 
 
 def _outbox(v: Validator, b: Any, path: str, backends: set[str], region_default: str) -> OutboxConfig | None:

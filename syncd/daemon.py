@@ -39,7 +39,7 @@ from syncd.errors import CouchUnavailable, SyncdError
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.deletes import KazooDeleter
-from syncd.kazoo.faxes import KazooFaxQueue
+from syncd.kazoo.faxes import CrossbarFaxQueue, KazooFaxQueue
 from syncd.kazoo.follower import SYSTEM_DATA, Follower
 from syncd.kazoo.plans import PlanBook
 from syncd.kazoo.work import PDF_TARGET_SUFFIX, DocPlanner, FlowRule, needs_pdf
@@ -132,7 +132,8 @@ class Daemon:
         self.policy = Policy(t.grace_period, t.pvt_types(lambda p: p.delete_in_kazoo), t.kazoo_delete_modes())
         self.guard = Guard(t.max_deletes, t.max_delete_share, t.share_from, t.max_deletes_per_run, t.guard_window)
         self.twoway_lock = threading.Lock()
-        self.fax_queue = KazooFaxQueue(self.couch)
+        self.fax_queue = CrossbarFaxQueue(self.couch, crossbar) if crossbar and config.fax.submit_via == "crossbar" \
+            else KazooFaxQueue(self.couch)
         self._outboxes: dict[str, FaxOutbox] = {}
         self.fax_lock = threading.Lock()
 

@@ -78,3 +78,8 @@ class PlanError(KazooError):
 
 class StateError(SyncdError):
     """The state database cannot be opened or is from a newer syncd."""
+
+
+class FaxRefused(KazooError):
+    """Kazoo refused a fax job for what it holds (a number it cannot use, a file it will not take):
+    sending it again would fail again, so the file is rejected with this message."""

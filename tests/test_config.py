@@ -24,7 +24,7 @@ def test_example_config_loads_and_documents_every_option() -> None:
                 "crossbar_api_key_file", "delete_in_kazoo", "on_kazoo_delete", "queue_url", "wait_seconds",
                 "received_format", "[[fax.outbox]]", "faxbox_id", "from_number", "from_name", "fax_identity_number",
                 "fax_identity_name", "fax_timezone", "retries", "max_size_mb", "default_region", "settle_seconds",
-                "sent_folder", "failed_folder", "rejected_folder"):
+                "sent_folder", "failed_folder", "rejected_folder", "submit_via"):
         assert key in text, key
 
 
@@ -158,3 +158,12 @@ def test_fax_outbox_problems_are_all_reported_with_their_paths() -> None:
                      "two-letter", "fax.outbox[2].colour: unknown key", "'fax/outbox' overlaps 'fax'",
                      "fax.received_format: must be one of: tiff, pdf, both"):
         assert expected in text, expected
+
+
+def test_faxes_through_crossbar_need_its_connection() -> None:
+    with pytest.raises(ConfigError) as err:
+        config.parse(_with_fax({"submit_via": "crossbar"}))
+    assert "fax.submit_via: \"crossbar\" needs [two_way] crossbar_url" in str(err.value)
+    cfg = config.parse({**_with_fax({"submit_via": "crossbar"}),
+                        "two_way": {"crossbar_url": "https://kazoo:8443", "crossbar_api_key": "k"}})
+    assert cfg.fax.submit_via == "crossbar"

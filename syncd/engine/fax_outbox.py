@@ -26,7 +26,7 @@ from typing import Protocol
 
 from syncd.backends.base import Backend, ObjectInfo
 from syncd.engine.fax_filing import Filing, iso
-from syncd.errors import NotFound, SyncdError
+from syncd.errors import FaxRefused, NotFound, SyncdError
 from syncd.faxfiles import FaxFileError, count_pdf_pages, recipient_for
 from syncd.faxjobs import (
     COMPLETED,
@@ -49,11 +49,15 @@ GONE_AFTER = 300.0  # seconds a followed job may be missing from Kazoo before it
 
 
 class FaxQueue(Protocol):
-    """Kazoo's side of the outbox (syncd.kazoo.faxes.KazooFaxQueue)."""
+    """Kazoo's side of the outbox (syncd.kazoo.faxes: written into CouchDB, or sent through Crossbar).
+
+    Kazoo may give a job an id of its own (Crossbar does): `submit` and `locate`
+    return it, and `result` takes it."""
 
     def sender(self, account_id: str, configured: Sender) -> Sender: ...
-    def submit(self, request: FaxRequest, pdf: bytes) -> bool: ...
-    def result(self, job: str, account_id: str, created: float) -> JobResult | None: ...
+    def submit(self, request: FaxRequest, pdf: bytes) -> tuple[str, bool]: ...  # (Kazoo's id, newly created)
+    def locate(self, job: str, account_id: str, created: float) -> str | None: ...
+    def result(self, kazoo_id: str, account_id: str, created: float) -> JobResult | None: ...
 
 
 @dataclass(frozen=True)
@@ -192,16 +196,25 @@ class FaxOutbox:
     def _submit(self, job: FaxJob, sender: Sender, data: bytes, report: PassReport) -> None:
         request = FaxRequest(job.job_id, job.account_id, job.to_number or "", job.detail.get("to_name"), sender,
                              int(job.detail["pages"]), len(data), job.created_at)
-        created = self.queue.submit(request, data)
-        self.state.fax_update(job.job_id, status=SUBMITTED)
+        try:
+            kazoo_id, created = self.queue.submit(request, data)
+        except FaxRefused as exc:  # about this fax, not a passing fault: sending again would fail again
+            detail = {**job.detail, "error": str(exc), "rejected_at": iso(time.time())}
+            self.state.fax_update(job.job_id, status=REJECTED, detail=detail)
+            report.rejected += 1
+            log.warning("fax rejected by Kazoo, nothing sent: %s %s", exc, self._where(job))
+            return
+        self.state.fax_update(job.job_id, status=SUBMITTED, detail={**job.detail, "kazoo_id": kazoo_id})
         report.submitted += created
         log.info("fax job %s in Kazoo: to %s, %s page(s) %s", "created" if created else "already",
                  job.to_number, job.detail["pages"], self._where(job))
 
     def _settle_submitting(self, job: FaxJob) -> None:
-        """A job recorded but maybe never written (syncd died mid-request)."""
-        if self.queue.result(job.job_id, job.account_id, job.created_at) is not None:
-            self.state.fax_update(job.job_id, status=SUBMITTED)  # it got there: follow it
+        """A job recorded but maybe never written (syncd died mid-request): Kazoo is asked first."""
+        kazoo_id = self.queue.locate(job.job_id, job.account_id, job.created_at)
+        if kazoo_id is not None:  # it got there: follow it
+            self.state.fax_update(job.job_id, status=SUBMITTED, detail={**job.detail, "kazoo_id": kazoo_id})
+            log.info("fax job found in Kazoo after a restart, not sent again %s", self._where(job))
             return
         try:
             with self.backend.get(job.source_key) as stream:
@@ -216,7 +229,7 @@ class FaxOutbox:
         self._submit(job, self._sender(), data, PassReport())
 
     def _follow(self, job: FaxJob, report: PassReport) -> None:
-        result = self.queue.result(job.job_id, job.account_id, job.created_at)
+        result = self.queue.result(job.detail.get("kazoo_id") or job.job_id, job.account_id, job.created_at)
         if result is None:
             since = self._missing.setdefault(job.job_id, time.monotonic())
             if time.monotonic() - since < GONE_AFTER:

@@ -1,19 +1,22 @@
-"""The little of Kazoo's REST API (Crossbar) syncd uses: API-key auth and
-deleting a voicemail message, which also refreshes the phone's MWI light.
+"""The little of Kazoo's REST API (Crossbar) syncd uses: API-key auth, deleting
+a voicemail message (which also refreshes the phone's MWI light), creating a fax
+job with its PDF (multipart, as applications/crossbar/doc/multipart.md), and
+listing an account's fax jobs.
 
-Plain urllib: two calls do not justify another HTTP client dependency.
+Plain urllib: a handful of calls do not justify another HTTP client dependency.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from syncd.errors import KazooError
+from syncd.errors import FaxRefused, KazooError
 
 
 class Crossbar:
@@ -28,6 +31,22 @@ class Crossbar:
         path = f"/v2/accounts/{account_id}/vmboxes/{quote(box_id, safe='')}/messages/{quote(message_id, safe='')}"
         self._call("DELETE", path, authed=True)
 
+    def create_fax(self, account_id: str, faxbox_id: str | None, data: dict[str, Any], pdf: bytes) -> dict[str, Any]:
+        """PUT a fax job with its PDF; the job as Kazoo saved it. Through the faxbox when given, so
+        Kazoo fills the sender from it. Raises FaxRefused when Kazoo refuses the job itself (4xx)."""
+        box = f"/faxboxes/{quote(faxbox_id, safe='')}" if faxbox_id else ""
+        body, content_type = _multipart({"data": data}, pdf)
+        answer = self._call("PUT", f"/v2/accounts/{account_id}{box}/faxes", raw=(body, content_type), authed=True,
+                            refused=FaxRefused)
+        return dict(answer.get("data") or {})
+
+    def fax_ids(self, account_id: str, folder: str, created_from: int) -> list[str]:
+        """Ids of the account's fax jobs in `outgoing` (queued) or `outbox` (ended) created since
+        created_from (Gregorian seconds, Crossbar's created_from filter)."""
+        query = urlencode({"created_from": created_from, "paginate": "false"})
+        answer = self._call("GET", f"/v2/accounts/{account_id}/faxes/{folder}?{query}", authed=True)
+        return [str(row["id"]) for row in answer.get("data") or [] if isinstance(row, dict) and row.get("id")]
+
     def _auth(self) -> str:
         with self._lock:
             if self._token is None:
@@ -39,11 +58,13 @@ class Crossbar:
             return self._token
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None, *, authed: bool,
+              raw: tuple[bytes, str] | None = None, refused: type[KazooError] = KazooError,
               retry_auth: bool = True) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        data, content_type = raw if raw else (json.dumps(body).encode() if body is not None else None,
+                                              "application/json")
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
         if authed:
             headers["X-Auth-Token"] = self._auth()
-        data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (configured URL)
@@ -52,9 +73,30 @@ class Crossbar:
             if exc.code == 401 and authed and retry_auth:
                 with self._lock:
                     self._token = None  # expired token: authenticate once more
-                return self._call(method, path, body, authed=True, retry_auth=False)
-            what = "the API key was refused: check [two_way] crossbar_api_key" if exc.code == 401 and not authed \
-                else f"HTTP {exc.code}"
-            raise KazooError(f"Crossbar {method} {self.url}{path}: {what}") from None
+                return self._call(method, path, body, authed=True, raw=raw, refused=refused, retry_auth=False)
+            if exc.code == 401 and not authed:
+                raise KazooError(f"Crossbar {method} {self.url}{path}: the API key was refused: check "
+                                 "[two_way] crossbar_api_key") from None
+            if exc.code in (400, 404, 409, 413, 415) and refused is not KazooError:
+                raise refused(f"Kazoo refused it: HTTP {exc.code} {_message(exc)}") from None
+            raise KazooError(f"Crossbar {method} {self.url}{path}: HTTP {exc.code} {_message(exc)}") from None
         except (OSError, ValueError) as exc:
             raise KazooError(f"Crossbar at {self.url} is unreachable or answered badly ({exc})") from None
+
+
+def _multipart(envelope: dict[str, Any], pdf: bytes) -> tuple[bytes, str]:
+    """multipart/mixed: the JSON envelope, then the PDF (Crossbar's ACCEPTED_MIME_TYPES)."""
+    boundary = "syncd-" + secrets.token_hex(16)
+    head = (f"--{boundary}\r\nContent-Type: application/json\r\n\r\n{json.dumps(envelope)}\r\n"
+            f"--{boundary}\r\nContent-Type: application/pdf\r\n\r\n").encode()
+    return head + pdf + f"\r\n--{boundary}--\r\n".encode(), f"multipart/mixed; boundary={boundary}"
+
+
+def _message(exc: urllib.error.HTTPError) -> str:
+    """Crossbar's error text (message and what failed validation), short; never the request."""
+    try:
+        answer = json.loads(exc.read() or b"{}")
+    except ValueError:
+        return ""
+    detail = json.dumps(answer.get("data"), sort_keys=True)[:300] if answer.get("data") else ""
+    return " ".join(x for x in (str(answer.get("message") or ""), detail) if x)

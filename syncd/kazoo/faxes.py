@@ -22,9 +22,12 @@ from syncd.errors import KazooError
 from syncd.faxjobs import FaxRequest, JobResult, Sender
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.dbnames import GREGORIAN_UNIX_OFFSET
 
 FAXES_DB = "faxes"
+SYNCD_JOB_ID = "syncd_job_id"
+LOCATE_WINDOW = 3600  # a job is looked for among those Kazoo created up to this long before syncd recorded it
 ATTACHMENT = "original_file.pdf"
 ENDED = {"completed": True, "failed": False}
 # Faxbox field -> job field, as Crossbar's nested PUT /faxboxes/{FB}/faxes fills defaults.
@@ -52,8 +55,8 @@ class KazooFaxQueue:
         mine = {k: v for k, v in vars(configured).items() if v is not None}
         return Sender(**{**{k: v for k, v in filled.items() if v not in (None, "")}, **mine})
 
-    def submit(self, request: FaxRequest, pdf: bytes) -> bool:
-        """Write the job; False when a job with this id already exists (it is never written twice)."""
+    def submit(self, request: FaxRequest, pdf: bytes) -> tuple[str, bool]:
+        """Write the job: (its id, False when a job with this id already existed: never written twice)."""
         doc = job_doc(request)
         doc["_attachments"] = {ATTACHMENT: {"content_type": "application/pdf",
                                             "data": base64.b64encode(pdf).decode("ascii")}}
@@ -61,14 +64,15 @@ class KazooFaxQueue:
         if created is None:
             raise KazooError(f"CouchDB has no {FAXES_DB!r} database: is Kazoo's fax application installed? "
                              f"(job {request.job_id} for account {request.account_id} waits)")
-        return created
+        return request.job_id, created
 
-    def exists(self, job: str, account_id: str, created: float) -> bool:
-        return self._find(job, account_id, created) is not None
+    def locate(self, job: str, account_id: str, created: float) -> str | None:
+        """The job's id when Kazoo has it (queued, or already moved to the MODB)."""
+        return job if self._find(job, account_id, created) is not None else None
 
-    def result(self, job: str, account_id: str, created: float) -> JobResult | None:
+    def result(self, kazoo_id: str, account_id: str, created: float) -> JobResult | None:
         """Where the job stands, or None when Kazoo has no trace of it."""
-        found = self._find(job, account_id, created)
+        found = self._find(kazoo_id, account_id, created)
         if found is None:
             return None
         where, doc = found
@@ -102,18 +106,59 @@ class KazooFaxQueue:
         return None
 
 
+def public_fields(request: FaxRequest) -> dict[str, Any]:
+    """The job's public fields (faxes.json schema), and syncd_job_id: syncd's id for it. Kazoo stores
+    fields its schema does not name unmodified, so the job can be found again after a crash."""
+    s = request.sender
+    fields = {"to_number": request.to_number, "to_name": request.to_name, "from_number": s.from_number,
+              "from_name": s.from_name, "fax_identity_number": s.fax_identity_number,
+              "fax_identity_name": s.fax_identity_name, "fax_timezone": s.fax_timezone, "faxbox_id": s.faxbox_id,
+              "retries": s.retries, SYNCD_JOB_ID: request.job_id}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def job_doc(request: FaxRequest) -> dict[str, Any]:
     """The job as Kazoo's fax worker and its views expect it (pvt_job_status pending)."""
     now = int(request.created) + GREGORIAN_UNIX_OFFSET
-    s = request.sender
-    public = {"to_number": request.to_number, "to_name": request.to_name, "from_number": s.from_number,
-              "from_name": s.from_name, "fax_identity_number": s.fax_identity_number,
-              "fax_identity_name": s.fax_identity_name, "fax_timezone": s.fax_timezone, "faxbox_id": s.faxbox_id,
-              "retries": s.retries if s.retries is not None else 1, "attempts": 0}
-    return {"_id": request.job_id, **{k: v for k, v in public.items() if v is not None},
+    return {"_id": request.job_id, "retries": 1, **public_fields(request), "attempts": 0,
             "pvt_type": "fax", "pvt_job_status": "pending", "pvt_account_id": request.account_id,
             "pvt_account_db": FAXES_DB, "pvt_created": now, "pvt_modified": now,
             "pvt_pages": request.pages, "pvt_size": request.size}
+
+
+class CrossbarFaxQueue(KazooFaxQueue):
+    """Jobs created through Crossbar (PUT /v2/accounts/{A}[/faxboxes/{FB}]/faxes, multipart JSON + PDF), so
+    Kazoo normalises the number, converts the PDF and fills the sender from the faxbox itself.
+
+    Kazoo picks the job's id; syncd's own id travels in the job as syncd_job_id, and
+    `locate` looks for it among the account's recent jobs before anything is sent
+    again. Following a job reads CouchDB, as for jobs written there.
+    """
+
+    def __init__(self, couch: CouchClient, crossbar: Crossbar) -> None:
+        super().__init__(couch)
+        self.crossbar = crossbar
+
+    def submit(self, request: FaxRequest, pdf: bytes) -> tuple[str, bool]:
+        saved = self.crossbar.create_fax(request.account_id, request.sender.faxbox_id, public_fields(request), pdf)
+        kazoo_id = saved.get("id") or saved.get("_id")
+        if not kazoo_id:
+            raise KazooError(f"Crossbar created fax job {request.job_id} of account {request.account_id} but "
+                             "answered without its id")
+        return str(kazoo_id), True
+
+    def locate(self, job: str, account_id: str, created: float) -> str | None:
+        since = int(created) + GREGORIAN_UNIX_OFFSET - LOCATE_WINDOW
+        for kazoo_id in self.crossbar.fax_ids(account_id, "outgoing", since):
+            doc = self.couch.get(FAXES_DB, kazoo_id)
+            if doc is not None and doc.get(SYNCD_JOB_ID) == job:
+                return kazoo_id
+        for moved_id in self.crossbar.fax_ids(account_id, "outbox", since):
+            year, month = int(moved_id[:4]), int(moved_id[4:6])
+            doc = self.couch.get(dbnames.modb(account_id, year, month), moved_id)
+            if doc is not None and doc.get(SYNCD_JOB_ID) == job:
+                return moved_id.split("-", 1)[1]
+        return None
 
 
 def _iso(unix: float) -> str:
