@@ -31,9 +31,10 @@ class FaxState:
         raise NotImplementedError
 
     def fax_seen(self, outbox: str, key: str, etag: str) -> bool:
-        """Whether this version of the file at key was handled already."""
-        return self._db.execute("SELECT 1 FROM fax_jobs WHERE outbox = ? AND source_key = ? AND source_etag = ?",
-                                (outbox, key, etag)).fetchone() is not None
+        """Whether this version of the file at key is being handled. Once its job is filed, the
+        file left the outbox: the same version found there again was dropped again."""
+        return self._db.execute("SELECT 1 FROM fax_jobs WHERE outbox = ? AND source_key = ? AND source_etag = ? "
+                                "AND filed_at IS NULL", (outbox, key, etag)).fetchone() is not None
 
     def fax_job(self, job_id: str) -> FaxJob | None:
         row = self._db.execute(f"SELECT {FAX_COLUMNS} FROM fax_jobs WHERE job_id = ?",  # noqa: S608

@@ -126,11 +126,11 @@ class FaxOutbox:
         relative = obj.key[len(self.prefix):]
         problem = self._size_problem(obj.size)
         if problem:
-            return self._reject(obj, f"etag:{obj.etag}", problem, report)
+            return self._reject(obj, None, problem, report)
         try:
             recipient = recipient_for(relative, self.box.region)
         except FaxFileError as exc:
-            return self._reject(obj, f"etag:{obj.etag}", str(exc), report)
+            return self._reject(obj, None, str(exc), report)
         data = self._read(obj)
         if data is None:
             return None  # changed while read: the next pass sees the new version
@@ -178,10 +178,13 @@ class FaxOutbox:
             self.state.fax_update(earlier.job_id, source_etag=obj.etag)
             return
         outcome = earlier.status if earlier.status != COMPLETED else "sent"
-        self._reject(obj, f"again:{obj.etag}", f"this file, with the same name and content, was already handled "
-                     f"as fax job {earlier.job_id} ({outcome}); to send it again, rename it", report)
+        self._reject(obj, None, f"this file, with the same name and content, was already handled as fax job "
+                     f"{earlier.job_id} ({outcome}); to send it again, rename it", report)
 
-    def _reject(self, obj: ObjectInfo, fingerprint: str, reason: str, report: PassReport) -> None:
+    def _reject(self, obj: ObjectInfo, fingerprint: str | None, reason: str, report: PassReport) -> None:
+        """Record the file as rejected (filed next). Nothing is sent, so the row's id need not be the
+        file's: a file never read (fingerprint None) gets one of its own for each time it is rejected."""
+        fingerprint = fingerprint or f"etag:{obj.etag}:{time.time_ns()}"
         job = self._job(obj, fingerprint, None, REJECTED, {"error": reason, "rejected_at": iso(time.time())})
         self.state.fax_record(job)
         report.rejected += 1
