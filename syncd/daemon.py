@@ -136,6 +136,7 @@ class Daemon:
             else KazooFaxQueue(self.couch)
         self._outboxes: dict[str, FaxOutbox] = {}
         self.fax_lock = threading.Lock()
+        self.fax_wake = threading.Event()  # a file event in an outbox: look now, not at the next poll
 
     def two_way(self, dry_run: bool = False, progress: Any = None) -> TwoWay:
         return TwoWay(self.state, self.targets, self.kazoo_deleter, self.policy, self.guard, dry_run, progress)
@@ -157,11 +158,11 @@ class Daemon:
         scheduler.add_job(self._discovery_job, "interval", seconds=self.config.kazoo.discovery_interval,
                           jitter=max(1, int(self.config.kazoo.discovery_interval / 10)), id="discover")
         self._schedule_two_way(scheduler)
-        if self.config.fax.outboxes:
-            scheduler.add_job(self.fax_pass, "interval", seconds=self.config.fax.poll_interval, id="fax")
         threads = [threading.Thread(target=self.runner.run_forever, args=(stop,), name="uploads"),
                    threading.Thread(target=self.follower.watch_db_updates, args=(stop,), name="db-updates",
                                     daemon=True)]
+        if self.config.fax.outboxes:
+            threads.append(threading.Thread(target=self._fax_loop, args=(stop,), name="fax"))
         for thread in threads:
             thread.start()
         self.hints = Hints(self, stop)
@@ -175,7 +176,10 @@ class Daemon:
         scheduler.shutdown(wait=True)
         self.hints.close()
         self.runner.wake.set()
-        threads[0].join()
+        self.fax_wake.set()
+        for thread in threads:
+            if not thread.daemon:
+                thread.join()
         log.info("stopped")
 
     def _schedule_two_way(self, scheduler: BackgroundScheduler) -> None:
@@ -203,6 +207,18 @@ class Daemon:
             self._guard("compare storage with Kazoo", run, reads_couch=False)
         return report
 
+    def _fax_loop(self, stop: threading.Event) -> None:
+        """A pass over the outboxes every [fax] poll_interval, or at once when a file event wakes it."""
+        while not stop.is_set():
+            report = self.fax_pass()
+            self.fax_wake.wait(min(self.config.fax.poll_interval, report.look_again_in or float("inf")))
+            self.fax_wake.clear()
+
+    def fax_hint(self, backend: str, key: str) -> None:
+        """A file appeared or changed in a local backend: wake the outbox pass if it is in an outbox."""
+        if any(b.backend == backend and key.startswith(b.folder + "/") for b in self.config.fax.outboxes):
+            self.fax_wake.set()
+
     def fax_pass(self) -> PassReport:
         """One pass over every fax outbox: new files to Kazoo, jobs followed, ended ones filed."""
         total = PassReport()
@@ -213,6 +229,8 @@ class Daemon:
                     for name in ("submitted", "rejected", "ended", "filed"):
                         setattr(total, name, getattr(total, name) + getattr(report, name))
                     total.errors += report.errors
+                    if report.look_again_in is not None:
+                        total.look_again_in = min(report.look_again_in, total.look_again_in or report.look_again_in)
                     if self.state.clear_problem(f"fax:{box.name}"):
                         log.info("fax outbox %r reachable again", box.name)
                 self._guard(f"read fax outbox {box.name!r}", run, problem=f"fax:{box.name}")

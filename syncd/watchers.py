@@ -36,8 +36,9 @@ class Hints:
             watch = backend.options.get("watch") or "inotify"
             if backend.type == "local" and watch != "off" and backend.options.get("path"):
                 target = f"syncd:{backend.name}"
-                self._observers.append(watch_folder(backend.options["path"], lambda k, t=target: self.add(t, k),
-                                                    polling=watch == "poll"))
+                self._observers.append(watch_folder(
+                    backend.options["path"], lambda k, t=target: self.add(t, k), polling=watch == "poll",
+                    on_change=lambda k, name=backend.name: daemon.fax_hint(name, k)))
         sqs = daemon.config.two_way
         if sqs.sqs_queue_url:
             from syncd.backends.s3_events import SqsWatcher

@@ -139,9 +139,10 @@ def office(tmp_path: Path, couch_server: CouchServer, faxes_db: None, account: t
     return account[0], share, outbox_config(tmp_path, couch_server.auth_url, account[0], share)
 
 
+@pytest.mark.parametrize("outcome", ["sent", "failed"])
 @pytest.mark.parametrize("kind", ["local", "s3", "drive"])
-def test_a_pdf_dropped_in_the_outbox_is_faxed_once_and_filed_in_sent(
-        kind: str, tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
+def test_a_pdf_dropped_in_the_outbox_is_faxed_once_and_filed_in_sent_or_failed(
+        kind: str, outcome: str, tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
         account: tuple[str, str], request: pytest.FixtureRequest) -> None:
     account_id, _ = account
     share = {"local": lambda: local_share(tmp_path),
@@ -161,15 +162,17 @@ def test_a_pdf_dropped_in_the_outbox_is_faxed_once_and_filed_in_sent(
         attachment = job["_attachments"]["original_file.pdf"]
         assert attachment["content_type"] == "application/pdf"
         assert attachment["digest"] == "md5-" + base64.b64encode(hashlib.md5(document).digest()).decode()
-        fk.end_job(couch, couch_server.auth_url, job["_id"], success=True, pages=3)
-        sent = f"fax/sent/{TO} - Acme Legal.pdf"
-        wait_for(lambda: status_of(share, sent), 30, "the file filed in sent/")
-    assert share.read(sent) == document
+        fk.end_job(couch, couch_server.auth_url, job["_id"], success=outcome == "sent", pages=3)
+        filed = f"fax/{outcome}/{TO} - Acme Legal.pdf"
+        wait_for(lambda: status_of(share, filed), 30, f"the file filed in {outcome}/")
+    assert share.read(filed) == document
     assert not any(k.startswith("fax/outbox/") and not k.endswith("/") for k in share.keys())
-    status = status_of(share, sent)
+    status = status_of(share, filed)
     assert status is not None
-    assert (status["status"], status["job_id"], status["to_number"], status["pages"]) == ("sent", job["_id"], TO, 3)
-    assert status["result_text"] == "OK" and status["attempts"] == 1 and status["moved_to"] == sent
+    assert (status["status"], status["job_id"], status["to_number"]) == (outcome, job["_id"], TO)
+    assert status["attempts"] == 1 and status["moved_to"] == filed
+    expected = ("OK", 3, 3) if outcome == "sent" else ("The call dropped prematurely", 3, 0)
+    assert (status["result_text"], status["pages"], status["pages_sent"]) == expected
     assert len(fk.jobs(couch, account_id)) == 1
 
 
@@ -341,3 +344,23 @@ def test_a_faxbox_gives_the_sender_and_a_missing_one_holds_files_without_rejecti
     (job,) = fk.jobs(couch, account_id)
     assert (job["faxbox_id"], job["from_number"], job["from_name"], job["fax_identity_name"], job["retries"]) == (
         faxbox, SENDER, "Acme", "ACME CORP", 3)
+
+
+def test_file_events_wake_the_outbox_and_a_burst_of_them_is_still_one_job(
+        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
+        account: tuple[str, str]) -> None:
+    account_id, _ = account
+    share = local_share(tmp_path)
+    share.backend_toml = share.backend_toml.replace('watch = "off"', 'watch = "inotify"')
+    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share).read_text()
+    config_path = tmp_path / "c.toml"
+    config_path.write_text(config.replace("poll_interval = 0.3\n\n[[fax.outbox]]", "poll_interval = 120\n\n[[fax.outbox]]"))
+    document = fk.pdf(seed="events")
+    with daemon(config_path):
+        time.sleep(2)  # the first pass at start is over; from now on only events come before 120 s
+        for _ in range(5):  # a copier that writes the file, then writes it again: many events, one version
+            share.put(f"fax/outbox/{TO} - events.pdf", document)
+            time.sleep(0.1)
+        took = wait_for(lambda: fk.jobs(couch, account_id), 15, "the job, woken by file events")
+        time.sleep(1.5)
+    assert took < 15 and len(fk.jobs(couch, account_id)) == 1

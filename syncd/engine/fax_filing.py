@@ -84,9 +84,9 @@ class Filing:
         d = job.detail
         out: dict[str, Any] = {"file": relative, "status": OUTCOME[job.status], "job_id": job.job_id,
                                "account_id": job.account_id, "to_number": job.to_number, "size": job.size}
-        keys = ("to_name", "pages", "attempts", "result_text", "result_code", "error_message", "time_elapsed",
+        keys = ("to_name", "pages", "pages_sent", "attempts", "result_text", "result_code", "error_message", "time_elapsed",
                 "submitted_at", "delivered_at", "ended_at", "kazoo_status", "kazoo_doc", "error", "rejected_at")
-        out.update({k: d[k] for k in keys if d.get(k) not in (None, "")})
+        out.update({k: d[k] for k in keys if d.get(k) is not None and d.get(k) != ""})
         if job.fingerprint.startswith("md5:"):
             out["md5"] = job.fingerprint[4:]
         out["moved_to"] = moved_to

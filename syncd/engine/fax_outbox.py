@@ -82,6 +82,7 @@ class PassReport:
     ended: int = 0
     filed: int = 0
     errors: list[str] = field(default_factory=list)
+    look_again_in: float | None = None  # seconds until a file still settling may be taken
 
 
 class FaxOutbox:
@@ -99,7 +100,7 @@ class FaxOutbox:
         for job in self.state.fax_jobs(self.box.name, SUBMITTING):
             self._guarded(report, job.source_key, lambda j=job: self._settle_submitting(j))
         for obj in self.backend.list(self.prefix):
-            if self._wanted(obj):
+            if self._wanted(obj, report):
                 self._guarded(report, obj.key, lambda o=obj: self._take(o, report))
         for job in self.state.fax_jobs(self.box.name, SUBMITTED):
             self._guarded(report, job.source_key, lambda j=job: self._follow(j, report))
@@ -108,7 +109,7 @@ class FaxOutbox:
         return report
 
     # -- new files ---------------------------------------------------------------
-    def _wanted(self, obj: ObjectInfo) -> bool:
+    def _wanted(self, obj: ObjectInfo, report: PassReport) -> bool:
         """A settled file version not handled before (hidden files and folder placeholders are skipped)."""
         relative = obj.key[len(self.prefix):]
         if not relative or obj.key.endswith("/") or any(p.startswith(".") for p in relative.split("/")):
@@ -118,9 +119,11 @@ class FaxOutbox:
         seen = self._sightings.get(obj.key)
         now = time.monotonic()
         if seen is None or seen[:2] != (obj.etag, obj.size):
-            self._sightings[obj.key] = (obj.etag, obj.size, now)  # new or still changing: wait until it settles
-            return self.box.settle <= 0
-        return now - seen[2] >= self.box.settle
+            seen = self._sightings[obj.key] = (obj.etag, obj.size, now)  # new or changing: wait until it settles
+        wait = self.box.settle - (now - seen[2])
+        if wait > 0:
+            report.look_again_in = min(wait, report.look_again_in or wait)
+        return wait <= 0
 
     def _take(self, obj: ObjectInfo, report: PassReport) -> None:
         relative = obj.key[len(self.prefix):]

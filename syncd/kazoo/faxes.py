@@ -83,8 +83,9 @@ class KazooFaxQueue:
                              {"kazoo_doc": where, "result_text": "the job was deleted in Kazoo before it ended"})
         if status not in ENDED and where != FAXES_DB and "success" in tx:
             status = "completed" if tx["success"] else "failed"  # moved without its status: trust tx_result
-        details = {"kazoo_doc": where, "pages": tx.get("pages_sent") or doc.get("pvt_pages"),
-                   "retries": doc.get("retries"), **{k: tx[k] for k in _RESULT_KEYS if k in tx}}
+        details = {"kazoo_doc": where, "retries": doc.get("retries"), **{k: tx[k] for k in _RESULT_KEYS if k in tx}}
+        if doc.get("pvt_pages"):
+            details["pages"] = doc["pvt_pages"]  # after Kazoo's conversion, when it counted them
         if doc.get("pvt_delivered_date"):
             details["delivered_at"] = _iso(doc["pvt_delivered_date"] - GREGORIAN_UNIX_OFFSET)
         return JobResult(status, status in ENDED, ENDED.get(status, False), int(doc.get("attempts") or 0), details)
