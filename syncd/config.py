@@ -18,7 +18,7 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 
 from syncd.config_backends import CHECKSUM_MODES, backend_options, credential_secrets, kazoo_drive
-from syncd.config_fax import FaxConfig, fax_config
+from syncd.config_fax import FaxConfig, fax_config, no_uploads_into_outboxes
 from syncd.config_validator import Validator
 from syncd.errors import ConfigError
 
@@ -185,6 +185,7 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     flows = _flows(v, raw.get("flows", []), backends)
     two_way = _two_way(v, v.table(raw, "two_way"))
     fax = fax_config(v, v.table(raw, "fax"), set(backends))
+    no_uploads_into_outboxes(v, fax, flows)
     if fax.submit_via == "crossbar" and not two_way.crossbar_url:
         v.problem("fax.submit_via", "\"crossbar\" needs [two_way] crossbar_url and crossbar_api_key (or _file): "
                   "the Crossbar connection syncd uses")

@@ -130,5 +130,15 @@ def _no_overlaps(v: Validator, boxes: list[OutboxConfig]) -> None:
             seen.append((f"{box.name} {role}", box.backend, folder))
 
 
+def no_uploads_into_outboxes(v: Validator, fax: FaxConfig, flows: Any) -> None:
+    """An upload flow writing into an outbox would fax what it uploads (received faxes, even)."""
+    for box in fax.outboxes:
+        for flow in flows:
+            prefix = (flow.prefix or "").strip("/")
+            if flow.backend == box.backend and prefix and _nested(prefix, box.folder):
+                v.problem(f"fax.outbox {box.name!r}.folder", f"{box.folder!r} overlaps the prefix {prefix!r} of "
+                          f"flow {flow.name!r} on the same backend: what it uploads would be faxed")
+
+
 def _nested(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")

@@ -167,3 +167,12 @@ def test_faxes_through_crossbar_need_its_connection() -> None:
     cfg = config.parse({**_with_fax({"submit_via": "crossbar"}),
                         "two_way": {"crossbar_url": "https://kazoo:8443", "crossbar_api_key": "k"}})
     assert cfg.fax.submit_via == "crossbar"
+
+
+def test_an_upload_flow_may_not_write_into_a_fax_outbox() -> None:
+    raw = _with_fax({"outbox": [{"account": "a" * 32, "backend": "office", "folder": "fax/outbox",
+                                 "from_number": "+14155550199"}]})
+    raw["flows"] = [{"kind": "faxes", "backend": "office", "prefix": "fax"}]
+    with pytest.raises(ConfigError) as err:
+        config.parse(raw)
+    assert "overlaps the prefix 'fax' of flow 'faxes-office'" in str(err.value)

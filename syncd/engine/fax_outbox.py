@@ -99,9 +99,12 @@ class FaxOutbox:
         report = PassReport()
         for job in self.state.fax_jobs(self.box.name, SUBMITTING):
             self._guarded(report, job.source_key, lambda j=job: self._settle_submitting(j))
+        listed = set()
         for obj in self.backend.list(self.prefix):
+            listed.add(obj.key)
             if self._wanted(obj, report):
                 self._guarded(report, obj.key, lambda o=obj: self._take(o, report))
+        self._sightings = {k: v for k, v in self._sightings.items() if k in listed}
         for job in self.state.fax_jobs(self.box.name, SUBMITTED):
             self._guarded(report, job.source_key, lambda j=job: self._follow(j, report))
         for job in self.state.fax_jobs(self.box.name, *ENDED, unfiled=True):
@@ -161,12 +164,20 @@ class FaxOutbox:
         return None
 
     def _read(self, obj: ObjectInfo) -> bytes | None:
-        with self.backend.get(obj.key) as stream:
-            data = stream.read(self.box.max_bytes + 1)
+        data = self._bytes(obj.key)
         if len(data) != obj.size:
             self._sightings.pop(obj.key, None)
             return None
         return data
+
+    def _bytes(self, key: str) -> bytes:
+        """The file's bytes, up to one more than max_bytes (a stream may return less than asked per read)."""
+        parts, wanted = [], self.box.max_bytes + 1
+        with self.backend.get(key) as stream:
+            while wanted > 0 and (chunk := stream.read(min(wanted, 1024 * 1024))):
+                parts.append(chunk)
+                wanted -= len(chunk)
+        return b"".join(parts)
 
     def _sender(self) -> Sender:
         sender = self.queue.sender(self.box.account_id, self.box.sender)
@@ -223,8 +234,7 @@ class FaxOutbox:
             log.info("fax job found in Kazoo after a restart, not sent again %s", self._where(job))
             return
         try:
-            with self.backend.get(job.source_key) as stream:
-                data = stream.read(self.box.max_bytes + 1)
+            data = self._bytes(job.source_key)
         except NotFound:
             data = b""
         if "md5:" + hashlib.md5(data).hexdigest() != job.fingerprint:  # noqa: S324
