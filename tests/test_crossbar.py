@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.deletes import KazooDeleter, soft_deleted
 from syncd.state import State
 from tests.support import kazoo_data as kd
+from tests.support.crossbar_faxes import JsonHandler
 
 pytestmark = [pytest.mark.couchdb]
 API_KEY = "k" * 64
@@ -28,18 +29,7 @@ API_KEY = "k" * 64
 def crossbar(couch: CouchClient) -> Iterator[tuple[str, list[str]]]:
     calls: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-        def _answer(self, code: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def do_PUT(self) -> None:  # noqa: N802
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             calls.append(f"PUT {self.path}")

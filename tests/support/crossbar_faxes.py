@@ -34,6 +34,21 @@ _FROM_FAXBOX = {"caller_id": "from_number", "caller_name": "from_name", "fax_ide
                 "fax_header": "fax_identity_name", "retries": "retries"}
 
 
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet handler that answers JSON, for Crossbar stand-ins."""
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+    def _answer(self, code: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
 class CrossbarFaxes:
     def __init__(self, couch: CouchClient) -> None:
         self.couch = couch
@@ -78,18 +93,7 @@ class CrossbarFaxes:
 def crossbar_faxes(couch: CouchClient) -> Iterator[tuple[str, CrossbarFaxes]]:
     api = CrossbarFaxes(couch)
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-        def _answer(self, code: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def _authed(self) -> bool:
             if self.headers.get("X-Auth-Token") == api.token:
                 return True
