@@ -53,8 +53,9 @@ def jobs(couch: CouchClient, account_id: str) -> list[dict[str, Any]]:
     return found
 
 
-def end_job(couch: CouchClient, couch_url: str, job_id: str, success: bool, pages: int = 1) -> None:
-    """What Kazoo's fax worker does when a job ends."""
+def end_job(couch: CouchClient, couch_url: str, job_id: str, success: bool, pages: int = 1,
+            move: bool = True) -> None:
+    """What Kazoo's fax worker does when a job ends: the status, then (move) maybe_move_doc's move."""
     doc = couch.get(FAXES, job_id)
     assert doc is not None, f"no job {job_id} in faxes"
     doc["attempts"] = int(doc.get("attempts") or 0) + 1
@@ -66,6 +67,8 @@ def end_job(couch: CouchClient, couch_url: str, job_id: str, success: bool, page
     doc["pvt_delivered_date"] = kd.gregorian_now() if success else None
     doc["pvt_modified"] = kd.gregorian_now()
     doc["_rev"] = couch.save(FAXES, doc)
+    if not move:
+        return
     year, month = kd.now_month()
     modb = dbnames.modb(account_id := doc["pvt_account_id"], year, month)
     couch.create_db(modb)
