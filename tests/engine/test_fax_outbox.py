@@ -169,3 +169,17 @@ def test_filing_never_deletes_a_file_replaced_while_it_was_copied(state: State) 
     assert f"fax/sent/{TO} - a.pdf" in keys(backend)
     box.run_pass()  # and the new version is a new fax
     assert len(queue.jobs) == 2
+
+
+def test_unusual_names_keep_their_exact_name_when_filed(state: State) -> None:
+    backend, queue = MemoryBackend(), Queue()
+    box = FaxOutbox(outbox(), backend, queue, state)
+    name = f"{TO} - Devis été 50%2F50 ✓.pdf"
+    drop(backend, name, fk.pdf(seed="unicode"))
+    drop(backend, ".DS_Store", b"\x00\x01")  # hidden files are not faxes, and not rejected either
+    box.run_pass()
+    (job_id,) = queue.jobs
+    assert queue.jobs[job_id].to_name == "Devis été 50%2F50 ✓"
+    queue.ended[job_id] = False
+    box.run_pass()
+    assert keys(backend) == {f"fax/failed/{name}", f"fax/failed/{name}.json", "fax/outbox/.DS_Store"}
