@@ -81,7 +81,8 @@ class KazooFaxQueue:
         if doc.get("pvt_deleted"):
             return JobResult("deleted", True, False, int(doc.get("attempts") or 0),
                              {"kazoo_doc": where, "result_text": "the job was deleted in Kazoo before it ended"})
-        if status not in ENDED and where != FAXES_DB and "success" in tx:
+        moved = not where.startswith(FAXES_DB + "/")
+        if status not in ENDED and moved and "success" in tx:
             status = "completed" if tx["success"] else "failed"  # moved without its status: trust tx_result
         details = {"kazoo_doc": where, "retries": doc.get("retries"), **{k: tx[k] for k in _RESULT_KEYS if k in tx}}
         if doc.get("pvt_pages"):
