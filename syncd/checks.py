@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from syncd.backends import open_backend
 from syncd.config import Config
-from syncd.config_fax import OutboxConfig
 from syncd.daemon import backend_spec, flow_setup
 from syncd.errors import KazooError, SyncdError
+from syncd.faxjobs import Outbox
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.faxes import FAXES_DB, KazooFaxQueue
 from syncd.kazoo.follower import SYSTEM_DATA, account_ids
@@ -38,7 +38,7 @@ def run_all(cfg: Config) -> list[CheckRow]:
     return rows
 
 
-def _check_outbox(cfg: Config, couch: CouchClient, box: OutboxConfig) -> str:
+def _check_outbox(cfg: Config, couch: CouchClient, box: Outbox) -> str:
     """The folder is reachable, Kazoo has its fax queue, and there is a caller id to send from."""
     backend = open_backend(backend_spec(cfg.backends[box.backend]))
     backend.check()

@@ -13,10 +13,11 @@ from typing import Any
 
 from syncd.config_validator import Validator, _is_account_id
 from syncd.faxfiles import FaxFileError, normalise_number
-from syncd.faxjobs import Sender
+from syncd.faxjobs import Outbox, Sender
 
 RECEIVED_FORMATS = ("tiff", "pdf", "both")
 SUBMIT_VIA = ("couchdb", "crossbar")
+DEFAULT_REGION = "US"
 _SENDER_TEXT = ("faxbox_id", "from_name", "fax_identity_name", "fax_timezone")
 _SENDER_NUMBERS = ("from_number", "fax_identity_number")
 _OUTBOX_KEYS = {"name", "account", "backend", "folder", "sent_folder", "failed_folder", "rejected_folder",
@@ -24,26 +25,11 @@ _OUTBOX_KEYS = {"name", "account", "backend", "folder", "sent_folder", "failed_f
 
 
 @dataclass(frozen=True)
-class OutboxConfig:
-    name: str
-    account_id: str
-    backend: str
-    folder: str
-    sent: str
-    failed: str
-    rejected: str
-    sender: Sender
-    max_bytes: int
-    region: str
-    settle: float
-
-
-@dataclass(frozen=True)
 class FaxConfig:
     poll_interval: float = 5.0
     received_format: str = "tiff"   # how syncd uploads received faxes: the TIFF, a PDF, or both
     submit_via: str = "couchdb"     # jobs written into the faxes DB, or created through Crossbar
-    outboxes: tuple[OutboxConfig, ...] = field(default_factory=tuple)
+    outboxes: tuple[Outbox, ...] = field(default_factory=tuple)
 
 
 def fax_config(v: Validator, t: dict[str, Any], backends: set[str]) -> FaxConfig:
@@ -52,15 +38,14 @@ def fax_config(v: Validator, t: dict[str, Any], backends: set[str]) -> FaxConfig
     if not isinstance(raw, list):
         v.problem("fax.outbox", "must be an array of tables ([[fax.outbox]])")
         raw = []
-    region_default = "US"
-    boxes = [box for i, b in enumerate(raw) if (box := _outbox(v, b, f"fax.outbox[{i}]", backends, region_default))]
+    boxes = [box for i, b in enumerate(raw) if (box := _outbox(v, b, f"fax.outbox[{i}]", backends))]
     _no_overlaps(v, boxes)
     return FaxConfig(v.number(t, "fax.poll_interval", 5.0, minimum=0.1),
                      v.choice(t, "fax.received_format", RECEIVED_FORMATS, "tiff") or "tiff",
                      v.choice(t, "fax.submit_via", SUBMIT_VIA, "couchdb") or "couchdb", tuple(boxes))
 
 
-def _outbox(v: Validator, b: Any, path: str, backends: set[str], region_default: str) -> OutboxConfig | None:
+def _outbox(v: Validator, b: Any, path: str, backends: set[str]) -> Outbox | None:
     if not isinstance(b, dict):
         v.problem(path, "must be a table")
         return None
@@ -73,15 +58,15 @@ def _outbox(v: Validator, b: Any, path: str, backends: set[str], region_default:
         v.problem(f"{path}.backend", f"names no [backends.{backend}] table (defined: "
                   f"{', '.join(sorted(backends)) or 'none'})")
     folder = _folder(v, b, f"{path}.folder", None)
-    region = str(b.get("default_region", region_default))
+    region = str(b.get("default_region", DEFAULT_REGION))
     if len(region) != 2 or not region.isalpha() or not region.isupper():
         v.problem(f"{path}.default_region", f"must be a two-letter country code like \"US\" (got {region!r})")
-        region = region_default
+        region = DEFAULT_REGION
     sender = _sender(v, b, path, region)
     if folder is None or not backend or not _is_account_id(account):
         return None
     parent = posixpath.dirname(folder)
-    return OutboxConfig(
+    return Outbox(
         name=v.string(b, f"{path}.name") or f"{backend}:{folder}", account_id=str(account), backend=backend,
         folder=folder, sent=_folder(v, b, f"{path}.sent_folder", posixpath.join(parent, "sent")) or "",
         failed=_folder(v, b, f"{path}.failed_folder", posixpath.join(parent, "failed")) or "",
@@ -117,7 +102,7 @@ def _sender(v: Validator, b: dict[str, Any], path: str, region: str) -> Sender:
     return Sender(**values)
 
 
-def _no_overlaps(v: Validator, boxes: list[OutboxConfig]) -> None:
+def _no_overlaps(v: Validator, boxes: list[Outbox]) -> None:
     """No folder of one outbox may sit inside another's (a sent/ inside the outbox would be sent again)."""
     seen: list[tuple[str, str, str]] = []
     for box in boxes:

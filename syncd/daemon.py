@@ -30,12 +30,13 @@ from syncd.backends.base import Backend
 from syncd.config import BackendConfig, Config
 from syncd.engine.backend_deletes import apply_kazoo_deletes
 from syncd.engine.convert import TiffToPdf
-from syncd.engine.fax_outbox import FaxOutbox, Outbox, PassReport
+from syncd.engine.fax_outbox import FaxOutbox, PassReport
 from syncd.engine.plan import Guard, Policy
 from syncd.engine.runner import RunStats, UploadRunner
 from syncd.engine.twoway import Report, TwoWay
 from syncd.engine.uploader import RetryPolicy, Uploader
 from syncd.errors import CouchUnavailable, SyncdError
+from syncd.faxjobs import Outbox
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.deletes import KazooDeleter
@@ -224,24 +225,17 @@ class Daemon:
         total = PassReport()
         with self.fax_lock:
             for box in self.config.fax.outboxes:
-                def run(box: Any = box) -> None:
-                    report = self._outbox(box).run_pass()
-                    for name in ("submitted", "rejected", "ended", "filed"):
-                        setattr(total, name, getattr(total, name) + getattr(report, name))
-                    total.errors += report.errors
-                    if report.look_again_in is not None:
-                        total.look_again_in = min(report.look_again_in, total.look_again_in or report.look_again_in)
+                def run(box: Outbox = box) -> None:
+                    total.merge(self._outbox(box).run_pass())
                     if self.state.clear_problem(f"fax:{box.name}"):
                         log.info("fax outbox %r reachable again", box.name)
                 self._guard(f"read fax outbox {box.name!r}", run, problem=f"fax:{box.name}")
         return total
 
-    def _outbox(self, box: Any) -> FaxOutbox:
+    def _outbox(self, box: Outbox) -> FaxOutbox:
         if box.name not in self._outboxes:
-            outbox = Outbox(box.name, box.account_id, box.backend, box.folder, box.sent, box.failed, box.rejected,
-                            box.sender, box.max_bytes, box.region, box.settle)
             backend = open_backend(backend_spec(self.config.backends[box.backend]))
-            self._outboxes[box.name] = FaxOutbox(outbox, backend, self.fax_queue, self.state)
+            self._outboxes[box.name] = FaxOutbox(box, backend, self.fax_queue, self.state)
         return self._outboxes[box.name]
 
     def _reconcile_job(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,11 @@ SUBMITTING = "submitting"  # recorded before Kazoo is asked: a crash here is res
 SUBMITTED = "submitted"    # Kazoo holds the job; followed until it ends
 COMPLETED, FAILED, REJECTED = "completed", "failed", "rejected"  # ended: the file is filed beside the outbox
 ENDED = (COMPLETED, FAILED, REJECTED)
+
+
+def iso(unix: float) -> str:
+    """Unix time as the UTC ISO 8601 text status files and logs show."""
+    return dt.datetime.fromtimestamp(unix, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def job_id(target: str, key: str, fingerprint: str) -> str:
@@ -34,6 +40,23 @@ class Sender:
     fax_identity_name: str | None = None
     fax_timezone: str | None = None
     retries: int | None = None
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """A folder of one backend whose PDFs are faxed from one account, and where files are filed."""
+
+    name: str
+    account_id: str
+    backend: str      # the [backends.X] name: part of every job id
+    folder: str       # where files are dropped, e.g. "fax/outbox"
+    sent: str
+    failed: str
+    rejected: str
+    sender: Sender
+    max_bytes: int = 20 * 1024 * 1024
+    region: str = "US"  # how numbers without + are read
+    settle: float = 5.0  # seconds a file must stop changing before it is read
 
 
 @dataclass(frozen=True)

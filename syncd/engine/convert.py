@@ -54,6 +54,8 @@ class TiffToPdf:
                 raise SyncdError(f"received fax: {exc}") from None
             length = pdf.tell()
             pdf.seek(0)
-            made = hashlib.md5(pdf.read()).hexdigest()  # noqa: S324
+            made = hashlib.md5()  # noqa: S324
+            for chunk in iter(lambda: pdf.read(1024 * 1024), b""):
+                made.update(chunk)
             pdf.seek(0)
-            yield Rendition(pdf, length, made)  # type: ignore[arg-type]
+            yield Rendition(pdf, length, made.hexdigest())  # type: ignore[arg-type]

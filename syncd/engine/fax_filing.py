@@ -10,26 +10,18 @@ If the copy fails, the original stays too; nothing is ever deleted uncopied.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from syncd.backends.base import Backend
 from syncd.errors import NotFound, PreconditionFailed
-from syncd.faxjobs import COMPLETED, FAILED, REJECTED, FaxJob
-
-if TYPE_CHECKING:
-    from syncd.engine.fax_outbox import Outbox
+from syncd.faxjobs import COMPLETED, FAILED, REJECTED, FaxJob, Outbox
 
 log = logging.getLogger("syncd.fax")
 
 OUTCOME = {COMPLETED: "sent", FAILED: "failed", REJECTED: "rejected"}
-
-
-def iso(unix: float) -> str:
-    return dt.datetime.fromtimestamp(unix, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Filing:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from syncd.backends.base import Backend, ObjectInfo
-from syncd.engine.fax_filing import Filing, iso
+from syncd.engine.fax_filing import Filing
 from syncd.errors import FaxRefused, NotFound, SyncdError
 from syncd.faxfiles import FaxFileError, count_pdf_pages, recipient_for
 from syncd.faxjobs import (
@@ -38,7 +38,9 @@ from syncd.faxjobs import (
     FaxJob,
     FaxRequest,
     JobResult,
+    Outbox,
     Sender,
+    iso,
     job_id,
 )
 from syncd.state import State
@@ -60,21 +62,6 @@ class FaxQueue(Protocol):
     def result(self, kazoo_id: str, account_id: str, created: float) -> JobResult | None: ...
 
 
-@dataclass(frozen=True)
-class Outbox:
-    name: str
-    account_id: str
-    target: str       # the backend's name, part of every job id
-    folder: str       # where files are dropped, e.g. "fax/outbox"
-    sent: str
-    failed: str
-    rejected: str
-    sender: Sender
-    max_bytes: int = 20 * 1024 * 1024
-    region: str = "US"
-    settle: float = 5.0
-
-
 @dataclass
 class PassReport:
     submitted: int = 0
@@ -83,6 +70,15 @@ class PassReport:
     filed: int = 0
     errors: list[str] = field(default_factory=list)
     look_again_in: float | None = None  # seconds until a file still settling may be taken
+
+    def merge(self, other: PassReport) -> None:
+        self.submitted += other.submitted
+        self.rejected += other.rejected
+        self.ended += other.ended
+        self.filed += other.filed
+        self.errors += other.errors
+        if other.look_again_in is not None:
+            self.look_again_in = min(other.look_again_in, self.look_again_in or other.look_again_in)
 
 
 class FaxOutbox:
@@ -141,7 +137,7 @@ class FaxOutbox:
         if data is None:
             return None  # changed while read: the next pass sees the new version
         fingerprint = "md5:" + hashlib.md5(data).hexdigest()  # noqa: S324 - identity, not security
-        earlier = self.state.fax_job(job_id(self.box.target, obj.key, fingerprint))
+        earlier = self.state.fax_job(job_id(self.box.backend, obj.key, fingerprint))
         if earlier is not None:
             return self._again(earlier, obj, report)
         try:
@@ -206,7 +202,7 @@ class FaxOutbox:
 
     def _job(self, obj: ObjectInfo, fingerprint: str, to_number: str | None, status: str,
              detail: dict[str, object]) -> FaxJob:
-        return FaxJob(job_id(self.box.target, obj.key, fingerprint), self.box.name, self.box.account_id, obj.key,
+        return FaxJob(job_id(self.box.backend, obj.key, fingerprint), self.box.name, self.box.account_id, obj.key,
                       obj.etag, fingerprint, obj.size, to_number, status, detail, time.time())
 
     # -- Kazoo -------------------------------------------------------------------

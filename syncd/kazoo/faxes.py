@@ -19,7 +19,7 @@ import datetime as dt
 from typing import Any
 
 from syncd.errors import KazooError
-from syncd.faxjobs import FaxRequest, JobResult, Sender
+from syncd.faxjobs import FaxRequest, JobResult, Sender, iso
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
@@ -88,7 +88,7 @@ class KazooFaxQueue:
         if doc.get("pvt_pages"):
             details["pages"] = doc["pvt_pages"]  # after Kazoo's conversion, when it counted them
         if doc.get("pvt_delivered_date"):
-            details["delivered_at"] = _iso(doc["pvt_delivered_date"] - GREGORIAN_UNIX_OFFSET)
+            details["delivered_at"] = iso(doc["pvt_delivered_date"] - GREGORIAN_UNIX_OFFSET)
         return JobResult(status, status in ENDED, ENDED.get(status, False), int(doc.get("attempts") or 0), details)
 
     def _find(self, job: str, account_id: str, created: float) -> tuple[str, dict[str, Any]] | None:
@@ -162,6 +162,3 @@ class CrossbarFaxQueue(KazooFaxQueue):
                 return moved_id.split("-", 1)[1]
         return None
 
-
-def _iso(unix: float) -> str:
-    return dt.datetime.fromtimestamp(unix, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -146,10 +146,10 @@ class DocPlanner:
 
         The PDF's length is unknown until it is made (0: two-way compares its MD5
         instead); its content type tells the uploader to convert."""
-        stem = item.object_key.rsplit(".", 1)[0] if item.object_key.lower().endswith(_TIFF_SUFFIXES) \
-            else item.object_key
         if item.offloaded or not item.attachment.lower().endswith(_TIFF_SUFFIXES):
             return [item]
+        stem = item.object_key.rsplit(".", 1)[0] if item.object_key.lower().endswith(_TIFF_SUFFIXES) \
+            else item.object_key
         keep_tiff = self.received_fax_format == "both"
         target = item.target + PDF_TARGET_SUFFIX if keep_tiff else item.target
         pdf = dataclasses.replace(item, target=target, object_key=stem + ".pdf", content_type=PDF, length=0,
