@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from syncd.backends import open_backend
+from syncd.backends import BackendSpec, open_backend
+from syncd.bulkhead import describe
 from syncd.config import Config
 from syncd.daemon import backend_spec, flow_setup
-from syncd.errors import KazooError, SyncdError
+from syncd.errors import KazooError, PlanError
 from syncd.faxjobs import Outbox
 from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.endpoints import EndpointPolicy
 from syncd.kazoo.faxes import FAXES_DB, KazooFaxQueue
 from syncd.kazoo.follower import SYSTEM_DATA, account_ids
 from syncd.kazoo.plans import PlanBook
@@ -65,26 +67,45 @@ def _check_backend(spec) -> str:  # noqa: ANN001
 
 def _plans(cfg: Config, couch: CouchClient) -> list[CheckRow]:
     plans = PlanBook(lambda doc_id: couch.get(SYSTEM_DATA, doc_id))
-    rows, seen = [], set()
+    endpoints = EndpointPolicy(cfg.kazoo.allow_endpoints, cfg.couchdb.url)
+    rows: list[CheckRow] = []
+    seen: set[str] = set()
     accounts = list(cfg.kazoo.accounts) or account_ids(couch)
     for account_id in accounts:
-        routes, problems = plans.routes(account_id)
-        rows += [CheckRow(f"plan {account_id}", False, str(p)) for p in problems]
-        for route in routes:
-            found = handler_target(route, cfg.kazoo.s3_checksum, cfg.kazoo.google_drive)
-            if found is None:
-                continue
-            target, spec = found
-            if target not in seen:
-                seen.add(target)
-                rows.append(_probe(target, lambda s=spec: _check_backend(s)))
+        try:
+            rows += _account_plan(cfg, plans, endpoints, account_id, seen)
+        except PlanError as exc:  # the account's storage document itself is refused
+            rows.append(CheckRow(f"plan {account_id}", False, str(exc)))
     if not rows:
         rows.append(CheckRow("plans", True, f"{len(accounts)} account(s); no storage handler to check"))
+    return rows
+
+
+def _account_plan(cfg: Config, plans: PlanBook, endpoints: EndpointPolicy, account_id: str,
+                  seen: set[str]) -> list[CheckRow]:
+    routes, problems = plans.routes(account_id)
+    rows = [CheckRow(f"plan {account_id}", False, str(p)) for p in problems]
+    for route in routes:
+        try:
+            found = handler_target(route, cfg.kazoo.s3_checksum, cfg.kazoo.google_drive)
+        except PlanError as exc:
+            rows.append(CheckRow(f"plan {account_id}", False, str(exc)))
+            continue
+        if found is None or found[0] in seen:
+            continue
+        target, spec = found
+        seen.add(target)
+
+        def probe(s: BackendSpec = spec) -> str:
+            if s.options.get("endpoint_url"):
+                endpoints.check_url(s.options["endpoint_url"])  # never connect where a tenant may not send us
+            return _check_backend(s)
+        rows.append(_probe(target, probe))
     return rows
 
 
 def _probe(name: str, fn) -> CheckRow:  # noqa: ANN001
     try:
         return CheckRow(name, True, fn())
-    except SyncdError as exc:
-        return CheckRow(name, False, str(exc))
+    except Exception as exc:  # noqa: BLE001 - check reports every part, whatever fails in one
+        return CheckRow(name, False, describe(exc))

@@ -112,7 +112,7 @@ def _stop_on_signals() -> threading.Event:
 def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
     from syncd.daemon import Daemon
 
-    daemon = Daemon(cfg)
+    daemon = Daemon(cfg, exclusive=True)  # one syncd per state database: a second one stops here
     stop = _stop_on_signals()
     try:
         if not args.once:
@@ -178,7 +178,7 @@ def cmd_reconcile(cfg: config.Config, args: argparse.Namespace) -> int:
     from syncd import report_view
     from syncd.daemon import Daemon
 
-    daemon = Daemon(cfg)
+    daemon = Daemon(cfg, exclusive=not args.dry_run)  # a reconcile that acts must not race a running daemon
     try:
         stop = _stop_on_signals()
         with report_view.progress_bar(enabled=not args.json) as tick:
@@ -214,9 +214,11 @@ def cmd_audit(cfg: config.Config, args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.at))
         print(logs.scrub(f"{when}  {r.side:7}  {r.action:13}  {r.account_id or '-':32}  "  # noqa: T201
                          f"{(r.doc_id or '-'):40}  {r.reason}"))
-        print(logs.scrub(f"{'':19}  object {r.object_key!r} on {r.target}"))  # noqa: T201
+        if r.object_key is not None or r.target is not None:
+            what = f"object {r.object_key!r} on {r.target}" if r.object_key is not None else f"target {r.target}"
+            print(logs.scrub(f"{'':19}  {what}"))  # noqa: T201
     if not rows:
-        print("(no deletes recorded)")  # noqa: T201
+        print("(no deletes or refusals recorded)")  # noqa: T201
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ Imports nothing from syncd but errors.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -18,11 +19,13 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 
 from syncd.config_backends import CHECKSUM_MODES, backend_options, credential_secrets, kazoo_drive
-from syncd.config_fax import FaxConfig, fax_config, no_uploads_into_outboxes
-from syncd.config_validator import Validator
+from syncd.config_fax import FaxConfig, fax_config
+from syncd.config_overlaps import Place, check_overlaps, place
+from syncd.config_validator import Validator, read_credential_file
 from syncd.errors import ConfigError
 
 DEFAULT_PATH = "/etc/syncd/config.toml"
+DAY = 86400.0
 
 # What each syncd-driven flow uploads: (database classification, pvt_type).
 FLOW_KINDS = {
@@ -52,6 +55,8 @@ class KazooConfig:
     poll_interval: float = 1.0
     discovery_interval: float = 300.0
     s3_checksum: str = "when_required"
+    # endpoints tenant storage docs may name although not public (host names, addresses, CIDRs)
+    allow_endpoints: tuple[str, ...] = ()
     # syncd's own Drive credentials for Kazoo's google_drive handlers: credentials, subject, api_endpoint
     google_drive: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -157,13 +162,14 @@ def config_path(cli_path: str | None) -> str:
 def load(path: str) -> Config:
     """Read and validate the TOML file at path; raise ConfigError with every problem."""
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        raw = tomllib.loads(read_credential_file(Path(path), limit=1024 * 1024))
     except FileNotFoundError:
         raise ConfigError(path, ["file not found: pass --config PATH or set SYNCD_CONFIG"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, [f"cannot read file: {exc}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, tomllib.TOMLDecodeError):
+            raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(path, [f"cannot read file: {why}"]) from None
     return parse(raw, source=path)
 
 
@@ -175,6 +181,9 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     state = v.table(raw, "state", required=True)
     v.unknown(state, "state", {"path"})
     state_path = v.string(state, "state.path", required=True)
+    if state_path and not os.path.isabs(state_path):
+        v.problem("state.path", f"must be an absolute path; {state_path!r} would depend on the directory syncd "
+                  f"starts in (here: {os.path.abspath(state_path)})")
     log = v.table(raw, "log")
     v.unknown(log, "log", {"level"})
     level = v.choice(log, "log.level", LOG_LEVELS, "info")
@@ -185,7 +194,7 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     flows = _flows(v, raw.get("flows", []), backends)
     two_way = _two_way(v, v.table(raw, "two_way"))
     fax = fax_config(v, v.table(raw, "fax"), set(backends))
-    no_uploads_into_outboxes(v, fax, flows)
+    check_overlaps(v, _places(backends, flows, fax))
     if fax.submit_via == "crossbar" and not two_way.crossbar_url:
         v.problem("fax.submit_via", "\"crossbar\" needs [two_way] crossbar_url and crossbar_api_key (or _file): "
                   "the Crossbar connection syncd uses")
@@ -194,17 +203,24 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     return Config(source, couch, state_path or "", level or "info", kazoo, upload, backends, flows, two_way, fax)
 
 
+def _places(backends: dict[str, BackendConfig], flows: tuple[FlowConfig, ...], fax: FaxConfig) -> list[Place]:
+    found = [place(f"flows[{i}] {f.name!r}", "flow", backends[f.backend].type, backends[f.backend].options, f.prefix)
+             for i, f in enumerate(flows) if f.backend in backends]
+    found += [place(f"fax.outbox {b.name!r}", "outbox", backends[b.backend].type, backends[b.backend].options,
+                    b.folder) for b in fax.outboxes if b.backend in backends]
+    return found
+
+
 def _two_way(v: Validator, t: dict[str, Any]) -> TwoWayConfig:
-    numbers = {"grace_period": (60.0, 0), "scan_interval": (300.0, 1), "recheck_interval": (2.0, 0.1),
-               "change_poll_interval": (10.0, 0.1),
-               "max_deletes": (20, 0), "max_delete_share": (0.5, 0), "share_from": (3, 1),
-               "max_deletes_per_run": (100, 0), "guard_window": (3600.0, 0), "reconcile_jitter": (900.0, 0)}
+    numbers = {"grace_period": (60.0, 0, 30 * DAY), "scan_interval": (300.0, 1, 7 * DAY),
+               "recheck_interval": (2.0, 0.1, 3600), "change_poll_interval": (10.0, 0.1, 3600),
+               "max_deletes": (20, 0, 1_000_000), "max_delete_share": (0.5, 0, 1), "share_from": (3, 1, 1_000_000),
+               "max_deletes_per_run": (100, 0, 1_000_000), "guard_window": (3600.0, 0, 30 * DAY),
+               "reconcile_jitter": (900.0, 0, DAY)}
     v.unknown(t, "two_way", {*numbers, *TWO_WAY_KINDS, "reconcile_cron", "crossbar_url", "crossbar_api_key",
                              "crossbar_api_key_file", "sqs"})
-    values = {k: v.number(t, f"two_way.{k}", d, minimum=m, integer=isinstance(d, int))
-              for k, (d, m) in numbers.items()}
-    if values["max_delete_share"] > 1:
-        v.problem("two_way.max_delete_share", "must be a share between 0 and 1 (0.5 = half)")
+    values = {k: v.number(t, f"two_way.{k}", d, minimum=lo, maximum=hi, integer=isinstance(d, int))
+              for k, (d, lo, hi) in numbers.items()}
     kinds = {kind: _kind_policy(v, v.table(t, kind), f"two_way.{kind}", kind == "voicemail")
              for kind in TWO_WAY_KINDS}
     cron = t.get("reconcile_cron", "30 3 * * *")
@@ -213,6 +229,8 @@ def _two_way(v: Validator, t: dict[str, Any]) -> TwoWayConfig:
                   f"or \"\" to turn scheduled reconciliation off (got {cron!r})")
         cron = None
     crossbar = v.string(t, "two_way.crossbar_url")
+    if crossbar is not None and not v.url(crossbar, "two_way.crossbar_url"):
+        crossbar = None
     key = v.secret(t, "two_way", "crossbar_api_key")
     if bool(crossbar) != bool(key):
         v.problem("two_way.crossbar_url", "give crossbar_url and crossbar_api_key (or _file) together")
@@ -250,39 +268,58 @@ def _sqs(v: Validator, t: dict[str, Any]) -> dict[str, Any]:
             "region": v.string(t, "two_way.sqs.region"), "endpoint_url": v.string(t, "two_way.sqs.endpoint_url"),
             "access_key_id": v.string(t, "two_way.sqs.access_key_id"),
             "secret_access_key": v.secret(t, "two_way.sqs", "secret_access_key"),
-            "wait_seconds": int(v.number(t, "two_way.sqs.wait_seconds", 10, minimum=0, integer=True))}
+            "wait_seconds": int(v.number(t, "two_way.sqs.wait_seconds", 10, minimum=0, maximum=20, integer=True))}
 
 
 def _couch(v: Validator, t: dict[str, Any]) -> CouchConfig:
     v.unknown(t, "couchdb", {"url", "username", "password", "password_file", "timeout"})
     url = v.string(t, "couchdb.url", required=True) or ""
-    if url and not url.startswith(("http://", "https://")):
-        v.problem("couchdb.url", "must start with http:// or https://")
+    if url and not v.url(url, "couchdb.url"):
+        url = ""
     password = v.secret(t, "couchdb", "password")
     return CouchConfig(url, v.string(t, "couchdb.username"), password,
-                       v.number(t, "couchdb.timeout", 30.0, minimum=1))
+                       v.number(t, "couchdb.timeout", 30.0, minimum=1, maximum=3600))
 
 
 def _kazoo(v: Validator, t: dict[str, Any]) -> KazooConfig:
-    v.unknown(t, "kazoo", {"accounts", "follow_storage_plans", "history_months",
-                           "poll_interval", "discovery_interval", "s3_checksum", "google_drive"})
+    v.unknown(t, "kazoo", {"accounts", "follow_storage_plans", "history_months", "poll_interval",
+                           "discovery_interval", "s3_checksum", "google_drive", "allow_endpoints"})
     return KazooConfig(
         accounts=v.account_ids(t, "kazoo.accounts"),
         follow_storage_plans=v.boolean(t, "kazoo.follow_storage_plans", True),
-        history_months=int(v.number(t, "kazoo.history_months", 12, minimum=0, integer=True)),
-        poll_interval=v.number(t, "kazoo.poll_interval", 1.0, minimum=0.05),
-        discovery_interval=v.number(t, "kazoo.discovery_interval", 300.0, minimum=1),
+        history_months=int(v.number(t, "kazoo.history_months", 12, minimum=0, maximum=240, integer=True)),
+        poll_interval=v.number(t, "kazoo.poll_interval", 1.0, minimum=0.05, maximum=3600),
+        discovery_interval=v.number(t, "kazoo.discovery_interval", 300.0, minimum=1, maximum=DAY),
         s3_checksum=v.choice(t, "kazoo.s3_checksum", CHECKSUM_MODES, "when_required") or "",
         google_drive=kazoo_drive(v, t),
+        allow_endpoints=_allow_endpoints(v, t.get("allow_endpoints")),
     )
+
+
+def _allow_endpoints(v: Validator, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(x, str) and _endpoint_entry(x) for x in value):
+        v.problem("kazoo.allow_endpoints", "must be an array of host names, IP addresses or CIDR networks "
+                  "(e.g. [\"127.0.0.1\", \"10.0.0.0/8\", \"minio.internal\"])")
+        return ()
+    return tuple(value)
+
+
+def _endpoint_entry(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+        return True
+    except ValueError:
+        return bool(text) and all(c.isalnum() or c in ".-" for c in text)
 
 
 def _upload(v: Validator, t: dict[str, Any]) -> UploadConfig:
     v.unknown(t, "upload", {"workers", "retry_base", "retry_max"})
     return UploadConfig(
-        workers=int(v.number(t, "upload.workers", 8, minimum=1, integer=True)),
-        retry_base=v.number(t, "upload.retry_base", 30.0, minimum=0.01),
-        retry_max=v.number(t, "upload.retry_max", 3600.0, minimum=0.01),
+        workers=int(v.number(t, "upload.workers", 8, minimum=1, maximum=64, integer=True)),
+        retry_base=v.number(t, "upload.retry_base", 30.0, minimum=0.01, maximum=DAY),
+        retry_max=v.number(t, "upload.retry_max", 3600.0, minimum=0.01, maximum=7 * DAY),
     )
 
 

@@ -16,7 +16,7 @@ _DRIVE_ACCESS = {"credentials", "credentials_file", "subject", "api_endpoint"}
 _BACKEND_KEYS = {
     "local": {"type", "path", "watch"},
     "s3": {"type", "bucket", "region", "endpoint_url", "access_key_id", "secret_access_key",
-           "secret_access_key_file", "addressing_style", "checksum", "list_api"},
+           "secret_access_key_file", "addressing_style", "checksum", "list_api", "ambient_credentials"},
     "google_drive": {"type", "folder_id", "drive_id", *_DRIVE_ACCESS},
 }
 
@@ -69,10 +69,20 @@ def _drive_options(v: Validator, b: dict[str, Any], path: str) -> dict[str, Any]
 
 
 def _s3_options(v: Validator, b: dict[str, Any], path: str) -> dict[str, Any]:
+    ambient = v.boolean(b, f"{path}.ambient_credentials", False)
+    has_keys = b.get("access_key_id") is not None
+    if has_keys == ambient:
+        v.problem(f"{path}.access_key_id", "give access_key_id and secret_access_key (or _file), or set "
+                  "ambient_credentials = true to use this host's own AWS identity (environment, ~/.aws, "
+                  "instance role) - not both")
+    endpoint = v.string(b, f"{path}.endpoint_url")
+    if endpoint is not None:
+        v.url(endpoint, f"{path}.endpoint_url")
     return {
+        "ambient_credentials": ambient,
         "bucket": v.string(b, f"{path}.bucket", required=True),
         "region": v.string(b, f"{path}.region"),
-        "endpoint_url": v.string(b, f"{path}.endpoint_url"),
+        "endpoint_url": endpoint,
         "access_key_id": v.string(b, f"{path}.access_key_id"),
         "secret_access_key": v.secret(b, path, "secret_access_key"),
         "addressing_style": v.choice(b, f"{path}.addressing_style", ("auto", "path", "virtual"), "auto"),

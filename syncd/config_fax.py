@@ -21,7 +21,7 @@ DEFAULT_REGION = "US"
 _SENDER_TEXT = ("faxbox_id", "from_name", "fax_identity_name", "fax_timezone")
 _SENDER_NUMBERS = ("from_number", "fax_identity_number")
 _OUTBOX_KEYS = {"name", "account", "backend", "folder", "sent_folder", "failed_folder", "rejected_folder",
-                "max_size_mb", "default_region", "settle_seconds", "retries", *_SENDER_TEXT, *_SENDER_NUMBERS}
+                "max_size_mb", "max_pages", "default_region", "settle_seconds", "retries", *_SENDER_TEXT, *_SENDER_NUMBERS}
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def fax_config(v: Validator, t: dict[str, Any], backends: set[str]) -> FaxConfig
         raw = []
     boxes = [box for i, b in enumerate(raw) if (box := _outbox(v, b, f"fax.outbox[{i}]", backends))]
     _no_overlaps(v, boxes)
-    return FaxConfig(v.number(t, "fax.poll_interval", 5.0, minimum=0.1),
+    return FaxConfig(v.number(t, "fax.poll_interval", 5.0, minimum=0.1, maximum=3600),
                      v.choice(t, "fax.received_format", RECEIVED_FORMATS, "tiff") or "tiff",
                      v.choice(t, "fax.submit_via", SUBMIT_VIA, "couchdb") or "couchdb", tuple(boxes))
 
@@ -72,8 +72,9 @@ def _outbox(v: Validator, b: Any, path: str, backends: set[str]) -> Outbox | Non
         failed=_folder(v, b, f"{path}.failed_folder", posixpath.join(parent, "failed")) or "",
         rejected=_folder(v, b, f"{path}.rejected_folder", posixpath.join(parent, "rejected")) or "",
         sender=sender, region=region,
-        max_bytes=int(v.number(b, f"{path}.max_size_mb", 20, minimum=0.001) * 1024 * 1024),
-        settle=v.number(b, f"{path}.settle_seconds", 5.0, minimum=0))
+        max_bytes=int(v.number(b, f"{path}.max_size_mb", 20, minimum=0.001, maximum=1024) * 1024 * 1024),
+        settle=v.number(b, f"{path}.settle_seconds", 5.0, minimum=0, maximum=3600),
+        max_pages=int(v.number(b, f"{path}.max_pages", 100, minimum=1, maximum=1000, integer=True)))
 
 
 def _folder(v: Validator, b: dict[str, Any], path: str, default: str | None) -> str | None:
@@ -96,7 +97,7 @@ def _sender(v: Validator, b: dict[str, Any], path: str, region: str) -> Sender:
             values[key] = None
             v.problem(f"{path}.{key}", str(exc))
     if "retries" in b:
-        values["retries"] = int(v.number(b, f"{path}.retries", 1, minimum=0, integer=True))
+        values["retries"] = int(v.number(b, f"{path}.retries", 1, minimum=0, maximum=10, integer=True))
     if not values["faxbox_id"] and not values["from_number"]:
         v.problem(path, "needs from_number, or faxbox_id (whose faxbox gives the caller id)")
     return Sender(**values)
@@ -113,16 +114,6 @@ def _no_overlaps(v: Validator, boxes: list[Outbox]) -> None:
                     v.problem(f"fax.outbox {box.name!r}.{role}", f"{folder!r} overlaps {other!r} "
                               f"({other_name}); every outbox, sent, failed and rejected folder must be apart")
             seen.append((f"{box.name} {role}", box.backend, folder))
-
-
-def no_uploads_into_outboxes(v: Validator, fax: FaxConfig, flows: Any) -> None:
-    """An upload flow writing into an outbox would fax what it uploads (received faxes, even)."""
-    for box in fax.outboxes:
-        for flow in flows:
-            prefix = (flow.prefix or "").strip("/")
-            if flow.backend == box.backend and prefix and _nested(prefix, box.folder):
-                v.problem(f"fax.outbox {box.name!r}.folder", f"{box.folder!r} overlaps the prefix {prefix!r} of "
-                          f"flow {flow.name!r} on the same backend: what it uploads would be faxed")
 
 
 def _nested(a: str, b: str) -> bool:

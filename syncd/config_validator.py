@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class Validator:
@@ -46,6 +49,20 @@ class Validator:
             return None
         return value
 
+    def url(self, value: str, path: str, schemes: tuple[str, ...] = ("http", "https")) -> bool:
+        """A URL with one of schemes, a host and (if any) a valid port; False (and a problem) otherwise."""
+        parts = urlsplit(value)
+        try:
+            port_ok = parts.port is None or 0 < parts.port < 65536
+        except ValueError:
+            port_ok = False
+        if parts.scheme not in schemes or not parts.hostname or not port_ok or " " in value:
+            shown = "" if "@" in value else f", got {value!r}"  # never echo credentials in a URL
+            self.problem(path, f"must be a URL like {schemes[0]}://host:port (scheme {' or '.join(schemes)}, "
+                         f"a host, a port 1-65535){shown}")
+            return False
+        return True
+
     def boolean(self, t: dict[str, Any], path: str, default: bool) -> bool:
         value = self._get(t, path)
         if value is None:
@@ -55,15 +72,17 @@ class Validator:
             return default
         return value
 
-    def number(self, t: dict[str, Any], path: str, default: float, minimum: float,
+    def number(self, t: dict[str, Any], path: str, default: float, minimum: float, maximum: float,
                integer: bool = False) -> float:
+        """A finite number in [minimum, maximum]: NaN, infinity and absurd values are refused with the path."""
         value = self._get(t, path)
         if value is None:
             return default
         kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
-            what = "a whole number" if integer else "a number"
-            self.problem(path, f"must be {what} >= {minimum:g} (got {value!r})")
+        what = "a whole number" if integer else "a number"
+        if (isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value)
+                or not minimum <= value <= maximum):
+            self.problem(path, f"must be {what} from {minimum:g} to {maximum:g} (got {value!r})")
             return default
         return float(value)
 
@@ -99,10 +118,33 @@ class Validator:
             return self.string(t, f"{section}.{key}")
         path = _credential_path(str(file_name))
         try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            self.problem(f"{section}.{key}_file", f"cannot read {path}: {exc.strerror}")
+            return read_credential_file(path)
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.problem(f"{section}.{key}_file", f"cannot read {path}: {why}")
             return None
+
+
+MAX_CREDENTIAL_BYTES = 64 * 1024  # a Google key file is ~2 KB; a password a few bytes
+
+
+def read_credential_file(path: Path, limit: int = MAX_CREDENTIAL_BYTES) -> str:
+    """A secret (or config) file's text: a regular file only (a FIFO or device would block or never end),
+    at most `limit` bytes. Opened non-blocking and checked with fstat before a byte is read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file (a FIFO, device or folder is never read as a secret)")
+        if st.st_size > limit:
+            raise ValueError(f"{st.st_size:,} bytes; this file may be at most {limit:,}")
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
 
 
 def _credential_path(name: str) -> Path:

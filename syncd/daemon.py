@@ -35,11 +35,13 @@ from syncd.engine.plan import Guard, Policy
 from syncd.engine.runner import RunStats, UploadRunner
 from syncd.engine.twoway import Report, TwoWay
 from syncd.engine.uploader import RetryPolicy, Uploader
-from syncd.errors import CouchUnavailable, SyncdError
+from syncd.bulkhead import Bulkhead, supervised
+from syncd.errors import CouchUnavailable, StateDamaged, StateUnavailable, SyncdError
 from syncd.faxjobs import Outbox
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.deletes import KazooDeleter
+from syncd.kazoo.endpoints import EndpointPolicy
 from syncd.kazoo.faxes import CrossbarFaxQueue, KazooFaxQueue
 from syncd.kazoo.follower import SYSTEM_DATA, Follower
 from syncd.kazoo.plans import PlanBook
@@ -65,8 +67,9 @@ class CouchSource:
 class Targets:
     """The engine's BackendResolver: target id -> backend, built once and reused."""
 
-    def __init__(self, flow_specs: dict[str, BackendSpec], planner: DocPlanner, couch: CouchClient) -> None:
-        self.flow_specs, self.planner, self.couch = flow_specs, planner, couch
+    def __init__(self, flow_specs: dict[str, BackendSpec], planner: DocPlanner, couch: CouchClient,
+                 endpoints: EndpointPolicy) -> None:
+        self.flow_specs, self.planner, self.couch, self.endpoints = flow_specs, planner, couch, endpoints
         self._built: dict[str, tuple[BackendSpec, Backend]] = {}
         self._lock = threading.Lock()
 
@@ -81,6 +84,8 @@ class Targets:
         if spec is None:
             raise SyncdError(f"target {item.target} is no longer in the storage plan for this document; "
                              "it waits until the plan routes it again")
+        if target.startswith("kazoo:") and spec.options.get("endpoint_url"):
+            self.endpoints.check_url(spec.options["endpoint_url"])  # a tenant's endpoint: public ones only
         with self._lock:
             built = self._built.get(target)
             if built is None or built[0] is not spec:
@@ -109,11 +114,15 @@ def flow_setup(config: Config) -> tuple[list[FlowRule], dict[str, BackendSpec]]:
 
 
 class Daemon:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, exclusive: bool = False) -> None:
+        """exclusive: this process writes (run, an acting reconcile) and holds the state lock."""
         for secret in config.secrets():
             logs.redact(secret)
         self.config = config
-        self.state = State(config.state_path)
+        self.bulkhead = Bulkhead(log)
+        self._fatal: BaseException | None = None
+        self._stop = threading.Event()
+        self.state = State(config.state_path, exclusive=exclusive)
         c = config.couchdb
         self.couch = CouchClient(c.url, c.username, c.password, c.timeout)
         self.plans = PlanBook(lambda doc_id: self.couch.get(SYSTEM_DATA, doc_id))
@@ -121,12 +130,13 @@ class Daemon:
         k = config.kazoo
         self.planner = DocPlanner(self.plans, rules, k.follow_storage_plans, k.s3_checksum, k.google_drive,
                                   config.fax.received_format)
-        self.targets = Targets(self.flow_specs, self.planner, self.couch)
+        self.targets = Targets(self.flow_specs, self.planner, self.couch,
+                               EndpointPolicy(k.allow_endpoints, c.url))
         retry = RetryPolicy(config.upload.retry_base, config.upload.retry_max)
         uploader = Uploader(self.state, CouchSource(self.couch), self.targets, retry, TiffToPdf(needs_pdf))
         self.runner = UploadRunner(self.state, uploader, config.upload.workers)
         self.follower = Follower(self.couch, self.state, self.planner, k.accounts, k.history_months,
-                                 on_work=self.runner.wake.set)
+                                 on_work=self.runner.wake.set, bulkhead=self.bulkhead)
         t = config.two_way
         crossbar = Crossbar(t.crossbar_url, t.crossbar_api_key or "") if t.crossbar_url else None
         self.kazoo_deleter = KazooDeleter(self.couch, crossbar)
@@ -153,17 +163,18 @@ class Daemon:
         return self.runner.drain(stop, once=True)
 
     def run_forever(self, stop: threading.Event) -> None:
+        """Until stop. Raises StateDamaged when the state database became unusable (exit 4)."""
+        self._stop = stop
         self._guard("discover databases", self.follower.discover)
         scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
         scheduler.add_job(self._poll_job, "interval", seconds=self.config.kazoo.poll_interval, id="poll")
         scheduler.add_job(self._discovery_job, "interval", seconds=self.config.kazoo.discovery_interval,
                           jitter=max(1, int(self.config.kazoo.discovery_interval / 10)), id="discover")
         self._schedule_two_way(scheduler)
-        threads = [threading.Thread(target=self.runner.run_forever, args=(stop,), name="uploads"),
-                   threading.Thread(target=self.follower.watch_db_updates, args=(stop,), name="db-updates",
-                                    daemon=True)]
+        threads = [self.thread("uploads", lambda: self.runner.run_forever(stop)),
+                   self.thread("db-updates", lambda: self.follower.watch_db_updates(stop), daemon=True)]
         if self.config.fax.outboxes:
-            threads.append(threading.Thread(target=self._fax_loop, args=(stop,), name="fax"))
+            threads.append(self.thread("fax", lambda: self._fax_loop(stop)))
         for thread in threads:
             thread.start()
         self.hints = Hints(self, stop)
@@ -181,7 +192,21 @@ class Daemon:
         for thread in threads:
             if not thread.daemon:
                 thread.join()
+        if self._fatal is not None:
+            raise self._fatal
         log.info("stopped")
+
+    def thread(self, name: str, loop: Any, daemon: bool = False) -> threading.Thread:
+        """A supervised thread: its loop resumes after an unexpected error; a damaged state DB stops all."""
+        body = supervised(name, loop, self._stop, self.bulkhead, self.fatal)
+        return threading.Thread(target=body, name=name, daemon=daemon)
+
+    def fatal(self, exc: BaseException) -> None:
+        """Only an unusable state database stops the daemon: say it once, stop everything."""
+        if self._fatal is None:
+            self._fatal = exc
+            log.critical("%s; stopping", exc)
+        self._stop.set()
 
     def _schedule_two_way(self, scheduler: BackgroundScheduler) -> None:
         t = self.config.two_way
@@ -202,7 +227,8 @@ class Daemon:
             def run() -> None:
                 if scan:
                     for target in self.state.tracked_targets():
-                        tw.scan(target, report)
+                        self._guard(f"list {target}", lambda t=target: tw.scan(t, report), reads_couch=False,
+                                    problem=f"scan:{target}")
                 tw.confirm(report)
                 apply_kazoo_deletes(tw, report)
             self._guard("compare storage with Kazoo", run, reads_couch=False)
@@ -255,19 +281,32 @@ class Daemon:
         self._guard("discover databases", discover)
 
     def _guard(self, what: str, fn: Any, reads_couch: bool = True, problem: str | None = None) -> None:
-        """Keep the daemon up through outages; say so once, and once when it recovers."""
+        """Keep the daemon up through outages and bad input; say so once, and once when it recovers.
+
+        A state database that cannot be written is said once per change of condition and waits;
+        a damaged one stops the daemon (fatal)."""
         try:
             fn()
+            if problem is not None and self.state.clear_problem(problem):
+                log.info("%s works again", what)
+                self.bulkhead.forget(f"cannot {what}")
+            if reads_couch and self.state.clear_problem("couchdb"):
+                log.info("CouchDB reachable again")
+            if self.bulkhead.counts.pop("state", None):
+                log.info("state database writable again; work resumes")
+                self.bulkhead.forget("state database")
+        except StateDamaged as exc:
+            self.fatal(exc)
+        except StateUnavailable as exc:
+            self.bulkhead.counts["state"] += 1
+            self.bulkhead.contain("state database", exc)
         except CouchUnavailable as exc:
             if self.state.set_problem("couchdb", str(exc)):
                 log.error("%s; will keep retrying", exc)
-            return
-        except SyncdError as exc:
-            if problem is None or self.state.set_problem(problem, str(exc)):
-                log.error("cannot %s: %s", what, exc)
-            return
-        if reads_couch and self.state.clear_problem("couchdb"):
-            log.info("CouchDB reachable again")
+        except Exception as exc:  # noqa: BLE001 - one pass's trouble never ends the daemon
+            text = self.bulkhead.contain(f"cannot {what}", exc)
+            if problem is not None:
+                self.state.set_problem(problem, text)
 
     def close(self) -> None:
         self.state.close()

@@ -52,6 +52,10 @@ class InvalidKey(StorageError):
         super().__init__(f"refusing object name {key!r}: {reason}")
 
 
+class InvalidCredentials(StorageError):
+    """A backend was described without the credentials it must be used with."""
+
+
 class BackendUnavailable(StorageError):
     """The backend could not be reached or refused the request; retry later."""
 
@@ -76,8 +80,35 @@ class PlanError(KazooError):
         super().__init__(f"storage plan system_data/{doc}: {path}: {problem}")
 
 
+class DocError(KazooError):
+    """A Kazoo document (tenant data) has a field that is not of the shape Kazoo writes:
+    that document is skipped, with this message in status, until it changes."""
+
+    def __init__(self, doc: object, path: str, problem: str) -> None:
+        doc_id = doc.get("_id") if isinstance(doc, dict) else None
+        self.doc_id, self.path, self.problem = str(doc_id)[:200], path, problem
+        super().__init__(f"document {self.doc_id}: {path}: {problem}")
+
+
 class StateError(SyncdError):
     """The state database cannot be opened or is from a newer syncd."""
+
+
+class StateUnavailable(StateError):
+    """The state database cannot be written for now (disk full, read-only, I/O error): work waits
+    and resumes when the condition clears; nothing is lost, since nothing moved past what was recorded."""
+
+
+class StateDamaged(StateError):
+    """The state database is unusable (damaged, not a database): the daemon stops (exit 4)."""
+
+
+class StateLocked(StateError):
+    """Another syncd process holds this state database."""
+
+
+class UnsafeInput(SyncdError):
+    """Input from outside syncd's trust (a tenant's document, a dropped file, a setting) was refused."""
 
 
 class FaxRefused(KazooError):

@@ -57,6 +57,7 @@ class Outbox:
     max_bytes: int = 20 * 1024 * 1024
     region: str = "US"  # how numbers without + are read
     settle: float = 5.0  # seconds a file must stop changing before it is read
+    max_pages: int = 100  # a longer PDF is rejected: a fax line is busy ~30 s a page
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from syncd.errors import StateError
+from syncd.state_db import GuardedConnection, StateLock
 from syncd.items import ITEM_COLUMNS, Item, NewItem, item_from_row
 from syncd.state_fax import FaxState
 from syncd.state_twoway import TwoWayState, insert_audit
@@ -135,24 +136,47 @@ class UploadSessionSlot:
 
 
 class State(TwoWayState, FaxState):
-    def __init__(self, path: str) -> None:
+    """exclusive=True (the daemon, an acting reconcile): hold the state lock for the process's life,
+    taken before any migration. Read-only commands open it beside a running daemon."""
+
+    def __init__(self, path: str, exclusive: bool = False) -> None:
         self.path = path
+        self._held: StateLock | None = None
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        except OSError as exc:
+            raise StateError(f"cannot create the folder of state database {path}: {exc.strerror}; "
+                             "check [state] path") from None
+        if exclusive and path != ":memory:":
+            self._held = StateLock(path)
+            self._held.acquire()
+        try:
+            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db = GuardedConnection(connection, path)  # type: ignore[assignment]
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, StateError) as exc:
+            self._release()
             raise StateError(f"cannot open state database {path}: {exc}; check [state] path "
                              "and that the directory is writable") from None
         self._lock = threading.RLock()
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self._release()
+            raise
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._held is not None:
+            self._held.release()
+            self._held = None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -161,7 +185,10 @@ class State(TwoWayState, FaxState):
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                try:
+                    self._db.execute("ROLLBACK")
+                except StateError:
+                    pass  # the transaction is gone with the failure that ended it
                 raise
             self._db.execute("COMMIT")
 
@@ -171,12 +198,28 @@ class State(TwoWayState, FaxState):
             if version > SCHEMA_VERSION:
                 raise StateError(f"state database {self.path} has schema {version}, newer than this "
                                  f"syncd understands ({SCHEMA_VERSION}); upgrade syncd")
-            for number in range(version, SCHEMA_VERSION):
-                with self._tx() as db:
-                    for statement in MIGRATIONS[number].split(";"):
-                        if statement.strip():
-                            db.execute(statement)
-                    db.execute(f"PRAGMA user_version={number + 1}")
+            if version == SCHEMA_VERSION:
+                return
+            brief = None
+            if self._held is None and self.path != ":memory:":
+                brief = StateLock(self.path)
+                if not brief.try_briefly():
+                    raise StateError(f"state database {self.path} needs an upgrade that the syncd holding it "
+                                     "will make; try again once it is running")
+            try:
+                self._apply_migrations()
+            finally:
+                if brief is not None:
+                    brief.release()
+
+    def _apply_migrations(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]  # again, now under the lock
+        for number in range(version, SCHEMA_VERSION):
+            with self._tx() as db:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={number + 1}")
 
     # -- feeds -------------------------------------------------------------
     def cursor(self, feed: str) -> Any:

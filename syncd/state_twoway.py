@@ -237,6 +237,11 @@ class TwoWayState:
         with self._tx() as db:
             insert_audit(db, side, "refused", _audit_subject(item), reason)
 
+    def audit_event(self, action: str, reason: str, account_id: str | None = None, target: str | None = None) -> None:
+        """A refusal or hold about a whole target or account (not one item)."""
+        with self._tx() as db:
+            insert_audit(db, "syncd", action, (account_id, None, None, target, None), reason)
+
     def audit(self, limit: int = 100, account_id: str | None = None) -> list[AuditRow]:
         sql, args = "SELECT at, side, action, account_id, db, doc_id, target, object_key, reason FROM audit", ()
         if account_id:

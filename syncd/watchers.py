@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from syncd.backends.local_events import watch_folder
 from syncd.engine.change_feeds import follow_changes
-from syncd.errors import SyncdError
+from syncd.bulkhead import describe
+from syncd.errors import StateDamaged
 
 if TYPE_CHECKING:
     from syncd.daemon import Daemon
@@ -31,7 +32,7 @@ class Hints:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._observers: list[Any] = []
-        self._threads = [threading.Thread(target=self._consume, name="hints", daemon=True)]
+        self._threads = [daemon.thread("hints", self._consume, daemon=True)]
         for backend in daemon.config.backends.values():
             watch = backend.options.get("watch") or "inotify"
             if backend.type == "local" and watch != "off" and backend.options.get("path"):
@@ -43,9 +44,9 @@ class Hints:
         if sqs.sqs_queue_url:
             from syncd.backends.s3_events import SqsWatcher
             watcher = SqsWatcher(sqs.sqs_queue_url, **sqs.sqs)
-            self._threads.append(threading.Thread(target=watcher.run, args=(stop, lambda _b, k: self.add(None, k)),
-                                                  name="sqs-events", daemon=True))
-        self._threads.append(threading.Thread(target=self._poll_change_feeds, name="change-feeds", daemon=True))
+            self._threads.append(daemon.thread("sqs-events", lambda: watcher.run(stop, lambda _b, k: self.add(None, k)),
+                                               daemon=True))
+        self._threads.append(daemon.thread("change-feeds", self._poll_change_feeds, daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -71,8 +72,10 @@ class Hints:
             for target, key in keys:
                 try:
                     tw.hint(target, key)
-                except SyncdError as exc:
-                    log.warning("cannot follow up a deletion event for key %r: %s", key, exc)
+                except StateDamaged:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one key's trouble never stops the others
+                    self.daemon.bulkhead.contain(f"cannot follow up a deletion event for key {key!r}", exc)
 
     def _poll_change_feeds(self) -> None:
         """Every change_poll_interval: each tracked target's change log, when its backend keeps one."""
@@ -83,8 +86,10 @@ class Hints:
                     scope = f"changes:{target}"
                     try:
                         follow_changes(tw, target)
-                    except SyncdError as exc:
-                        if self.daemon.state.set_problem(scope, str(exc)):
+                    except StateDamaged:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - one target's log never stops the others
+                        if self.daemon.state.set_problem(scope, describe(exc)):
                             log.warning("cannot read the change log of %s (%s); listing scans still cover "
                                         "deletes", target, exc)
                         continue

@@ -24,7 +24,8 @@ def test_example_config_loads_and_documents_every_option() -> None:
                 "crossbar_api_key_file", "delete_in_kazoo", "on_kazoo_delete", "queue_url", "wait_seconds",
                 "received_format", "[[fax.outbox]]", "faxbox_id", "from_number", "from_name", "fax_identity_number",
                 "fax_identity_name", "fax_timezone", "retries", "max_size_mb", "default_region", "settle_seconds",
-                "sent_folder", "failed_folder", "rejected_folder", "submit_via"):
+                "sent_folder", "failed_folder", "rejected_folder", "submit_via", "ambient_credentials",
+                "allow_endpoints", "max_pages"):
         assert key in text, key
 
 
@@ -40,8 +41,8 @@ def test_every_problem_reported_at_once_with_its_path() -> None:
     with pytest.raises(ConfigError) as err:
         config.parse(raw, source="x.toml")
     text = str(err.value)
-    for expected in ("couchdb.url: must start with http://", "couchdb.colour: unknown key", "state: missing table",
-                     "kazoo.poll_interval: must be a number >= 0.05", "kazoo.accounts: must be an array of 32",
+    for expected in ("couchdb.url: must be a URL like http://host:port", "couchdb.colour: unknown key", "state: missing table",
+                     "kazoo.poll_interval: must be a number from 0.05 to 3600", "kazoo.accounts: must be an array of 32",
                      "backends.b.type: must be one of: local, s3", "backends.l.path: must be an absolute path",
                      "flows[0].backend: names no [backends.missing] table", "flows[1].kind: must be one of",
                      "extra: unknown key"):
@@ -175,4 +176,5 @@ def test_an_upload_flow_may_not_write_into_a_fax_outbox() -> None:
     raw["flows"] = [{"kind": "faxes", "backend": "office", "prefix": "fax"}]
     with pytest.raises(ConfigError) as err:
         config.parse(raw)
-    assert "overlaps the prefix 'fax' of flow 'faxes-office'" in str(err.value)
+    assert "fax.outbox 'office:fax/outbox': writes or reads where flows[0] 'faxes-office' does" in str(err.value)
+    assert "what the flow uploads would be faxed" in str(err.value)

@@ -132,7 +132,7 @@ def test_unreachable_couchdb_is_a_clear_message(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("breakage", "expected"), [
     ("missing_handler", "names handler '00000000000000000000000000000000', which is not in `attachments`"),
-    ("unknown_type", "unknown handler type 'dropbocks'"),
+    ("unknown_type", "handler: 'dropbocks' is not one of"),
 ])
 def test_broken_plan_is_named_and_other_accounts_keep_syncing(
         tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,

@@ -104,16 +104,16 @@ def test_local_folder_flow_from_syncd_config(tmp_path: Path, couch: CouchClient,
         couch.save(modb, doc)
     extra = (f'[backends.archive]\ntype = "local"\npath = "{archive}"\n\n'
              '[[flows]]\nkind = "voicemail"\nbackend = "archive"\nprefix = "vm"\n\n'
-             '[[flows]]\nkind = "faxes"\nbackend = "archive"\n')
+             '[[flows]]\nkind = "faxes"\nbackend = "archive"\nprefix = "faxes"\n')  # flows never share a folder
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, extra, accounts=(account_id,))
     result = run_syncd(config, "run", "--once")
     assert result.returncode == 0, result.stderr
 
     vm_path = archive / kazoo_key(modb, vm, {"folder_base_path": "vm"})
     assert vm_path.read_bytes() == raw(vm)
-    fax_path = archive / kazoo_key(modb, fax)
+    fax_path = archive / kazoo_key(modb, fax, {"folder_base_path": "faxes"})
     assert fax_path.read_bytes() == raw(fax)
-    assert not (archive / kazoo_key(modb, outbox_fax)).exists()  # received faxes only
+    assert not (archive / kazoo_key(modb, outbox_fax, {"folder_base_path": "faxes"})).exists()  # received only
     files = sorted(p for p in archive.rglob("*") if p.is_file())
     assert len(files) == 2 and not any(p.name.startswith(".syncd-tmp") for p in files)
 

@@ -37,6 +37,7 @@ class ObjectInfo:
     etag: str
     md5: str | None = None
     object_id: str | None = None  # the backend's own id when it has one (a Drive file id): survives moves
+    special: str | None = None  # not a regular file ("symbolic link", "FIFO" ...): listed, never read or written
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from syncd.backends.base import Backend, HashingReader, ObjectInfo, ResumeSlot
-from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFound, PreconditionFailed
+from syncd.errors import BackendUnavailable, InvalidCredentials, IntegrityError, InvalidKey, NotFound, PreconditionFailed
 
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
@@ -55,7 +55,14 @@ class S3Backend(Backend):
                  secret_access_key: str | None = None, region: str | None = None,
                  endpoint_url: str | None = None, addressing_style: str = "auto",
                  checksum: str = "when_required", multipart_threshold: int = 8 * MiB,
-                 multipart_chunksize: int = 8 * MiB, list_api: str = "auto") -> None:
+                 multipart_chunksize: int = 8 * MiB, list_api: str = "auto",
+                 ambient_credentials: bool = False) -> None:
+        if not (access_key_id and secret_access_key) and not ambient_credentials:
+            # boto3 would fall back to the host's identity (environment, ~/.aws, instance role):
+            # never for a target that did not ask for it, above all a tenant's
+            raise InvalidCredentials(f"S3 bucket {bucket!r}: no access key and secret given; nothing is sent "
+                                     "with this host's own AWS identity unless the config says so "
+                                     "(ambient_credentials = true)")
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         # ListObjectsV2 on AWS; elsewhere the original ListObjects, which every

@@ -40,6 +40,8 @@ class Filing:
         return moved_to or status_key
 
     def _move(self, job: FaxJob, wanted: str) -> tuple[str | None, str | None]:
+        if job.detail.get("special"):
+            return None, f"a {job.detail['special']} is never read, copied or moved; it was left in the outbox"
         try:
             current = self.backend.stat(job.source_key)
         except NotFound:

@@ -26,7 +26,8 @@ from typing import Protocol
 
 from syncd.backends.base import Backend, ObjectInfo
 from syncd.engine.fax_filing import Filing
-from syncd.errors import FaxRefused, NotFound, SyncdError
+from syncd.bulkhead import describe
+from syncd.errors import FaxRefused, NotFound, StateDamaged, SyncdError
 from syncd.faxfiles import FaxFileError, count_pdf_pages, recipient_for
 from syncd.faxjobs import (
     COMPLETED,
@@ -126,6 +127,9 @@ class FaxOutbox:
 
     def _take(self, obj: ObjectInfo, report: PassReport) -> None:
         relative = obj.key[len(self.prefix):]
+        if obj.special:  # anyone with folder access can plant one; what it points to is never read or copied
+            return self._reject(obj, None, f"this is a {obj.special}, not a file; only regular PDF files are "
+                                "faxed, so it was not read and is left where it is", report, special=True)
         problem = self._size_problem(obj.size)
         if problem:
             return self._reject(obj, None, problem, report)
@@ -144,6 +148,9 @@ class FaxOutbox:
             pages = count_pdf_pages(io.BytesIO(data))
         except FaxFileError as exc:
             return self._reject(obj, fingerprint, str(exc), report)
+        if pages > self.box.max_pages:
+            return self._reject(obj, fingerprint, f"the PDF has {pages:,} pages, more than this outbox sends "
+                                f"({self.box.max_pages}, max_pages); split it and drop the parts", report)
         sender = self._sender()
         job = self._job(obj, fingerprint, recipient.number, SUBMITTING,
                         {"to_name": recipient.name, "pages": pages, "submitted_at": iso(time.time())})
@@ -191,11 +198,14 @@ class FaxOutbox:
         self._reject(obj, None, f"this file, with the same name and content, was already handled as fax job "
                      f"{earlier.job_id} ({outcome}); to send it again, rename it", report)
 
-    def _reject(self, obj: ObjectInfo, fingerprint: str | None, reason: str, report: PassReport) -> None:
+    def _reject(self, obj: ObjectInfo, fingerprint: str | None, reason: str, report: PassReport,
+                special: bool = False) -> None:
         """Record the file as rejected (filed next). Nothing is sent, so the row's id need not be the
-        file's: a file never read (fingerprint None) gets one of its own for each time it is rejected."""
+        file's: a file never read (fingerprint None) gets one of its own for each time it is rejected.
+        A special entry (link, FIFO ...) is never moved: only its status file is written."""
         fingerprint = fingerprint or f"etag:{obj.etag}:{time.time_ns()}"
-        job = self._job(obj, fingerprint, None, REJECTED, {"error": reason, "rejected_at": iso(time.time())})
+        detail = {"error": reason, "rejected_at": iso(time.time()), **({"special": obj.special} if special else {})}
+        job = self._job(obj, fingerprint, None, REJECTED, detail)
         self.state.fax_record(job)
         report.rejected += 1
         log.warning("fax rejected, nothing sent: %s %s", reason, self._where(job))
@@ -270,11 +280,15 @@ class FaxOutbox:
         """One file's trouble is logged (once per message) and retried next pass; the others go on."""
         try:
             step()  # type: ignore[operator]
-        except SyncdError as exc:
-            report.errors.append(f"{key}: {exc}")
-            if f"{key}\x00{exc}" not in self._reported:
-                self._reported.add(f"{key}\x00{exc}")
-                log.warning("fax outbox %r: %s: %s (retried every pass)", self.box.name, key, exc)
+        except StateDamaged:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bulkhead: one file's trouble of any kind stays with it
+            text = describe(exc)
+            report.errors.append(f"{key}: {text}")
+            if f"{key}\x00{text}" not in self._reported:
+                self._reported.add(f"{key}\x00{text}")
+                log.warning("fax outbox %r: %s: %s (retried every pass)", self.box.name, key, text)
+                log.debug("traceback for fax outbox %r: %s", self.box.name, key, exc_info=exc)
 
     def _where(self, job: FaxJob) -> str:
         return f"outbox={self.box.name} account={job.account_id} job={job.job_id} key={job.source_key!r}"

@@ -202,6 +202,7 @@ class TwoWay:
             for item in items:
                 report.add("held", item, why, keep_line=False)
             if not self.dry_run and self.state.hold(account, message, len(items)):
+                self.state.audit_event("held", f"{len(items)} delete(s) held: {message}", account_id=account)
                 log.error("account=%s %s", account, message)
         return cleared
 
@@ -314,6 +315,7 @@ class TwoWay:
     def refuse(self, report: Report, target: str, why: str) -> None:
         report.refused[target] = why
         if not self.dry_run and self.state.set_problem(f"target:{target}", why):
+            self.state.audit_event("refused", f"no deletes for this target: {why}", target=target)
             log.error("target %s: %s", target, why)
 
 

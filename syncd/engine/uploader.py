@@ -11,8 +11,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
-from syncd.backends.base import Backend
-from syncd.errors import IntegrityError, NotFound, SyncdError
+from syncd.backends.base import Backend, HashingReader, ObjectInfo
+from syncd.bulkhead import describe
+from syncd.errors import IntegrityError, NotFound, StateError, SyncdError
 from syncd.state import Item, State
 
 log = logging.getLogger("syncd.upload")
@@ -67,15 +68,20 @@ class Uploader:
         self.converter = converter
 
     def process(self, item: Item) -> str:
-        """Upload and verify one item; record the result. Never raises SyncdError."""
+        """Upload and verify one item; record the result. Raises only StateError."""
         where = _where(item)
         try:
             outcome = self._upload(item)
-        except SyncdError as exc:
+        except StateError:
+            raise  # nothing can be recorded: the runner stops (damaged) or waits (disk full)
+        except Exception as exc:  # noqa: BLE001 - a bulkhead: one item's error of any type stays with it
+            text = describe(exc)
             retry_at = self.retry.next_attempt(item.attempts)
-            self.state.mark_failed(item.id, str(exc), retry_at)
+            self.state.mark_failed(item.id, text, retry_at)
             log.warning("upload failed, attempt %d, next try in %ds: %s %s", item.attempts,
-                        max(0, int(retry_at - time.time())), exc, where)
+                        max(0, int(retry_at - time.time())), text, where)
+            if not isinstance(exc, SyncdError):
+                log.debug("traceback for %s", where, exc_info=exc)
             return Outcome.FAILED
         return outcome
 
@@ -83,7 +89,9 @@ class Uploader:
         backend = self.backends.backend_for(item)
         expected = md5_from_digest(item.digest)
         converting = self.converter is not None and self.converter.applies(item)
-        if not converting and (item.may_exist or item.attempts > 1) and self._already_there(backend, item, expected):
+        # attempts counts earlier claims: one that may have written the object before a crash is looked
+        # up first (kill -9 writes nothing twice)
+        if not converting and (item.may_exist or item.attempts > 0) and self._already_there(backend, item, expected):
             return Outcome.SYNCED
         opened = self.source.open(item)
         if opened is None:
@@ -94,18 +102,36 @@ class Uploader:
             return Outcome.GONE
         with opened as stream:
             if converting:
-                assert self.converter is not None
-                with self.converter.convert(stream, expected) as made:
-                    # no resumable session: a session belongs to bytes read from CouchDB, not to a rendition
-                    info = backend.put(item.object_key, made.body, length=made.length,
-                                       content_type=item.content_type, md5=made.md5, properties=_labels(item))
-                expected = made.md5
-            else:
-                info = backend.put(item.object_key, stream, length=item.length, content_type=item.content_type,
-                                   md5=expected, properties=_labels(item), resume=self.state.resume_slot(item))
+                return self._put_converted(backend, item, stream, expected)
+            return self._put_plain(backend, item, stream, expected)
+
+    def _put_plain(self, backend: Backend, item: Item, stream: BinaryIO, expected: str | None) -> str:
+        # No digest in CouchDB (rare; some writers omit it): the bytes read are hashed here and must
+        # match what the backend stored, else the upload is reported as unverified.
+        reader = HashingReader(stream) if expected is None else stream
+        info = backend.put(item.object_key, reader, length=item.length, content_type=item.content_type,
+                           md5=expected, properties=_labels(item), resume=self.state.resume_slot(item))
+        if expected is None and isinstance(reader, HashingReader):
+            if info.md5 is None:
+                log.warning("uploaded without verification: CouchDB gave no digest and %s no MD5 %s",
+                            backend.describe(), _where(item))
+            expected = reader.hexdigest() if info.md5 is not None else None
+        return self._verified(backend, item, info, expected)
+
+    def _put_converted(self, backend: Backend, item: Item, stream: BinaryIO, expected: str | None) -> str:
+        assert self.converter is not None
+        with self.converter.convert(stream, expected) as made:
+            if item.attempts > 0 and self._already_there(backend, item, made.md5):  # deterministic rendition
+                return Outcome.SYNCED
+            # no resumable session: a session belongs to bytes read from CouchDB, not to a rendition
+            info = backend.put(item.object_key, made.body, length=made.length,
+                               content_type=item.content_type, md5=made.md5, properties=_labels(item))
+        return self._verified(backend, item, info, made.md5)
+
+    def _verified(self, backend: Backend, item: Item, info: ObjectInfo, expected: str | None) -> str:
         if expected is not None and info.md5 != expected:
             raise IntegrityError(f"{backend.describe()} reports MD5 {info.md5} for {item.object_key!r}, "
-                                 f"CouchDB digest says {expected}")
+                                 f"the bytes read from CouchDB have {expected}")
         self.state.mark_synced(item.id, info.etag, info.md5, info.object_id)
         log.info("uploaded %d bytes %s", item.length, _where(item))
         return Outcome.SYNCED

@@ -20,6 +20,9 @@ import couchdb.http
 from syncd.errors import CouchUnavailable
 
 
+UNREADABLE = "_syncd_unreadable"  # marks a document the changes feed named but JSON could not decode
+
+
 class DbUpdatesUnsupported(Exception):
     """The server does not answer GET /_db_updates (pouchdb-server, or no _global_changes)."""
 
@@ -76,8 +79,23 @@ class CouchClient:
                                             style="main_only")
             except couchdb.http.ResourceNotFound:
                 return [], since
+            except RecursionError:  # one document nests too deep to decode: read the page doc by doc
+                return self._changes_one_by_one(db, since, limit)
             return data["results"], data["last_seq"]
         return self._call(f"read changes of {db}", page)
+
+    def _changes_one_by_one(self, db: str, since: Any, limit: int) -> tuple[list[dict[str, Any]], Any]:
+        """The page without docs, then each doc alone; one that cannot be decoded is marked UNREADABLE
+        (its own problem, named by id) and the others are read as usual."""
+        data = self._db(db).changes(since=since, limit=limit, style="main_only")
+        for change in data["results"]:
+            if change.get("deleted"):
+                continue
+            try:
+                change["doc"] = self.get(db, change["id"]) or {"_id": change["id"]}
+            except RecursionError:
+                change["doc"] = {"_id": change["id"], UNREADABLE: "nests deeper than a JSON decoder can follow"}
+        return data["results"], data["last_seq"]
 
     def all_docs(self, db: str, page_size: int = 500) -> Iterator[dict[str, Any]]:
         """Every non-design document of db, paged by _id."""
@@ -96,8 +114,14 @@ class CouchClient:
 
     def open_attachment(self, db: str, doc_id: str, name: str) -> BinaryIO | None:
         """A stream of the attachment's bytes (read(n), close()), or None if absent."""
+        missing = object()
+
         def fetch() -> Any:
-            data = self._db(db).get_attachment(doc_id, name)
+            data = self._db(db).get_attachment(doc_id, name, default=missing)
+            if data is missing:
+                return None
+            if data is None:  # an empty body: a zero-length attachment, which exists
+                return io.BytesIO(b"")
             if isinstance(data, bytes):  # small bodies come back buffered
                 return io.BytesIO(data)
             return data
@@ -182,6 +206,11 @@ class CouchClient:
         except (OSError, couchdb.http.ServerError, couchdb.http.RedirectLimit) as exc:
             raise CouchUnavailable(f"cannot {what}: CouchDB at {self.display_url} is unreachable "
                                    f"or failing ({_reason(exc)})") from None
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # couchdb-python assumes JSON answers; anything else ends up here (an HTML page, a proxy's error)
+            raise CouchUnavailable(f"cannot {what}: the server at {self.display_url} does not answer like "
+                                   f"CouchDB ({type(exc).__name__}); check that [couchdb] url points at "
+                                   "CouchDB itself") from None
 
 
 def _reason(exc: BaseException) -> str:

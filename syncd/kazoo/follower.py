@@ -19,12 +19,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from syncd.errors import CouchUnavailable, PlanError
+from syncd.bulkhead import Bulkhead
+from syncd.errors import CouchUnavailable, PlanError, StateError
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient, DbUpdatesUnsupported
 from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.work import DocPlanner
-from syncd.state import State
+from syncd.state import NewItem, State
 
 log = logging.getLogger("syncd.kazoo")
 
@@ -42,8 +43,9 @@ def account_ids(couch: CouchClient) -> list[str]:
 class Follower:
     def __init__(self, couch: CouchClient, state: State, planner: DocPlanner,
                  accounts: tuple[str, ...] = (), history_months: int = 12, page_size: int = 500,
-                 on_work: Callable[[], None] = lambda: None) -> None:
+                 on_work: Callable[[], None] = lambda: None, bulkhead: Bulkhead | None = None) -> None:
         self.couch, self.state, self.planner = couch, state, planner
+        self.bulkhead = bulkhead or Bulkhead(log)
         self.only_accounts = frozenset(accounts)
         self.history_months, self.page_size, self.on_work = history_months, page_size, on_work
         self._plan_generation = 0
@@ -51,6 +53,7 @@ class Follower:
         # retried once (generation -1) and cleared when the account's feeds read cleanly.
         self._paused: dict[str, int] = {scope.split(":", 1)[1]: -1 for scope in state.problems()
                                         if scope.startswith("account:")}
+        self._doc_problems = {scope for scope in state.problems() if scope.startswith("doc:")}
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
         self.db_updates_supported: bool | None = None
@@ -152,7 +155,13 @@ class Follower:
                 continue
             if self._paused.get(account_id) == self._plan_generation:
                 continue
-            recorded += self._poll_db(name, account_id)
+            try:
+                recorded += self._poll_db(name, account_id)
+            except (CouchUnavailable, StateError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one account's bad data never stops the others
+                self._pause(account_id, f"cannot read database {name}: "
+                            + self.bulkhead.contain(f"account={account_id} db={name}", exc))
         return recorded
 
     def _poll_db(self, name: str, account_id: str) -> int:
@@ -161,10 +170,10 @@ class Follower:
             since = self.state.cursor(name) or 0
             results, last_seq = self.couch.changes(name, since, self.page_size)
             try:
-                items = [item for change in results if change.get("doc")
-                         for item in self.planner.items(name, change["doc"])]
+                items = [item for change in results if isinstance(change.get("doc"), dict)
+                         for item in self._doc_items(name, account_id, change["doc"])]
             except PlanError as exc:
-                self._pause(account_id, exc)
+                self._pause(account_id, str(exc))
                 return recorded
             deleted = [c["id"] for c in results if c.get("deleted") or (c.get("doc") and is_deleted(c["doc"]))]
             self.state.record_changes(name, last_seq, items, deleted_docs=deleted)
@@ -178,11 +187,29 @@ class Follower:
             if len(results) < self.page_size:
                 return recorded
 
-    def _pause(self, account_id: str, exc: PlanError) -> None:
+    def _doc_items(self, name: str, account_id: str, doc: dict[str, Any]) -> list[NewItem]:
+        """The work in one document. A document that cannot be read is that document's problem
+        (in status, until it changes); PlanError (the account's plan) is the account's."""
+        scope = f"doc:{name}/{str(doc.get('_id'))[:200]}"
+        try:
+            items = self.planner.items(name, doc)
+        except (PlanError, StateError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one document's bad data never stops the others
+            text = self.bulkhead.contain(f"account={account_id} db={name} doc={str(doc.get('_id'))[:200]!r}", exc)
+            self.state.set_problem(scope, f"{text}; skipped until the document changes (account {account_id})")
+            self._doc_problems.add(scope)
+            return []
+        if scope in self._doc_problems:
+            self._doc_problems.discard(scope)
+            self.state.clear_problem(scope)
+        return items
+
+    def _pause(self, account_id: str, problem: str) -> None:
         self._paused[account_id] = self._plan_generation
-        if self.state.set_problem(f"account:{account_id}", str(exc)):
+        if self.state.set_problem(f"account:{account_id}", problem):
             log.error("%s; account=%s waits (nothing is skipped) until the storage document is fixed",
-                      exc, account_id)
+                      problem, account_id)
 
     def _follow_system_data(self) -> None:
         changed = self._drain_feed(SYSTEM_DATA)

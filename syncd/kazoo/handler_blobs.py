@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import struct
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,14 +92,44 @@ _DECODERS = {
 }
 
 
+# A pointer term is a few hundred bytes. Anything far larger is not Kazoo's, and a compressed
+# term would otherwise be inflated in full before it is looked at (a zip bomb in a tenant's doc).
+MAX_BLOB_CHARS = 64 * 1024
+MAX_INFLATED = 256 * 1024
+_VERSION, _COMPRESSED = 131, 80
+
+
 def _term(props: dict[str, Any], key: str) -> Any:
     blob = props.get(key)
     if not isinstance(blob, str) or not blob:
         raise BlobError(f"no {key!r} blob")
+    if len(blob) > MAX_BLOB_CHARS:
+        raise BlobError(f"{key!r} blob is {len(blob):,} characters, more than a Kazoo pointer "
+                        f"({MAX_BLOB_CHARS:,} allowed)")
     try:
-        return erlang.binary_to_term(base64.b64decode(blob, validate=True))
-    except (binascii.Error, erlang.ParseException, erlang.InputException, ValueError, IndexError, KeyError) as exc:
+        return erlang.binary_to_term(_inflated(base64.b64decode(blob, validate=True), key))
+    except BlobError:
+        raise
+    except (binascii.Error, erlang.ParseException, erlang.InputException, ValueError, IndexError, KeyError,
+            TypeError, AttributeError, struct.error, zlib.error, UnicodeError, OverflowError) as exc:
         raise BlobError(f"{key!r} blob is not a valid Erlang term: {type(exc).__name__}") from None
+    except RecursionError:
+        raise BlobError(f"{key!r} blob nests deeper than a Kazoo pointer can") from None
+
+
+def _inflated(data: bytes, key: str) -> bytes:
+    """A compressed term inflated here, at most MAX_INFLATED bytes (erlang-py would inflate any size)."""
+    if len(data) < 6 or data[0] != _VERSION or data[1] != _COMPRESSED:
+        return data
+    (declared,) = struct.unpack(">I", data[2:6])
+    if declared > MAX_INFLATED:
+        raise BlobError(f"{key!r} blob inflates to {declared:,} bytes, more than a Kazoo pointer "
+                        f"({MAX_INFLATED:,} allowed)")
+    inflater = zlib.decompressobj()
+    plain = inflater.decompress(data[6:], MAX_INFLATED + 1)
+    if len(plain) != declared:
+        raise BlobError(f"{key!r} blob's compressed term is damaged (size does not match)")
+    return bytes([_VERSION]) + plain
 
 
 def _text(value: Any) -> str:

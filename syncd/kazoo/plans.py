@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.errors import PlanError
+from syncd.kazoo.storage_docs import check_handler_settings, check_storage_doc
 
 # core/kazoo_data/priv/defaults/system.json
 DEFAULT_SYSTEM_PLAN: dict[str, Any] = {
@@ -122,14 +123,16 @@ class PlanBook:
         template = None
         plan_id = account_doc.get("pvt_plan_id")
         if isinstance(plan_id, str) and plan_id:
-            template = self._fetch(plan_id)
+            template = self._storage_doc(plan_id)
         layers = [system, template, account_doc] if template else [system, account_doc]
         return merge_recursive(*layers), account_id
 
     def _storage_doc(self, doc_id: str) -> dict[str, Any] | None:
+        """A live storage document, checked against Kazoo's schemas (PlanError when it fails)."""
         doc = self._fetch(doc_id)
-        if doc is None or doc.get("pvt_deleted") is True:
+        if doc is None or (isinstance(doc, dict) and doc.get("pvt_deleted") is True):
             return None
+        check_storage_doc(doc_id, doc)
         return doc
 
 
@@ -163,6 +166,8 @@ def _match(plan: dict[str, Any], decided_by: str, classification: str, pvt_type:
         raise PlanError(decided_by, f"attachments.{handler_id}.handler",
                         f"unknown handler type {handler!r}; Kazoo knows {', '.join(sorted(KNOWN_HANDLERS))}")
     settings = {**_obj(entry.get("settings")), **_obj(type_att.get("params"))}
+    check_handler_settings(decided_by, f"attachments.{handler_id}.settings (with the plan's params)", handler,
+                           settings)
     return Route(handler_id, handler, settings, type_att.get("stub") is True, decided_by)
 
 

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.backends import BackendSpec
-from syncd.errors import PlanError
+from syncd.errors import DocError, PlanError
 from syncd.kazoo import dbnames, naming
+from syncd.kazoo.couch import UNREADABLE
+from syncd.kazoo.endpoints import valid_host, valid_region
 from syncd.kazoo.handler_blobs import BlobError, external_copy
 from syncd.kazoo.plans import PlanBook, Route
 from syncd.logs import redact
@@ -56,13 +58,53 @@ class Attachment:
     content_type: str
 
 
+MAX_NAME_BYTES = 1024  # S3's key limit; Kazoo's own names are far shorter
+MAX_ATTACHMENTS = 1000  # a voicemail has one; a fax a few
+
+
 def inline_attachments(doc: dict[str, Any]) -> list[Attachment]:
-    out = []
-    for name, meta in (doc.get("_attachments") or {}).items():
-        if isinstance(meta, dict) and not name.endswith(PROBE_SUFFIX):
-            out.append(Attachment(name, meta.get("digest"), int(meta.get("length", 0)),
-                                  meta.get("content_type") or "application/octet-stream"))
-    return out
+    """The doc's CouchDB attachments, each field type-checked (DocError when one is not CouchDB's)."""
+    found = []
+    for name, meta in _entries(doc, "_attachments").items():
+        if not name.endswith(PROBE_SUFFIX):
+            found.append(Attachment(name, _digest(doc, name, meta), _length(doc, "_attachments", name, meta),
+                                    _content_type(meta)))
+    return found
+
+
+def _entries(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    entries = doc.get(key)
+    if entries is None:
+        return {}
+    if not isinstance(entries, dict):
+        raise DocError(doc, key, f"must be an object of attachments, found {type(entries).__name__}")
+    if len(entries) > MAX_ATTACHMENTS:
+        raise DocError(doc, key, f"has {len(entries):,} attachments; at most {MAX_ATTACHMENTS:,} are read")
+    for name, meta in entries.items():
+        if not isinstance(meta, dict):
+            raise DocError(doc, f"{key}.{name[:80]}", f"must be an object, found {type(meta).__name__}")
+        if not name or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            raise DocError(doc, key, f"an attachment name is empty or longer than {MAX_NAME_BYTES} bytes")
+    return entries
+
+
+def _length(doc: dict[str, Any], key: str, name: str, meta: dict[str, Any]) -> int:
+    length = meta.get("length", 0)
+    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        raise DocError(doc, f"{key}.{name[:80]}.length", f"must be a whole number of bytes, found {length!r:.40}")
+    return length
+
+
+def _digest(doc: dict[str, Any], name: str, meta: dict[str, Any]) -> str | None:
+    digest = meta.get("digest")
+    if digest is not None and not isinstance(digest, str):
+        raise DocError(doc, f"_attachments.{name[:80]}.digest", f"must be text, found {type(digest).__name__}")
+    return digest
+
+
+def _content_type(meta: dict[str, Any]) -> str:
+    content_type = meta.get("content_type")
+    return content_type if isinstance(content_type, str) and content_type else "application/octet-stream"
 
 
 def s3_target(route: Route, checksum: str) -> tuple[str, BackendSpec]:
@@ -73,6 +115,7 @@ def s3_target(route: Route, checksum: str) -> tuple[str, BackendSpec]:
                         "missing; the S3 handler needs a bucket")
     region = s.get("region") or None
     host = s.get("host") or (f"s3.{region}.amazonaws.com" if region else "s3.amazonaws.com")
+    _check_location(route, region, host, s.get("port"))
     port = f":{s['port']}" if s.get("port") else ""
     style = {"vhost": "virtual", "path": "path", "auto": "auto"}.get(
         s.get("bucket_access_method") or "", "auto" if region else "path")
@@ -86,6 +129,19 @@ def s3_target(route: Route, checksum: str) -> tuple[str, BackendSpec]:
     location = json.dumps({k: s.get(k) for k in _S3_LOCATION_KEYS}, sort_keys=True, default=str)
     digest = hashlib.sha1(location.encode()).hexdigest()[:8]  # noqa: S324 - a name, not security
     return f"kazoo:{route.handler_id}:{digest}", BackendSpec("s3", options)
+
+
+def _check_location(route: Route, region: Any, host: str, port: Any) -> None:
+    """What boto3 would choke on (or be misled by) refused here, as the storage document's problem."""
+    where = f"attachments.{route.handler_id}.settings"
+    if region is not None and not (isinstance(region, str) and valid_region(region)):
+        raise PlanError(route.storage_doc, f"{where}.region", f"{str(region)[:60]!r} is not an AWS region name "
+                        "(lower-case letters, digits and '-', like \"us-east-1\")")
+    if not isinstance(host, str) or not valid_host(host):
+        raise PlanError(route.storage_doc, f"{where}.host", f"{str(host)[:60]!r} is not a host name or address "
+                        "(no scheme, path, port or spaces)")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+        raise PlanError(route.storage_doc, f"{where}.port", f"{str(port)[:20]!r} is not a port (1-65535)")
 
 
 def drive_target(route: Route, drive: dict[str, Any]) -> tuple[str, BackendSpec]:
@@ -126,6 +182,10 @@ class DocPlanner:
     def items(self, db_name: str, doc: dict[str, Any]) -> list[NewItem]:
         """Work for doc in db_name. Raises PlanError when the account's plan is broken."""
         info = dbnames.parse(db_name)
+        if UNREADABLE in doc:
+            raise DocError(doc, "(document)", str(doc[UNREADABLE]))
+        if not isinstance(doc.get("_id"), str) or not isinstance(doc.get("pvt_type", ""), str):
+            raise DocError(doc, "_id/pvt_type", "must be text")
         if info is None or _skip(doc):
             return []
         found: list[NewItem] = []
@@ -180,9 +240,10 @@ class DocPlanner:
 
     def _offloaded_items(self, db_name: str, info: dbnames.DbInfo, doc: dict[str, Any]) -> list[NewItem]:
         out = []
-        for name, entry in (doc.get("pvt_attachments") or {}).items():
-            if not isinstance(entry, dict) or name.endswith(PROBE_SUFFIX):
+        for name, entry in _entries(doc, "pvt_attachments").items():
+            if name.endswith(PROBE_SUFFIX):
                 continue
+            att = Attachment(name, None, _length(doc, "pvt_attachments", name, entry), _content_type(entry))
             try:
                 copy = external_copy(entry)
             except BlobError as exc:
@@ -192,14 +253,14 @@ class DocPlanner:
             if copy is None:
                 continue
             target = f"kazoo-offloaded:{copy.handler}" + (f":{copy.container}" if copy.container else "")
-            att = Attachment(name, None, int(entry.get("length") or 0),
-                             entry.get("content_type") or "application/octet-stream")
             out.append(self._item(db_name, info, doc, att, target, copy.location, offloaded=True))
         return out
 
     @staticmethod
     def _item(db_name: str, info: dbnames.DbInfo, doc: dict[str, Any], att: Attachment, target: str,
               key: str, may_exist: bool = False, offloaded: bool = False) -> NewItem:
+        if not isinstance(key, str) or not key or len(key.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            raise DocError(doc, att.name[:80], f"its object name is empty or longer than {MAX_NAME_BYTES} bytes")
         return NewItem(db=dbnames.decode(db_name), doc_id=doc["_id"], attachment=att.name, target=target,
                        object_key=key, digest=att.digest, length=att.length, content_type=att.content_type,
                        account_id=info.account_id, pvt_type=str(doc.get("pvt_type")),

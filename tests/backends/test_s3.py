@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from syncd.backends.s3 import S3Backend
-from syncd.errors import BackendUnavailable
+from syncd.errors import BackendUnavailable, InvalidCredentials
 from tests.backends.contract import HOSTILE_KEYS, BackendContract, put
 from tests.conftest import s3_client
 from tests.support.servers import S3Server, free_port
@@ -63,4 +63,13 @@ def test_listing_spans_pages(s3_server: S3Server, list_api: str) -> None:
     ("http://127.0.0.1:9000", "list_objects"), ("https://minio.example.net", "list_objects"),
 ])
 def test_auto_list_api_is_v2_on_aws_only(endpoint: str | None, operation: str) -> None:
-    assert S3Backend("b", endpoint_url=endpoint)._list_operation == operation
+    assert S3Backend("b", endpoint_url=endpoint, access_key_id="AKIA", secret_access_key="x")._list_operation == operation
+
+
+def test_no_keys_never_falls_back_to_the_hosts_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3 would sign with AWS_* from the environment; syncd refuses unless told to use it."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAHOST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "host-secret")
+    with pytest.raises(InvalidCredentials, match="ambient_credentials"):
+        S3Backend("bucket-x", endpoint_url="http://127.0.0.1:9")
+    assert S3Backend("bucket-x", endpoint_url="http://127.0.0.1:9", ambient_credentials=True).bucket == "bucket-x"

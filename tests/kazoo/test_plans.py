@@ -111,7 +111,7 @@ def test_missing_handler_reference_is_a_clear_plan_error() -> None:
 def test_unknown_handler_type_is_a_clear_plan_error() -> None:
     doc = account_doc(modb={"types": {"mailbox_message": {"attachments": {"handler": S3}}}})
     doc["attachments"][S3]["handler"] = "dropbocks"
-    with pytest.raises(PlanError, match="unknown handler type 'dropbocks'"):
+    with pytest.raises(PlanError, match=r"handler: 'dropbocks' is not one of \['s3'"):
         book({ACCT: doc}).route(ACCT, "modb", vm_doc())
 
 
