@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import TypeVar
 
-from syncd.errors import StateDamaged, SyncdError
+from syncd.errors import StateDamaged, StateUnavailable, SyncdError
 
 T = TypeVar("T")
 _MAX_TEXT = 300
+STATE = "state database"
+STATE_QUIET = 5.0  # seconds without a state failure before it counts as cleared
 
 
 def describe(exc: BaseException) -> str:
@@ -40,12 +43,16 @@ class Bulkhead:
         self.log = logger
         self.counts: Counter[str] = Counter()
         self._said: set[tuple[str, str]] = set()
+        self._state_failed_at: float | None = None
         self._lock = threading.Lock()
 
     def contain(self, where: str, exc: BaseException) -> str:
         """Log exc (once per `where` and cause) and return its text. Re-raises StateDamaged."""
         if isinstance(exc, StateDamaged):
             raise exc
+        if isinstance(exc, StateUnavailable):
+            where = STATE  # one condition of the whole process, said once however many loops meet it
+            self._state_failed_at = time.monotonic()
         text = describe(exc)
         with self._lock:
             self.counts[type(exc).__name__] += 1
@@ -58,6 +65,20 @@ class Bulkhead:
                          "" if expected else " (unexpected; contained, everything else carries on)")
             self.log.debug("traceback for %s", where, exc_info=exc)
         return text
+
+    def state_recovered(self) -> bool:
+        """True once when the state database, after failing, has gone STATE_QUIET seconds without a failure.
+
+        Some writes succeed on a full disk (an update in place), so one success proves nothing."""
+        with self._lock:
+            failed_at = self._state_failed_at
+            recovered = failed_at is not None and time.monotonic() - failed_at > STATE_QUIET
+            if recovered:
+                self._state_failed_at = None
+                self._said = {said for said in self._said if said[0] != STATE}
+        if recovered:
+            self.log.info("state database writable again; work resumes")
+        return recovered
 
     def forget(self, where: str) -> None:
         """The unit works again: a later error of the same kind is worth saying again."""

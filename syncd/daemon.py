@@ -292,13 +292,10 @@ class Daemon:
                 self.bulkhead.forget(f"cannot {what}")
             if reads_couch and self.state.clear_problem("couchdb"):
                 log.info("CouchDB reachable again")
-            if self.bulkhead.counts.pop("state", None):
-                log.info("state database writable again; work resumes")
-                self.bulkhead.forget("state database")
+            self.bulkhead.state_recovered()
         except StateDamaged as exc:
             self.fatal(exc)
         except StateUnavailable as exc:
-            self.bulkhead.counts["state"] += 1
             self.bulkhead.contain("state database", exc)
         except CouchUnavailable as exc:
             if self.state.set_problem("couchdb", str(exc)):

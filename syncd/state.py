@@ -157,7 +157,10 @@ class State(TwoWayState, FaxState):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-        except (sqlite3.Error, OSError, StateError) as exc:
+        except StateError:
+            self._release()
+            raise
+        except (sqlite3.Error, OSError) as exc:
             self._release()
             raise StateError(f"cannot open state database {path}: {exc}; check [state] path "
                              "and that the directory is writable") from None

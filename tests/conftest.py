@@ -64,10 +64,12 @@ def account(couch: CouchClient) -> tuple[str, str]:
     return account_id, kd.seed_account(couch, account_id)
 
 
-def write_config(path: Path, couch_url: str, extra: str = "", accounts: tuple[str, ...] = ()) -> Path:
+def write_config(path: Path, couch_url: str, extra: str = "", accounts: tuple[str, ...] = (),
+                 allow_endpoints: str = '["127.0.0.1"]') -> Path:
+    """A config for tests; tenant endpoints on 127.0.0.1 (moto) are allowed unless told otherwise."""
     listed = ", ".join(f'"{a}"' for a in accounts)
     path.write_text(f'[couchdb]\nurl = "{couch_url}"\n\n[state]\npath = "{path.parent}/state.sqlite3"\n\n'
-                    f'[kazoo]\naccounts = [{listed}]\npoll_interval = 0.2\nallow_endpoints = ["127.0.0.1"]\n\n'
+                    f'[kazoo]\naccounts = [{listed}]\npoll_interval = 0.2\nallow_endpoints = {allow_endpoints}\n\n'
                     f'[upload]\nretry_base = 0.2\nretry_max = 1.0\n\n{extra}')
     return path
 

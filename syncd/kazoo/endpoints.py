@@ -114,7 +114,7 @@ def _resolve(host: str, port: int) -> set[Address]:
 
 
 def _kind(address: Address) -> str:
-    for kind in ("loopback", "link_local", "private", "multicast", "reserved", "unspecified"):
+    for kind in ("unspecified", "loopback", "link_local", "multicast", "reserved", "private"):
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
     return "non-public"

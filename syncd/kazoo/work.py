@@ -117,6 +117,7 @@ def s3_target(route: Route, checksum: str) -> tuple[str, BackendSpec]:
     host = s.get("host") or (f"s3.{region}.amazonaws.com" if region else "s3.amazonaws.com")
     _check_location(route, region, host, s.get("port"))
     port = f":{s['port']}" if s.get("port") else ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 literal in a URL
     style = {"vhost": "virtual", "path": "path", "auto": "auto"}.get(
         s.get("bucket_access_method") or "", "auto" if region else "path")
     if s.get("bucket_after_host") is True:

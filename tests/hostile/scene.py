@@ -53,16 +53,16 @@ class Scene:
                                  settings=settings or None)
 
     def run(self, make_bad: Callable[[str, str], None], command: tuple[str, ...] = ("run", "--once"),
-            extra_config: str = "") -> Outcome:
+            extra_config: str = "", allow_endpoints: str = '["127.0.0.1"]', good_host: str = "127.0.0.1") -> Outcome:
         """A good account with one voicemail, a bad account made by make_bad(account_id, modb), one run."""
         good, good_modb = self._account()
-        self.couch.save("system_data", self.storage_doc(good))
+        self.couch.save("system_data", self.storage_doc(good, host=good_host))
         voicemail = kd.mailbox_message(good, kd.new_id(), kd.fake_mp3(2000, good), *kd.now_month())
         self.couch.save(good_modb, voicemail)
         bad, bad_modb = self._account()
         make_bad(bad, bad_modb)
         config = write_config(self.tmp_path / "c.toml", self.couch_server.auth_url, accounts=(good, bad),
-                              extra=extra_config)
+                              extra=extra_config, allow_endpoints=allow_endpoints)
         self.capsys.readouterr()
         code = cli.main(["-c", str(config), *command])
         log = self.capsys.readouterr().err
