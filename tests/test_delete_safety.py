@@ -30,6 +30,12 @@ def marked(config: Path) -> None:
     assert code == 0, out
 
 
+def audited(config: Path) -> list[tuple[str, str]]:
+    """(action, reason) of every audit row: README says every delete and every refusal is there."""
+    rows = json.loads(run_syncd(config, "audit", "--json").stdout)
+    return [(r["action"], r["reason"]) for r in rows]
+
+
 def none_deleted(couch: CouchClient, modb: str, docs: list[dict[str, Any]]) -> bool:
     return not any(soft_deleted(couch, modb, d) for d in docs)
 
@@ -48,6 +54,7 @@ def test_deleting_every_object_of_an_account_holds_it_until_the_operator_says_so
     assert f"syncd reconcile --account {account_id} --allow-deletes" in out
     assert "4 of 4 tracked objects" in out and "Nothing was deleted; uploads continue" in out
     assert none_deleted(couch, modb, docs)
+    assert any(action == "held" and "4 delete(s) held" in why for action, why in audited(config))
     status = json.loads(run_syncd(config, "status", "--json").stdout)
     assert f"held:{account_id}" in status["problems"]
     # uploads continue while held
@@ -75,6 +82,7 @@ def test_a_failed_listing_deletes_nothing(
     assert code == 5, out
     assert "listing" in out and "failed" in out and "nothing is treated as deleted" in out
     assert none_deleted(couch, modb, docs)
+    assert any(action == "refused" and "nothing is treated as deleted" in why for action, why in audited(config))
 
 
 def test_an_empty_bucket_deletes_nothing(
@@ -98,6 +106,7 @@ def test_an_empty_bucket_deletes_nothing(
     assert code == 5, out
     assert "listed no objects at all" in out
     assert none_deleted(couch, modb, docs)
+    assert any(action == "refused" and "listed no objects at all" in why for action, why in audited(config))
 
 
 def test_no_marker_no_deletes(
@@ -113,6 +122,7 @@ def test_no_marker_no_deletes(
     assert code == 5, out
     assert "marker '.syncd-marker'" in out and "is gone" in out
     assert none_deleted(couch, modb, docs)
+    assert any(action == "refused" and "is gone" in why for action, why in audited(config))
     client.put_object(Bucket=bucket, Key=".syncd-marker", Body=b"back")  # the operator puts it back
     code, out = reconcile(config)
     assert code == 0, out
