@@ -263,7 +263,14 @@ def _sqs(v: Validator, t: dict[str, Any]) -> dict[str, Any]:
     if not t:
         return {}
     v.unknown(t, "two_way.sqs", {"queue_url", "region", "endpoint_url", "access_key_id", "secret_access_key",
-                                 "secret_access_key_file", "wait_seconds"})
+                                 "secret_access_key_file", "wait_seconds", "ambient_credentials"})
+    ambient = v.boolean(t, "two_way.sqs.ambient_credentials", False)
+    if (t.get("access_key_id") is not None) == ambient:
+        v.problem("two_way.sqs.access_key_id", "give access_key_id and secret_access_key (or _file), or set "
+                  "ambient_credentials = true to use this host's own AWS identity - not both")
+    endpoint = t.get("endpoint_url")
+    if isinstance(endpoint, str):
+        v.url(endpoint, "two_way.sqs.endpoint_url")
     return {"queue_url": v.string(t, "two_way.sqs.queue_url", required=True),
             "region": v.string(t, "two_way.sqs.region"), "endpoint_url": v.string(t, "two_way.sqs.endpoint_url"),
             "access_key_id": v.string(t, "two_way.sqs.access_key_id"),

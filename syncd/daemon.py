@@ -279,6 +279,13 @@ class Daemon:
                 self.follower.check_current_month()
             self.follower.poll()  # a full pass, whatever _db_updates said
         self._guard("discover databases", discover)
+        self._publish_status()
+
+    def _publish_status(self) -> None:
+        """`systemctl status syncd` shows what the bulkheads contained since start, by error type."""
+        counts = ", ".join(f"{name} x{n}" for name, n in sorted(self.bulkhead.counts.items()))
+        sdnotify.notify(f"STATUS={len(self.state.databases())} database(s) followed; contained errors: "
+                        f"{counts or 'none'}")
 
     def _guard(self, what: str, fn: Any, reads_couch: bool = True, problem: str | None = None) -> None:
         """Keep the daemon up through outages and bad input; say so once, and once when it recovers.

@@ -176,3 +176,13 @@ def test_a_flow_into_the_root_of_an_outbox_backend_is_refused(tmp_path: Path, ca
                                'from_number = "+14155550199"\n')
     err = _refused(config, capsys)
     assert "what the flow uploads would be faxed" in err, err
+
+
+def test_sqs_never_borrows_the_hosts_identity_unasked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path, '[two_way.sqs]\nqueue_url = "http://127.0.0.1:9/q"\n')
+    err = _refused(config, capsys)
+    assert "two_way.sqs.access_key_id: give access_key_id and secret_access_key" in err, err
+    config = _config(tmp_path, '[two_way.sqs]\nqueue_url = "http://127.0.0.1:9/q"\nambient_credentials = true\n'
+                               'endpoint_url = "not a url"\n')
+    err = _refused(config, capsys)
+    assert "two_way.sqs.endpoint_url: must be a URL" in err and "access_key_id" not in err, err
