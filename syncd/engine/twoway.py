@@ -19,12 +19,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from syncd.backends.base import Backend
 from syncd.engine.plan import Act, Guard, Policy, decide, proceed_command
 from syncd.engine.uploader import BackendResolver
-from syncd.errors import NotFound, StorageError, SyncdError
+from syncd.bulkhead import describe
+from syncd.errors import NotFound, StateError, StorageError, SyncdError
 from syncd.state import Item, State
 
 log = logging.getLogger("syncd.twoway")
@@ -156,14 +157,26 @@ class TwoWay:
         for item in self.state.due_missing(time.time() - self.policy.grace, limit=100_000):
             if account_id and item.account_id != account_id:
                 continue
-            if self._still_gone(item, report):
+            if self._contained(item, report, lambda i=item: self._still_gone(i, report)):
                 gone.append(item)
         deletes = [i for i in gone if self.policy.deletes_in_kazoo(i)]
         for item in gone:
             if not self.policy.deletes_in_kazoo(item):
-                self._restore(item, report)
+                self._contained(item, report, lambda i=item: self._restore(i, report))
         for item in self.guarded(deletes, report, allow_deletes):
-            self._delete_in_kazoo(item, report)
+            self._contained(item, report, lambda i=item: self._delete_in_kazoo(i, report))
+
+    @staticmethod
+    def _contained(item: Item, report: Report, step: Callable[[], Any]) -> Any:
+        """One item's unexpected error skips that item (nothing is deleted for it); the others go on."""
+        try:
+            return step()
+        except StateError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bulkhead per item
+            report.add("skipped", item, f"{describe(exc)}; tried again later")
+            log.warning("two-way step failed, skipped: %s %s", describe(exc), _where(item))
+            return None
 
     def _still_gone(self, item: Item, report: Report) -> bool:
         backend = self.proven_backend(item.target, report)
