@@ -14,16 +14,26 @@ import pytest
 
 from syncd.kazoo.couch import CouchClient
 from tests.support import kazoo_data as kd
-from tests.support.servers import CouchServer, DriveServer, S3Server
+from tests.support.servers import CouchServer, DriveServer, S3Server, couch_server_for_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+SERVERS_USED: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def couch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CouchServer]:
-    server = CouchServer(tmp_path_factory.mktemp("couch"))
-    yield server
+    """pouchdb-server by default; real Apache CouchDB with SYNCD_TEST_COUCHDB (see README, Tests)."""
+    server = couch_server_for_tests(tmp_path_factory.mktemp("couch"))
+    SERVERS_USED.append(server.version)
+    yield server  # type: ignore[misc]
     server.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for version in SERVERS_USED:
+        terminalreporter.write_line(f"CouchDB API under test: {version}")
 
 
 @pytest.fixture(scope="session")

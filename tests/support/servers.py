@@ -83,6 +83,35 @@ class CouchServer(Server):
         self.user, self.password = "admin", "couch-" + secrets.token_hex(8)
         requests.put(f"{self.url}/_config/admins/{self.user}", json=self.password, timeout=10).raise_for_status()
         self.auth_url = f"http://{self.user}:{self.password}@127.0.0.1:{port}"
+        self.kind, self.version = "pouchdb", f"pouchdb-server {requests.get(self.url, timeout=10).json().get('version')}"
+
+
+class RealCouchServer(Server):
+    """Apache CouchDB itself, started with shared/couchdb's run-couchdb (a fresh server per session)."""
+
+    def __init__(self, workdir: Path, runner: str, port: int | None = None) -> None:
+        port = port or free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.user, self.password = "admin", "couch-" + secrets.token_hex(8)
+        argv = [runner, str(workdir / "server"), str(port), self.user, self.password]
+        super().__init__(argv, f"http://127.0.0.1:{port}", workdir / "couchdb.log")
+        wait_http(f"{self.url}/_up", timeout=120, proc=self.proc)
+        self.auth_url = f"http://{self.user}:{self.password}@127.0.0.1:{port}"
+        # /_db_updates needs _global_changes, which Kazoo clusters have and a fresh node lacks
+        requests.put(f"{self.auth_url}/_global_changes", timeout=30)
+        self.kind, self.version = "couchdb", f"Apache CouchDB {requests.get(self.url, timeout=10).json().get('version')}"
+
+
+def couch_server_for_tests(workdir: Path) -> CouchServer | RealCouchServer:
+    """The CouchDB the tests run against: $SYNCD_TEST_COUCHDB names shared/couchdb's run-couchdb
+    (or "real" for the one beside the project); unset or "pouchdb" is pouchdb-server."""
+    wanted = os.environ.get("SYNCD_TEST_COUCHDB", "pouchdb")
+    if wanted == "pouchdb":
+        return CouchServer(workdir)
+    runner = str(ROOT.parent / "shared" / "couchdb" / "run-couchdb") if wanted == "real" else wanted
+    if not Path(runner).is_file():
+        raise RuntimeError(f"SYNCD_TEST_COUCHDB={wanted!r}: no run-couchdb at {runner}")
+    return RealCouchServer(workdir, runner)
 
 
 class S3Server(Server):
