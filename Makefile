@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 POUCHDB := .cache/pouchdb/node_modules/.bin/pouchdb-server
 
-.PHONY: deps demo test bench clean
+.PHONY: deps demo test bench rclone clean
 
 deps: $(PY) $(POUCHDB)
 
@@ -26,8 +26,17 @@ demo: deps
 test: deps
 	$(PY) -m pytest
 
-bench: deps
-	$(PY) bench/upload.py
+# Benchmarks compare with rclone in the same run, on real Apache CouchDB (../shared/couchdb)
+# and on pouchdb-server. rclone is installed from Debian when make runs as root, else asked for.
+bench: deps rclone
+	$(PY) bench/upload.py --couchdb real
+	$(PY) bench/upload.py --couchdb pouchdb
+	$(PY) bench/reconcile.py --couchdb real
+
+rclone:
+	@command -v rclone >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq rclone; \
+	  else echo "make bench needs rclone, the reference tool: sudo apt-get install rclone" >&2; exit 2; fi; }
 
 clean:
 	rm -rf $(VENV) .cache demo-data

@@ -37,3 +37,43 @@ def run_measured(command: list[str], env: dict | None = None, cwd: Path | None =
         out.seek(0)
         err.seek(0)
         return elapsed, peak, subprocess.CompletedProcess(command, proc.returncode, out.read(), err.read())
+
+
+def require_rclone() -> None:
+    """The reference tool must be there; say how to get it instead of ending in a traceback."""
+    import shutil
+    import sys
+    if shutil.which("rclone") is None:
+        sys.stderr.write("this benchmark compares syncd with rclone, which is not installed: install the Debian "
+                         "package (apt-get install rclone), or run `make bench`, which installs it\n")
+        raise SystemExit(2)
+
+
+class ExternalCouch:
+    """A CouchDB the operator already runs (--couchdb URL with credentials); nothing is started."""
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import urlsplit
+        self.auth_url = url.rstrip("/")
+        parts = urlsplit(url)
+        self.url = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        self.proc = None
+        self.kind, self.version = "couchdb", "CouchDB at " + self.url
+
+    def stop(self) -> None:
+        pass
+
+
+def couch_for_bench(choice: str, work: Path):  # noqa: ANN201 - one of three server kinds
+    """--couchdb pouchdb | real | URL: pouchdb-server, shared/couchdb's Apache CouchDB, or yours."""
+    from tests.support.servers import ROOT, CouchServer, RealCouchServer
+    if choice == "pouchdb":
+        return CouchServer(work / "couch")
+    if choice == "real":
+        runner = ROOT.parent / "shared" / "couchdb" / "run-couchdb"
+        if not runner.is_file():
+            raise SystemExit(f"--couchdb real needs {runner} (the bundled Apache CouchDB); pass a URL instead")
+        return RealCouchServer(work / "couch", str(runner))
+    if choice.startswith(("http://", "https://")):
+        return ExternalCouch(choice)
+    raise SystemExit(f"--couchdb must be pouchdb, real or a URL, not {choice!r}")

@@ -33,14 +33,14 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import run_measured  # noqa: E402
+from bench.measure import couch_for_bench, require_rclone, run_measured  # noqa: E402
 from syncd.kazoo.couch import CouchClient  # noqa: E402
 from syncd.kazoo.naming import object_name  # noqa: E402
 from syncd.kazoo.work import s3_target  # noqa: E402
 from syncd.state import NewItem, State  # noqa: E402
 from tests.conftest import s3_client, write_config  # noqa: E402
 from tests.support import kazoo_data as kd  # noqa: E402
-from tests.support.servers import CouchServer, S3Server  # noqa: E402
+from tests.support.servers import S3Server  # noqa: E402
 
 
 def seed_couch(couch_url: str, modb: str, account_id: str, count: int, size: int) -> list[dict]:
@@ -94,13 +94,15 @@ def seed_state(state_path: Path, storage_doc: dict, modb: str, account_id: str, 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--couchdb", default="real", help="pouchdb | real (shared/couchdb) | URL of your CouchDB")
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each tool, in A B B A order (even)")
     parser.add_argument("--profile", metavar="FILE", help="run syncd reconcile under py-spy, write a flame summary")
     args = parser.parse_args()
+    require_rclone()
     work = Path(tempfile.mkdtemp(prefix="syncd-bench-rec-"))
-    couch_server, s3 = CouchServer(work / "couch"), S3Server(work / "s3")
+    couch_server, s3 = couch_for_bench(args.couchdb, work), S3Server(work / "s3")
     try:
         couch = CouchClient(couch_server.auth_url, timeout=900)
         account_id = kd.new_id()
@@ -132,6 +134,7 @@ def main() -> int:
         couch_server.stop()
         s3.stop()
         shutil.rmtree(work, ignore_errors=True)
+    print(f"CouchDB API: {couch_server.version}")
     print(f"tracked items: {args.count} ({args.size} B each); syncd's plan: {runs.summary or 'nothing to do'}")
     syncd_s, syncd_rss = runs.mean("syncd")
     rclone_s, rclone_rss = runs.mean("rclone")

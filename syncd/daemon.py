@@ -1,7 +1,8 @@
 """Wires config, CouchDB, storage plans, state, backends, engine and scheduler.
 
 The one module (with cli.py) that sees everything. Long-running mode:
-- APScheduler runs the feed poll (every kazoo.poll_interval s), discovery of
+- a feeds thread reads the changes feeds every kazoo.poll_interval s, and at once when
+  /_db_updates names a followed database; APScheduler runs discovery of
   accounts and databases (every kazoo.discovery_interval s, with jitter) and
   the current-month MODB check;
 - one thread longpolls /_db_updates where CouchDB has it;
@@ -120,6 +121,7 @@ class Daemon:
             logs.redact(secret)
         self.config = config
         self.bulkhead = Bulkhead(log)
+        self.feeds_wake = threading.Event()  # _db_updates named a database: read its changes now
         self._fatal: BaseException | None = None
         self._stop = threading.Event()
         self.state = State(config.state_path, exclusive=exclusive)
@@ -136,7 +138,8 @@ class Daemon:
         uploader = Uploader(self.state, CouchSource(self.couch), self.targets, retry, TiffToPdf(needs_pdf))
         self.runner = UploadRunner(self.state, uploader, config.upload.workers)
         self.follower = Follower(self.couch, self.state, self.planner, k.accounts, k.history_months,
-                                 on_work=self.runner.wake.set, bulkhead=self.bulkhead)
+                                 on_work=self.runner.wake.set, bulkhead=self.bulkhead,
+                                 on_update=self.feeds_wake.set)
         t = config.two_way
         crossbar = Crossbar(t.crossbar_url, t.crossbar_api_key or "") if t.crossbar_url else None
         self.kazoo_deleter = KazooDeleter(self.couch, crossbar)
@@ -167,11 +170,11 @@ class Daemon:
         self._stop = stop
         self._guard("discover databases", self.follower.discover)
         scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
-        scheduler.add_job(self._poll_job, "interval", seconds=self.config.kazoo.poll_interval, id="poll")
         scheduler.add_job(self._discovery_job, "interval", seconds=self.config.kazoo.discovery_interval,
                           jitter=max(1, int(self.config.kazoo.discovery_interval / 10)), id="discover")
         self._schedule_two_way(scheduler)
         threads = [self.thread("uploads", lambda: self.runner.run_forever(stop)),
+                   self.thread("feeds", lambda: self._feeds_loop(stop)),
                    self.thread("db-updates", lambda: self.follower.watch_db_updates(stop), daemon=True)]
         if self.config.fax.outboxes:
             threads.append(self.thread("fax", lambda: self._fax_loop(stop)))
@@ -189,6 +192,7 @@ class Daemon:
         self.hints.close()
         self.runner.wake.set()
         self.fax_wake.set()
+        self.feeds_wake.set()
         for thread in threads:
             if not thread.daemon:
                 thread.join()
@@ -268,9 +272,24 @@ class Daemon:
         with self.twoway_lock:
             self._guard("reconcile", lambda: self.reconciler().run())
 
+    def _feeds_loop(self, stop: threading.Event) -> None:
+        """Read the changes feeds every poll_interval, or at once when _db_updates names a database:
+        an event never waits for the next tick."""
+        while not stop.is_set():
+            self.feeds_wake.clear()
+            self._poll_job()
+            self.feeds_wake.wait(self.config.kazoo.poll_interval)
+
     def _poll_job(self) -> None:
         dirty = self.follower.take_dirty() if self.follower.db_updates_supported else None
-        self._guard("read changes", lambda: self.follower.poll(only=dirty))
+
+        def poll() -> None:
+            try:
+                self.follower.poll(only=dirty)
+            except BaseException:
+                self.follower.mark_dirty(dirty or set())  # not read: named again for the next pass
+                raise
+        self._guard("read changes", poll)
 
     def _discovery_job(self) -> None:
         def discover() -> None:

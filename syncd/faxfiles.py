@@ -16,13 +16,12 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import img2pdf
 import phonenumbers
-import pypdf
-import pypdf.errors
 
 # pypdf reports recoverable oddities of a PDF as warnings on its own loggers.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
+# pypdf and img2pdf (with pikepdf) cost ~45 MB of memory once imported: they are imported when a
+# fax is first checked or converted, so a daemon with no outbox and TIFF uploads never pays for them.
 
 # A file name's number part: what comes before the first " - " or "_" ("+1 415 555 0100 - Acme.pdf").
 _NAME_SPLIT = re.compile(r" - |_")
@@ -49,6 +48,8 @@ def count_pdf_pages(stream: BinaryIO) -> int:
     if b"%PDF-" not in head:
         raise FaxFileError("not a PDF file: it does not start with a PDF header (%PDF-); "
                            "save or print the document as PDF and drop it again")
+    import pypdf
+
     try:
         reader = pypdf.PdfReader(stream, strict=False)
         if reader.is_encrypted:
@@ -110,6 +111,8 @@ def _number_or_explain(raw: str, region: str, where: str) -> str:
 
 def tiff_to_pdf(tiff: BinaryIO, out: BinaryIO) -> None:
     """Write the (multi-page) TIFF in tiff as one PDF into out; FaxFileError when it is no TIFF."""
+    import img2pdf
+
     try:
         img2pdf.convert(tiff.read(), outputstream=out, rotation=img2pdf.Rotation.ifvalid, nodate=True)
     except (img2pdf.ImageOpenError, img2pdf.PdfTooLargeError, ValueError, OSError) as exc:

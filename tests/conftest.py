@@ -3,6 +3,7 @@ and always stopped; every test gets its own account id and bucket."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -29,6 +30,21 @@ def couch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CouchServ
     SERVERS_USED.append(server.version)
     yield server  # type: ignore[misc]
     server.stop()
+
+
+def couch_kind() -> str:
+    """"couchdb" when the suite runs against real Apache CouchDB, else "pouchdb"."""
+    return "pouchdb" if os.environ.get("SYNCD_TEST_COUCHDB", "pouchdb") == "pouchdb" else "couchdb"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """@pytest.mark.only_on("couchdb", reason=...): a test that can hold on one server only says so,
+    and is reported as skipped with that reason on the other (never silently)."""
+    kind = couch_kind()
+    for item in items:
+        only = item.get_closest_marker("only_on")
+        if only is not None and only.args[0] != kind:
+            item.add_marker(pytest.mark.skip(reason=f"holds only on {only.args[0]}: {only.kwargs['reason']}"))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -43,8 +43,12 @@ def account_ids(couch: CouchClient) -> list[str]:
 class Follower:
     def __init__(self, couch: CouchClient, state: State, planner: DocPlanner,
                  accounts: tuple[str, ...] = (), history_months: int = 12, page_size: int = 500,
-                 on_work: Callable[[], None] = lambda: None, bulkhead: Bulkhead | None = None) -> None:
+                 on_work: Callable[[], None] = lambda: None, bulkhead: Bulkhead | None = None,
+                 on_update: Callable[[], None] = lambda: None) -> None:
+        """on_work: work was recorded (wake the uploads); on_update: _db_updates named a followed
+        database (read its changes now, not at the next poll)."""
         self.couch, self.state, self.planner = couch, state, planner
+        self.on_update = on_update
         self.bulkhead = bulkhead or Bulkhead(log)
         self.only_accounts = frozenset(accounts)
         self.history_months, self.page_size, self.on_work = history_months, page_size, on_work
@@ -130,11 +134,14 @@ class Follower:
                 self._mark_dirty(name)
                 woke = True
         if woke:
-            self.on_work()
+            self.on_update()
 
     def _mark_dirty(self, name: str) -> None:
+        self.mark_dirty({name})
+
+    def mark_dirty(self, names: set[str]) -> None:
         with self._lock:
-            self._dirty.add(name)
+            self._dirty |= names
 
     def take_dirty(self) -> set[str]:
         with self._lock:
