@@ -2,7 +2,8 @@
 
 The one module (with cli.py) that sees everything. Long-running mode:
 - a feeds thread reads the changes feeds every kazoo.poll_interval s, and at once when
-  /_db_updates names a followed database; APScheduler runs discovery of
+  /_db_updates names a followed database or a hot database's watcher sees a change
+  (syncd.kazoo.hot_feeds); APScheduler runs discovery of
   accounts and databases (every kazoo.discovery_interval s, with jitter) and
   the current-month MODB check;
 - one thread longpolls /_db_updates where CouchDB has it;
@@ -45,6 +46,7 @@ from syncd.kazoo.deletes import KazooDeleter
 from syncd.kazoo.endpoints import EndpointPolicy
 from syncd.kazoo.faxes import CrossbarFaxQueue, KazooFaxQueue
 from syncd.kazoo.follower import SYSTEM_DATA, Follower
+from syncd.kazoo.hot_feeds import HotFeeds
 from syncd.kazoo.plans import PlanBook
 from syncd.kazoo.work import PDF_TARGET_SUFFIX, DocPlanner, FlowRule, needs_pdf
 from syncd.reconcile import Reconciler
@@ -168,6 +170,7 @@ class Daemon:
     def run_forever(self, stop: threading.Event) -> None:
         """Until stop. Raises StateDamaged when the state database became unusable (exit 4)."""
         self._stop = stop
+        self.follower.hot = HotFeeds(self.couch.wait_for_change, self.state.cursor, self._changed, stop)
         self._guard("discover databases", self.follower.discover)
         scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
         scheduler.add_job(self._discovery_job, "interval", seconds=self.config.kazoo.discovery_interval,
@@ -271,6 +274,11 @@ class Daemon:
     def _reconcile_job(self) -> None:
         with self.twoway_lock:
             self._guard("reconcile", lambda: self.reconciler().run())
+
+    def _changed(self, db: str) -> None:
+        """A hot database's watcher saw a change: read it now."""
+        self.follower.mark_dirty({db})
+        self.feeds_wake.set()
 
     def _feeds_loop(self, stop: threading.Event) -> None:
         """Read the changes feeds every poll_interval, or at once when _db_updates names a database:

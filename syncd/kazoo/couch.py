@@ -97,6 +97,17 @@ class CouchClient:
                 change["doc"] = {"_id": change["id"], UNREADABLE: "nests deeper than a JSON decoder can follow"}
         return data["results"], data["last_seq"]
 
+    def wait_for_change(self, db: str, since: Any, timeout_ms: int) -> bool:
+        """Long-poll db's _changes after since; True when something changed before the timeout."""
+        def longpoll() -> bool:
+            try:
+                data = self._db(db).changes(feed="longpoll", since=since, limit=1, timeout=timeout_ms,
+                                            style="main_only")
+            except couchdb.http.ResourceNotFound:
+                return False
+            return bool(data.get("results"))
+        return bool(self._call(f"wait for changes of {db}", longpoll))
+
     def all_docs(self, db: str, page_size: int = 500) -> Iterator[dict[str, Any]]:
         """Every non-design document of db, paged by _id."""
         start: str | None = None

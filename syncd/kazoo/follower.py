@@ -24,6 +24,7 @@ from syncd.errors import CouchUnavailable, PlanError, StateError
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient, DbUpdatesUnsupported
 from syncd.kazoo.deletes import is_deleted
+from syncd.kazoo.hot_feeds import HotFeeds
 from syncd.kazoo.work import DocPlanner
 from syncd.state import NewItem, State
 
@@ -49,6 +50,7 @@ class Follower:
         database (read its changes now, not at the next poll)."""
         self.couch, self.state, self.planner = couch, state, planner
         self.on_update = on_update
+        self.hot: HotFeeds | None = None  # set by the daemon: databases that just changed, long-polled
         self.bulkhead = bulkhead or Bulkhead(log)
         self.only_accounts = frozenset(accounts)
         self.history_months, self.page_size, self.on_work = history_months, page_size, on_work
@@ -132,9 +134,14 @@ class Follower:
                 if update.get("type") == "created":
                     self.state.add_database(name, info.account_id)
                 self._mark_dirty(name)
+                self._heat(name)
                 woke = True
         if woke:
             self.on_update()
+
+    def _heat(self, name: str) -> None:
+        if self.hot is not None:
+            self.hot.touch(name)
 
     def _mark_dirty(self, name: str) -> None:
         self.mark_dirty({name})
@@ -187,6 +194,7 @@ class Follower:
             recorded += len(items)
             if items:
                 self.on_work()
+                self._heat(name)
             if account_id in self._paused:
                 del self._paused[account_id]
                 if self.state.clear_problem(f"account:{account_id}"):

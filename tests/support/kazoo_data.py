@@ -140,3 +140,30 @@ def seed_account(couch: CouchClient, account_id: str, with_modb: bool = True) ->
     if with_modb:
         couch.create_db(modb)
     return modb
+
+
+def write_as_kazoo(couch: CouchClient, couch_url: str, db: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """Write doc the way Kazoo does: the document without its attachments, then each attachment
+    in a standalone PUT (kz_datamgr:put_attachment). Returns the doc as stored.
+
+    pouchdb-server (not CouchDB) drops a document's other fields on such a PUT; there, and only
+    there, the fields are written back afterwards, so the test sees what CouchDB keeps."""
+    import base64
+    from urllib.parse import quote
+
+    import requests
+
+    attachments = doc.pop("_attachments", {})
+    doc["_rev"] = couch.save(db, doc)
+    for name, att in attachments.items():
+        answer = requests.put(f"{couch_url}/{quote(db, safe='')}/{quote(doc['_id'], safe='')}/{quote(name, safe='')}",
+                              params={"rev": doc["_rev"]}, data=base64.b64decode(att["data"]),
+                              headers={"Content-Type": att["content_type"]}, timeout=60)
+        answer.raise_for_status()
+        doc["_rev"] = answer.json()["rev"]
+    stored = couch.get(db, doc["_id"]) or {}
+    if attachments and stored.get("pvt_type") != doc.get("pvt_type"):  # pouchdb-server's quirk
+        stored = {**doc, "_rev": stored["_rev"], "_attachments": stored.get("_attachments", {})}
+        stored["_rev"] = couch.save(db, stored)
+    doc.update(stored)
+    return doc
