@@ -226,7 +226,8 @@ class State(TwoWayState, FaxState):
 
     # -- feeds -------------------------------------------------------------
     def cursor(self, feed: str) -> Any:
-        row = self._db.execute("SELECT seq FROM cursors WHERE feed = ?", (feed,)).fetchone()
+        with self._lock:  # read by hot-database watchers too: never beside close()
+            row = self._db.execute("SELECT seq FROM cursors WHERE feed = ?", (feed,)).fetchone()
         return None if row is None else json.loads(row[0])
 
     def record_changes(self, feed: str, seq: Any, items: Iterable[NewItem],

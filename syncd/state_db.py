@@ -17,6 +17,7 @@ import os
 import socket
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -47,21 +48,33 @@ class GuardedConnection:
 
     def __init__(self, connection: sqlite3.Connection, path: str) -> None:
         self._conn, self._path = connection, path
+        self._closing = threading.Lock()  # close() never runs beside a statement (sqlite3 could crash)
+        self._closed = False
 
     def execute(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
-        try:
-            return self._conn.execute(sql, tuple(args))
-        except sqlite3.Error as exc:
-            raise state_failure(exc, self._path) from None
+        with self._closing:
+            self._refuse_closed()
+            try:
+                return self._conn.execute(sql, tuple(args))
+            except sqlite3.Error as exc:
+                raise state_failure(exc, self._path) from None
 
     def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> sqlite3.Cursor:
-        try:
-            return self._conn.executemany(sql, rows)
-        except sqlite3.Error as exc:
-            raise state_failure(exc, self._path) from None
+        with self._closing:
+            self._refuse_closed()
+            try:
+                return self._conn.executemany(sql, rows)
+            except sqlite3.Error as exc:
+                raise state_failure(exc, self._path) from None
 
     def close(self) -> None:
-        self._conn.close()
+        with self._closing:
+            self._closed = True
+            self._conn.close()
+
+    def _refuse_closed(self) -> None:
+        if self._closed:
+            raise StateUnavailable(f"state database {self._path} is closed (syncd is stopping)")
 
 
 class StateLock:

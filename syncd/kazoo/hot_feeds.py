@@ -62,24 +62,27 @@ class HotFeeds:
             del self._active[oldest]  # its watcher sees it is no longer wanted and ends
 
     def _watch(self, db: str) -> None:
-        while not self.stop.is_set() and self._wanted(db):
-            since = self.cursor(db)
-            try:
-                changed = self.wait_for_change(db, since if since is not None else "now", LONGPOLL_MS)
-            except CouchUnavailable:
-                self.stop.wait(1.0)
-                continue
-            except Exception as exc:  # noqa: BLE001 - an accelerator only: the reader covers everything
-                log.debug("hot watcher for db=%s ended: %s", db, exc)
-                break
-            if changed:
-                with self._lock:
-                    if db in self._active:
-                        self._active[db] = time.monotonic()
-                self.on_change(db)
-                self._settle(db, since)
+        try:
+            while not self.stop.is_set() and self._wanted(db):
+                self._once(db)
+        except Exception as exc:  # noqa: BLE001 - an accelerator only: the reader covers everything
+            log.debug("hot watcher for db=%s ended: %s", db, exc)
         with self._lock:
             self._active.pop(db, None)
+
+    def _once(self, db: str) -> None:
+        since = self.cursor(db)
+        try:
+            changed = self.wait_for_change(db, since if since is not None else "now", LONGPOLL_MS)
+        except CouchUnavailable:
+            self.stop.wait(1.0)
+            return
+        if changed:
+            with self._lock:
+                if db in self._active:
+                    self._active[db] = time.monotonic()
+            self.on_change(db)
+            self._settle(db, since)
 
     def _wanted(self, db: str) -> bool:
         with self._lock:
