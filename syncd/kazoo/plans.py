@@ -70,9 +70,13 @@ class PlanBook:
     def __init__(self, fetch: Callable[[str], dict[str, Any] | None]) -> None:
         self._fetch = fetch
         self._plans: dict[tuple[str, str | None], tuple[dict[str, Any], str]] = {}
+        # (account, owner, classification, pvt_type) -> its route or its PlanError: routing (and
+        # checking the merged settings) is done once per plan, not once per document
+        self._routes: dict[tuple[str, str | None, str, str], Route | PlanError | None] = {}
 
     def invalidate(self) -> None:
         self._plans.clear()
+        self._routes.clear()
 
     def route(self, account_id: str, classification: str, doc: dict[str, Any]) -> Route | None:
         """The route for doc's attachments, or None when they stay in CouchDB.
@@ -84,8 +88,17 @@ class PlanBook:
         if not isinstance(pvt_type, str):
             return None
         owner = None if pvt_type in _NO_OWNER_TYPES else _owner(doc)
-        plan, decided_by = self._plan(account_id, owner)
-        return _match(plan, decided_by, classification, pvt_type)
+        key = (account_id, owner, classification, pvt_type)
+        if key not in self._routes:
+            try:
+                plan, decided_by = self._plan(account_id, owner)
+                self._routes[key] = _match(plan, decided_by, classification, pvt_type)
+            except PlanError as exc:
+                self._routes[key] = exc
+        found = self._routes[key]
+        if isinstance(found, PlanError):
+            raise found
+        return found
 
     def routes(self, account_id: str) -> tuple[list[Route], list[PlanError]]:
         """Every route the account plan defines, and every broken one, for `syncd check`."""
