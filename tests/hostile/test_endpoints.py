@@ -56,7 +56,7 @@ def _tenant_pointing_at(scene: Scene, host: str, port: int | None = None):  # no
     return make
 
 
-def _last_error(scene: Scene, outcome) -> str:  # noqa: ANN001
+def _last_error(outcome) -> str:  # noqa: ANN001
     from syncd.state import State
     state = State(str(outcome.config.parent / "state.sqlite3"))
     try:
@@ -72,7 +72,7 @@ def test_loopback_without_the_allow_list_is_refused_and_nothing_connects(scene: 
                         good_host="localhost")
     assert outcome.good_arrived, outcome.log
     assert outcome.code == EXIT_FAILED
-    error = _last_error(scene, outcome)
+    error = _last_error(outcome)
     assert "endpoint '127.0.0.1' resolves to 127.0.0.1, a loopback address" in error, error
     assert "add it to [kazoo] allow_endpoints" in error
     assert listener.connections == []
@@ -89,7 +89,7 @@ def test_a_name_that_resolves_to_loopback_is_refused(scene: Scene, listener: Lis
     outcome = scene.run(_tenant_pointing_at(scene, "localhost", listener.port), allow_endpoints='["127.0.0.9"]',
                         good_host="127.0.0.9")
     assert outcome.code == EXIT_FAILED
-    assert "endpoint 'localhost' resolves to" in _last_error(scene, outcome)
+    assert "endpoint 'localhost' resolves to" in _last_error(outcome)
     assert listener.connections == []
 
 
@@ -99,7 +99,7 @@ def test_a_name_that_resolves_to_loopback_is_refused(scene: Scene, listener: Lis
 def test_metadata_and_private_addresses_are_refused(scene: Scene, host: str, kind: str) -> None:
     outcome = scene.run(_tenant_pointing_at(scene, host), allow_endpoints=GOOD_ONLY, good_host="localhost")
     assert outcome.good_arrived, outcome.log
-    error = _last_error(scene, outcome)
+    error = _last_error(outcome)
     assert f"resolves to {host}" in error and kind in error, error
 
 
@@ -107,7 +107,7 @@ def test_couchdbs_own_address_is_refused_even_when_allowed(scene: Scene) -> None
     port = urlsplit(scene.couch_server.url).port
     outcome = scene.run(_tenant_pointing_at(scene, "127.0.0.1", port), allow_endpoints='["127.0.0.0/8"]')
     assert outcome.good_arrived
-    assert f"endpoint 127.0.0.1:{port} is CouchDB's own address" in _last_error(scene, outcome)
+    assert f"endpoint 127.0.0.1:{port} is CouchDB's own address" in _last_error(outcome)
 
 
 def test_the_policy_reads_no_url_it_cannot_parse() -> None:

@@ -15,7 +15,9 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from syncd import cli
 from syncd.kazoo import dbnames
+from tests.conftest import write_config
 from tests.hostile.scene import EXIT_FAILED, EXIT_OK, Scene, scene  # noqa: F401 - fixture
 from tests.support import kazoo_data as kd
 
@@ -286,8 +288,6 @@ def test_a_server_that_is_not_couchdb_is_named_as_such(scene: Scene, tmp_path: A
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Html)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        from syncd import cli
-        from tests.conftest import write_config
         config = write_config(tmp_path / "html.toml", f"http://127.0.0.1:{server.server_port}")
         scene.capsys.readouterr()
         code = cli.main(["-c", str(config), "run", "--once"])
