@@ -111,7 +111,9 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
     from syncd.daemon import Daemon
+    from syncd.memory import return_large_buffers_to_the_system
 
+    return_large_buffers_to_the_system()
     daemon = Daemon(cfg, exclusive=True)  # one syncd per state database: a second one stops here
     stop = _stop_on_signals()
     try:

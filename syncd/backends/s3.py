@@ -55,7 +55,7 @@ class S3Backend(Backend):
                  secret_access_key: str | None = None, region: str | None = None,
                  endpoint_url: str | None = None, addressing_style: str = "auto",
                  checksum: str = "when_required", multipart_threshold: int = 8 * MiB,
-                 multipart_chunksize: int = 8 * MiB, list_api: str = "auto",
+                 multipart_chunksize: int = 5 * MiB, list_api: str = "auto",
                  ambient_credentials: bool = False) -> None:
         if not (access_key_id and secret_access_key) and not ambient_credentials:
             # boto3 would fall back to the host's identity (environment, ~/.aws, instance role):
