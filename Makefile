@@ -32,6 +32,7 @@ bench: deps rclone
 	$(PY) bench/upload.py --couchdb real
 	$(PY) bench/upload.py --couchdb pouchdb
 	$(PY) bench/reconcile.py --couchdb real
+	$(PY) bench/reconcile.py --couchdb pouchdb
 
 rclone:
 	@command -v rclone >/dev/null 2>&1 || { \

@@ -181,7 +181,7 @@ def test_recordings_are_uploaded_again_not_deleted_by_default(
     account_id, modb = account
     config, _ = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 1)
     rec = kd.call_recording(account_id, kd.fake_mp3(9000, "rec"), *kd.now_month())
-    couch.save(modb, rec)
+    kd.write_as_kazoo(couch, modb, rec)
     assert run_syncd(config, "run", "--once").returncode == 0
     marked(config)
     key = key_of(modb, rec)

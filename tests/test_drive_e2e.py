@@ -40,7 +40,7 @@ def test_plan_routes_voicemail_and_a_20_mb_recording_into_the_drive_folder(
     vm = kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(2916, "vm"), year, month)
     rec = kd.call_recording(account_id, kd.fake_mp3(20 * 1024 * 1024, "rec"), year, month)
     for doc in (vm, rec):
-        couch.save(modb, doc)
+        kd.write_as_kazoo(couch, modb, doc)
     key_file = drive_server.service_account_file()
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,), extra=(
         f'[kazoo.google_drive]\ncredentials_file = "{key_file}"\napi_endpoint = "{drive_server.url}"\n'))

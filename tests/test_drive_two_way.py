@@ -113,7 +113,7 @@ def test_a_recording_upload_killed_halfway_continues_after_a_restart(
     config, folder, key_file = drive_setup(tmp_path, couch, couch_server.auth_url, drive_server, account)
     data = kd.fake_mp3(20 * 1024 * 1024, "rec")
     rec = kd.call_recording(account_id, data, *kd.now_month())
-    couch.save(modb, rec)
+    kd.write_as_kazoo(couch, modb, rec)
     # the second chunk is held by the server: syncd is killed while sending it
     drive_server.control("faults", {"delay": 20, "count": 1, "path": "/upload/", "method": "PUT", "skip": 1})
     proc = subprocess.Popen([sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT,

@@ -30,7 +30,7 @@ def test_a_received_tiff_fax_is_uploaded_as_a_pdf_under_the_plans_name(
                                                  modb_types=("fax",)))
     tiff = fk.tiff(pages=2)
     fax = kd.inbound_fax(account_id, tiff, *kd.now_month())
-    couch.save(modb, fax)
+    kd.write_as_kazoo(couch, modb, fax)
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,),
                           extra=f'[fax]\nreceived_format = "{received_format}"\n')
     result = run_syncd(config, "run", "--once")

@@ -45,7 +45,7 @@ def test_voicemail_recording_and_fax_written_as_kazoo_does_arrive_at_kazoos_keys
             kd.inbound_fax(account_id, fk.tiff(pages=1), year, month)]
     expected = {_key(modb, doc): _data(doc) for doc in docs}
     for doc in docs:
-        stored = kd.write_as_kazoo(couch, couch_server.auth_url, modb, doc)
+        stored = kd.write_as_kazoo(couch, modb, doc)
         assert stored["pvt_type"] and stored["_attachments"]  # CouchDB kept the doc's fields
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,))
     result = run_syncd(config, "run", "--once")
@@ -71,7 +71,7 @@ def _new_month_arrives(tmp_path: Path, couch: CouchClient, couch_server: CouchSe
         voicemail = kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(3000, "new month"), *kd.now_month())
         key = _key(modb, voicemail)
         started = time.monotonic()
-        kd.write_as_kazoo(couch, couch_server.auth_url, modb, voicemail)
+        kd.write_as_kazoo(couch, modb, voicemail)
         client = s3_client(s3_server.url)
         took = wait_for(lambda: client.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount"), 60,
                         "the voicemail in the new month's database")

@@ -48,7 +48,7 @@ def seed_voicemails(couch: CouchClient, account_id: str, modb: str, count: int) 
         (name,) = doc["_attachments"]
         payloads[f"{dbnames.encode(modb)}/{doc['_id']}_{name}"] = kd.fake_mp3(2048, f"{account_id}{i}")
     for doc in docs:
-        couch.save(modb, doc)
+        kd.write_as_kazoo(couch, modb, doc)
     return payloads
 
 

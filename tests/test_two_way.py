@@ -54,7 +54,7 @@ def voicemails(couch: CouchClient, modb: str, account_id: str, count: int) -> li
     docs = []
     for i in range(count):
         doc = kd.mailbox_message(account_id, box, kd.fake_mp3(3000 + i, f"vm{i}"), *kd.now_month())
-        doc["_rev"] = couch.save(modb, doc)
+        kd.write_as_kazoo(couch, modb, doc)
         docs.append(doc)
     return docs
 

@@ -66,7 +66,7 @@ def test_plan_routes_voicemail_and_recording_to_s3_at_kazoos_keys(
     probe = {"_id": f"{year}{month:02d}-{kd.new_id()}", "pvt_type": "storage_settings_probe",
              "_attachments": kd.inline(f"{kd.new_id()}_test_credentials_file.txt", b"probe", "text/plain")}
     for doc in (vm, rec, fax, probe):
-        couch.save(modb, doc)
+        kd.write_as_kazoo(couch, modb, doc)
 
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,))
     result = run_syncd(config, "run", "--once")
@@ -101,7 +101,7 @@ def test_local_folder_flow_from_syncd_config(tmp_path: Path, couch: CouchClient,
     fax = kd.inbound_fax(account_id, b"II*\x00inbound", year, month)
     outbox_fax = {**kd.inbound_fax(account_id, b"II*\x00sent", year, month), "folder": "outbox"}
     for doc in (vm, fax, outbox_fax):
-        couch.save(modb, doc)
+        kd.write_as_kazoo(couch, modb, doc)
     extra = (f'[backends.archive]\ntype = "local"\npath = "{archive}"\n\n'
              '[[flows]]\nkind = "voicemail"\nbackend = "archive"\nprefix = "vm"\n\n'
              '[[flows]]\nkind = "faxes"\nbackend = "archive"\nprefix = "faxes"\n')  # flows never share a folder
@@ -143,7 +143,7 @@ def test_stub_plan_object_already_there_is_recorded_not_uploaded(
                                                 stub=True))
     year, month = kd.now_month()
     vm = kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(3000, "stub"), year, month)
-    couch.save(modb, vm)
+    kd.write_as_kazoo(couch, modb, vm)
     key = kazoo_key(modb, vm)
     client = s3_client(s3_server.url)
     client.put_object(Bucket=bucket, Key=key, Body=raw(vm))  # Kazoo wrote it (stub: true)
@@ -187,7 +187,7 @@ def test_doc_first_attachment_second_is_picked_up(tmp_path: Path, couch: CouchCl
     assert run_syncd(config, "run", "--once").returncode == 0
     assert s3_objects(s3_server.url, bucket) == {}
     data = kd.fake_mp3(4000, "late")
-    vm["_attachments"] = kd.inline(name, data, "audio/mpeg")  # ... then the attachment
-    couch.save(modb, vm)
+    vm["_attachments"] = kd.inline(name, data, "audio/mpeg")  # ... then the attachment, in its own PUT
+    kd.write_as_kazoo(couch, modb, vm)
     assert run_syncd(config, "run", "--once").returncode == 0
     assert body(s3_server.url, bucket, kazoo_key(modb, vm)) == data

@@ -30,13 +30,13 @@ def test_a_symlinked_folder_in_the_root_is_not_followed_by_uploads(
     (archive / "vm").symlink_to(outside, target_is_directory=True)  # planted by someone with folder access
     docs = [kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(900, str(i)), *kd.now_month()) for i in range(2)]
     for doc in docs:
-        couch.save(modb, doc)
+        kd.write_as_kazoo(couch, modb, doc)
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,), extra=(
         f'[backends.archive]\ntype = "local"\npath = "{archive}"\nwatch = "off"\n\n'
         '[[flows]]\nkind = "voicemail"\nbackend = "archive"\nprefix = "vm"\n\n'
         '[[flows]]\nkind = "recordings"\nbackend = "archive"\nprefix = "rec"\n'))
     recording = kd.call_recording(account_id, kd.fake_mp3(700, "rec"), *kd.now_month())
-    couch.save(modb, recording)
+    kd.write_as_kazoo(couch, modb, recording)
     capsys.readouterr()
     assert cli.main(["-c", str(config), "run", "--once"]) == 1
     err = capsys.readouterr().err

@@ -17,8 +17,13 @@ from syncd.kazoo.couch import CouchClient
 GREGORIAN = 62167219200
 
 
+# Every id the tests make starts with this session's token: on a CouchDB the suite
+# does not own, what a session wrote is found by it and removed (servers.py).
+SESSION = secrets.token_hex(3)
+
+
 def new_id() -> str:
-    return secrets.token_hex(16)
+    return SESSION + secrets.token_hex(13)
 
 
 def now_month() -> tuple[int, int]:
@@ -142,28 +147,21 @@ def seed_account(couch: CouchClient, account_id: str, with_modb: bool = True) ->
     return modb
 
 
-def write_as_kazoo(couch: CouchClient, couch_url: str, db: str, doc: dict[str, Any]) -> dict[str, Any]:
+def write_as_kazoo(couch: CouchClient, db: str, doc: dict[str, Any]) -> dict[str, Any]:
     """Write doc the way Kazoo does: the document without its attachments, then each attachment
-    in a standalone PUT (kz_datamgr:put_attachment). Returns the doc as stored.
+    in a standalone PUT (kz_datamgr:put_attachment). The caller's doc keeps its inline
+    attachments (the expected bytes) and takes the new _rev; returns the doc as stored.
 
     pouchdb-server (not CouchDB) drops a document's other fields on such a PUT; there, and only
     there, the fields are written back afterwards, so the test sees what CouchDB keeps."""
-    import base64
-    from urllib.parse import quote
-
-    import requests
-
-    attachments = doc.pop("_attachments", {})
-    doc["_rev"] = couch.save(db, doc)
+    attachments = doc.get("_attachments", {})
+    body = {key: value for key, value in doc.items() if key != "_attachments"}
+    body["_rev"] = couch.save(db, body)
     for name, att in attachments.items():
-        answer = requests.put(f"{couch_url}/{quote(db, safe='')}/{quote(doc['_id'], safe='')}/{quote(name, safe='')}",
-                              params={"rev": doc["_rev"]}, data=base64.b64decode(att["data"]),
-                              headers={"Content-Type": att["content_type"]}, timeout=60)
-        answer.raise_for_status()
-        doc["_rev"] = answer.json()["rev"]
-    stored = couch.get(db, doc["_id"]) or {}
+        couch.put_attachment(db, body, base64.b64decode(att["data"]), name, att["content_type"])
+    stored = couch.get(db, body["_id"]) or {}
     if attachments and stored.get("pvt_type") != doc.get("pvt_type"):  # pouchdb-server's quirk
-        stored = {**doc, "_rev": stored["_rev"], "_attachments": stored.get("_attachments", {})}
+        stored = {**body, "_rev": stored["_rev"], "_attachments": stored.get("_attachments", {})}
         stored["_rev"] = couch.save(db, stored)
-    doc.update(stored)
-    return doc
+    doc["_rev"] = stored["_rev"]
+    return stored

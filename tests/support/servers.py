@@ -12,8 +12,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
+
+from syncd.kazoo import dbnames
 
 ROOT = Path(__file__).resolve().parents[2]
 POUCHDB_DEFAULT = ROOT / ".cache" / "pouchdb" / "node_modules" / ".bin" / "pouchdb-server"
@@ -102,12 +106,65 @@ class RealCouchServer(Server):
         self.kind, self.version = "couchdb", f"Apache CouchDB {requests.get(self.url, timeout=10).json().get('version')}"
 
 
-def couch_server_for_tests(workdir: Path) -> CouchServer | RealCouchServer:
+class ExistingCouchServer:
+    """A CouchDB the tests do not own (an operator's staging server), named by URL.
+
+    Kazoo's own databases (accounts, system_data, faxes) are created only if missing
+    and never dropped. Everything a session writes carries its id token
+    (kazoo_data.SESSION): at the end its account databases and MODBs are dropped
+    and its documents in the shared databases deleted; nothing else is touched.
+    """
+
+    SHARED_DBS = ("accounts", "system_data", "faxes")
+
+    def __init__(self, url: str, session: str) -> None:
+        parts = urlsplit(url)
+        if not (parts.scheme in ("http", "https") and parts.hostname):
+            raise RuntimeError(f"SYNCD_TEST_COUCHDB={url!r} is neither pouchdb, real, a run-couchdb path "
+                               "nor an http(s) URL of a CouchDB")
+        self.auth_url = url.rstrip("/")
+        self.url = urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
+        self.user, self.password = parts.username or "", parts.password or ""
+        self.session = session
+        welcome = requests.get(self.auth_url, timeout=10).json()
+        self.kind, self.version = "couchdb", f"CouchDB {welcome.get('version')} at {self.url} (existing)"
+        if requests.head(f"{self.auth_url}/_global_changes", timeout=10).status_code == 404:
+            requests.put(f"{self.auth_url}/_global_changes", timeout=30)
+
+    def owned_databases(self) -> list[str]:
+        # account/aa/bb/cc...: this session's accounts and MODBs (compared without the "/",
+        # which pouchdb-server drops from the names it lists)
+        prefix = dbnames.account_db(self.session).replace("/", "")
+        names = requests.get(f"{self.auth_url}/_all_dbs", timeout=60).json()
+        return [name for name in names if name.replace("/", "").startswith(prefix)]
+
+    def owned_docs(self, db: str) -> list[dict[str, Any]]:
+        answer = requests.get(f"{self.auth_url}/{db}/_all_docs", params={"include_docs": "true"}, timeout=60)
+        if answer.status_code == 404:
+            return []
+        rows = answer.json()["rows"]
+        return [row["doc"] for row in rows if row["id"].startswith(self.session)
+                or str(row["doc"].get("pvt_account_id", "")).startswith(self.session)]
+
+    def stop(self) -> None:
+        """Remove what this session wrote, and only that."""
+        for name in self.owned_databases():
+            requests.delete(f"{self.auth_url}/{quote(name, safe='')}", timeout=60)
+        for db in self.SHARED_DBS:
+            for doc in self.owned_docs(db):
+                requests.delete(f"{self.auth_url}/{db}/{quote(doc['_id'], safe='')}",
+                                params={"rev": doc["_rev"]}, timeout=60)
+
+
+def couch_server_for_tests(workdir: Path, session: str) -> CouchServer | RealCouchServer | ExistingCouchServer:
     """The CouchDB the tests run against: $SYNCD_TEST_COUCHDB names shared/couchdb's run-couchdb
-    (or "real" for the one beside the project); unset or "pouchdb" is pouchdb-server."""
+    (or "real" for the one beside the project) or the URL of an existing CouchDB; unset or
+    "pouchdb" is pouchdb-server."""
     wanted = os.environ.get("SYNCD_TEST_COUCHDB", "pouchdb")
     if wanted == "pouchdb":
         return CouchServer(workdir)
+    if "://" in wanted:
+        return ExistingCouchServer(wanted, session)
     runner = str(ROOT.parent / "shared" / "couchdb" / "run-couchdb") if wanted == "real" else wanted
     if not Path(runner).is_file():
         raise RuntimeError(f"SYNCD_TEST_COUCHDB={wanted!r}: no run-couchdb at {runner}")
