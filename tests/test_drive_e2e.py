@@ -75,7 +75,7 @@ def test_without_folder_id_path_tokens_become_nested_folders_under_the_root(
         tmp_path: Path, couch: CouchClient, couch_server: CouchServer, drive_server: DriveServer,
         account: tuple[str, str]) -> None:
     account_id, modb = account
-    base = "kazoo-" + kd.new_id()[:8]
+    base = "kazoo-" + kd.new_id()[-8:]
     couch.save("system_data", drive_storage_doc(account_id, kd.new_id(), None,
                                                 {"folder_base_path": base, "folder_path": "voicemail"}))
     vm = kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(1500, "vm"), *kd.now_month())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.naming import object_name
 from tests.conftest import run_syncd, s3_client, write_config
@@ -65,5 +66,5 @@ def test_a_tenants_bad_doc_and_a_damaged_pdf_harm_no_one_else(
     damaged = json.loads((rejected / f"{TO} - damaged.pdf.json").read_bytes())
     assert "the PDF is damaged" in damaged["error"]
     assert "this is a FIFO, not a file" in json.loads((rejected / f"{TO} - pipe.pdf.json").read_bytes())["error"]
-    assert not any(k.startswith(f"account%2F{bad[:2]}") for k in _objects(s3_server, bucket))
+    assert not any(k.startswith(dbnames.account_db(bad, encoded=True)) for k in _objects(s3_server, bucket))
     assert (outbox / f"{TO} - pipe.pdf").exists()  # a FIFO is never moved or read
