@@ -26,20 +26,20 @@ from typing import Any, BinaryIO
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from syncd import logs, sdnotify
+from syncd.runtime import logs, sdnotify
 from syncd.backends import BackendSpec, open_backend
 from syncd.backends.base import Backend
 from syncd.config import BackendConfig, Config
 from syncd.engine.backend_deletes import apply_kazoo_deletes
-from syncd.engine.convert import TiffToPdf
-from syncd.engine.fax_outbox import FaxOutbox, PassReport
+from syncd.flows.fax.convert import TiffToPdf
+from syncd.flows.fax.outbox import FaxOutbox, PassReport
 from syncd.engine.plan import Guard, Policy
 from syncd.engine.runner import RunStats, UploadRunner
 from syncd.engine.twoway import Report, TwoWay
 from syncd.engine.uploader import RetryPolicy, Uploader
-from syncd.bulkhead import Bulkhead, supervised
+from syncd.runtime.bulkhead import Bulkhead, supervised
 from syncd.errors import CouchUnavailable, StateDamaged, StateUnavailable, SyncdError
-from syncd.faxjobs import Outbox
+from syncd.flows.fax.records import Outbox
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.deletes import KazooDeleter
@@ -49,9 +49,9 @@ from syncd.kazoo.follower import SYSTEM_DATA, Follower
 from syncd.kazoo.hot_feeds import HotFeeds
 from syncd.kazoo.plans import PlanBook
 from syncd.kazoo.work import PDF_TARGET_SUFFIX, DocPlanner, FlowRule, needs_pdf
-from syncd.reconcile import Reconciler
+from syncd.flows.attachments.reconcile import Reconciler
 from syncd.state import Item, State
-from syncd.watchers import Hints
+from syncd.runtime.hints import Hints
 
 log = logging.getLogger("syncd")
 
@@ -143,7 +143,7 @@ class Daemon:
                                  on_work=self.runner.wake.set, bulkhead=self.bulkhead,
                                  on_update=self.feeds_wake.set)
         t = config.two_way
-        crossbar = Crossbar(t.crossbar_url, t.crossbar_api_key or "") if t.crossbar_url else None
+        crossbar = Crossbar(cb.url, cb.api_key) if (cb := k.crossbar) else None
         self.kazoo_deleter = KazooDeleter(self.couch, crossbar)
         self.policy = Policy(t.grace_period, t.pvt_types(lambda p: p.delete_in_kazoo), t.kazoo_delete_modes())
         self.guard = Guard(t.max_deletes, t.max_delete_share, t.share_from, t.max_deletes_per_run, t.guard_window)

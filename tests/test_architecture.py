@@ -1,4 +1,4 @@
-"""The import rules that keep the layers apart (DESIGN §3)."""
+"""The layout and the import rules that keep the layers apart (DESIGN §3, README Layout)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "syncd"
-SDKS = {"boto3", "botocore", "s3transfer", "couchdb", "googleapiclient", "google", "watchdog", "apscheduler",
-        "erlang"}
+OBJECT_STORE_SDKS = {"boto3", "botocore", "s3transfer", "googleapiclient", "google", "httplib2", "google_auth_httplib2"}
+SDKS = OBJECT_STORE_SDKS | {"couchdb", "watchdog", "apscheduler", "erlang", "jsonschema",
+                            "img2pdf", "pypdf", "phonenumbers"}
+ROOT_MODULES = {"__init__.py", "__main__.py", "errors.py", "daemon.py"}
+PACKAGES = {"cli", "config", "state", "kazoo", "backends", "engine", "flows", "runtime"}
 
 
 def imports(path: Path) -> set[str]:
@@ -24,11 +27,56 @@ def top(names: set[str]) -> set[str]:
     return {n.split(".")[0] for n in names}
 
 
-def test_engine_imports_no_sdk_and_no_config() -> None:
+def rel(path: Path) -> str:
+    return path.relative_to(PKG).as_posix()
+
+
+def test_the_root_holds_the_lifecycle_and_the_packages_only() -> None:
+    assert {p.name for p in PKG.glob("*.py")} == ROOT_MODULES
+    assert {p.name for p in PKG.iterdir() if p.is_dir() and p.name != "__pycache__"} == PACKAGES
+    for package in {p.parent for p in PKG.rglob("*.py")}:
+        assert (package / "__init__.py").is_file(), f"{rel(package)} has no __init__.py"
+
+
+def flows() -> list[Path]:
+    return [p for p in (PKG / "flows").iterdir() if p.is_dir() and p.name != "__pycache__"]
+
+
+def test_there_are_flows_and_none_imports_another() -> None:
+    assert {f.name for f in flows()} >= {"attachments", "fax"}
+    for flow in flows():
+        for path in flow.rglob("*.py"):
+            others = {n.split(".")[2] for n in imports(path) if n.startswith("syncd.flows.")} - {flow.name}
+            assert not others, (rel(path), others)
+
+
+def test_below_the_flows_only_a_flows_records_are_imported() -> None:
+    """config, state, kazoo, runtime and backends share a flow's vocabulary (its records module);
+    only the wiring (daemon.py, cli/) reaches a flow's workings."""
+    for path in PKG.rglob("*.py"):
+        where = rel(path)
+        if where.startswith(("flows/", "cli/")) or where == "daemon.py":
+            continue
+        reached = {n for n in imports(path) if n.startswith("syncd.flows") and not n.endswith(".records")}
+        assert not reached, (where, reached)
+
+
+def test_a_flows_records_import_nothing_of_syncd_but_errors() -> None:
+    for path in (PKG / "flows").glob("*/records.py"):
+        assert {n for n in imports(path) if n.startswith("syncd")} <= {"syncd.errors"}, rel(path)
+
+
+def test_engine_imports_no_sdk_no_flow_and_no_config() -> None:
     for path in (PKG / "engine").glob("*.py"):
         names = imports(path)
         assert not top(names) & SDKS, path
-        assert "syncd.config" not in names and not any(n.startswith("syncd.kazoo") for n in names), path
+        assert not any(n.startswith(("syncd.config", "syncd.kazoo", "syncd.flows", "syncd.cli", "syncd.daemon"))
+                       for n in names), path
+
+
+def test_only_backends_import_object_store_sdks() -> None:
+    users = {rel(p) for p in PKG.rglob("*.py") if top(imports(p)) & OBJECT_STORE_SDKS}
+    assert users and all(u.startswith("backends/") for u in users), users
 
 
 def test_backends_import_neither_engine_nor_config() -> None:
@@ -38,7 +86,7 @@ def test_backends_import_neither_engine_nor_config() -> None:
 
 
 def test_only_kazoo_couch_imports_the_couchdb_client() -> None:
-    users = {p.relative_to(PKG).as_posix() for p in PKG.rglob("*.py") if "couchdb" in top(imports(p))}
+    users = {rel(p) for p in PKG.rglob("*.py") if "couchdb" in top(imports(p))}
     assert users == {"kazoo/couch.py"}
 
 
@@ -50,10 +98,12 @@ def test_each_sdk_stays_in_its_module() -> None:
               "watchdog": {"backends/local_events.py"},
               "googleapiclient": DRIVE, "google": DRIVE, "httplib2": DRIVE, "google_auth_httplib2": DRIVE,
               "jsonschema": {"kazoo/storage_docs.py"},
-              "pypdf": {"faxfiles.py"}, "img2pdf": {"faxfiles.py"}, "phonenumbers": {"faxfiles.py"},
-              "apscheduler": {"daemon.py", "config.py"}}  # config: cron expressions checked by the parser that runs them
+              "pypdf": {"flows/fax/files.py"}, "img2pdf": {"flows/fax/files.py"},
+              "phonenumbers": {"flows/fax/records.py"},
+              # config: cron expressions are checked by the parser that runs them
+              "apscheduler": {"daemon.py", "config/__init__.py"}}
     for sdk, allowed in owners.items():
-        users = {p.relative_to(PKG).as_posix() for p in PKG.rglob("*.py") if sdk in top(imports(p))}
+        users = {rel(p) for p in PKG.rglob("*.py") if sdk in top(imports(p))}
         assert users <= allowed, (sdk, users)
 
 
@@ -63,6 +113,16 @@ def test_modules_stay_small() -> None:
 
 
 def test_the_bulkhead_sits_below_everything() -> None:
-    """Every layer contains errors through syncd/bulkhead.py, so it may import only syncd's errors."""
-    names = imports(PKG / "bulkhead.py")
+    """Every layer contains errors through runtime/bulkhead.py, so it may import only syncd's errors."""
+    names = imports(PKG / "runtime" / "bulkhead.py")
     assert {n for n in names if n.startswith("syncd")} == {"syncd.errors"}
+
+
+def test_tests_mirror_the_package_with_one_file_per_name() -> None:
+    """tests/<package>/... follows syncd/<package>/...; no two test files share a name."""
+    tests = PKG.parent / "tests"
+    names = [p.name for p in tests.rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    for folder in {p.parent for p in tests.rglob("test_*.py")} - {tests}:
+        top_level = folder.relative_to(tests).parts[0]
+        assert top_level in PACKAGES | {"hostile", "support"}, f"tests/{top_level} mirrors no package"

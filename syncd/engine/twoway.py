@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from syncd.backends.base import Backend
 from syncd.engine.plan import Act, Guard, Policy, decide, proceed_command
 from syncd.engine.uploader import BackendResolver
-from syncd.bulkhead import describe
+from syncd.runtime.bulkhead import describe
 from syncd.errors import NotFound, StateError, StorageError, SyncdError
 from syncd.state import Item, State
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from syncd.backends.base import Backend, HashingReader, ObjectInfo
-from syncd.bulkhead import describe
+from syncd.runtime.bulkhead import describe
 from syncd.errors import IntegrityError, NotFound, StateError, SyncdError
 from syncd.state import Item, State
 

@@ -76,7 +76,7 @@ class Crossbar:
                 return self._call(method, path, body, authed=True, raw=raw, refused=refused, retry_auth=False)
             if exc.code == 401 and not authed:
                 raise KazooError(f"Crossbar {method} {self.url}{path}: the API key was refused: check "
-                                 "[two_way] crossbar_api_key") from None
+                                 "[kazoo.crossbar] api_key") from None
             if exc.code in (400, 404, 409, 413, 415) and refused is not KazooError:
                 raise refused(f"Kazoo refused it: HTTP {exc.code} {_message(exc)}") from None
             raise KazooError(f"Crossbar {method} {self.url}{path}: HTTP {exc.code} {_message(exc)}") from None

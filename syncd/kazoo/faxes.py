@@ -4,7 +4,7 @@
 The job is one document written in one request, PDF inline as
 `original_file.pdf` (the worker sends `original_file*` after converting it).
 One write means a job is either wholly there or not at all, and its _id is
-derived from the file (syncd.faxjobs.job_id), so CouchDB itself refuses a
+derived from the file (syncd.flows.fax.records.job_id), so CouchDB itself refuses a
 second job for the same file version. PDFs are bounded by the outbox's
 max_size, so holding one in memory while it is written is bounded too.
 
@@ -19,7 +19,7 @@ import datetime as dt
 from typing import Any
 
 from syncd.errors import KazooError
-from syncd.faxjobs import FaxRequest, JobResult, Sender, iso
+from syncd.flows.fax.records import FaxRequest, JobResult, Sender, iso
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from syncd.bulkhead import Bulkhead
+from syncd.runtime.bulkhead import Bulkhead
 from syncd.errors import CouchUnavailable, PlanError, StateError
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient, DbUpdatesUnsupported

@@ -23,7 +23,7 @@ from syncd.kazoo.couch import UNREADABLE
 from syncd.kazoo.endpoints import valid_host, valid_region
 from syncd.kazoo.handler_blobs import BlobError, external_copy
 from syncd.kazoo.plans import PlanBook, Route
-from syncd.logs import redact
+from syncd.runtime.logs import redact
 from syncd.state import NewItem
 
 log = logging.getLogger("syncd.kazoo")

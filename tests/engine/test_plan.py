@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from syncd.engine.plan import Act, Guard, decide
-from syncd.items import Item
+from syncd.state.items import Item
 
 
 def item(missing_since: float | None = None, md5: str | None = "a" * 32, etag: str | None = "e1",

@@ -18,7 +18,7 @@ from tests.conftest import run_syncd, s3_client, write_config
 from tests.support import fax_kazoo as fk
 from tests.support import kazoo_data as kd
 from tests.support.servers import CouchServer, S3Server
-from tests.test_two_way import daemon, wait_for
+from tests.support.daemons import daemon, wait_for
 
 pytestmark = [pytest.mark.couchdb, pytest.mark.s3, pytest.mark.slow]
 TO = "+14155550100"

@@ -20,7 +20,7 @@ from syncd.kazoo.couch import CouchClient
 from tests.conftest import ROOT, s3_client, write_config
 from tests.support import kazoo_data as kd
 from tests.support.servers import CouchServer, S3Server
-from tests.test_two_way import wait_for
+from tests.support.daemons import wait_for
 
 pytestmark = [pytest.mark.couchdb, pytest.mark.s3, pytest.mark.slow]
 BACKLOG = 1500

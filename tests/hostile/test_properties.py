@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from syncd import config
 from syncd.errors import ConfigError, DocError, PlanError
-from syncd.faxfiles import FaxFileError, count_pdf_pages
+from syncd.flows.fax.files import FaxFileError, count_pdf_pages
 from syncd.kazoo import dbnames
 from syncd.kazoo.handler_blobs import BlobError, external_copy
 from syncd.kazoo.plans import PlanBook

@@ -16,7 +16,7 @@ from syncd.backends.memory import MemoryBackend
 from syncd.engine.uploader import Outcome, RetryPolicy, Uploader
 from syncd.errors import StateDamaged, StateUnavailable
 from syncd.state import NewItem, State
-from syncd.state_db import state_failure
+from syncd.state.db import state_failure
 
 
 class Source:

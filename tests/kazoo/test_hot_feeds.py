@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from syncd.kazoo.hot_feeds import HotFeeds
-from tests.test_two_way import wait_for
+from tests.support.daemons import wait_for
 
 
 class FakeCouch:

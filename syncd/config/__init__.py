@@ -1,0 +1,379 @@
+"""TOML configuration -> a frozen, validated Config.
+
+Validation collects every problem at once, each with its dotted path and what
+is allowed, and rejects unknown keys. Secrets may be given inline, or read from
+a file (a relative path is looked up in systemd's $CREDENTIALS_DIRECTORY).
+
+Imports nothing from syncd but errors.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+
+from syncd.config.backends import CHECKSUM_MODES, backend_options, credential_secrets, kazoo_drive
+from syncd.config.crossbar import OLD_KEYS as OLD_CROSSBAR_KEYS
+from syncd.config.crossbar import CrossbarConfig, crossbar_config
+from syncd.config.fax import FaxConfig, fax_config
+from syncd.config.overlaps import Place, check_overlaps, place
+from syncd.config.validator import Validator, read_credential_file
+from syncd.errors import ConfigError
+
+DEFAULT_PATH = "/etc/syncd/config.toml"
+DAY = 86400.0
+
+# What each syncd-driven flow uploads: (database classification, pvt_type).
+FLOW_KINDS = {
+    "voicemail": ("modb", "mailbox_message"),
+    "recordings": ("modb", "call_recording"),
+    "faxes": ("modb", "fax"),
+    "media": ("account", "media"),
+}
+LOG_LEVELS = ("debug", "info", "warning", "error")
+ON_KAZOO_DELETE = ("keep", "trash", "delete")
+TWO_WAY_KINDS = ("voicemail", "recordings", "faxes")
+
+
+@dataclass(frozen=True)
+class CouchConfig:
+    url: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class KazooConfig:
+    accounts: tuple[str, ...] = ()
+    follow_storage_plans: bool = True
+    history_months: int = 12
+    poll_interval: float = 1.0
+    discovery_interval: float = 300.0
+    s3_checksum: str = "when_required"
+    # endpoints tenant storage docs may name although not public (host names, addresses, CIDRs)
+    allow_endpoints: tuple[str, ...] = ()
+    # syncd's own Drive credentials for Kazoo's google_drive handlers: credentials, subject, api_endpoint
+    google_drive: dict[str, Any] = field(default_factory=dict, repr=False)
+    crossbar: CrossbarConfig | None = None  # [kazoo.crossbar]: voicemail deletes and fax jobs through Crossbar
+
+
+@dataclass(frozen=True)
+class UploadConfig:
+    workers: int = 8
+    retry_base: float = 30.0
+    retry_max: float = 3600.0
+
+
+@dataclass(frozen=True)
+class KindPolicy:
+    """Two-way policy for one kind of document (voicemail, recordings, faxes)."""
+
+    delete_in_kazoo: bool = False   # its object vanished from storage -> soft delete in Kazoo
+    on_kazoo_delete: str = "keep"   # deleted in Kazoo -> keep | trash | delete its object
+
+
+@dataclass(frozen=True)
+class TwoWayConfig:
+    kinds: dict[str, KindPolicy] = field(default_factory=lambda: {"voicemail": KindPolicy(True)})
+    grace_period: float = 60.0
+    scan_interval: float = 300.0
+    recheck_interval: float = 2.0
+    change_poll_interval: float = 10.0
+    max_deletes: int = 20
+    max_delete_share: float = 0.5
+    share_from: int = 3
+    max_deletes_per_run: int = 100
+    guard_window: float = 3600.0
+    reconcile_cron: str | None = "30 3 * * *"
+    reconcile_jitter: float = 900.0
+    sqs_queue_url: str | None = None
+    sqs: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def pvt_types(self, predicate: Any) -> frozenset[str]:
+        return frozenset(FLOW_KINDS[k][1] for k, p in self.kinds.items() if predicate(p))
+
+    def kazoo_delete_modes(self) -> dict[str, str]:
+        """pvt_type -> "trash" | "delete", for the kinds that do not keep objects of docs deleted in Kazoo."""
+        return {FLOW_KINDS[k][1]: p.on_kazoo_delete for k, p in self.kinds.items() if p.on_kazoo_delete != "keep"}
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    name: str
+    type: str
+    options: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    name: str
+    kind: str
+    backend: str
+    accounts: tuple[str, ...] = ()
+    prefix: str | None = None
+    field_list: tuple[Any, ...] | None = None
+    field_separator: str = "/"
+
+    @property
+    def classification(self) -> str:
+        return FLOW_KINDS[self.kind][0]
+
+    @property
+    def pvt_type(self) -> str:
+        return FLOW_KINDS[self.kind][1]
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str
+    couchdb: CouchConfig
+    state_path: str
+    log_level: str = "info"
+    kazoo: KazooConfig = KazooConfig()
+    upload: UploadConfig = UploadConfig()
+    backends: dict[str, BackendConfig] = field(default_factory=dict)
+    flows: tuple[FlowConfig, ...] = ()
+    two_way: TwoWayConfig = TwoWayConfig()
+    fax: FaxConfig = FaxConfig()
+    # keys that still work but have moved, each with where to (logged as warnings at start)
+    deprecations: tuple[str, ...] = ()
+
+    def secrets(self) -> list[str]:
+        """Every secret value in this config, for the log redactor."""
+        found = [self.couchdb.password] if self.couchdb.password else []
+        found += [b.options["secret_access_key"] for b in self.backends.values()
+                  if b.options.get("secret_access_key")]
+        crossbar_key = self.kazoo.crossbar.api_key if self.kazoo.crossbar else None
+        found += [x for x in (crossbar_key, self.two_way.sqs.get("secret_access_key")) if x]
+        drives = [self.kazoo.google_drive] + [b.options for b in self.backends.values() if b.type == "google_drive"]
+        for drive in drives:
+            found += credential_secrets(drive.get("credentials"))
+        return found
+
+
+def config_path(cli_path: str | None) -> str:
+    """--config wins, then $SYNCD_CONFIG, then /etc/syncd/config.toml."""
+    return cli_path or os.environ.get("SYNCD_CONFIG") or DEFAULT_PATH
+
+
+def load(path: str) -> Config:
+    """Read and validate the TOML file at path; raise ConfigError with every problem."""
+    try:
+        raw = tomllib.loads(read_credential_file(Path(path), limit=1024 * 1024))
+    except FileNotFoundError:
+        raise ConfigError(path, ["file not found: pass --config PATH or set SYNCD_CONFIG"]) from None
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, tomllib.TOMLDecodeError):
+            raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(path, [f"cannot read file: {why}"]) from None
+    return parse(raw, source=path)
+
+
+def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
+    """Validate an already-parsed TOML document."""
+    v = Validator()
+    v.unknown(raw, "", {"couchdb", "state", "log", "kazoo", "upload", "backends", "flows", "two_way", "fax"})
+    couch = _couch(v, v.table(raw, "couchdb", required=True))
+    state = v.table(raw, "state", required=True)
+    v.unknown(state, "state", {"path"})
+    state_path = v.string(state, "state.path", required=True)
+    if state_path and not os.path.isabs(state_path):
+        v.problem("state.path", f"must be an absolute path; {state_path!r} would depend on the directory syncd "
+                  f"starts in (here: {os.path.abspath(state_path)})")
+    log = v.table(raw, "log")
+    v.unknown(log, "log", {"level"})
+    level = v.choice(log, "log.level", LOG_LEVELS, "info")
+    notices: list[str] = []
+    kazoo = _kazoo(v, v.table(raw, "kazoo"), crossbar_config(v, v.table(raw, "kazoo"), v.table(raw, "two_way"),
+                                                             notices))
+    upload = _upload(v, v.table(raw, "upload"))
+    backends = {name: BackendConfig(name, kind, opts)
+                for name, (kind, opts) in backend_options(v, v.table(raw, "backends")).items()}
+    flows = _flows(v, raw.get("flows", []), backends)
+    two_way = _two_way(v, v.table(raw, "two_way"))
+    fax = fax_config(v, v.table(raw, "fax"), set(backends))
+    check_overlaps(v, _places(backends, flows, fax))
+    if fax.submit_via == "crossbar" and not kazoo.crossbar:
+        v.problem("fax.submit_via", "\"crossbar\" needs [kazoo.crossbar] url and api_key (or api_key_file): "
+                  "the Crossbar connection syncd uses")
+    if v.problems:
+        raise ConfigError(source, v.problems)
+    return Config(source, couch, state_path or "", level or "info", kazoo, upload, backends, flows, two_way, fax,
+                  tuple(notices))
+
+
+def _places(backends: dict[str, BackendConfig], flows: tuple[FlowConfig, ...], fax: FaxConfig) -> list[Place]:
+    found = [place(f"flows[{i}] {f.name!r}", "flow", backends[f.backend].type, backends[f.backend].options, f.prefix)
+             for i, f in enumerate(flows) if f.backend in backends]
+    found += [place(f"fax.outbox {b.name!r}", "outbox", backends[b.backend].type, backends[b.backend].options,
+                    b.folder) for b in fax.outboxes if b.backend in backends]
+    return found
+
+
+def _two_way(v: Validator, t: dict[str, Any]) -> TwoWayConfig:
+    numbers = {"grace_period": (60.0, 0, 30 * DAY), "scan_interval": (300.0, 1, 7 * DAY),
+               "recheck_interval": (2.0, 0.1, 3600), "change_poll_interval": (10.0, 0.1, 3600),
+               "max_deletes": (20, 0, 1_000_000), "max_delete_share": (0.5, 0, 1), "share_from": (3, 1, 1_000_000),
+               "max_deletes_per_run": (100, 0, 1_000_000), "guard_window": (3600.0, 0, 30 * DAY),
+               "reconcile_jitter": (900.0, 0, DAY)}
+    v.unknown(t, "two_way", {*numbers, *TWO_WAY_KINDS, "reconcile_cron", *OLD_CROSSBAR_KEYS, "sqs"})
+    values = {k: v.number(t, f"two_way.{k}", d, minimum=lo, maximum=hi, integer=isinstance(d, int))
+              for k, (d, lo, hi) in numbers.items()}
+    kinds = {kind: _kind_policy(v, v.table(t, kind), f"two_way.{kind}", kind == "voicemail")
+             for kind in TWO_WAY_KINDS}
+    cron = t.get("reconcile_cron", "30 3 * * *")
+    if not _valid_cron(cron):
+        v.problem("two_way.reconcile_cron", f"must be a 5-field cron expression like \"30 3 * * *\", "
+                  f"or \"\" to turn scheduled reconciliation off (got {cron!r})")
+        cron = None
+    sqs = _sqs(v, v.table(t, "sqs"))
+    ints = {k: int(values[k]) for k in ("max_deletes", "share_from", "max_deletes_per_run")}
+    return TwoWayConfig(kinds=kinds, reconcile_cron=cron or None, sqs_queue_url=sqs.pop("queue_url", None), sqs=sqs,
+                        **{**values, **ints})
+
+
+def _valid_cron(cron: Any) -> bool:
+    if cron == "":
+        return True
+    if not isinstance(cron, str) or len(cron.split()) != 5:
+        return False
+    try:
+        CronTrigger.from_crontab(cron)
+    except ValueError:
+        return False
+    return True
+
+
+def _kind_policy(v: Validator, t: dict[str, Any], path: str, deletes_by_default: bool) -> KindPolicy:
+    v.unknown(t, path, {"delete_in_kazoo", "on_kazoo_delete"})
+    return KindPolicy(v.boolean(t, f"{path}.delete_in_kazoo", deletes_by_default),
+                      v.choice(t, f"{path}.on_kazoo_delete", ON_KAZOO_DELETE, "keep") or "keep")
+
+
+def _sqs(v: Validator, t: dict[str, Any]) -> dict[str, Any]:
+    if not t:
+        return {}
+    v.unknown(t, "two_way.sqs", {"queue_url", "region", "endpoint_url", "access_key_id", "secret_access_key",
+                                 "secret_access_key_file", "wait_seconds", "ambient_credentials"})
+    ambient = v.boolean(t, "two_way.sqs.ambient_credentials", False)
+    if (t.get("access_key_id") is not None) == ambient:
+        v.problem("two_way.sqs.access_key_id", "give access_key_id and secret_access_key (or _file), or set "
+                  "ambient_credentials = true to use this host's own AWS identity - not both")
+    endpoint = t.get("endpoint_url")
+    if isinstance(endpoint, str):
+        v.url(endpoint, "two_way.sqs.endpoint_url")
+    return {"queue_url": v.string(t, "two_way.sqs.queue_url", required=True),
+            "region": v.string(t, "two_way.sqs.region"), "endpoint_url": v.string(t, "two_way.sqs.endpoint_url"),
+            "access_key_id": v.string(t, "two_way.sqs.access_key_id"),
+            "secret_access_key": v.secret(t, "two_way.sqs", "secret_access_key"),
+            "wait_seconds": int(v.number(t, "two_way.sqs.wait_seconds", 10, minimum=0, maximum=20, integer=True))}
+
+
+def _couch(v: Validator, t: dict[str, Any]) -> CouchConfig:
+    v.unknown(t, "couchdb", {"url", "username", "password", "password_file", "timeout"})
+    url = v.string(t, "couchdb.url", required=True) or ""
+    if url and not v.url(url, "couchdb.url"):
+        url = ""
+    password = v.secret(t, "couchdb", "password")
+    return CouchConfig(url, v.string(t, "couchdb.username"), password,
+                       v.number(t, "couchdb.timeout", 30.0, minimum=1, maximum=3600))
+
+
+def _kazoo(v: Validator, t: dict[str, Any], crossbar: CrossbarConfig | None) -> KazooConfig:
+    v.unknown(t, "kazoo", {"accounts", "follow_storage_plans", "history_months", "poll_interval",
+                           "discovery_interval", "s3_checksum", "google_drive", "allow_endpoints", "crossbar"})
+    return KazooConfig(
+        accounts=v.account_ids(t, "kazoo.accounts"),
+        follow_storage_plans=v.boolean(t, "kazoo.follow_storage_plans", True),
+        history_months=int(v.number(t, "kazoo.history_months", 12, minimum=0, maximum=240, integer=True)),
+        poll_interval=v.number(t, "kazoo.poll_interval", 1.0, minimum=0.05, maximum=3600),
+        discovery_interval=v.number(t, "kazoo.discovery_interval", 300.0, minimum=1, maximum=DAY),
+        s3_checksum=v.choice(t, "kazoo.s3_checksum", CHECKSUM_MODES, "when_required") or "",
+        google_drive=kazoo_drive(v, t),
+        allow_endpoints=_allow_endpoints(v, t.get("allow_endpoints")),
+        crossbar=crossbar,
+    )
+
+
+def _allow_endpoints(v: Validator, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(x, str) and _endpoint_entry(x) for x in value):
+        v.problem("kazoo.allow_endpoints", "must be an array of host names, IP addresses or CIDR networks "
+                  "(e.g. [\"127.0.0.1\", \"10.0.0.0/8\", \"minio.internal\"])")
+        return ()
+    return tuple(value)
+
+
+def _endpoint_entry(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+        return True
+    except ValueError:
+        return bool(text) and all(c.isalnum() or c in ".-" for c in text)
+
+
+def _upload(v: Validator, t: dict[str, Any]) -> UploadConfig:
+    v.unknown(t, "upload", {"workers", "retry_base", "retry_max"})
+    return UploadConfig(
+        workers=int(v.number(t, "upload.workers", 8, minimum=1, maximum=64, integer=True)),
+        retry_base=v.number(t, "upload.retry_base", 30.0, minimum=0.01, maximum=DAY),
+        retry_max=v.number(t, "upload.retry_max", 3600.0, minimum=0.01, maximum=7 * DAY),
+    )
+
+
+def _flows(v: Validator, flows: Any, backends: dict[str, BackendConfig]) -> tuple[FlowConfig, ...]:
+    if not isinstance(flows, list):
+        v.problem("flows", "must be an array of tables ([[flows]])")
+        return ()
+    out = []
+    for i, f in enumerate(flows):
+        path = f"flows[{i}]"
+        if not isinstance(f, dict):
+            v.problem(path, "must be a table")
+            continue
+        v.unknown(f, path, {"name", "kind", "backend", "accounts", "prefix", "field_list", "field_separator"})
+        kind = v.choice(f, f"{path}.kind", tuple(FLOW_KINDS), None, required=True)
+        backend = v.string(f, f"{path}.backend", required=True)
+        if backend and backend not in backends:
+            known = ", ".join(sorted(backends)) or "none defined"
+            v.problem(f"{path}.backend", f"names no [backends.{backend}] table (defined: {known})")
+        fields = f.get("field_list")
+        if fields is not None and not _valid_field_list(fields):
+            v.problem(f"{path}.field_list", "must be an array of {arg=...}, {field=...}, "
+                      "{const=...} or {group=[...]} tables; arg is one of account_id, db, id, attachment")
+        if kind and backend:
+            out.append(FlowConfig(
+                name=v.string(f, f"{path}.name") or f"{kind}-{backend}", kind=kind, backend=backend,
+                accounts=v.account_ids(f, f"{path}.accounts"), prefix=v.string(f, f"{path}.prefix"),
+                field_list=tuple(fields) if fields is not None else None,
+                field_separator=v.string(f, f"{path}.field_separator") or "/"))
+    return tuple(out)
+
+
+def _valid_field_list(fields: Any) -> bool:
+    if not isinstance(fields, list):
+        return False
+    for item in fields:
+        if isinstance(item, str):
+            continue
+        if not isinstance(item, dict) or len(item) != 1:
+            return False
+        (key, value), = item.items()
+        ok = {
+            "arg": lambda x: x in ("account_id", "db", "id", "attachment"),
+            "field": lambda x: isinstance(x, str) and bool(x),
+            "const": lambda x: isinstance(x, str),
+            "group": _valid_field_list,
+        }.get(key)
+        if ok is None or not ok(value):
+            return False
+    return True

@@ -1,0 +1,9 @@
+"""The flows of DESIGN §2, one package each: what syncd keeps in sync, end to end.
+
+A flow builds on the shared machinery below it (kazoo, backends, engine, state,
+runtime) and never imports another flow. Other layers may import only a flow's
+records module (its vocabulary); the daemon and the CLI wire the flows in.
+- attachments: voicemails, recordings and faxes offloaded per storage plan or
+  flow, with two-way deletes and full reconciliation;
+- fax: PDFs dropped into outboxes sent through Kazoo, results filed beside them.
+"""

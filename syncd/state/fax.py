@@ -1,0 +1,78 @@
+"""State DB queries for the fax outbox: one row per file version handled.
+
+A mixin of syncd.state.State (its connection, lock and `_tx`). A row is
+written *before* Kazoo is asked to send (status submitting), so after a crash
+syncd knows to look in Kazoo rather than to send again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+from syncd.flows.fax.records import FaxJob
+
+FAX_COLUMNS = ("job_id, outbox, account_id, source_key, source_etag, fingerprint, size, to_number, status, "
+               "detail, created_at, filed_at")
+
+
+def _job(row: tuple[Any, ...]) -> FaxJob:
+    values = dict(zip((c.strip() for c in FAX_COLUMNS.split(",")), row, strict=True))
+    values["detail"] = json.loads(values["detail"] or "{}")
+    return FaxJob(**values)
+
+
+class FaxState:
+    _db: sqlite3.Connection
+
+    def _tx(self) -> Any:  # provided by State
+        raise NotImplementedError
+
+    def fax_seen(self, outbox: str, key: str, etag: str) -> bool:
+        """Whether this version of the file at key is being handled. Once its job is filed, the
+        file left the outbox: the same version found there again was dropped again."""
+        return self._db.execute("SELECT 1 FROM fax_jobs WHERE outbox = ? AND source_key = ? AND source_etag = ? "
+                                "AND filed_at IS NULL", (outbox, key, etag)).fetchone() is not None
+
+    def fax_job(self, job_id: str) -> FaxJob | None:
+        row = self._db.execute(f"SELECT {FAX_COLUMNS} FROM fax_jobs WHERE job_id = ?",  # noqa: S608
+                               (job_id,)).fetchone()
+        return None if row is None else _job(row)
+
+    def fax_jobs(self, outbox: str, *statuses: str, unfiled: bool = False) -> list[FaxJob]:
+        marks = ",".join("?" * len(statuses))
+        sql = f"SELECT {FAX_COLUMNS} FROM fax_jobs WHERE outbox = ? AND status IN ({marks})"  # noqa: S608
+        if unfiled:
+            sql += " AND filed_at IS NULL"
+        return [_job(r) for r in self._db.execute(sql + " ORDER BY created_at", (outbox, *statuses))]
+
+    def fax_record(self, job: FaxJob) -> None:
+        with self._tx() as db:
+            db.execute(f"INSERT INTO fax_jobs ({FAX_COLUMNS}, updated_at) "  # noqa: S608
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (job.job_id, job.outbox, job.account_id, job.source_key, job.source_etag, job.fingerprint,
+                        job.size, job.to_number, job.status, json.dumps(job.detail), job.created_at, job.filed_at,
+                        time.time()))
+
+    def fax_update(self, job_id: str, *, status: str | None = None, detail: dict[str, Any] | None = None,
+                   source_etag: str | None = None, filed: bool = False) -> None:
+        sets = {"status": status, "detail": json.dumps(detail) if detail is not None else None,
+                "source_etag": source_etag, "filed_at": time.time() if filed else None}
+        changes = {k: v for k, v in sets.items() if v is not None}
+        assignments = ", ".join(f"{k} = ?" for k in changes)
+        with self._tx() as db:
+            db.execute(f"UPDATE fax_jobs SET {assignments}, updated_at = ? WHERE job_id = ?",  # noqa: S608
+                       (*changes.values(), time.time(), job_id))
+
+    def fax_forget(self, job_id: str) -> None:
+        """Drop a row whose job never reached Kazoo (its file changed or vanished first)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM fax_jobs WHERE job_id = ? AND status = 'submitting'", (job_id,))
+
+    def fax_counts(self) -> list[tuple[str, str, int]]:
+        """(outbox, status, count) for status output."""
+        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+            "SELECT outbox, CASE WHEN filed_at IS NULL OR status NOT IN ('completed', 'failed', 'rejected') "
+            "THEN status ELSE status || ' (filed)' END, COUNT(*) FROM fax_jobs GROUP BY 1, 2 ORDER BY 1, 2")]
