@@ -6,14 +6,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 POUCHDB := .cache/pouchdb/node_modules/.bin/pouchdb-server
 
-.PHONY: deps demo test bench rclone clean
+.PHONY: deps demo test lint bench rclone clean
 
 deps: $(PY) $(POUCHDB)
 
 $(PY): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,lint]'
 	touch $(PY)
 
 $(POUCHDB):
@@ -25,6 +25,12 @@ demo: deps
 
 test: deps
 	$(PY) -m pytest
+
+# ruff (rules and format) and mypy strict, as configured in pyproject.toml: zero findings
+lint: deps
+	$(VENV)/bin/ruff check syncd tests bench
+	$(VENV)/bin/ruff format --check syncd tests bench
+	$(VENV)/bin/mypy
 
 # Benchmarks compare with rclone in the same run, on real Apache CouchDB (../shared/couchdb)
 # and on pouchdb-server. rclone is installed from Debian when make runs as root, else asked for.

@@ -23,8 +23,11 @@ def hwm_kb(pid: int) -> int:
     return 0
 
 
-def run_measured(command: list[str], env: dict | None = None, cwd: Path | None = None,
-                 ) -> tuple[float, int, subprocess.CompletedProcess]:
+def run_measured(
+    command: list[str],
+    env: dict | None = None,
+    cwd: Path | None = None,
+) -> tuple[float, int, subprocess.CompletedProcess]:
     """(seconds, peak RSS in KB, result with stdout/stderr text)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.monotonic()
@@ -43,9 +46,12 @@ def require_rclone() -> None:
     """The reference tool must be there; say how to get it instead of ending in a traceback."""
     import shutil
     import sys
+
     if shutil.which("rclone") is None:
-        sys.stderr.write("this benchmark compares syncd with rclone, which is not installed: install the Debian "
-                         "package (apt-get install rclone), or run `make bench`, which installs it\n")
+        sys.stderr.write(
+            "this benchmark compares syncd with rclone, which is not installed: install the Debian "
+            "package (apt-get install rclone), or run `make bench`, which installs it\n"
+        )
         raise SystemExit(2)
 
 
@@ -54,6 +60,7 @@ class ExternalCouch:
 
     def __init__(self, url: str) -> None:
         from urllib.parse import urlsplit
+
         self.auth_url = url.rstrip("/")
         parts = urlsplit(url)
         self.url = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
@@ -67,6 +74,7 @@ class ExternalCouch:
 def couch_for_bench(choice: str, work: Path):  # noqa: ANN201 - one of three server kinds
     """--couchdb pouchdb | real | URL: pouchdb-server, shared/couchdb's Apache CouchDB, or yours."""
     from tests.support.servers import ROOT, CouchServer, RealCouchServer
+
     if choice == "pouchdb":
         return CouchServer(work / "couch")
     if choice == "real":

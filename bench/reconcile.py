@@ -47,10 +47,13 @@ def seed_couch(couch_url: str, modb: str, account_id: str, count: int, size: int
     docs, year_month = [], kd.now_month()
     session = requests.Session()
     for start in range(0, count, 1000):
-        batch = [kd.mailbox_message(account_id, "box", kd.fake_mp3(size, f"r{i}"), *year_month)
-                 for i in range(start, min(count, start + 1000))]
-        answer = session.post(f"{couch_url}/{requests.utils.quote(modb, safe='')}/_bulk_docs",
-                              json={"docs": batch}, timeout=600)
+        batch = [
+            kd.mailbox_message(account_id, "box", kd.fake_mp3(size, f"r{i}"), *year_month)
+            for i in range(start, min(count, start + 1000))
+        ]
+        answer = session.post(
+            f"{couch_url}/{requests.utils.quote(modb, safe='')}/_bulk_docs", json={"docs": batch}, timeout=600
+        )
         answer.raise_for_status()
         docs += batch
     return docs
@@ -82,12 +85,27 @@ def seed_state(state_path: Path, storage_doc: dict, modb: str, account_id: str, 
     route = Route(handler_id, handler["handler"], handler["settings"], stub=False, storage_doc=account_id)
     target, _ = s3_target(route, "when_required")
     state = State(str(state_path))
-    items = [NewItem(modb, doc["_id"], name, target, key, kd.couch_digest(data), len(data), "audio/mpeg",
-                     account_id, "mailbox_message") for doc, name, key, data, _ in rows]
+    items = [
+        NewItem(
+            modb,
+            doc["_id"],
+            name,
+            target,
+            key,
+            kd.couch_digest(data),
+            len(data),
+            "audio/mpeg",
+            account_id,
+            "mailbox_message",
+        )
+        for doc, name, key, data, _ in rows
+    ]
     state.record_items(items)
     with state._tx() as db:  # as after the uploads: synced, with S3's etag and MD5
-        db.executemany("UPDATE items SET status = 'synced', etag = ?, md5 = ?, synced_at = ? WHERE db = ? "
-                       "AND doc_id = ?", [(etag, etag, time.time(), modb, doc["_id"]) for doc, *_, etag in rows])
+        db.executemany(
+            "UPDATE items SET status = 'synced', etag = ?, md5 = ?, synced_at = ? WHERE db = ? AND doc_id = ?",
+            [(etag, etag, time.time(), modb, doc["_id"]) for doc, *_, etag in rows],
+        )
     state.add_database(modb, account_id)
     state.close()
 
@@ -116,16 +134,21 @@ def main() -> int:
         rows = seed_s3_and_folder(s3.url, bucket, work / "folder", modb, docs)
         config = write_config(work / "config.toml", couch_server.auth_url, accounts=(account_id,))
         seed_state(work / "state.sqlite3", storage, modb, account_id, rows)
-        print(f"seeded {args.count} docs, objects, files and state rows in {time.monotonic() - t0:.0f} s",
-              flush=True)
+        print(f"seeded {args.count} docs, objects, files and state rows in {time.monotonic() - t0:.0f} s", flush=True)
         del docs, rows
         # follow from "now" as a running daemon would (its feed was read before)
-        subprocess.run([sys.executable, "-m", "syncd", "-c", str(config), "run", "--once"], cwd=ROOT,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "syncd", "-c", str(config), "run", "--once"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         shutil.copy(work / "state.sqlite3", work / "state.seeded")
         conf = work / "rclone.conf"
-        conf.write_text(f"[moto]\ntype = s3\nprovider = Other\nendpoint = {s3.url}\nforce_path_style = true\n"
-                        "access_key_id = x\nsecret_access_key = y\nregion = us-east-1\n")
+        conf.write_text(
+            f"[moto]\ntype = s3\nprovider = Other\nendpoint = {s3.url}\nforce_path_style = true\n"
+            "access_key_id = x\nsecret_access_key = y\nregion = us-east-1\n"
+        )
         runs = Runs(work, config, conf, bucket, args.profile)
         # A B B A: the S3 server slows as it serves more listings, so neither tool always goes first.
         for tool in ("syncd", "rclone", "rclone", "syncd") * max(1, args.rounds // 2):
@@ -138,10 +161,14 @@ def main() -> int:
     print(f"tracked items: {args.count} ({args.size} B each); syncd's plan: {runs.summary or 'nothing to do'}")
     syncd_s, syncd_rss = runs.mean("syncd")
     rclone_s, rclone_rss = runs.mean("rclone")
-    print(f"syncd reconcile (CouchDB + S3 + state): mean {syncd_s:.1f} s {runs.times('syncd')}, peak RSS "
-          f"{syncd_rss / 1024:.0f} MB (target < 200 MB: {'met' if syncd_rss / 1024 < 200 else 'MISSED'})")
-    print(f"rclone check (folder vs S3):            mean {rclone_s:.1f} s {runs.times('rclone')}, peak RSS "
-          f"{rclone_rss / 1024:.0f} MB")
+    print(
+        f"syncd reconcile (CouchDB + S3 + state): mean {syncd_s:.1f} s {runs.times('syncd')}, peak RSS "
+        f"{syncd_rss / 1024:.0f} MB (target < 200 MB: {'met' if syncd_rss / 1024 < 200 else 'MISSED'})"
+    )
+    print(
+        f"rclone check (folder vs S3):            mean {rclone_s:.1f} s {runs.times('rclone')}, peak RSS "
+        f"{rclone_rss / 1024:.0f} MB"
+    )
     print(f"time ratio syncd/rclone: {syncd_s / rclone_s:.2f} (target <= 1.0)")
     return 0
 
@@ -169,15 +196,27 @@ class Runs:
             command = [spy, "record", "--format", "raw", "-o", self.profile, "--threads", "--", *command]
         seconds, rss, result = run_measured(command, cwd=ROOT)
         assert result.returncode == 0, result.stderr[-2000:]
-        out = result.stdout[result.stdout.find("{"):]  # py-spy may print first
+        out = result.stdout[result.stdout.find("{") :]  # py-spy may print first
         self.summary = json.JSONDecoder().raw_decode(out)[0]["summary"]
         return seconds, rss
 
     def _rclone(self) -> tuple[float, int]:
         env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-        seconds, rss, checked = run_measured(["rclone", "--config", str(self.rclone_conf), "check", "--checkers",
-                                              "8", "--exclude", ".syncd-*", str(self.work / "folder"),
-                                              f"moto:{self.bucket}"], env)
+        seconds, rss, checked = run_measured(
+            [
+                "rclone",
+                "--config",
+                str(self.rclone_conf),
+                "check",
+                "--checkers",
+                "8",
+                "--exclude",
+                ".syncd-*",
+                str(self.work / "folder"),
+                f"moto:{self.bucket}",
+            ],
+            env,
+        )
         assert checked.returncode == 0, checked.stderr[-2000:]
         return seconds, rss
 

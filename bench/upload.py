@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -59,12 +60,15 @@ def rclone_reference(s3: S3Server, work: Path, count: int, size: int, big: int) 
             f.write(os.urandom(1 << 20))
     s3_client(s3.url).create_bucket(Bucket="rclone-ref")
     conf = work / "rclone.conf"
-    conf.write_text(f"[moto]\ntype = s3\nprovider = Other\nendpoint = {s3.url}\nforce_path_style = true\n"
-                    "access_key_id = x\nsecret_access_key = y\nregion = us-east-1\n")
+    conf.write_text(
+        f"[moto]\ntype = s3\nprovider = Other\nendpoint = {s3.url}\nforce_path_style = true\n"
+        "access_key_id = x\nsecret_access_key = y\nregion = us-east-1\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     s3_cpu = cpu_seconds(s3.proc.pid)
-    elapsed, rss_kb, done = run_measured(["rclone", "--config", str(conf), "copy", "--transfers", "8", str(src),
-                                          "moto:rclone-ref"], env)
+    elapsed, rss_kb, done = run_measured(
+        ["rclone", "--config", str(conf), "copy", "--transfers", "8", str(src), "moto:rclone-ref"], env
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # CPU only: maxrss would count the forked parent
     cpu = f"rclone {usage.ru_utime + usage.ru_stime:.1f}, S3 server {cpu_seconds(s3.proc.pid) - s3_cpu:.1f}"
@@ -73,8 +77,9 @@ def rclone_reference(s3: S3Server, work: Path, count: int, size: int, big: int) 
     return elapsed, rss_kb, cpu
 
 
-def seed_backlog(couch: CouchClient, couch_url: str, account_id: str, modb: str, count: int, size: int,
-                 big: int, pouchdb: bool) -> None:
+def seed_backlog(
+    couch: CouchClient, couch_url: str, account_id: str, modb: str, count: int, size: int, big: int, pouchdb: bool
+) -> None:
     year, month = kd.now_month()
     for i in range(count):
         couch.save(modb, kd.mailbox_message(account_id, "box", kd.fake_mp3(size, f"b{i}"), year, month))
@@ -84,8 +89,9 @@ def seed_backlog(couch: CouchClient, couch_url: str, account_id: str, modb: str,
     # Standalone PUT, as Kazoo stores audio. Sent with requests: pouchdb-server drops
     # the connection on CouchDB-Python's streamed upload of a body this size.
     url = f"{couch_url}/{quote(modb, safe='')}/{rec['_id']}/{quote(name)}"
-    answer = requests.put(url, params={"rev": rec["_rev"]}, data=os.urandom(big),
-                          headers={"Content-Type": "audio/mpeg"}, timeout=1800)
+    answer = requests.put(
+        url, params={"rev": rec["_rev"]}, data=os.urandom(big), headers={"Content-Type": "audio/mpeg"}, timeout=1800
+    )
     answer.raise_for_status()
     if pouchdb:  # pouchdb-server drops a doc's fields on an attachment PUT: write them back
         fresh = couch.get(modb, rec["_id"]) or {}
@@ -115,8 +121,16 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def measure_latency(couch: CouchClient, couch_url: str, client, bucket: str, account_id: str,  # noqa: ANN001
-                    modb: str, count: int, rate: float) -> list[float]:
+def measure_latency(
+    couch: CouchClient,
+    couch_url: str,
+    client: Any,
+    bucket: str,
+    account_id: str,
+    modb: str,
+    count: int,
+    rate: float,
+) -> list[float]:
     year, month = kd.now_month()
     written: dict[str, float] = {}
     seen: dict[str, float] = {}
@@ -143,9 +157,13 @@ def measure_latency(couch: CouchClient, couch_url: str, client, bucket: str, acc
         doc = kd.mailbox_message(account_id, "box", b"", year, month)
         name = doc.pop("_attachments").popitem()[0]
         couch.save(modb, doc)  # as Kazoo: the doc first, then the audio in a standalone PUT
-        answer = session.put(f"{couch_url}/{quote(modb, safe='')}/{doc['_id']}/{quote(name)}",
-                             params={"rev": doc["_rev"]}, data=kd.fake_mp3(65536, f"l{i}"),
-                             headers={"Content-Type": "audio/mpeg"}, timeout=60)
+        answer = session.put(
+            f"{couch_url}/{quote(modb, safe='')}/{doc['_id']}/{quote(name)}",
+            params={"rev": doc["_rev"]},
+            data=kd.fake_mp3(65536, f"l{i}"),
+            headers={"Content-Type": "audio/mpeg"},
+            timeout=60,
+        )
         answer.raise_for_status()
         written[f"{dbnames.encode(modb)}/{doc['_id']}_{name}"] = last_write[0] = time.monotonic()
         time.sleep(max(0.0, 1 / rate - (time.monotonic() - tick)))
@@ -179,15 +197,23 @@ def main() -> int:
         modb = kd.seed_account(couch, account_id)
         s3_client(s3.url).create_bucket(Bucket="syncd-bench")
         couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket="syncd-bench", port=s3.port))
-        seed_backlog(couch, couch_server.auth_url, account_id, modb, args.count, args.size, big,
-                     pouchdb=couch_server.kind == "pouchdb")
+        seed_backlog(
+            couch,
+            couch_server.auth_url,
+            account_id,
+            modb,
+            args.count,
+            args.size,
+            big,
+            pouchdb=couch_server.kind == "pouchdb",
+        )
         # latency is measured in an account of its own: its objects are listed by their prefix alone,
         # so the watcher does not page through the whole backlog's listing for every look
         lat_account = kd.new_id()
         lat_modb = kd.seed_account(couch, lat_account)
         couch.save("system_data", kd.s3_storage_doc(lat_account, kd.new_id(), bucket="syncd-bench", port=s3.port))
         config = write_config(work / "config.toml", couch_server.auth_url, accounts=(account_id, lat_account))
-        config.write_text(config.read_text().replace('[log]', '') + '\n[log]\nlevel = "warning"\n')
+        config.write_text(config.read_text().replace("[log]", "") + '\n[log]\nlevel = "warning"\n')
         client = s3_client(s3.url)
         s3_cpu, couch_cpu = cpu_seconds(s3.proc.pid), couch_cpu_seconds(couch_server)
         start = time.monotonic()
@@ -200,11 +226,21 @@ def main() -> int:
         # would load the shared S3 server while it is being measured; then confirm in S3.
         wait_synced(work / "state.sqlite3", args.count + 1)
         syncd_s = time.monotonic() - start
-        syncd_cpu = (f"syncd {cpu_seconds(daemon.pid):.1f}, S3 server {cpu_seconds(s3.proc.pid) - s3_cpu:.1f}, "
-                     f"CouchDB server {couch_cpu_seconds(couch_server) - couch_cpu:.1f}")
+        syncd_cpu = (
+            f"syncd {cpu_seconds(daemon.pid):.1f}, S3 server {cpu_seconds(s3.proc.pid) - s3_cpu:.1f}, "
+            f"CouchDB server {couch_cpu_seconds(couch_server) - couch_cpu:.1f}"
+        )
         assert len(listed_keys(client, "syncd-bench")) == args.count + 1, "state says synced, S3 disagrees"
-        latencies = measure_latency(couch, couch_server.auth_url, client, "syncd-bench", lat_account, lat_modb,
-                                    args.latency_count, args.latency_rate)
+        latencies = measure_latency(
+            couch,
+            couch_server.auth_url,
+            client,
+            "syncd-bench",
+            lat_account,
+            lat_modb,
+            args.latency_count,
+            args.latency_rate,
+        )
         rss = hwm_kb(daemon.pid)
     finally:
         if daemon is not None:
@@ -218,15 +254,21 @@ def main() -> int:
     q = statistics.quantiles(latencies, n=20)
     print(f"CouchDB API: {couch_server.version}")
     print(f"backlog: {args.count} x {args.size // 1024} KB + 1 x {args.big_mb} MB = {total_mb:.0f} MB")
-    print(f"rclone copy --transfers 8: {ref_s:.2f} s, {objects / ref_s:.0f} objects/s, "
-          f"{total_mb / ref_s:.1f} MB/s, peak RSS {ref_rss / 1024:.0f} MB")
-    print(f"syncd run (8 workers):     {syncd_s:.2f} s, {objects / syncd_s:.0f} objects/s, "
-          f"{total_mb / syncd_s:.1f} MB/s, peak RSS {rss / 1024:.0f} MB")
+    print(
+        f"rclone copy --transfers 8: {ref_s:.2f} s, {objects / ref_s:.0f} objects/s, "
+        f"{total_mb / ref_s:.1f} MB/s, peak RSS {ref_rss / 1024:.0f} MB"
+    )
+    print(
+        f"syncd run (8 workers):     {syncd_s:.2f} s, {objects / syncd_s:.0f} objects/s, "
+        f"{total_mb / syncd_s:.1f} MB/s, peak RSS {rss / 1024:.0f} MB"
+    )
     print(f"CPU seconds during the copy: {ref_cpu} | {syncd_cpu}")
     print(f"throughput ratio syncd/rclone: {ref_s / syncd_s:.2f}x (target >= 1.0)")
-    print(f"latency write->visible over {len(latencies)}/{args.latency_count} voicemails at "
-          f"{args.latency_rate:g}/s: p50 {statistics.median(latencies):.2f} s, p95 {q[18]:.2f} s "
-          "(target on real CouchDB <= 0.6 s)")
+    print(
+        f"latency write->visible over {len(latencies)}/{args.latency_count} voicemails at "
+        f"{args.latency_rate:g}/s: p50 {statistics.median(latencies):.2f} s, p95 {q[18]:.2f} s "
+        "(target on real CouchDB <= 0.6 s)"
+    )
     print(f"peak RSS target < 120 MB: {'met' if rss / 1024 < 120 else 'MISSED'}")
     return 0
 

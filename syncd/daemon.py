@@ -26,19 +26,18 @@ from typing import Any, BinaryIO
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from syncd.runtime import logs, sdnotify
 from syncd.backends import BackendSpec, open_backend
 from syncd.backends.base import Backend
 from syncd.config import BackendConfig, Config
 from syncd.engine.backend_deletes import apply_kazoo_deletes
-from syncd.flows.fax.convert import TiffToPdf
-from syncd.flows.fax.outbox import FaxOutbox, PassReport
 from syncd.engine.plan import Guard, Policy
 from syncd.engine.runner import RunStats, UploadRunner
 from syncd.engine.twoway import Report, TwoWay
 from syncd.engine.uploader import RetryPolicy, Uploader
-from syncd.runtime.bulkhead import Bulkhead, supervised
 from syncd.errors import CouchUnavailable, StateDamaged, StateUnavailable, SyncdError
+from syncd.flows.attachments.reconcile import Reconciler
+from syncd.flows.fax.convert import TiffToPdf
+from syncd.flows.fax.outbox import FaxOutbox, PassReport
 from syncd.flows.fax.records import Outbox
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
@@ -49,9 +48,10 @@ from syncd.kazoo.follower import SYSTEM_DATA, Follower
 from syncd.kazoo.hot_feeds import HotFeeds
 from syncd.kazoo.plans import PlanBook
 from syncd.kazoo.work import PDF_TARGET_SUFFIX, DocPlanner, FlowRule, needs_pdf
-from syncd.flows.attachments.reconcile import Reconciler
-from syncd.state import Item, State
+from syncd.runtime import logs, sdnotify
+from syncd.runtime.bulkhead import Bulkhead, supervised
 from syncd.runtime.hints import Hints
+from syncd.state import Item, State
 
 log = logging.getLogger("syncd")
 
@@ -70,8 +70,9 @@ class CouchSource:
 class Targets:
     """The engine's BackendResolver: target id -> backend, built once and reused."""
 
-    def __init__(self, flow_specs: dict[str, BackendSpec], planner: DocPlanner, couch: CouchClient,
-                 endpoints: EndpointPolicy) -> None:
+    def __init__(
+        self, flow_specs: dict[str, BackendSpec], planner: DocPlanner, couch: CouchClient, endpoints: EndpointPolicy
+    ) -> None:
         self.flow_specs, self.planner, self.couch, self.endpoints = flow_specs, planner, couch, endpoints
         self._built: dict[str, tuple[BackendSpec, Backend]] = {}
         self._lock = threading.Lock()
@@ -85,8 +86,10 @@ class Targets:
                 self.planner.items(item.db, doc)
             spec = self.planner.kazoo_targets.get(target)
         if spec is None:
-            raise SyncdError(f"target {item.target} is no longer in the storage plan for this document; "
-                             "it waits until the plan routes it again")
+            raise SyncdError(
+                f"target {item.target} is no longer in the storage plan for this document; "
+                "it waits until the plan routes it again"
+            )
         if target.startswith("kazoo:") and spec.options.get("endpoint_url"):
             self.endpoints.check_url(spec.options["endpoint_url"])  # a tenant's endpoint: public ones only
         with self._lock:
@@ -132,24 +135,34 @@ class Daemon:
         self.plans = PlanBook(lambda doc_id: self.couch.get(SYSTEM_DATA, doc_id))
         rules, self.flow_specs = flow_setup(config)
         k = config.kazoo
-        self.planner = DocPlanner(self.plans, rules, k.follow_storage_plans, k.s3_checksum, k.google_drive,
-                                  config.fax.received_format)
-        self.targets = Targets(self.flow_specs, self.planner, self.couch,
-                               EndpointPolicy(k.allow_endpoints, c.url))
+        self.planner = DocPlanner(
+            self.plans, rules, k.follow_storage_plans, k.s3_checksum, k.google_drive, config.fax.received_format
+        )
+        self.targets = Targets(self.flow_specs, self.planner, self.couch, EndpointPolicy(k.allow_endpoints, c.url))
         retry = RetryPolicy(config.upload.retry_base, config.upload.retry_max)
         uploader = Uploader(self.state, CouchSource(self.couch), self.targets, retry, TiffToPdf(needs_pdf))
         self.runner = UploadRunner(self.state, uploader, config.upload.workers)
-        self.follower = Follower(self.couch, self.state, self.planner, k.accounts, k.history_months,
-                                 on_work=self.runner.wake.set, bulkhead=self.bulkhead,
-                                 on_update=self.feeds_wake.set)
+        self.follower = Follower(
+            self.couch,
+            self.state,
+            self.planner,
+            k.accounts,
+            k.history_months,
+            on_work=self.runner.wake.set,
+            bulkhead=self.bulkhead,
+            on_update=self.feeds_wake.set,
+        )
         t = config.two_way
         crossbar = Crossbar(cb.url, cb.api_key) if (cb := k.crossbar) else None
         self.kazoo_deleter = KazooDeleter(self.couch, crossbar)
         self.policy = Policy(t.grace_period, t.pvt_types(lambda p: p.delete_in_kazoo), t.kazoo_delete_modes())
         self.guard = Guard(t.max_deletes, t.max_delete_share, t.share_from, t.max_deletes_per_run, t.guard_window)
         self.twoway_lock = threading.Lock()
-        self.fax_queue = CrossbarFaxQueue(self.couch, crossbar) if crossbar and config.fax.submit_via == "crossbar" \
+        self.fax_queue = (
+            CrossbarFaxQueue(self.couch, crossbar)
+            if crossbar and config.fax.submit_via == "crossbar"
             else KazooFaxQueue(self.couch)
+        )
         self._outboxes: dict[str, FaxOutbox] = {}
         self.fax_lock = threading.Lock()
         self.fax_wake = threading.Event()  # a file event in an outbox: look now, not at the next poll
@@ -173,12 +186,19 @@ class Daemon:
         self.follower.hot = HotFeeds(self.couch.wait_for_change, self.state.cursor, self._changed, stop)
         self._guard("discover databases", self.follower.discover)
         scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
-        scheduler.add_job(self._discovery_job, "interval", seconds=self.config.kazoo.discovery_interval,
-                          jitter=max(1, int(self.config.kazoo.discovery_interval / 10)), id="discover")
+        scheduler.add_job(
+            self._discovery_job,
+            "interval",
+            seconds=self.config.kazoo.discovery_interval,
+            jitter=max(1, int(self.config.kazoo.discovery_interval / 10)),
+            id="discover",
+        )
         self._schedule_two_way(scheduler)
-        threads = [self.thread("uploads", lambda: self.runner.run_forever(stop)),
-                   self.thread("feeds", lambda: self._feeds_loop(stop)),
-                   self.thread("db-updates", lambda: self.follower.watch_db_updates(stop), daemon=True)]
+        threads = [
+            self.thread("uploads", lambda: self.runner.run_forever(stop)),
+            self.thread("feeds", lambda: self._feeds_loop(stop)),
+            self.thread("db-updates", lambda: self.follower.watch_db_updates(stop), daemon=True),
+        ]
         if self.config.fax.outboxes:
             threads.append(self.thread("fax", lambda: self._fax_loop(stop)))
         for thread in threads:
@@ -186,8 +206,9 @@ class Daemon:
         self.hints = Hints(self, stop)
         scheduler.start()
         sdnotify.notify("READY=1")
-        log.info("syncd running: CouchDB %s, %d database(s) followed", self.couch.display_url,
-                 len(self.state.databases()))
+        log.info(
+            "syncd running: CouchDB %s, %d database(s) followed", self.couch.display_url, len(self.state.databases())
+        )
         stop.wait()
         sdnotify.notify("STOPPING=1")
         log.info("stopping: finishing uploads in flight")
@@ -217,27 +238,37 @@ class Daemon:
 
     def _schedule_two_way(self, scheduler: BackgroundScheduler) -> None:
         t = self.config.two_way
-        scheduler.add_job(self.two_way_pass, "interval", args=(True,), seconds=t.scan_interval,
-                          jitter=t.scan_interval / 4, id="scan")
+        scheduler.add_job(
+            self.two_way_pass, "interval", args=(True,), seconds=t.scan_interval, jitter=t.scan_interval / 4, id="scan"
+        )
         scheduler.add_job(self.two_way_pass, "interval", args=(False,), seconds=t.recheck_interval, id="confirm")
         if t.reconcile_cron:
             trigger = CronTrigger.from_crontab(t.reconcile_cron)
             # jitter spreads hosts (and restarts) so reconciliations do not all start at once
-            scheduler.add_job(self._reconcile_job, CronTrigger(**_cron_fields(trigger), jitter=int(t.reconcile_jitter)
-                                                               or None), id="reconcile")
+            scheduler.add_job(
+                self._reconcile_job,
+                CronTrigger(**_cron_fields(trigger), jitter=int(t.reconcile_jitter) or None),
+                id="reconcile",
+            )
 
     def two_way_pass(self, scan: bool) -> Report:
         """scan=True: list every tracked target first. Then confirm due deletes either way."""
         report = Report()
         with self.twoway_lock:
             tw = self.two_way()
+
             def run() -> None:
                 if scan:
                     for target in self.state.tracked_targets():
-                        self._guard(f"list {target}", lambda t=target: tw.scan(t, report), reads_couch=False,
-                                    problem=f"scan:{target}")
+                        self._guard(
+                            f"list {target}",
+                            lambda t=target: tw.scan(t, report),
+                            reads_couch=False,
+                            problem=f"scan:{target}",
+                        )
                 tw.confirm(report)
                 apply_kazoo_deletes(tw, report)
+
             self._guard("compare storage with Kazoo", run, reads_couch=False)
         return report
 
@@ -258,10 +289,12 @@ class Daemon:
         total = PassReport()
         with self.fax_lock:
             for box in self.config.fax.outboxes:
+
                 def run(box: Outbox = box) -> None:
                     total.merge(self._outbox(box).run_pass())
                     if self.state.clear_problem(f"fax:{box.name}"):
                         log.info("fax outbox %r reachable again", box.name)
+
                 self._guard(f"read fax outbox {box.name!r}", run, problem=f"fax:{box.name}")
         return total
 
@@ -297,6 +330,7 @@ class Daemon:
             except BaseException:
                 self.follower.mark_dirty(dirty or set())  # not read: named again for the next pass
                 raise
+
         self._guard("read changes", poll)
 
     def _discovery_job(self) -> None:
@@ -305,14 +339,16 @@ class Daemon:
             if not self.follower.db_updates_supported:
                 self.follower.check_current_month()
             self.follower.poll()  # a full pass, whatever _db_updates said
+
         self._guard("discover databases", discover)
         self._publish_status()
 
     def _publish_status(self) -> None:
         """`systemctl status syncd` shows what the bulkheads contained since start, by error type."""
         counts = ", ".join(f"{name} x{n}" for name, n in sorted(self.bulkhead.counts.items()))
-        sdnotify.notify(f"STATUS={len(self.state.databases())} database(s) followed; contained errors: "
-                        f"{counts or 'none'}")
+        sdnotify.notify(
+            f"STATUS={len(self.state.databases())} database(s) followed; contained errors: {counts or 'none'}"
+        )
 
     def _guard(self, what: str, fn: Any, reads_couch: bool = True, problem: str | None = None) -> None:
         """Keep the daemon up through outages and bad input; say so once, and once when it recovers.

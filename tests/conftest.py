@@ -38,7 +38,7 @@ def on_existing_server() -> bool:
 
 
 def couch_kind() -> str:
-    """"couchdb" when the suite runs against real Apache CouchDB, else "pouchdb"."""
+    """ "couchdb" when the suite runs against real Apache CouchDB, else "pouchdb"."""
     return "pouchdb" if os.environ.get("SYNCD_TEST_COUCHDB", "pouchdb") == "pouchdb" else "couchdb"
 
 
@@ -77,8 +77,13 @@ def couch(couch_server: CouchServer) -> CouchClient:
 
 
 def s3_client(url: str):  # noqa: ANN201
-    return boto3.client("s3", endpoint_url=url, aws_access_key_id="AKIATEST",
-                        aws_secret_access_key="test-secret", region_name="us-east-1")
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id="AKIATEST",
+        aws_secret_access_key="test-secret",
+        region_name="us-east-1",
+    )
 
 
 @pytest.fixture
@@ -95,18 +100,26 @@ def account(couch: CouchClient) -> tuple[str, str]:
     return account_id, kd.seed_account(couch, account_id)
 
 
-def write_config(path: Path, couch_url: str, extra: str = "", accounts: tuple[str, ...] = (),
-                 allow_endpoints: str = '["127.0.0.1"]') -> Path:
+def write_config(
+    path: Path, couch_url: str, extra: str = "", accounts: tuple[str, ...] = (), allow_endpoints: str = '["127.0.0.1"]'
+) -> Path:
     """A config for tests; tenant endpoints on 127.0.0.1 (moto) are allowed unless told otherwise."""
     if not accounts and on_existing_server():
         accounts = (kd.SESSION + "0" * 26,)  # never follow the accounts of a server the suite does not own
     listed = ", ".join(f'"{a}"' for a in accounts)
-    path.write_text(f'[couchdb]\nurl = "{couch_url}"\n\n[state]\npath = "{path.parent}/state.sqlite3"\n\n'
-                    f'[kazoo]\naccounts = [{listed}]\npoll_interval = 0.2\nallow_endpoints = {allow_endpoints}\n\n'
-                    f'[upload]\nretry_base = 0.2\nretry_max = 1.0\n\n{extra}')
+    path.write_text(
+        f'[couchdb]\nurl = "{couch_url}"\n\n[state]\npath = "{path.parent}/state.sqlite3"\n\n'
+        f"[kazoo]\naccounts = [{listed}]\npoll_interval = 0.2\nallow_endpoints = {allow_endpoints}\n\n"
+        f"[upload]\nretry_base = 0.2\nretry_max = 1.0\n\n{extra}"
+    )
     return path
 
 
 def run_syncd(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "syncd", "-c", str(config), *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "syncd", "-c", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )

@@ -7,8 +7,16 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "syncd"
 OBJECT_STORE_SDKS = {"boto3", "botocore", "s3transfer", "googleapiclient", "google", "httplib2", "google_auth_httplib2"}
-SDKS = OBJECT_STORE_SDKS | {"couchdb", "watchdog", "apscheduler", "erlang", "jsonschema",
-                            "img2pdf", "pypdf", "phonenumbers"}
+SDKS = OBJECT_STORE_SDKS | {
+    "couchdb",
+    "watchdog",
+    "apscheduler",
+    "erlang",
+    "jsonschema",
+    "img2pdf",
+    "pypdf",
+    "phonenumbers",
+}
 ROOT_MODULES = {"__init__.py", "__main__.py", "errors.py", "daemon.py"}
 PACKAGES = {"cli", "config", "state", "kazoo", "backends", "engine", "flows", "runtime"}
 
@@ -70,8 +78,9 @@ def test_engine_imports_no_sdk_no_flow_and_no_config() -> None:
     for path in (PKG / "engine").glob("*.py"):
         names = imports(path)
         assert not top(names) & SDKS, path
-        assert not any(n.startswith(("syncd.config", "syncd.kazoo", "syncd.flows", "syncd.cli", "syncd.daemon"))
-                       for n in names), path
+        assert not any(
+            n.startswith(("syncd.config", "syncd.kazoo", "syncd.flows", "syncd.cli", "syncd.daemon")) for n in names
+        ), path
 
 
 def test_only_backends_import_object_store_sdks() -> None:
@@ -94,14 +103,21 @@ DRIVE = {"backends/gdrive.py", "backends/gdrive_io.py"}
 
 
 def test_each_sdk_stays_in_its_module() -> None:
-    owners = {"boto3": {"backends/s3.py", "backends/s3_events.py"}, "erlang": {"kazoo/handler_blobs.py"},
-              "watchdog": {"backends/local_events.py"},
-              "googleapiclient": DRIVE, "google": DRIVE, "httplib2": DRIVE, "google_auth_httplib2": DRIVE,
-              "jsonschema": {"kazoo/storage_docs.py"},
-              "pypdf": {"flows/fax/files.py"}, "img2pdf": {"flows/fax/files.py"},
-              "phonenumbers": {"flows/fax/records.py"},
-              # config: cron expressions are checked by the parser that runs them
-              "apscheduler": {"daemon.py", "config/__init__.py"}}
+    owners = {
+        "boto3": {"backends/s3.py", "backends/s3_events.py"},
+        "erlang": {"kazoo/handler_blobs.py"},
+        "watchdog": {"backends/local_events.py"},
+        "googleapiclient": DRIVE,
+        "google": DRIVE,
+        "httplib2": DRIVE,
+        "google_auth_httplib2": DRIVE,
+        "jsonschema": {"kazoo/storage_docs.py"},
+        "pypdf": {"flows/fax/files.py"},
+        "img2pdf": {"flows/fax/files.py"},
+        "phonenumbers": {"flows/fax/records.py"},
+        # config: cron expressions are checked by the parser that runs them
+        "apscheduler": {"daemon.py", "config/__init__.py"},
+    }
     for sdk, allowed in owners.items():
         users = {rel(p) for p in PKG.rglob("*.py") if sdk in top(imports(p))}
         assert users <= allowed, (sdk, users)

@@ -21,8 +21,12 @@ pytestmark = [pytest.mark.couchdb, pytest.mark.s3, pytest.mark.slow]
 
 
 def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "syncd", "-c", str(config), "run"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
@@ -57,8 +61,13 @@ def status(config: Path) -> dict:
 
 
 def test_sigkill_mid_backlog_then_restart_gives_every_object_once(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, modb = account
     couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port))
     payloads = seed_voicemails(couch, account_id, modb, 500)
@@ -75,8 +84,9 @@ def test_sigkill_mid_backlog_then_restart_gives_every_object_once(
     result = run_syncd(config, "run", "--once", timeout=300)
     assert result.returncode == 0, result.stderr
     client = s3_client(s3_server.url)
-    keys = [o["Key"] for p in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for o in p.get("Contents", [])]
+    keys = [
+        o["Key"] for p in client.get_paginator("list_objects_v2").paginate(Bucket=bucket) for o in p.get("Contents", [])
+    ]
     assert sorted(keys) == sorted(payloads)  # all 500, no extra, none twice
     for key in keys[::25]:
         assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == payloads[key]
@@ -84,8 +94,9 @@ def test_sigkill_mid_backlog_then_restart_gives_every_object_once(
     assert (row["synced"], row["pending"], row["failed"]) == (500, 0, 0)
 
 
-def test_s3_unreachable_items_wait_then_all_arrive(tmp_path: Path, couch: CouchClient, couch_server: CouchServer,
-                                                   account: tuple[str, str]) -> None:
+def test_s3_unreachable_items_wait_then_all_arrive(
+    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, account: tuple[str, str]
+) -> None:
     account_id, modb = account
     port = free_port()  # nothing listens here yet
     couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket="late-bucket", port=port))
@@ -99,8 +110,9 @@ def test_s3_unreachable_items_wait_then_all_arrive(tmp_path: Path, couch: CouchC
         late_s3 = S3Server(tmp_path / "s3", port=port)
         s3_client(late_s3.url).create_bucket(Bucket="late-bucket")
         wait_for(lambda: count_objects(late_s3.url, "late-bucket") == 20, 90, "all uploads after the outage")
-        assert {o["Key"] for o in s3_client(late_s3.url).list_objects_v2(Bucket="late-bucket")["Contents"]} \
-            == set(payloads)
+        assert {o["Key"] for o in s3_client(late_s3.url).list_objects_v2(Bucket="late-bucket")["Contents"]} == set(
+            payloads
+        )
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
     finally:
@@ -130,13 +142,22 @@ def test_unreachable_couchdb_is_a_clear_message(tmp_path: Path) -> None:
     assert "hunter2-pass" not in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("breakage", "expected"), [
-    ("missing_handler", "names handler '00000000000000000000000000000000', which is not in `attachments`"),
-    ("unknown_type", "handler: 'dropbocks' is not one of"),
-])
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        ("missing_handler", "names handler '00000000000000000000000000000000', which is not in `attachments`"),
+        ("unknown_type", "handler: 'dropbocks' is not one of"),
+    ],
+)
 def test_broken_plan_is_named_and_other_accounts_keep_syncing(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        breakage: str, expected: str) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    breakage: str,
+    expected: str,
+) -> None:
     broken, healthy = kd.new_id(), kd.new_id()
     broken_modb, healthy_modb = kd.seed_account(couch, broken), kd.seed_account(couch, healthy)
     doc = kd.s3_storage_doc(broken, "f" * 32, bucket=bucket, port=s3_server.port)
@@ -166,17 +187,30 @@ def test_broken_plan_is_named_and_other_accounts_keep_syncing(
     assert len([k for k in keys if broken[4:] in k]) == 2
 
 
-def test_secrets_never_logged_or_shown(tmp_path: Path, couch: CouchClient, couch_server: CouchServer,
-                                       s3_server: S3Server, bucket: str, account: tuple[str, str]) -> None:
+def test_secrets_never_logged_or_shown(
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, modb = account
     s3_secret = "S3-SECRET-" + kd.new_id()
-    couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port,
-                                                secret=s3_secret))
+    couch.save(
+        "system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port, secret=s3_secret)
+    )
     seed_voicemails(couch, account_id, modb, 3)
-    config = write_config(tmp_path / "c.toml", couch_server.auth_url, '[log]\nlevel = "debug"\n',
-                          accounts=(account_id,))
-    outputs = [run_syncd(config, "-v", "run", "--once"), run_syncd(config, "-vv", "run", "--once"),
-               run_syncd(config, "status"), run_syncd(config, "status", "--json"), run_syncd(config, "check")]
+    config = write_config(
+        tmp_path / "c.toml", couch_server.auth_url, '[log]\nlevel = "debug"\n', accounts=(account_id,)
+    )
+    outputs = [
+        run_syncd(config, "-v", "run", "--once"),
+        run_syncd(config, "-vv", "run", "--once"),
+        run_syncd(config, "status"),
+        run_syncd(config, "status", "--json"),
+        run_syncd(config, "check"),
+    ]
     assert outputs[0].returncode == 0, outputs[0].stderr
     assert "uploaded" in outputs[0].stderr
     for out in outputs:

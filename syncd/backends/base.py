@@ -108,8 +108,17 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str, md5: str | None = None,
-            properties: dict[str, str] | None = None, resume: ResumeSlot | None = None) -> ObjectInfo:
+    def put(
+        self,
+        key: str,
+        body: BinaryIO,
+        *,
+        length: int,
+        content_type: str,
+        md5: str | None = None,
+        properties: dict[str, str] | None = None,
+        resume: ResumeSlot | None = None,
+    ) -> ObjectInfo:
         """Store exactly `length` bytes read from body at key, replacing any object there.
 
         Streams: memory use does not grow with length. When md5 is given the

@@ -27,6 +27,7 @@ has its own authorised connection.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import io
 import json
@@ -43,8 +44,16 @@ from googleapiclient.discovery import build_from_document
 from googleapiclient.http import MediaIoBaseUpload, MediaUpload, build_http
 
 from syncd.backends.base import Backend, HashingReader, ObjectChange, ObjectInfo, ResumeSlot
-from syncd.backends.gdrive_io import (FULL_SCOPE, TRANSPORT_ERRORS, Backoff, RangeReader, StreamUpload,
-                                      load_credentials, log, session_position)
+from syncd.backends.gdrive_io import (
+    FULL_SCOPE,
+    TRANSPORT_ERRORS,
+    Backoff,
+    RangeReader,
+    StreamUpload,
+    load_credentials,
+    log,
+    session_position,
+)
 from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFound, PreconditionFailed
 
 FOLDER = "application/vnd.google-apps.folder"
@@ -57,10 +66,18 @@ _FILE_FIELDS = "id,name,size,md5Checksum,mimeType,parents,trashed,appProperties,
 class DriveBackend(Backend):
     kind = "google_drive"
 
-    def __init__(self, credentials: str, folder_id: str = "root", subject: str | None = None,
-                 drive_id: str | None = None, api_endpoint: str | None = None,
-                 resumable_threshold: int = 5 * MiB, chunk_size: int = 8 * MiB, num_retries: int = 6,
-                 retry_base: float = 1.0) -> None:
+    def __init__(
+        self,
+        credentials: str,
+        folder_id: str = "root",
+        subject: str | None = None,
+        drive_id: str | None = None,
+        api_endpoint: str | None = None,
+        resumable_threshold: int = 5 * MiB,
+        chunk_size: int = 8 * MiB,
+        num_retries: int = 6,
+        retry_base: float = 1.0,
+    ) -> None:
         self.folder_id, self._drive_id = folder_id, drive_id
         self.resumable_threshold, self.chunk_size = resumable_threshold, chunk_size
         self._backoff = Backoff(num_retries, retry_base)
@@ -79,8 +96,10 @@ class DriveBackend(Backend):
         return f"google_drive folder {self.folder_id} ({where}{self.endpoint})"
 
     def check(self) -> None:
-        self._run("open the root folder", self._files().get(fileId=self.folder_id, fields="id,mimeType",
-                                                             supportsAllDrives=True))
+        self._run(
+            "open the root folder",
+            self._files().get(fileId=self.folder_id, fields="id,mimeType", supportsAllDrives=True),
+        )
 
     # -- reads ---------------------------------------------------------------
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -105,11 +124,21 @@ class DriveBackend(Backend):
             request = self._files().get_media(fileId=file["id"], supportsAllDrives=True)
             request.headers["Range"] = f"bytes={first}-{last}"
             return self._run(f"read {key!r}", request, key)  # type: ignore[no-any-return]
+
         return closing(RangeReader(fetch, int(file.get("size") or 0), self.chunk_size))  # type: ignore[arg-type]
 
     # -- writes ----------------------------------------------------------------
-    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str, md5: str | None = None,
-            properties: dict[str, str] | None = None, resume: ResumeSlot | None = None) -> ObjectInfo:
+    def put(
+        self,
+        key: str,
+        body: BinaryIO,
+        *,
+        length: int,
+        content_type: str,
+        md5: str | None = None,
+        properties: dict[str, str] | None = None,
+        resume: ResumeSlot | None = None,
+    ) -> ObjectInfo:
         folder_path, name = self._split(key)
         parent = self._folder(folder_path, create=True)
         older = [f["id"] for f in self._children(parent, name=name)]
@@ -130,23 +159,31 @@ class DriveBackend(Backend):
         if reader.count != length or created.get("md5Checksum") != sent or (md5 and md5 != sent):
             if resume is not None:
                 resume.clear()
-            self._run(f"remove the bad upload of {key!r}", self._files().delete(fileId=created["id"],
-                                                                                  supportsAllDrives=True))
-            raise IntegrityError(f"{self.describe()}: {key!r}: expected md5 {md5 or sent} and {length} bytes, "
-                                 f"read {reader.count} bytes with md5 {sent}, Drive stored "
-                                 f"{created.get('md5Checksum')}; the upload was removed")
+            self._run(
+                f"remove the bad upload of {key!r}", self._files().delete(fileId=created["id"], supportsAllDrives=True)
+            )
+            raise IntegrityError(
+                f"{self.describe()}: {key!r}: expected md5 {md5 or sent} and {length} bytes, "
+                f"read {reader.count} bytes with md5 {sent}, Drive stored "
+                f"{created.get('md5Checksum')}; the upload was removed"
+            )
         for file_id in older:  # replaced: trashed, so a person can still restore it for 30 days
             if file_id != created["id"]:
-                self._run(f"trash the replaced {key!r}", self._files().update(
-                    fileId=file_id, body={"trashed": True}, supportsAllDrives=True))
+                self._run(
+                    f"trash the replaced {key!r}",
+                    self._files().update(fileId=file_id, body={"trashed": True}, supportsAllDrives=True),
+                )
         return _info(key, created)
 
     def _resumable(self, key: str, request: Any, media: StreamUpload, slot: ResumeSlot | None) -> dict[str, Any]:
         """Send the chunks; continue the slot's session when Drive still has it."""
         session = slot.load() if slot else None
         if session:
-            where = self._backoff.run(f"ask where the upload of {key!r} stopped",
-                                      lambda: session_position(self._http(), session, media.size()))
+            known = session
+            where = self._backoff.run(
+                f"ask where the upload of {key!r} stopped",
+                lambda: session_position(self._http(), known, media.size()),
+            )
             if isinstance(where, dict):  # completed before syncd stopped: read the body so its MD5 is checked
                 media.skip_to(media.size())
                 return where
@@ -169,29 +206,40 @@ class DriveBackend(Backend):
         file = self._find(key)
         if etag is not None and file.get("md5Checksum") != etag:
             raise PreconditionFailed(key, etag, str(file.get("md5Checksum")))
-        self._run(f"trash {key!r}", self._files().update(fileId=file["id"], body={"trashed": True},
-                                                          supportsAllDrives=True))
+        self._run(
+            f"trash {key!r}", self._files().update(fileId=file["id"], body={"trashed": True}, supportsAllDrives=True)
+        )
 
     # -- changes -----------------------------------------------------------------
     def start_token(self) -> str:
         """Where Drive's changes log stands now: changes_since(token) returns what comes after."""
         args = {"driveId": self.drive_id} if self.drive_id else {}
-        answer = self._run("start reading the changes log", self._service.changes().getStartPageToken(
-            supportsAllDrives=True, **args))
+        answer = self._run(
+            "start reading the changes log", self._service.changes().getStartPageToken(supportsAllDrives=True, **args)
+        )
         return str(answer["startPageToken"])
 
-    def changes_since(self, token: str) -> tuple[list[ObjectChange], str]:
+    def changes_since(self, token: str) -> tuple[builtins.list[ObjectChange], str]:
         """Changes after token, and the token for next time. A removed file and a trashed one are gone."""
-        out: list[ObjectChange] = []
+        out: builtins.list[ObjectChange] = []
         page: str | None = token
-        args: dict[str, Any] = {"supportsAllDrives": True, "includeItemsFromAllDrives": True,
-                                "includeRemoved": True, "pageSize": 1000}
+        args: dict[str, Any] = {
+            "supportsAllDrives": True,
+            "includeItemsFromAllDrives": True,
+            "includeRemoved": True,
+            "pageSize": 1000,
+        }
         if self.drive_id:
             args["driveId"] = self.drive_id
         while page:
-            answer = self._run("read the changes log", self._service.changes().list(
-                pageToken=page, fields="nextPageToken,newStartPageToken,changes(fileId,removed,file(trashed))",
-                **args))
+            answer = self._run(
+                "read the changes log",
+                self._service.changes().list(
+                    pageToken=page,
+                    fields="nextPageToken,newStartPageToken,changes(fileId,removed,file(trashed))",
+                    **args,
+                ),
+            )
             for change in answer.get("changes", []):
                 gone = bool(change.get("removed")) or bool((change.get("file") or {}).get("trashed"))
                 out.append(ObjectChange(change["fileId"], gone))
@@ -206,8 +254,10 @@ class DriveBackend(Backend):
         """The shared drive holding folder_id: as configured, else asked of Drive once (Kazoo's
         handler settings name only a folder, which may sit in a shared drive)."""
         if self._drive_id is None and self.folder_id != "root":
-            folder = self._run("open the root folder", self._files().get(
-                fileId=self.folder_id, fields="id,driveId", supportsAllDrives=True))
+            folder = self._run(
+                "open the root folder",
+                self._files().get(fileId=self.folder_id, fields="id,driveId", supportsAllDrives=True),
+            )
             self._drive_id = folder.get("driveId") or ""
         return self._drive_id or None
 
@@ -233,24 +283,34 @@ class DriveBackend(Backend):
                 raise NotFound(key) from None
             hint = ""
             if status in (401, 403):
-                hint = ("; check the credentials file and that the folder is shared with this account "
-                        f"(scope {FULL_SCOPE} is needed to see files people add)")
+                hint = (
+                    "; check the credentials file and that the folder is shared with this account "
+                    f"(scope {FULL_SCOPE} is needed to see files people add)"
+                )
             raise BackendUnavailable(f"{self.describe()}: cannot {what}: HTTP {status} {exc.reason}{hint}") from None
         except google.auth.exceptions.RefreshError as exc:
             raise BackendUnavailable(
                 f"{self.describe()}: cannot {what}: Google refused a token for scope {FULL_SCOPE} ({exc}). "
                 "For a service account impersonating a user, authorise its client id for that scope under "
                 "domain-wide delegation in the Admin console; for an OAuth client, create the refresh token "
-                "with that scope") from None
+                "with that scope"
+            ) from None
         except (google.auth.exceptions.GoogleAuthError, *TRANSPORT_ERRORS) as exc:
             raise BackendUnavailable(f"{self.describe()}: cannot {what}: {exc}") from None
 
     def _query(self, query: str) -> Iterator[dict[str, Any]]:
         token = None
         while True:
-            answer = self._run("list a folder", self._files().list(
-                q=query, pageSize=1000, pageToken=token, fields=f"nextPageToken,files({_FILE_FIELDS})",
-                **self._drive_args()))
+            answer = self._run(
+                "list a folder",
+                self._files().list(
+                    q=query,
+                    pageSize=1000,
+                    pageToken=token,
+                    fields=f"nextPageToken,files({_FILE_FIELDS})",
+                    **self._drive_args(),
+                ),
+            )
             yield from answer.get("files", [])
             token = answer.get("nextPageToken")
             if not token:
@@ -262,21 +322,29 @@ class DriveBackend(Backend):
     def _drive_args(self) -> dict[str, Any]:
         if not self.drive_id:
             return {"supportsAllDrives": True}
-        return {"supportsAllDrives": True, "includeItemsFromAllDrives": True, "corpora": "drive",
-                "driveId": self.drive_id}
+        return {
+            "supportsAllDrives": True,
+            "includeItemsFromAllDrives": True,
+            "corpora": "drive",
+            "driveId": self.drive_id,
+        }
 
     def _find(self, key: str) -> dict[str, Any]:
         """The newest file at key's path; else the newest that syncd stored as key, moved elsewhere."""
         folder_path, name = self._split(key)
-        files: list[dict[str, Any]] = []
+        files: builtins.list[dict[str, Any]] = []
         try:
             parent = self._folder(folder_path, create=False)
             files = [f for f in self._children(parent, name=name) if f["mimeType"] != FOLDER]
         except NotFound:
             pass
         if not files:
-            files = list(self._query(f"{_has(ROOT_PROPERTY, self.folder_id)} and {_has(KEY_PROPERTY, _key_value(key))} "
-                                     "and trashed = false"))
+            files = list(
+                self._query(
+                    f"{_has(ROOT_PROPERTY, self.folder_id)} and {_has(KEY_PROPERTY, _key_value(key))} "
+                    "and trashed = false"
+                )
+            )
         if not files:
             raise NotFound(key)
         return max(files, key=lambda f: f.get("modifiedTime", "") + f["id"])
@@ -293,9 +361,12 @@ class DriveBackend(Backend):
         elif not create:
             raise NotFound(path)
         else:
-            folder_id = self._run(f"create folder {path!r}", self._files().create(
-                body={"name": name, "mimeType": FOLDER, "parents": [parent]}, fields="id",
-                supportsAllDrives=True))["id"]
+            folder_id = self._run(
+                f"create folder {path!r}",
+                self._files().create(
+                    body={"name": name, "mimeType": FOLDER, "parents": [parent]}, fields="id", supportsAllDrives=True
+                ),
+            )["id"]
         with self._folders_lock:
             return self._folders.setdefault(path, folder_id)
 
@@ -333,4 +404,3 @@ def _info(key: str, file: dict[str, Any]) -> ObjectInfo:
 
 def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
-

@@ -38,9 +38,10 @@ def load_credentials(text: str, subject: str | None) -> Any:
     """Credentials from a service-account key or an OAuth client's authorized-user JSON (its text)."""
     try:
         info = json.loads(text)
-    except ValueError as exc:
-        raise BackendUnavailable(f"the Google credentials are not JSON ({exc.msg}); give the key file "
-                                 "downloaded from the Cloud console") from None
+    except json.JSONDecodeError as exc:
+        raise BackendUnavailable(
+            f"the Google credentials are not JSON ({exc.msg}); give the key file downloaded from the Cloud console"
+        ) from None
     kind = info.get("type") if isinstance(info, dict) else None
     try:
         if kind == "service_account":
@@ -52,8 +53,10 @@ def load_credentials(text: str, subject: str | None) -> Any:
             return creds.with_token_uri(info["token_uri"]) if info.get("token_uri") else creds
     except (ValueError, KeyError) as exc:
         raise BackendUnavailable(f"the Google credentials of type {kind} are incomplete: {exc}") from None
-    raise BackendUnavailable(f"the Google credentials have type {kind!r}; expected a service-account key "
-                             "(\"service_account\") or an OAuth client's token (\"authorized_user\")")
+    raise BackendUnavailable(
+        f"the Google credentials have type {kind!r}; expected a service-account key "
+        '("service_account") or an OAuth client\'s token ("authorized_user")'
+    )
 
 
 class Backoff:
@@ -63,8 +66,9 @@ class Backoff:
     never a tight loop, and clients that failed together do not retry together.
     """
 
-    def __init__(self, retries: int = 6, base: float = 1.0, maximum: float = 64.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, retries: int = 6, base: float = 1.0, maximum: float = 64.0, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.retries, self.base, self.maximum, self.sleep = retries, base, maximum, sleep
 
     def run(self, what: str, fn: Callable[[], T]) -> T:
@@ -82,8 +86,9 @@ class Backoff:
                 why = f"connection error ({exc})"
             attempt += 1
             delay = min(self.maximum, self.base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
-            log.warning("Drive: %s to %s; backing off %.1f s before retry %d of %d", why, what, delay, attempt,
-                        self.retries)
+            log.warning(
+                "Drive: %s to %s; backing off %.1f s before retry %d of %d", why, what, delay, attempt, self.retries
+            )
             self.sleep(delay)
 
 
@@ -107,8 +112,9 @@ def error_reason(exc: googleapiclient.errors.HttpError) -> str:
 def session_position(http: Any, session_uri: str, length: int) -> int | dict[str, Any] | None:
     """Where Drive's resumable session stands: the bytes it holds, the file when already
     complete, or None when the session is gone (expired after a week, or never finished)."""
-    resp, content = http.request(session_uri, "PUT", body=b"",
-                                 headers={"Content-Range": f"bytes */{length}", "Content-Length": "0"})
+    resp, content = http.request(
+        session_uri, "PUT", body=b"", headers={"Content-Range": f"bytes */{length}", "Content-Length": "0"}
+    )
     if resp.status == 308:
         match = re.fullmatch(r"bytes=0-(\d+)", resp.get("range", ""))
         return int(match[1]) + 1 if match else 0
@@ -145,9 +151,10 @@ class StreamUpload(MediaUpload):
             self._buffer_at += len(self._buffer)
             self._buffer = self._reader.read(step)
             if not self._buffer:
-                raise IntegrityError(f"the body ended at byte {self._buffer_at}, before the {position} bytes "
-                                     "Drive already holds")
-        self._buffer = self._buffer[position - self._buffer_at:]
+                raise IntegrityError(
+                    f"the body ended at byte {self._buffer_at}, before the {position} bytes Drive already holds"
+                )
+        self._buffer = self._buffer[position - self._buffer_at :]
         self._buffer_at = position
 
     def getbytes(self, begin: int, length: int) -> bytes:
@@ -158,9 +165,9 @@ class StreamUpload(MediaUpload):
             self.skip_to(begin)
             self._buffer += self._reader.read(length)
         elif begin + length > end:
-            self._buffer = self._buffer[begin - self._buffer_at:] + self._reader.read(begin + length - end)
+            self._buffer = self._buffer[begin - self._buffer_at :] + self._reader.read(begin + length - end)
             self._buffer_at = begin
-        return self._buffer[begin - self._buffer_at:begin - self._buffer_at + length]
+        return self._buffer[begin - self._buffer_at : begin - self._buffer_at + length]
 
     def has_stream(self) -> bool:
         return False
@@ -185,5 +192,5 @@ class RangeReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)

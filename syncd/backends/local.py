@@ -16,6 +16,7 @@ report such entries (ObjectInfo.special) without touching what they point to.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import hashlib
 import os
@@ -33,8 +34,14 @@ TMP_PREFIX = ".syncd-tmp."
 _CHUNK = 1024 * 1024
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO never hangs us
-_SPECIAL = ((stat_mode.S_ISLNK, "symbolic link"), (stat_mode.S_ISFIFO, "FIFO"), (stat_mode.S_ISSOCK, "socket"),
-            (stat_mode.S_ISCHR, "device"), (stat_mode.S_ISBLK, "device"), (stat_mode.S_ISDIR, "folder"))
+_SPECIAL = (
+    (stat_mode.S_ISLNK, "symbolic link"),
+    (stat_mode.S_ISFIFO, "FIFO"),
+    (stat_mode.S_ISSOCK, "socket"),
+    (stat_mode.S_ISCHR, "device"),
+    (stat_mode.S_ISBLK, "device"),
+    (stat_mode.S_ISDIR, "folder"),
+)
 
 
 class LocalBackend(Backend):
@@ -48,8 +55,10 @@ class LocalBackend(Backend):
 
     def check(self) -> None:
         if not self.root.is_dir():
-            raise BackendUnavailable(f"folder {self.root} does not exist or is not a directory "
-                                     "(is the share mounted?); create it or fix the path")
+            raise BackendUnavailable(
+                f"folder {self.root} does not exist or is not a directory "
+                "(is the share mounted?); create it or fix the path"
+            )
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise BackendUnavailable(f"folder {self.root} is not writable by this user")
 
@@ -84,8 +93,17 @@ class LocalBackend(Backend):
     def get(self, key: str) -> AbstractContextManager[BinaryIO]:
         return self._open_file(key)
 
-    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str, md5: str | None = None,
-            properties: dict[str, str] | None = None, resume: ResumeSlot | None = None) -> ObjectInfo:
+    def put(
+        self,
+        key: str,
+        body: BinaryIO,
+        *,
+        length: int,
+        content_type: str,
+        md5: str | None = None,
+        properties: dict[str, str] | None = None,
+        resume: ResumeSlot | None = None,
+    ) -> ObjectInfo:
         parts = self._parts(key)
         self.check()
         try:
@@ -115,8 +133,10 @@ class LocalBackend(Backend):
                 out.flush()
                 os.fsync(out.fileno())
             if reader.count != length or (md5 is not None and reader.hexdigest() != md5):
-                raise IntegrityError(f"{key!r}: read {reader.count} of {length} bytes or MD5 "
-                                     "differs from the expected one; nothing was written")
+                raise IntegrityError(
+                    f"{key!r}: read {reader.count} of {length} bytes or MD5 "
+                    "differs from the expected one; nothing was written"
+                )
         except BaseException:
             try:
                 os.unlink(tmp, dir_fd=folder)
@@ -163,7 +183,7 @@ class LocalBackend(Backend):
         return cast(BinaryIO, os.fdopen(fd, "rb"))
 
     @contextmanager
-    def _folder(self, parts: list[str], create: bool = False) -> Iterator[int]:
+    def _folder(self, parts: builtins.list[str], create: bool = False) -> Iterator[int]:
         """A descriptor of root/parts..., every component a real folder (a link there: InvalidKey)."""
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -175,7 +195,7 @@ class LocalBackend(Backend):
         finally:
             os.close(fd)
 
-    def _parts(self, key: str) -> list[str]:
+    def _parts(self, key: str) -> builtins.list[str]:
         if not key or "\x00" in key:
             raise InvalidKey(key, "empty or contains NUL")
         if key.startswith("/"):

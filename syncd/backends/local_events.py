@@ -25,8 +25,9 @@ log = logging.getLogger("syncd.watch")
 
 
 class _GoneHandler(FileSystemEventHandler):
-    def __init__(self, root: Path, on_gone: Callable[[str], None],
-                 on_change: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, root: Path, on_gone: Callable[[str], None], on_change: Callable[[str], None] | None = None
+    ) -> None:
         self.root, self.on_gone, self.on_change = root, on_gone, on_change
 
     def _key(self, path: str | bytes) -> str | None:
@@ -58,8 +59,13 @@ class _GoneHandler(FileSystemEventHandler):
             self.on_change(key)
 
 
-def watch_folder(root: str, on_gone: Callable[[str], None], polling: bool = False,
-                 poll_seconds: float = 5.0, on_change: Callable[[str], None] | None = None) -> BaseObserver:
+def watch_folder(
+    root: str,
+    on_gone: Callable[[str], None],
+    polling: bool = False,
+    poll_seconds: float = 5.0,
+    on_change: Callable[[str], None] | None = None,
+) -> BaseObserver:
     """Start watching root (recursively); the caller stops the returned observer."""
     observer: BaseObserver = PollingObserver(timeout=poll_seconds) if polling else Observer()
     observer.schedule(_GoneHandler(Path(root), on_gone, on_change), root, recursive=True)

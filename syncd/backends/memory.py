@@ -52,8 +52,17 @@ class MemoryBackend(Backend):
             data = self._objects[key][0]
         return nullcontext(io.BytesIO(data))
 
-    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str, md5: str | None = None,
-            properties: dict[str, str] | None = None, resume: ResumeSlot | None = None) -> ObjectInfo:
+    def put(
+        self,
+        key: str,
+        body: BinaryIO,
+        *,
+        length: int,
+        content_type: str,
+        md5: str | None = None,
+        properties: dict[str, str] | None = None,
+        resume: ResumeSlot | None = None,
+    ) -> ObjectInfo:
         if not key or "\x00" in key:
             raise InvalidKey(key, "empty or contains NUL")
         reader = HashingReader(body)

@@ -23,7 +23,14 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from syncd.backends.base import Backend, HashingReader, ObjectInfo, ResumeSlot
-from syncd.errors import BackendUnavailable, InvalidCredentials, IntegrityError, InvalidKey, NotFound, PreconditionFailed
+from syncd.errors import (
+    BackendUnavailable,
+    IntegrityError,
+    InvalidCredentials,
+    InvalidKey,
+    NotFound,
+    PreconditionFailed,
+)
 
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
@@ -51,18 +58,28 @@ def _session_keeping_timestamps() -> botocore.session.Session:
 class S3Backend(Backend):
     kind = "s3"
 
-    def __init__(self, bucket: str, access_key_id: str | None = None,
-                 secret_access_key: str | None = None, region: str | None = None,
-                 endpoint_url: str | None = None, addressing_style: str = "auto",
-                 checksum: str = "when_required", multipart_threshold: int = 8 * MiB,
-                 multipart_chunksize: int = 5 * MiB, list_api: str = "auto",
-                 ambient_credentials: bool = False) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        addressing_style: str = "auto",
+        checksum: str = "when_required",
+        multipart_threshold: int = 8 * MiB,
+        multipart_chunksize: int = 5 * MiB,
+        list_api: str = "auto",
+        ambient_credentials: bool = False,
+    ) -> None:
         if not (access_key_id and secret_access_key) and not ambient_credentials:
             # boto3 would fall back to the host's identity (environment, ~/.aws, instance role):
             # never for a target that did not ask for it, above all a tenant's
-            raise InvalidCredentials(f"S3 bucket {bucket!r}: no access key and secret given; nothing is sent "
-                                     "with this host's own AWS identity unless the config says so "
-                                     "(ambient_credentials = true)")
+            raise InvalidCredentials(
+                f"S3 bucket {bucket!r}: no access key and secret given; nothing is sent "
+                "with this host's own AWS identity unless the config says so "
+                "(ambient_credentials = true)"
+            )
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         # ListObjectsV2 on AWS; elsewhere the original ListObjects, which every
@@ -76,14 +93,21 @@ class S3Backend(Backend):
             request_checksum_calculation=checksum,
             response_checksum_validation=checksum,
             retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=5, read_timeout=60, max_pool_connections=32,
+            connect_timeout=5,
+            read_timeout=60,
+            max_pool_connections=32,
         )
         self._client = boto3.session.Session(botocore_session=_session_keeping_timestamps()).client(
-            "s3", endpoint_url=endpoint_url, aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key, config=config)
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            config=config,
+        )
         self.multipart_threshold = multipart_threshold
-        self._transfer = TransferConfig(multipart_threshold=multipart_threshold,
-                                        multipart_chunksize=multipart_chunksize, max_concurrency=4)
+        self._transfer = TransferConfig(
+            multipart_threshold=multipart_threshold, multipart_chunksize=multipart_chunksize, max_concurrency=4
+        )
         # Bound what the transfer manager buffers from a non-seekable stream.
         self._transfer.max_in_memory_upload_chunks = 4
 
@@ -107,53 +131,70 @@ class S3Backend(Backend):
 
     def stat(self, key: str) -> ObjectInfo:
         self._check_key(key)
-        head = self._call(f"stat {key!r}", lambda: self._client.head_object(Bucket=self.bucket, Key=key),
-                          key=key)
+        head = self._call(f"stat {key!r}", lambda: self._client.head_object(Bucket=self.bucket, Key=key), key=key)
         etag = head["ETag"].strip('"')
         md5 = head.get("Metadata", {}).get("md5") or (etag if _PLAIN_MD5.match(etag) else None)
         return ObjectInfo(key, head["ContentLength"], etag, md5)
 
     def get(self, key: str) -> AbstractContextManager[BinaryIO]:
         self._check_key(key)
-        obj = self._call(f"read {key!r}", lambda: self._client.get_object(Bucket=self.bucket, Key=key),
-                         key=key)
+        obj = self._call(f"read {key!r}", lambda: self._client.get_object(Bucket=self.bucket, Key=key), key=key)
         return closing(obj["Body"])
 
-    def put(self, key: str, body: BinaryIO, *, length: int, content_type: str, md5: str | None = None,
-            properties: dict[str, str] | None = None, resume: ResumeSlot | None = None) -> ObjectInfo:
+    def put(
+        self,
+        key: str,
+        body: BinaryIO,
+        *,
+        length: int,
+        content_type: str,
+        md5: str | None = None,
+        properties: dict[str, str] | None = None,
+        resume: ResumeSlot | None = None,
+    ) -> ObjectInfo:
         self._check_key(key)
         if length < self.multipart_threshold:
             return self._put_small(key, body, length, content_type, md5)
         return self._put_large(key, body, length, content_type, md5)
 
-    def _put_small(self, key: str, body: BinaryIO, length: int, content_type: str,
-                   md5: str | None) -> ObjectInfo:
+    def _put_small(self, key: str, body: BinaryIO, length: int, content_type: str, md5: str | None) -> ObjectInfo:
         reader = HashingReader(body)
         data = reader.read(length)
         digest = reader.hexdigest()
         if len(data) != length or (md5 is not None and digest != md5):
-            raise IntegrityError(f"{key!r}: read {len(data)} of {length} bytes or MD5 differs "
-                                 "from the expected one; nothing was written")
+            raise IntegrityError(
+                f"{key!r}: read {len(data)} of {length} bytes or MD5 differs from the expected one; nothing was written"
+            )
         content_md5 = base64.b64encode(bytes.fromhex(digest)).decode()
-        answer = self._call(f"write {key!r}", lambda: self._client.put_object(
-            Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
-            ContentMD5=content_md5, Metadata={"md5": digest}))
+        answer = self._call(
+            f"write {key!r}",
+            lambda: self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                ContentMD5=content_md5,
+                Metadata={"md5": digest},
+            ),
+        )
         return ObjectInfo(key, length, answer["ETag"].strip('"'), digest)
 
-    def _put_large(self, key: str, body: BinaryIO, length: int, content_type: str,
-                   md5: str | None) -> ObjectInfo:
+    def _put_large(self, key: str, body: BinaryIO, length: int, content_type: str, md5: str | None) -> ObjectInfo:
         reader = HashingReader(body)
         extra: dict[str, Any] = {"ContentType": content_type}
         if md5 is not None:
             extra["Metadata"] = {"md5": md5}
-        self._call(f"write {key!r}", lambda: self._client.upload_fileobj(
-            reader, self.bucket, key, ExtraArgs=extra, Config=self._transfer))
+        self._call(
+            f"write {key!r}",
+            lambda: self._client.upload_fileobj(reader, self.bucket, key, ExtraArgs=extra, Config=self._transfer),
+        )
         if reader.count != length or (md5 is not None and reader.hexdigest() != md5):
             # The transfer manager completes the upload before we can compare: take it back.
-            self._call(f"remove bad copy of {key!r}",
-                       lambda: self._client.delete_object(Bucket=self.bucket, Key=key))
-            raise IntegrityError(f"{key!r}: read {reader.count} of {length} bytes or MD5 differs "
-                                 "from the expected one; the upload was removed")
+            self._call(f"remove bad copy of {key!r}", lambda: self._client.delete_object(Bucket=self.bucket, Key=key))
+            raise IntegrityError(
+                f"{key!r}: read {reader.count} of {length} bytes or MD5 differs "
+                "from the expected one; the upload was removed"
+            )
         info = self.stat(key)
         return ObjectInfo(key, info.size, info.etag, reader.hexdigest())
 
@@ -175,7 +216,8 @@ class S3Backend(Backend):
             code = str(error.get("Code", ""))
             if key is not None and code in _NOT_FOUND:
                 raise NotFound(key) from None
-            raise BackendUnavailable(f"{self.describe()}: cannot {what}: {code} "
-                                     f"{error.get('Message', '')}".rstrip()) from None
+            raise BackendUnavailable(
+                f"{self.describe()}: cannot {what}: {code} {error.get('Message', '')}".rstrip()
+            ) from None
         except (botocore.exceptions.BotoCoreError, OSError) as exc:
             raise BackendUnavailable(f"{self.describe()}: cannot {what}: {exc}") from None

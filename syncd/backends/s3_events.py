@@ -39,14 +39,24 @@ def removed_keys(body: str) -> list[tuple[str, str]]:
 
 
 class SqsWatcher:
-    def __init__(self, queue_url: str, region: str | None = None, endpoint_url: str | None = None,
-                 access_key_id: str | None = None, secret_access_key: str | None = None,
-                 wait_seconds: int = 10) -> None:
+    def __init__(
+        self,
+        queue_url: str,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        wait_seconds: int = 10,
+    ) -> None:
         self.queue_url, self.wait_seconds = queue_url, wait_seconds
         self._client = boto3.session.Session().client(
-            "sqs", region_name=region or "us-east-1", endpoint_url=endpoint_url,
-            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=wait_seconds + 20))
+            "sqs",
+            region_name=region or "us-east-1",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=wait_seconds + 20),
+        )
 
     def run(self, stop: threading.Event, on_gone: Callable[[str, str], None]) -> None:
         """Long-poll the queue until stop; on errors, wait and try again (never a tight loop)."""
@@ -57,8 +67,9 @@ class SqsWatcher:
                 failures = 0
             except botocore.exceptions.BotoCoreError as exc:
                 failures += 1
-                log.warning("cannot read S3 events from %s (%s); listing scans still cover deletes",
-                            self.queue_url, exc)
+                log.warning(
+                    "cannot read S3 events from %s (%s); listing scans still cover deletes", self.queue_url, exc
+                )
                 stop.wait(min(300, 5 * 2 ** min(failures, 6)))
             except botocore.exceptions.ClientError as exc:
                 failures += 1
@@ -67,7 +78,8 @@ class SqsWatcher:
 
     def _poll_once(self, on_gone: Callable[[str, str], None]) -> None:
         answer: dict[str, Any] = self._client.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=self.wait_seconds)
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=self.wait_seconds
+        )
         for message in answer.get("Messages", []):
             for bucket, key in removed_keys(message.get("Body", "")):
                 on_gone(bucket, key)

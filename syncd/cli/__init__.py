@@ -25,8 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from syncd import __version__, config
-from syncd.runtime import logs
 from syncd.errors import ConfigError, CouchUnavailable, StateError, SyncdError
+from syncd.runtime import logs
 
 log = logging.getLogger("syncd")
 
@@ -56,42 +56,46 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(EXIT_STATE, str(exc))
     except SyncdError as exc:
         return _fail(EXIT_FAILED, str(exc))
-    except Exception:  # noqa: BLE001 - the one boundary: nothing escapes as a raw traceback
+    except Exception:
         log.exception("internal error")
         return _fail(EXIT_BUG, "internal error (see the traceback above); please report it")
 
 
 def _fail(code: int, message: str) -> int:
-    print(f"syncd: error: {logs.scrub(message)}", file=sys.stderr)  # noqa: T201
+    print(f"syncd: error: {logs.scrub(message)}", file=sys.stderr)
     return code
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="syncd", description="Keep Kazoo and storage backends in sync.")
     p.add_argument("--version", action="version", version=f"syncd {__version__}")
-    p.add_argument("-c", "--config", metavar="PATH",
-                   help=f"config file (default: $SYNCD_CONFIG, else {config.DEFAULT_PATH})")
-    p.add_argument("-v", "--verbose", action="count", default=0,
-                   help="debug logging; -vv also logs the HTTP libraries")
+    p.add_argument(
+        "-c", "--config", metavar="PATH", help=f"config file (default: $SYNCD_CONFIG, else {config.DEFAULT_PATH})"
+    )
+    p.add_argument("-v", "--verbose", action="count", default=0, help="debug logging; -vv also logs the HTTP libraries")
     common = argparse.ArgumentParser(add_help=False)  # so -v also works after the command
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run the daemon in the foreground", parents=[common])
     run.add_argument("--once", action="store_true", help="drain every feed and backlog, then exit")
     run.set_defaults(handler=cmd_run)
-    sub.add_parser("check", help="validate config, reach CouchDB and every backend",
-                   parents=[common]).set_defaults(
-        handler=cmd_check)
+    sub.add_parser("check", help="validate config, reach CouchDB and every backend", parents=[common]).set_defaults(
+        handler=cmd_check
+    )
     status = sub.add_parser("status", help="per account and flow: synced, pending, failed", parents=[common])
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=cmd_status)
-    rec = sub.add_parser("reconcile", help="compare Kazoo, storage and state fully; repair what differs",
-                         parents=[common])
+    rec = sub.add_parser(
+        "reconcile", help="compare Kazoo, storage and state fully; repair what differs", parents=[common]
+    )
     rec.add_argument("--account", metavar="ID", help="only this account (32 hex)")
     rec.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     rec.add_argument("--json", action="store_true", help="machine-readable plan and summary")
-    rec.add_argument("--allow-deletes", action="store_true",
-                     help="let deletes held by the mass-delete guard through (never skips the other checks)")
+    rec.add_argument(
+        "--allow-deletes",
+        action="store_true",
+        help="let deletes held by the mass-delete guard through (never skips the other checks)",
+    )
     rec.set_defaults(handler=cmd_reconcile)
     audit = sub.add_parser("audit", help="every delete syncd did or refused, newest first", parents=[common])
     audit.add_argument("--account", metavar="ID")
@@ -107,6 +111,7 @@ def _stop_on_signals() -> threading.Event:
     def handler(signum: int, _frame: Any) -> None:
         log.info("received %s", signal.Signals(signum).name)
         stop.set()
+
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return stop
@@ -125,10 +130,13 @@ def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
             return EXIT_OK
         stats = daemon.run_once(stop)
         pending = daemon.state.count("pending", "failed")
-        print(f"syncd: {stats.synced} uploaded or verified, {stats.failed} failed, "  # noqa: T201
-              f"{stats.gone} gone from CouchDB, {pending} waiting", file=sys.stderr)
+        print(
+            f"syncd: {stats.synced} uploaded or verified, {stats.failed} failed, "
+            f"{stats.gone} gone from CouchDB, {pending} waiting",
+            file=sys.stderr,
+        )
         for scope, problem in daemon.state.problems().items():
-            print(f"syncd: problem ({scope}): {problem}", file=sys.stderr)  # noqa: T201
+            print(f"syncd: problem ({scope}): {problem}", file=sys.stderr)
         failed = stats.failed or daemon.state.problems()
         return EXIT_FAILED if failed else EXIT_OK
     finally:
@@ -141,7 +149,7 @@ def cmd_check(cfg: config.Config, _args: argparse.Namespace) -> int:
     rows = check.run_all(cfg)
     width = max(len(r.name) for r in rows)
     for r in rows:
-        print(f"{'ok' if r.ok else 'FAIL':4}  {r.name:{width}}  {logs.scrub(r.detail)}")  # noqa: T201
+        print(f"{'ok' if r.ok else 'FAIL':4}  {r.name:{width}}  {logs.scrub(r.detail)}")
     return EXIT_OK if all(r.ok for r in rows) else EXIT_FAILED
 
 
@@ -156,21 +164,23 @@ def cmd_status(cfg: config.Config, args: argparse.Namespace) -> int:
     finally:
         state.close()
     if args.json:
-        print(json.dumps({"flows": rows, "fax_outboxes": faxes, "problems": problems}, indent=2))  # noqa: T201
+        print(json.dumps({"flows": rows, "fax_outboxes": faxes, "problems": problems}, indent=2))
         return EXIT_OK
     _print_table(rows, problems)
     for row in faxes:
-        print(logs.scrub(f"fax outbox {row['outbox']}: {row['count']} {row['status']}"))  # noqa: T201
+        print(logs.scrub(f"fax outbox {row['outbox']}: {row['count']} {row['status']}"))
     return EXIT_OK
 
 
 def _print_table(rows: list[dict[str, Any]], problems: dict[str, str]) -> None:
-    out: Callable[[str], None] = lambda line: print(logs.scrub(line))  # noqa: T201, E731
+    out: Callable[[str], None] = lambda line: print(logs.scrub(line))  # noqa: E731
     out(f"{'ACCOUNT':32}  {'TYPE':15}  {'TARGET':30}  SYNCED  KAZOO  PENDING  FAILED  LAST SUCCESS")
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["last_success"])) if r["last_success"] else "-"
-        out(f"{r['account_id']:32}  {r['pvt_type']:15}  {r['target'][:30]:30}  {r['synced']:6}  "
-            f"{r['offloaded']:5}  {r['pending']:7}  {r['failed']:6}  {when}")
+        out(
+            f"{r['account_id']:32}  {r['pvt_type']:15}  {r['target'][:30]:30}  {r['synced']:6}  "
+            f"{r['offloaded']:5}  {r['pending']:7}  {r['failed']:6}  {when}"
+        )
         if r["failed"] and r["last_error"]:
             out(f"    last error: {r['last_error']}")
     if not rows:
@@ -193,9 +203,9 @@ def cmd_reconcile(cfg: config.Config, args: argparse.Namespace) -> int:
             stats = daemon.runner.drain(stop, once=True)
             report.counts["skipped"] += stats.failed
         if args.json:
-            print(json.dumps(views.as_json(report, args.dry_run), indent=2))  # noqa: T201
+            print(json.dumps(views.as_json(report, args.dry_run), indent=2))
         else:
-            views.print_report(report, args.dry_run, lambda line: print(logs.scrub(line)))  # noqa: T201
+            views.print_report(report, args.dry_run, lambda line: print(logs.scrub(line)))
     finally:
         daemon.close()
     if report.held or report.refused:
@@ -212,20 +222,23 @@ def cmd_audit(cfg: config.Config, args: argparse.Namespace) -> int:
     finally:
         state.close()
     if args.json:
-        print(json.dumps([r.__dict__ for r in rows], indent=2))  # noqa: T201
+        print(json.dumps([r.__dict__ for r in rows], indent=2))
         return EXIT_OK
-    print(f"{'WHEN':19}  {'SIDE':7}  {'ACTION':13}  {'ACCOUNT':32}  {'DOC':40}  REASON")  # noqa: T201
+    print(f"{'WHEN':19}  {'SIDE':7}  {'ACTION':13}  {'ACCOUNT':32}  {'DOC':40}  REASON")
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.at))
-        print(logs.scrub(f"{when}  {r.side:7}  {r.action:13}  {r.account_id or '-':32}  "  # noqa: T201
-                         f"{(r.doc_id or '-'):40}  {r.reason}"))
+        print(
+            logs.scrub(
+                f"{when}  {r.side:7}  {r.action:13}  {r.account_id or '-':32}  {(r.doc_id or '-'):40}  {r.reason}"
+            )
+        )
         if r.object_key is not None or r.target is not None:
             what = f"object {r.object_key!r} on {r.target}" if r.object_key is not None else f"target {r.target}"
-            print(logs.scrub(f"{'':19}  {what}"))  # noqa: T201
+            print(logs.scrub(f"{'':19}  {what}"))
     if not rows:
-        print("(no deletes or refusals recorded)")  # noqa: T201
+        print("(no deletes or refusals recorded)")
     return EXIT_OK
 
 
 def _say(message: str) -> None:
-    print(f"syncd: {message}", file=sys.stderr)  # noqa: T201
+    print(f"syncd: {message}", file=sys.stderr)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from syncd.backends import BackendSpec, open_backend
-from syncd.runtime.bulkhead import describe
 from syncd.config import Config
 from syncd.daemon import backend_spec, flow_setup
 from syncd.errors import KazooError, PlanError
@@ -16,6 +17,7 @@ from syncd.kazoo.faxes import FAXES_DB, KazooFaxQueue
 from syncd.kazoo.follower import SYSTEM_DATA, account_ids
 from syncd.kazoo.plans import PlanBook
 from syncd.kazoo.work import handler_target
+from syncd.runtime.bulkhead import describe
 from syncd.state import State
 
 
@@ -32,11 +34,11 @@ def run_all(cfg: Config) -> list[CheckRow]:
     rows.append(_probe("couchdb", lambda: f"{couch.display_url} answers (version {couch.version()})"))
     _, specs = flow_setup(cfg)
     for target, spec in sorted(specs.items()):
-        rows.append(_probe(target, lambda s=spec: _check_backend(s)))
+        rows.append(_probe(target, partial(_check_backend, spec)))
     if cfg.kazoo.follow_storage_plans and rows[2].ok:
         rows += _plans(cfg, couch)
     for box in cfg.fax.outboxes:
-        rows.append(_probe(f"fax outbox {box.name}", lambda b=box: _check_outbox(cfg, couch, b)))
+        rows.append(_probe(f"fax outbox {box.name}", partial(_check_outbox, cfg, couch, box)))
     return rows
 
 
@@ -56,10 +58,11 @@ def _state(cfg: Config) -> CheckRow:
     def open_state() -> str:
         State(cfg.state_path).close()
         return f"{cfg.state_path} opens"
+
     return _probe("state", open_state)
 
 
-def _check_backend(spec) -> str:  # noqa: ANN001
+def _check_backend(spec: BackendSpec) -> str:
     backend = open_backend(spec)
     backend.check()
     return f"{backend.describe()} reachable"
@@ -81,8 +84,9 @@ def _plans(cfg: Config, couch: CouchClient) -> list[CheckRow]:
     return rows
 
 
-def _account_plan(cfg: Config, plans: PlanBook, endpoints: EndpointPolicy, account_id: str,
-                  seen: set[str]) -> list[CheckRow]:
+def _account_plan(
+    cfg: Config, plans: PlanBook, endpoints: EndpointPolicy, account_id: str, seen: set[str]
+) -> list[CheckRow]:
     routes, problems = plans.routes(account_id)
     rows = [CheckRow(f"plan {account_id}", False, str(p)) for p in problems]
     for route in routes:
@@ -100,11 +104,12 @@ def _account_plan(cfg: Config, plans: PlanBook, endpoints: EndpointPolicy, accou
             if s.options.get("endpoint_url"):
                 endpoints.check_url(s.options["endpoint_url"])  # never connect where a tenant may not send us
             return _check_backend(s)
+
         rows.append(_probe(target, probe))
     return rows
 
 
-def _probe(name: str, fn) -> CheckRow:  # noqa: ANN001
+def _probe(name: str, fn: Callable[[], str]) -> CheckRow:
     try:
         return CheckRow(name, True, fn())
     except Exception as exc:  # noqa: BLE001 - check reports every part, whatever fails in one

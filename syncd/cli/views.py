@@ -10,12 +10,26 @@ from typing import Any
 from syncd.engine.twoway import Report
 
 # Summary rows, in the order an operator reads them.
-ACTIONS = ("upload", "reupload", "reupload-changed", "missing", "still-missing", "delete-in-kazoo", "trash-object",
-           "delete-object", "kazoo-deleted", "forget", "held", "refused", "lost", "skipped")
+ACTIONS = (
+    "upload",
+    "reupload",
+    "reupload-changed",
+    "missing",
+    "still-missing",
+    "delete-in-kazoo",
+    "trash-object",
+    "delete-object",
+    "kazoo-deleted",
+    "forget",
+    "held",
+    "refused",
+    "lost",
+    "skipped",
+)
 
 
 @contextmanager
-def progress_bar(enabled: bool) -> Iterator[Callable[[int], None]]:
+def progress_bar(enabled: bool) -> Iterator[Callable[[int], object]]:
     """A tqdm counter on stderr when it is a terminal; a no-op otherwise (journald, pipes)."""
     if not (enabled and sys.stderr.isatty()):
         yield lambda _n: None
@@ -42,8 +56,10 @@ def print_report(report: Report, dry_run: bool, out: Callable[[str], None]) -> N
     if not any(report.counts.get(a) for a in ACTIONS):
         out("  nothing to do: Kazoo, storage and state agree")
     for target, (count, keys) in report.orphans.items():
-        out(f"orphans on {target}: {count} object(s) syncd does not track (reported, never deleted), e.g. "
-            + ", ".join(repr(k) for k in keys[:5]))
+        out(
+            f"orphans on {target}: {count} object(s) syncd does not track (reported, never deleted), e.g. "
+            + ", ".join(repr(k) for k in keys[:5])
+        )
     for scope, why in report.refused.items():
         out(f"REFUSED {scope}: {why}")
     for account, message in report.held.items():
@@ -56,9 +72,19 @@ def as_json(report: Report, dry_run: bool) -> dict[str, Any]:
     return {
         "dry_run": dry_run,
         "summary": {a: report.counts[a] for a in ACTIONS if report.counts.get(a)},
-        "actions": [{"action": ln.action, "account_id": ln.item.account_id, "db": ln.item.db,
-                     "doc_id": ln.item.doc_id, "attachment": ln.item.attachment, "target": ln.item.target,
-                     "object_key": ln.item.object_key, "reason": ln.reason} for ln in report.lines],
+        "actions": [
+            {
+                "action": ln.action,
+                "account_id": ln.item.account_id,
+                "db": ln.item.db,
+                "doc_id": ln.item.doc_id,
+                "attachment": ln.item.attachment,
+                "target": ln.item.target,
+                "object_key": ln.item.object_key,
+                "reason": ln.reason,
+            }
+            for ln in report.lines
+        ],
         "orphans": {t: {"count": c, "examples": k} for t, (c, k) in report.orphans.items()},
         "refused": report.refused,
         "held": report.held,

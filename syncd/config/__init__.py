@@ -39,6 +39,7 @@ FLOW_KINDS = {
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ON_KAZOO_DELETE = ("keep", "trash", "delete")
 TWO_WAY_KINDS = ("voicemail", "recordings", "faxes")
+INT_TWO_WAY_NUMBERS = ("max_deletes", "share_from", "max_deletes_per_run")  # counts; the others are seconds or shares
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ class UploadConfig:
 class KindPolicy:
     """Two-way policy for one kind of document (voicemail, recordings, faxes)."""
 
-    delete_in_kazoo: bool = False   # its object vanished from storage -> soft delete in Kazoo
-    on_kazoo_delete: str = "keep"   # deleted in Kazoo -> keep | trash | delete its object
+    delete_in_kazoo: bool = False  # its object vanished from storage -> soft delete in Kazoo
+    on_kazoo_delete: str = "keep"  # deleted in Kazoo -> keep | trash | delete its object
 
 
 @dataclass(frozen=True)
@@ -148,8 +149,7 @@ class Config:
     def secrets(self) -> list[str]:
         """Every secret value in this config, for the log redactor."""
         found = [self.couchdb.password] if self.couchdb.password else []
-        found += [b.options["secret_access_key"] for b in self.backends.values()
-                  if b.options.get("secret_access_key")]
+        found += [b.options["secret_access_key"] for b in self.backends.values() if b.options.get("secret_access_key")]
         crossbar_key = self.kazoo.crossbar.api_key if self.kazoo.crossbar else None
         found += [x for x in (crossbar_key, self.two_way.sqs.get("secret_access_key")) if x]
         drives = [self.kazoo.google_drive] + [b.options for b in self.backends.values() if b.type == "google_drive"]
@@ -186,58 +186,89 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     v.unknown(state, "state", {"path"})
     state_path = v.string(state, "state.path", required=True)
     if state_path and not os.path.isabs(state_path):
-        v.problem("state.path", f"must be an absolute path; {state_path!r} would depend on the directory syncd "
-                  f"starts in (here: {os.path.abspath(state_path)})")
+        v.problem(
+            "state.path",
+            f"must be an absolute path; {state_path!r} would depend on the directory syncd "
+            f"starts in (here: {os.path.abspath(state_path)})",
+        )
     log = v.table(raw, "log")
     v.unknown(log, "log", {"level"})
     level = v.choice(log, "log.level", LOG_LEVELS, "info")
     notices: list[str] = []
-    kazoo = _kazoo(v, v.table(raw, "kazoo"), crossbar_config(v, v.table(raw, "kazoo"), v.table(raw, "two_way"),
-                                                             notices))
+    kazoo = _kazoo(
+        v, v.table(raw, "kazoo"), crossbar_config(v, v.table(raw, "kazoo"), v.table(raw, "two_way"), notices)
+    )
     upload = _upload(v, v.table(raw, "upload"))
-    backends = {name: BackendConfig(name, kind, opts)
-                for name, (kind, opts) in backend_options(v, v.table(raw, "backends")).items()}
+    backends = {
+        name: BackendConfig(name, kind, opts)
+        for name, (kind, opts) in backend_options(v, v.table(raw, "backends")).items()
+    }
     flows = _flows(v, raw.get("flows", []), backends)
     two_way = _two_way(v, v.table(raw, "two_way"))
     fax = fax_config(v, v.table(raw, "fax"), set(backends))
     check_overlaps(v, _places(backends, flows, fax))
     if fax.submit_via == "crossbar" and not kazoo.crossbar:
-        v.problem("fax.submit_via", "\"crossbar\" needs [kazoo.crossbar] url and api_key (or api_key_file): "
-                  "the Crossbar connection syncd uses")
+        v.problem(
+            "fax.submit_via",
+            '"crossbar" needs [kazoo.crossbar] url and api_key (or api_key_file): the Crossbar connection syncd uses',
+        )
     if v.problems:
         raise ConfigError(source, v.problems)
-    return Config(source, couch, state_path or "", level or "info", kazoo, upload, backends, flows, two_way, fax,
-                  tuple(notices))
+    return Config(
+        source, couch, state_path or "", level or "info", kazoo, upload, backends, flows, two_way, fax, tuple(notices)
+    )
 
 
 def _places(backends: dict[str, BackendConfig], flows: tuple[FlowConfig, ...], fax: FaxConfig) -> list[Place]:
-    found = [place(f"flows[{i}] {f.name!r}", "flow", backends[f.backend].type, backends[f.backend].options, f.prefix)
-             for i, f in enumerate(flows) if f.backend in backends]
-    found += [place(f"fax.outbox {b.name!r}", "outbox", backends[b.backend].type, backends[b.backend].options,
-                    b.folder) for b in fax.outboxes if b.backend in backends]
+    found = [
+        place(f"flows[{i}] {f.name!r}", "flow", backends[f.backend].type, backends[f.backend].options, f.prefix)
+        for i, f in enumerate(flows)
+        if f.backend in backends
+    ]
+    found += [
+        place(f"fax.outbox {b.name!r}", "outbox", backends[b.backend].type, backends[b.backend].options, b.folder)
+        for b in fax.outboxes
+        if b.backend in backends
+    ]
     return found
 
 
 def _two_way(v: Validator, t: dict[str, Any]) -> TwoWayConfig:
-    numbers = {"grace_period": (60.0, 0, 30 * DAY), "scan_interval": (300.0, 1, 7 * DAY),
-               "recheck_interval": (2.0, 0.1, 3600), "change_poll_interval": (10.0, 0.1, 3600),
-               "max_deletes": (20, 0, 1_000_000), "max_delete_share": (0.5, 0, 1), "share_from": (3, 1, 1_000_000),
-               "max_deletes_per_run": (100, 0, 1_000_000), "guard_window": (3600.0, 0, 30 * DAY),
-               "reconcile_jitter": (900.0, 0, DAY)}
+    numbers = {
+        "grace_period": (60.0, 0, 30 * DAY),
+        "scan_interval": (300.0, 1, 7 * DAY),
+        "recheck_interval": (2.0, 0.1, 3600),
+        "change_poll_interval": (10.0, 0.1, 3600),
+        "max_deletes": (20, 0, 1_000_000),
+        "max_delete_share": (0.5, 0, 1),
+        "share_from": (3, 1, 1_000_000),
+        "max_deletes_per_run": (100, 0, 1_000_000),
+        "guard_window": (3600.0, 0, 30 * DAY),
+        "reconcile_jitter": (900.0, 0, DAY),
+    }
     v.unknown(t, "two_way", {*numbers, *TWO_WAY_KINDS, "reconcile_cron", *OLD_CROSSBAR_KEYS, "sqs"})
-    values = {k: v.number(t, f"two_way.{k}", d, minimum=lo, maximum=hi, integer=isinstance(d, int))
-              for k, (d, lo, hi) in numbers.items()}
-    kinds = {kind: _kind_policy(v, v.table(t, kind), f"two_way.{kind}", kind == "voicemail")
-             for kind in TWO_WAY_KINDS}
+    values = {
+        k: v.number(t, f"two_way.{k}", d, minimum=lo, maximum=hi, integer=isinstance(d, int))
+        for k, (d, lo, hi) in numbers.items()
+    }
+    kinds = {kind: _kind_policy(v, v.table(t, kind), f"two_way.{kind}", kind == "voicemail") for kind in TWO_WAY_KINDS}
     cron = t.get("reconcile_cron", "30 3 * * *")
     if not _valid_cron(cron):
-        v.problem("two_way.reconcile_cron", f"must be a 5-field cron expression like \"30 3 * * *\", "
-                  f"or \"\" to turn scheduled reconciliation off (got {cron!r})")
+        v.problem(
+            "two_way.reconcile_cron",
+            f'must be a 5-field cron expression like "30 3 * * *", '
+            f'or "" to turn scheduled reconciliation off (got {cron!r})',
+        )
         cron = None
     sqs = _sqs(v, v.table(t, "sqs"))
-    ints = {k: int(values[k]) for k in ("max_deletes", "share_from", "max_deletes_per_run")}
-    return TwoWayConfig(kinds=kinds, reconcile_cron=cron or None, sqs_queue_url=sqs.pop("queue_url", None), sqs=sqs,
-                        **{**values, **ints})
+    numbers_as_typed: dict[str, Any] = {**values, **{k: int(values[k]) for k in INT_TWO_WAY_NUMBERS}}
+    return TwoWayConfig(
+        kinds=kinds,
+        reconcile_cron=cron or None,
+        sqs_queue_url=sqs.pop("queue_url", None),
+        sqs=sqs,
+        **numbers_as_typed,
+    )
 
 
 def _valid_cron(cron: Any) -> bool:
@@ -254,27 +285,47 @@ def _valid_cron(cron: Any) -> bool:
 
 def _kind_policy(v: Validator, t: dict[str, Any], path: str, deletes_by_default: bool) -> KindPolicy:
     v.unknown(t, path, {"delete_in_kazoo", "on_kazoo_delete"})
-    return KindPolicy(v.boolean(t, f"{path}.delete_in_kazoo", deletes_by_default),
-                      v.choice(t, f"{path}.on_kazoo_delete", ON_KAZOO_DELETE, "keep") or "keep")
+    return KindPolicy(
+        v.boolean(t, f"{path}.delete_in_kazoo", deletes_by_default),
+        v.choice(t, f"{path}.on_kazoo_delete", ON_KAZOO_DELETE, "keep") or "keep",
+    )
 
 
 def _sqs(v: Validator, t: dict[str, Any]) -> dict[str, Any]:
     if not t:
         return {}
-    v.unknown(t, "two_way.sqs", {"queue_url", "region", "endpoint_url", "access_key_id", "secret_access_key",
-                                 "secret_access_key_file", "wait_seconds", "ambient_credentials"})
+    v.unknown(
+        t,
+        "two_way.sqs",
+        {
+            "queue_url",
+            "region",
+            "endpoint_url",
+            "access_key_id",
+            "secret_access_key",
+            "secret_access_key_file",
+            "wait_seconds",
+            "ambient_credentials",
+        },
+    )
     ambient = v.boolean(t, "two_way.sqs.ambient_credentials", False)
     if (t.get("access_key_id") is not None) == ambient:
-        v.problem("two_way.sqs.access_key_id", "give access_key_id and secret_access_key (or _file), or set "
-                  "ambient_credentials = true to use this host's own AWS identity - not both")
+        v.problem(
+            "two_way.sqs.access_key_id",
+            "give access_key_id and secret_access_key (or _file), or set "
+            "ambient_credentials = true to use this host's own AWS identity - not both",
+        )
     endpoint = t.get("endpoint_url")
     if isinstance(endpoint, str):
         v.url(endpoint, "two_way.sqs.endpoint_url")
-    return {"queue_url": v.string(t, "two_way.sqs.queue_url", required=True),
-            "region": v.string(t, "two_way.sqs.region"), "endpoint_url": v.string(t, "two_way.sqs.endpoint_url"),
-            "access_key_id": v.string(t, "two_way.sqs.access_key_id"),
-            "secret_access_key": v.secret(t, "two_way.sqs", "secret_access_key"),
-            "wait_seconds": int(v.number(t, "two_way.sqs.wait_seconds", 10, minimum=0, maximum=20, integer=True))}
+    return {
+        "queue_url": v.string(t, "two_way.sqs.queue_url", required=True),
+        "region": v.string(t, "two_way.sqs.region"),
+        "endpoint_url": v.string(t, "two_way.sqs.endpoint_url"),
+        "access_key_id": v.string(t, "two_way.sqs.access_key_id"),
+        "secret_access_key": v.secret(t, "two_way.sqs", "secret_access_key"),
+        "wait_seconds": int(v.number(t, "two_way.sqs.wait_seconds", 10, minimum=0, maximum=20, integer=True)),
+    }
 
 
 def _couch(v: Validator, t: dict[str, Any]) -> CouchConfig:
@@ -283,13 +334,27 @@ def _couch(v: Validator, t: dict[str, Any]) -> CouchConfig:
     if url and not v.url(url, "couchdb.url"):
         url = ""
     password = v.secret(t, "couchdb", "password")
-    return CouchConfig(url, v.string(t, "couchdb.username"), password,
-                       v.number(t, "couchdb.timeout", 30.0, minimum=1, maximum=3600))
+    return CouchConfig(
+        url, v.string(t, "couchdb.username"), password, v.number(t, "couchdb.timeout", 30.0, minimum=1, maximum=3600)
+    )
 
 
 def _kazoo(v: Validator, t: dict[str, Any], crossbar: CrossbarConfig | None) -> KazooConfig:
-    v.unknown(t, "kazoo", {"accounts", "follow_storage_plans", "history_months", "poll_interval",
-                           "discovery_interval", "s3_checksum", "google_drive", "allow_endpoints", "crossbar"})
+    v.unknown(
+        t,
+        "kazoo",
+        {
+            "accounts",
+            "follow_storage_plans",
+            "history_months",
+            "poll_interval",
+            "discovery_interval",
+            "s3_checksum",
+            "google_drive",
+            "allow_endpoints",
+            "crossbar",
+        },
+    )
     return KazooConfig(
         accounts=v.account_ids(t, "kazoo.accounts"),
         follow_storage_plans=v.boolean(t, "kazoo.follow_storage_plans", True),
@@ -307,8 +372,11 @@ def _allow_endpoints(v: Validator, value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(x, str) and _endpoint_entry(x) for x in value):
-        v.problem("kazoo.allow_endpoints", "must be an array of host names, IP addresses or CIDR networks "
-                  "(e.g. [\"127.0.0.1\", \"10.0.0.0/8\", \"minio.internal\"])")
+        v.problem(
+            "kazoo.allow_endpoints",
+            "must be an array of host names, IP addresses or CIDR networks "
+            '(e.g. ["127.0.0.1", "10.0.0.0/8", "minio.internal"])',
+        )
         return ()
     return tuple(value)
 
@@ -348,14 +416,23 @@ def _flows(v: Validator, flows: Any, backends: dict[str, BackendConfig]) -> tupl
             v.problem(f"{path}.backend", f"names no [backends.{backend}] table (defined: {known})")
         fields = f.get("field_list")
         if fields is not None and not _valid_field_list(fields):
-            v.problem(f"{path}.field_list", "must be an array of {arg=...}, {field=...}, "
-                      "{const=...} or {group=[...]} tables; arg is one of account_id, db, id, attachment")
+            v.problem(
+                f"{path}.field_list",
+                "must be an array of {arg=...}, {field=...}, "
+                "{const=...} or {group=[...]} tables; arg is one of account_id, db, id, attachment",
+            )
         if kind and backend:
-            out.append(FlowConfig(
-                name=v.string(f, f"{path}.name") or f"{kind}-{backend}", kind=kind, backend=backend,
-                accounts=v.account_ids(f, f"{path}.accounts"), prefix=v.string(f, f"{path}.prefix"),
-                field_list=tuple(fields) if fields is not None else None,
-                field_separator=v.string(f, f"{path}.field_separator") or "/"))
+            out.append(
+                FlowConfig(
+                    name=v.string(f, f"{path}.name") or f"{kind}-{backend}",
+                    kind=kind,
+                    backend=backend,
+                    accounts=v.account_ids(f, f"{path}.accounts"),
+                    prefix=v.string(f, f"{path}.prefix"),
+                    field_list=tuple(fields) if fields is not None else None,
+                    field_separator=v.string(f, f"{path}.field_separator") or "/",
+                )
+            )
     return tuple(out)
 
 
@@ -367,7 +444,7 @@ def _valid_field_list(fields: Any) -> bool:
             continue
         if not isinstance(item, dict) or len(item) != 1:
             return False
-        (key, value), = item.items()
+        ((key, value),) = item.items()
         ok = {
             "arg": lambda x: x in ("account_id", "db", "id", "attachment"),
             "field": lambda x: isinstance(x, str) and bool(x),

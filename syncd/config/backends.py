@@ -15,8 +15,19 @@ CHECKSUM_MODES = ("when_required", "when_supported")
 _DRIVE_ACCESS = {"credentials", "credentials_file", "subject", "api_endpoint"}
 _BACKEND_KEYS = {
     "local": {"type", "path", "watch"},
-    "s3": {"type", "bucket", "region", "endpoint_url", "access_key_id", "secret_access_key",
-           "secret_access_key_file", "addressing_style", "checksum", "list_api", "ambient_credentials"},
+    "s3": {
+        "type",
+        "bucket",
+        "region",
+        "endpoint_url",
+        "access_key_id",
+        "secret_access_key",
+        "secret_access_key_file",
+        "addressing_style",
+        "checksum",
+        "list_api",
+        "ambient_credentials",
+    },
     "google_drive": {"type", "folder_id", "drive_id", *_DRIVE_ACCESS},
 }
 
@@ -49,10 +60,16 @@ def _drive_access(v: Validator, t: dict[str, Any], path: str) -> dict[str, Any]:
     """Credentials (a service-account key or an OAuth client's authorized-user JSON) and where to call."""
     credentials = v.secret(t, path, "credentials")
     if credentials is None:
-        v.problem(f"{path}.credentials_file", "missing; the JSON key of a service account, or an OAuth "
-                  "client's authorized-user JSON (see README, Google Drive)")
-    return {"credentials": credentials, "subject": v.string(t, f"{path}.subject"),
-            "api_endpoint": v.string(t, f"{path}.api_endpoint")}
+        v.problem(
+            f"{path}.credentials_file",
+            "missing; the JSON key of a service account, or an OAuth "
+            "client's authorized-user JSON (see README, Google Drive)",
+        )
+    return {
+        "credentials": credentials,
+        "subject": v.string(t, f"{path}.subject"),
+        "api_endpoint": v.string(t, f"{path}.api_endpoint"),
+    }
 
 
 def kazoo_drive(v: Validator, t: dict[str, Any]) -> dict[str, Any]:
@@ -64,17 +81,23 @@ def kazoo_drive(v: Validator, t: dict[str, Any]) -> dict[str, Any]:
 
 
 def _drive_options(v: Validator, b: dict[str, Any], path: str) -> dict[str, Any]:
-    return {**_drive_access(v, b, path), "folder_id": v.string(b, f"{path}.folder_id") or "root",
-            "drive_id": v.string(b, f"{path}.drive_id")}
+    return {
+        **_drive_access(v, b, path),
+        "folder_id": v.string(b, f"{path}.folder_id") or "root",
+        "drive_id": v.string(b, f"{path}.drive_id"),
+    }
 
 
 def _s3_options(v: Validator, b: dict[str, Any], path: str) -> dict[str, Any]:
     ambient = v.boolean(b, f"{path}.ambient_credentials", False)
     has_keys = b.get("access_key_id") is not None
     if has_keys == ambient:
-        v.problem(f"{path}.access_key_id", "give access_key_id and secret_access_key (or _file), or set "
-                  "ambient_credentials = true to use this host's own AWS identity (environment, ~/.aws, "
-                  "instance role) - not both")
+        v.problem(
+            f"{path}.access_key_id",
+            "give access_key_id and secret_access_key (or _file), or set "
+            "ambient_credentials = true to use this host's own AWS identity (environment, ~/.aws, "
+            "instance role) - not both",
+        )
     endpoint = v.string(b, f"{path}.endpoint_url")
     if endpoint is not None:
         v.url(endpoint, f"{path}.endpoint_url")
@@ -101,5 +124,3 @@ def credential_secrets(text: str | None) -> list[str]:
         return [text]
     inner = [info.get(k) for k in ("private_key", "refresh_token", "client_secret")] if isinstance(info, dict) else []
     return [text, *(str(x) for x in inner if x)]
-
-

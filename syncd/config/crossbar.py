@@ -23,18 +23,24 @@ class CrossbarConfig:
     api_key: str = field(repr=False)
 
 
-def crossbar_config(v: Validator, kazoo: dict[str, Any], two_way: dict[str, Any],
-                    notices: list[str]) -> CrossbarConfig | None:
+def crossbar_config(
+    v: Validator, kazoo: dict[str, Any], two_way: dict[str, Any], notices: list[str]
+) -> CrossbarConfig | None:
     """The connection from [kazoo.crossbar], or from the old [two_way] keys with a notice."""
     new = v.table(kazoo, "crossbar")
     old = [key for key in OLD_KEYS if key in two_way]
     if old and new:
-        v.problem("kazoo.crossbar", f"the Crossbar connection is given twice: here and as [two_way] "
-                  f"{', '.join(old)}; keep [kazoo.crossbar] (url, api_key or api_key_file) only")
+        v.problem(
+            "kazoo.crossbar",
+            f"the Crossbar connection is given twice: here and as [two_way] "
+            f"{', '.join(old)}; keep [kazoo.crossbar] (url, api_key or api_key_file) only",
+        )
         return None
     if old:
-        notices.append(f"deprecated keys [two_way] {', '.join(old)}: they still work; move them to "
-                       f"[kazoo.crossbar] as {', '.join(key.removeprefix('crossbar_') for key in old)}")
+        notices.append(
+            f"deprecated keys [two_way] {', '.join(old)}: they still work; move them to "
+            f"[kazoo.crossbar] as {', '.join(key.removeprefix('crossbar_') for key in old)}"
+        )
         return _connection(v, two_way, "two_way", "crossbar_")
     v.unknown(new, "kazoo.crossbar", {"url", "api_key", "api_key_file"})
     return _connection(v, new, "kazoo.crossbar", "")

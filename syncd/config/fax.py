@@ -12,23 +12,36 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.config.validator import Validator, _is_account_id
-from syncd.flows.fax.records import FaxFileError, normalise_number
-from syncd.flows.fax.records import Outbox, Sender
+from syncd.flows.fax.records import FaxFileError, Outbox, Sender, normalise_number
 
 RECEIVED_FORMATS = ("tiff", "pdf", "both")
 SUBMIT_VIA = ("couchdb", "crossbar")
 DEFAULT_REGION = "US"
 _SENDER_TEXT = ("faxbox_id", "from_name", "fax_identity_name", "fax_timezone")
 _SENDER_NUMBERS = ("from_number", "fax_identity_number")
-_OUTBOX_KEYS = {"name", "account", "backend", "folder", "sent_folder", "failed_folder", "rejected_folder",
-                "max_size_mb", "max_pages", "default_region", "settle_seconds", "retries", *_SENDER_TEXT, *_SENDER_NUMBERS}
+_OUTBOX_KEYS = {
+    "name",
+    "account",
+    "backend",
+    "folder",
+    "sent_folder",
+    "failed_folder",
+    "rejected_folder",
+    "max_size_mb",
+    "max_pages",
+    "default_region",
+    "settle_seconds",
+    "retries",
+    *_SENDER_TEXT,
+    *_SENDER_NUMBERS,
+}
 
 
 @dataclass(frozen=True)
 class FaxConfig:
     poll_interval: float = 5.0
-    received_format: str = "tiff"   # how syncd uploads received faxes: the TIFF, a PDF, or both
-    submit_via: str = "couchdb"     # jobs written into the faxes DB, or created through Crossbar
+    received_format: str = "tiff"  # how syncd uploads received faxes: the TIFF, a PDF, or both
+    submit_via: str = "couchdb"  # jobs written into the faxes DB, or created through Crossbar
     outboxes: tuple[Outbox, ...] = field(default_factory=tuple)
 
 
@@ -40,9 +53,12 @@ def fax_config(v: Validator, t: dict[str, Any], backends: set[str]) -> FaxConfig
         raw = []
     boxes = [box for i, b in enumerate(raw) if (box := _outbox(v, b, f"fax.outbox[{i}]", backends))]
     _no_overlaps(v, boxes)
-    return FaxConfig(v.number(t, "fax.poll_interval", 5.0, minimum=0.1, maximum=3600),
-                     v.choice(t, "fax.received_format", RECEIVED_FORMATS, "tiff") or "tiff",
-                     v.choice(t, "fax.submit_via", SUBMIT_VIA, "couchdb") or "couchdb", tuple(boxes))
+    return FaxConfig(
+        v.number(t, "fax.poll_interval", 5.0, minimum=0.1, maximum=3600),
+        v.choice(t, "fax.received_format", RECEIVED_FORMATS, "tiff") or "tiff",
+        v.choice(t, "fax.submit_via", SUBMIT_VIA, "couchdb") or "couchdb",
+        tuple(boxes),
+    )
 
 
 def _outbox(v: Validator, b: Any, path: str, backends: set[str]) -> Outbox | None:
@@ -55,34 +71,43 @@ def _outbox(v: Validator, b: Any, path: str, backends: set[str]) -> Outbox | Non
         v.problem(f"{path}.account", "missing or not a 32-character lowercase hex account id")
     backend = v.string(b, f"{path}.backend", required=True)
     if backend and backend not in backends:
-        v.problem(f"{path}.backend", f"names no [backends.{backend}] table (defined: "
-                  f"{', '.join(sorted(backends)) or 'none'})")
+        v.problem(
+            f"{path}.backend", f"names no [backends.{backend}] table (defined: {', '.join(sorted(backends)) or 'none'})"
+        )
     folder = _folder(v, b, f"{path}.folder", None)
     region = str(b.get("default_region", DEFAULT_REGION))
     if len(region) != 2 or not region.isalpha() or not region.isupper():
-        v.problem(f"{path}.default_region", f"must be a two-letter country code like \"US\" (got {region!r})")
+        v.problem(f"{path}.default_region", f'must be a two-letter country code like "US" (got {region!r})')
         region = DEFAULT_REGION
     sender = _sender(v, b, path, region)
     if folder is None or not backend or not _is_account_id(account):
         return None
     parent = posixpath.dirname(folder)
     return Outbox(
-        name=v.string(b, f"{path}.name") or f"{backend}:{folder}", account_id=str(account), backend=backend,
-        folder=folder, sent=_folder(v, b, f"{path}.sent_folder", posixpath.join(parent, "sent")) or "",
+        name=v.string(b, f"{path}.name") or f"{backend}:{folder}",
+        account_id=str(account),
+        backend=backend,
+        folder=folder,
+        sent=_folder(v, b, f"{path}.sent_folder", posixpath.join(parent, "sent")) or "",
         failed=_folder(v, b, f"{path}.failed_folder", posixpath.join(parent, "failed")) or "",
         rejected=_folder(v, b, f"{path}.rejected_folder", posixpath.join(parent, "rejected")) or "",
-        sender=sender, region=region,
+        sender=sender,
+        region=region,
         max_bytes=int(v.number(b, f"{path}.max_size_mb", 20, minimum=0.001, maximum=1024) * 1024 * 1024),
         settle=v.number(b, f"{path}.settle_seconds", 5.0, minimum=0, maximum=3600),
-        max_pages=int(v.number(b, f"{path}.max_pages", 100, minimum=1, maximum=1000, integer=True)))
+        max_pages=int(v.number(b, f"{path}.max_pages", 100, minimum=1, maximum=1000, integer=True)),
+    )
 
 
 def _folder(v: Validator, b: dict[str, Any], path: str, default: str | None) -> str | None:
     value = b.get(path.rsplit(".", 1)[-1], default)
     parts = value.strip("/").split("/") if isinstance(value, str) else []
     if not parts or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-        v.problem(path, "must be a folder path inside the backend, like \"fax/outbox\" (no '..', no hidden "
-                  "names, not the backend's root)")
+        v.problem(
+            path,
+            "must be a folder path inside the backend, like \"fax/outbox\" (no '..', no hidden "
+            "names, not the backend's root)",
+        )
         return None
     return "/".join(parts)
 
@@ -107,12 +132,19 @@ def _no_overlaps(v: Validator, boxes: list[Outbox]) -> None:
     """No folder of one outbox may sit inside another's (a sent/ inside the outbox would be sent again)."""
     seen: list[tuple[str, str, str]] = []
     for box in boxes:
-        for role, folder in (("folder", box.folder), ("sent_folder", box.sent), ("failed_folder", box.failed),
-                             ("rejected_folder", box.rejected)):
+        for role, folder in (
+            ("folder", box.folder),
+            ("sent_folder", box.sent),
+            ("failed_folder", box.failed),
+            ("rejected_folder", box.rejected),
+        ):
             for other_name, other_backend, other in seen:
                 if other_backend == box.backend and _nested(folder, other):
-                    v.problem(f"fax.outbox {box.name!r}.{role}", f"{folder!r} overlaps {other!r} "
-                              f"({other_name}); every outbox, sent, failed and rejected folder must be apart")
+                    v.problem(
+                        f"fax.outbox {box.name!r}.{role}",
+                        f"{folder!r} overlaps {other!r} "
+                        f"({other_name}); every outbox, sent, failed and rejected folder must be apart",
+                    )
             seen.append((f"{box.name} {role}", box.backend, folder))
 
 

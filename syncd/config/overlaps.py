@@ -40,10 +40,13 @@ def store_of(kind: str, options: dict[str, Any]) -> tuple[str, str]:
 
 def check_overlaps(v: Validator, places: list[Place]) -> None:
     for i, first in enumerate(places):
-        for second in places[i + 1:]:
+        for second in places[i + 1 :]:
             if first.store == second.store and _nested(first.path, second.path):
-                v.problem(second.who, f"writes or reads where {first.who} does ({_shown(first)}): "
-                          f"{_consequence(first.kind, second.kind)}; give each its own folder or prefix")
+                v.problem(
+                    second.who,
+                    f"writes or reads where {first.who} does ({_shown(first)}): "
+                    f"{_consequence(first.kind, second.kind)}; give each its own folder or prefix",
+                )
 
 
 def place(who: str, kind: str, backend_kind: str, options: dict[str, Any], prefix: str | None) -> Place:

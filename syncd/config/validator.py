@@ -58,8 +58,11 @@ class Validator:
             port_ok = False
         if parts.scheme not in schemes or not parts.hostname or not port_ok or " " in value:
             shown = "" if "@" in value else f", got {value!r}"  # never echo credentials in a URL
-            self.problem(path, f"must be a URL like {schemes[0]}://host:port (scheme {' or '.join(schemes)}, "
-                         f"a host, a port 1-65535){shown}")
+            self.problem(
+                path,
+                f"must be a URL like {schemes[0]}://host:port (scheme {' or '.join(schemes)}, "
+                f"a host, a port 1-65535){shown}",
+            )
             return False
         return True
 
@@ -72,22 +75,28 @@ class Validator:
             return default
         return value
 
-    def number(self, t: dict[str, Any], path: str, default: float, minimum: float, maximum: float,
-               integer: bool = False) -> float:
+    def number(
+        self, t: dict[str, Any], path: str, default: float, minimum: float, maximum: float, integer: bool = False
+    ) -> float:
         """A finite number in [minimum, maximum]: NaN, infinity and absurd values are refused with the path."""
         value = self._get(t, path)
         if value is None:
             return default
         kinds = (int,) if integer else (int, float)
         what = "a whole number" if integer else "a number"
-        if (isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value)
-                or not minimum <= value <= maximum):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kinds)
+            or not math.isfinite(value)
+            or not minimum <= value <= maximum
+        ):
             self.problem(path, f"must be {what} from {minimum:g} to {maximum:g} (got {value!r})")
             return default
         return float(value)
 
-    def choice(self, t: dict[str, Any], path: str, allowed: tuple[str, ...], default: str | None,
-               required: bool = False) -> str | None:
+    def choice(
+        self, t: dict[str, Any], path: str, allowed: tuple[str, ...], default: str | None, required: bool = False
+    ) -> str | None:
         value = self._get(t, path)
         if value is None:
             if required:

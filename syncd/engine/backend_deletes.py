@@ -49,8 +49,9 @@ def _remove_object(tw: TwoWay, item: Item, mode: str, report: Report) -> None:
         return
     if (item.md5 and info.md5 and info.md5 != item.md5) or (not item.md5 and item.etag and info.etag != item.etag):
         if not tw.dry_run:
-            tw.state.audit_refusal(item, "backend", "deleted in Kazoo, but the object changed since syncd "
-                                                    "stored it; left in place")
+            tw.state.audit_refusal(
+                item, "backend", "deleted in Kazoo, but the object changed since syncd stored it; left in place"
+            )
             tw.state.forget(item.id, "deleted in Kazoo; object changed behind syncd's back, left in place")
         report.add("refused", item, "object changed since syncd stored it; left in place")
         return
@@ -72,6 +73,7 @@ def _remove_object(tw: TwoWay, item: Item, mode: str, report: Report) -> None:
         return
     reason = "deleted in Kazoo" + (f"; moved to {where!r}" if where else "; object deleted (on_kazoo_delete = delete)")
     tw.state.record_delete(item, "backend", action, reason)
-    log.warning("%s: %s account=%s db=%s doc=%s key=%r", action, reason, item.account_id, item.db, item.doc_id,
-                item.object_key)
+    log.warning(
+        "%s: %s account=%s db=%s doc=%s key=%r", action, reason, item.account_id, item.db, item.doc_id, item.object_key
+    )
     report.add(action, item, reason)

@@ -14,17 +14,17 @@ Safety rules encoded below (DESIGN §4, "Nothing deleted by mistake"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from syncd.state import Item
 
 
-class Act(str, Enum):
-    KEEP = "keep"                      # object present and unchanged
-    FOUND_AGAIN = "found-again"        # was seen missing, is back: forget the sighting
-    NOTE_MISSING = "note-missing"      # first sighting of a missing object
-    WAIT = "wait"                      # seen missing, grace period not over yet
+class Act(StrEnum):
+    KEEP = "keep"  # object present and unchanged
+    FOUND_AGAIN = "found-again"  # was seen missing, is back: forget the sighting
+    NOTE_MISSING = "note-missing"  # first sighting of a missing object
+    WAIT = "wait"  # seen missing, grace period not over yet
     CONFIRM_MISSING = "confirm-missing"  # second sighting due: HEAD, then delete or re-upload
     REUPLOAD_CHANGED = "reupload-changed"  # object differs from what syncd stored
 
@@ -81,17 +81,17 @@ class Guard:
     max_per_run: int = 100
     window: float = 3600.0
 
-    def check_account(self, account_id: str, planned: int, tracked: int, missing: int,
-                      recent: int) -> str | None:
+    def check_account(self, account_id: str, planned: int, tracked: int, missing: int, recent: int) -> str | None:
         """None when the account's deletes may go ahead, else why not."""
         involved = max(planned, missing) + recent
         base = tracked + recent
         if involved > self.max_count:
-            return (f"{involved} deletes for account {account_id} within {self.window:g} s "
-                    f"(limit {self.max_count})")
+            return f"{involved} deletes for account {account_id} within {self.window:g} s (limit {self.max_count})"
         if involved >= self.share_from and base and involved / base > self.max_share:
-            return (f"{involved} of {base} tracked objects of account {account_id} would be deleted "
-                    f"({involved / base:.0%}, limit {self.max_share:.0%})")
+            return (
+                f"{involved} of {base} tracked objects of account {account_id} would be deleted "
+                f"({involved / base:.0%}, limit {self.max_share:.0%})"
+            )
         return None
 
     def check_run(self, planned_total: int) -> str | None:

@@ -47,8 +47,11 @@ class UploadRunner:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="upload") as pool:
             while not stop.is_set():
                 room = self.workers * 2 - len(in_flight)
-                skip = set(stats.failed_ids) | {i.id for i in in_flight.values()} if once else \
-                    {i.id for i in in_flight.values()}
+                skip = (
+                    set(stats.failed_ids) | {i.id for i in in_flight.values()}
+                    if once
+                    else {i.id for i in in_flight.values()}
+                )
                 batch = self.state.claim_due(room, skip=skip, ignore_backoff=once) if room > 0 else []
                 for item in batch:
                     in_flight[pool.submit(self.uploader.process, item)] = item

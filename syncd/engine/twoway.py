@@ -19,13 +19,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from syncd.backends.base import Backend
 from syncd.engine.plan import Act, Guard, Policy, decide, proceed_command
 from syncd.engine.uploader import BackendResolver
-from syncd.runtime.bulkhead import describe
 from syncd.errors import NotFound, StateError, StorageError, SyncdError
+from syncd.runtime.bulkhead import describe
 from syncd.state import Item, State
 
 log = logging.getLogger("syncd.twoway")
@@ -35,14 +36,22 @@ TRASH = ".syncd-trash/"
 
 
 class DocCheckLike(Protocol):
-    ok: bool
-    reason: str
-    already_deleted: bool
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def already_deleted(self) -> bool: ...
 
 
-class KazooSide(Protocol):
-    def inspect(self, item: Item) -> DocCheckLike: ...
-    def apply(self, item: Item, check: DocCheckLike) -> DocCheckLike: ...
+Check = TypeVar("Check", bound=DocCheckLike)
+
+
+class KazooSide(Protocol[Check]):
+    """Kazoo's side of a delete: inspect the doc, then apply at what was inspected."""
+
+    def inspect(self, item: Item) -> Check: ...
+    def apply(self, item: Item, check: Check) -> Check: ...
 
 
 @dataclass(frozen=True)
@@ -56,8 +65,8 @@ class PlanLine:
 class Report:
     lines: list[PlanLine] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    refused: dict[str, str] = field(default_factory=dict)   # target or account -> why
-    held: dict[str, str] = field(default_factory=dict)      # account -> guard message
+    refused: dict[str, str] = field(default_factory=dict)  # target or account -> why
+    held: dict[str, str] = field(default_factory=dict)  # account -> guard message
     orphans: dict[str, tuple[int, list[str]]] = field(default_factory=dict)  # target -> (count, some keys)
 
     def merge(self, other: Report) -> None:
@@ -75,8 +84,16 @@ class Report:
 
 
 class TwoWay:
-    def __init__(self, state: State, backends: BackendResolver, kazoo: KazooSide, policy: Policy,
-                 guard: Guard, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        state: State,
+        backends: BackendResolver,
+        kazoo: KazooSide[Any],
+        policy: Policy,
+        guard: Guard,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.state, self.backends, self.kazoo = state, backends, kazoo
         self.policy, self.guard, self.dry_run = policy, guard, dry_run
         self._proven: dict[str, Backend | None] = {}  # target -> backend whose marker this pass checked
@@ -91,8 +108,11 @@ class TwoWay:
         try:
             _, objects = self.state.store_listing(target, backend.list())
         except SyncdError as exc:
-            self.refuse(report, target, f"listing {backend.describe()} failed ({exc}); nothing is "
-                                         "treated as deleted until a listing succeeds")
+            self.refuse(
+                report,
+                target,
+                f"listing {backend.describe()} failed ({exc}); nothing is treated as deleted until a listing succeeds",
+            )
             return
         tracked = tracked_present = 0
         due = time.time()
@@ -112,8 +132,12 @@ class TwoWay:
             elif act is Act.REUPLOAD_CHANGED:
                 self._reupload_changed(backend, item, report)
         if objects == 0 and tracked:
-            self.refuse(report, target, f"{backend.describe()} listed no objects at all while syncd tracks "
-                                         "objects there: wrong bucket or folder, or not mounted; no deletes")
+            self.refuse(
+                report,
+                target,
+                f"{backend.describe()} listed no objects at all while syncd tracks "
+                "objects there: wrong bucket or folder, or not mounted; no deletes",
+            )
             return
         refusal = self.location_refusal(target, backend, tracked_present)
         if refusal:
@@ -157,14 +181,14 @@ class TwoWay:
         for item in self.state.due_missing(time.time() - self.policy.grace, limit=100_000):
             if account_id and item.account_id != account_id:
                 continue
-            if self._contained(item, report, lambda i=item: self._still_gone(i, report)):
+            if self._contained(item, report, partial(self._still_gone, item, report)):
                 gone.append(item)
         deletes = [i for i in gone if self.policy.deletes_in_kazoo(i)]
         for item in gone:
             if not self.policy.deletes_in_kazoo(item):
-                self._contained(item, report, lambda i=item: self._restore(i, report))
+                self._contained(item, report, partial(self._restore, item, report))
         for item in self.guarded(deletes, report, allow_deletes):
-            self._contained(item, report, lambda i=item: self._delete_in_kazoo(i, report))
+            self._contained(item, report, partial(self._delete_in_kazoo, item, report))
 
     @staticmethod
     def _contained(item: Item, report: Report, step: Callable[[], Any]) -> Any:
@@ -202,15 +226,18 @@ class TwoWay:
         cleared = []
         for account, items in by_account.items():
             tracked, missing, recent = self.state.account_counts(account, time.time() - self.guard.window)
-            why = run_trip or (None if allow else self.guard.check_account(account, len(items), tracked,
-                                                                             missing, recent))
+            why = run_trip or (
+                None if allow else self.guard.check_account(account, len(items), tracked, missing, recent)
+            )
             if why is None:
                 if not self.dry_run and self.state.release(account):
                     log.info("deletes for account %s no longer held", account)
                 cleared += items
                 continue
-            message = (f"deletes held: {why}. Nothing was deleted; uploads continue. If these objects "
-                       f"were removed on purpose, run: {proceed_command(account)}")
+            message = (
+                f"deletes held: {why}. Nothing was deleted; uploads continue. If these objects "
+                f"were removed on purpose, run: {proceed_command(account)}"
+            )
             report.held[account] = message
             for item in items:
                 report.add("held", item, why, keep_line=False)
@@ -220,8 +247,10 @@ class TwoWay:
         return cleared
 
     def _delete_in_kazoo(self, item: Item, report: Report) -> None:
-        why = (f"object {item.object_key!r} gone from {item.target} (first missing "
-               f"{_ago(item.missing_since)}, confirmed by a stat after the grace period)")
+        why = (
+            f"object {item.object_key!r} gone from {item.target} (first missing "
+            f"{_ago(item.missing_since)}, confirmed by a stat after the grace period)"
+        )
         try:
             check = self.kazoo.inspect(item)
             if check.ok and not self.dry_run:
@@ -247,8 +276,12 @@ class TwoWay:
 
     def _restore(self, item: Item, report: Report) -> None:
         if item.status != "synced":  # Kazoo's own offloaded copy: CouchDB has no bytes to restore from
-            report.add("lost", item, "Kazoo's only copy is gone from storage and this type's policy "
-                                     "keeps Kazoo documents; restore the object from a backup")
+            report.add(
+                "lost",
+                item,
+                "Kazoo's only copy is gone from storage and this type's policy "
+                "keeps Kazoo documents; restore the object from a backup",
+            )
             return
         if not self.dry_run:
             self.state.requeue(item.id, "object vanished from the backend; uploading it again")
@@ -313,9 +346,11 @@ class TwoWay:
             return f"cannot check the marker {MARKER!r} on {backend.describe()}: {exc}"
         known = self.state.target_info(target) or {}
         if known.get("marker_at"):
-            return (f"the marker {MARKER!r} syncd wrote to {backend.describe()} is gone: wrong bucket or folder, "
-                    f"or not mounted. No deletes until it is back; if this is the right place, put a file "
-                    f"named {MARKER} at its top level")
+            return (
+                f"the marker {MARKER!r} syncd wrote to {backend.describe()} is gone: wrong bucket or folder, "
+                f"or not mounted. No deletes until it is back; if this is the right place, put a file "
+                f"named {MARKER} at its top level"
+            )
         if not tracked_present:
             return f"no marker {MARKER!r} on {backend.describe()} and none of syncd's objects seen there yet"
         if not self.dry_run:
@@ -337,5 +372,7 @@ def _ago(when: float | None) -> str:
 
 
 def _where(item: Item) -> str:
-    return (f"account={item.account_id} db={item.db} doc={item.doc_id} attachment={item.attachment!r} "
-            f"target={item.target} key={item.object_key!r}")
+    return (
+        f"account={item.account_id} db={item.db} doc={item.doc_id} attachment={item.attachment!r} "
+        f"target={item.target} key={item.object_key!r}"
+    )

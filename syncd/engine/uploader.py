@@ -9,11 +9,11 @@ import random
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 from syncd.backends.base import Backend, HashingReader, ObjectInfo
-from syncd.runtime.bulkhead import describe
 from syncd.errors import IntegrityError, NotFound, StateError, SyncdError
+from syncd.runtime.bulkhead import describe
 from syncd.state import Item, State
 
 log = logging.getLogger("syncd.upload")
@@ -43,7 +43,7 @@ class RetryPolicy:
 
     def next_attempt(self, attempts: int) -> float:
         """Exponential backoff with +-20% jitter, persisted so it survives restarts."""
-        delay = min(self.maximum, self.base * 2 ** max(0, attempts - 1))
+        delay = min(self.maximum, self.base * 2.0 ** max(0, attempts - 1))
         return time.time() + delay * random.uniform(0.8, 1.2)  # noqa: S311
 
 
@@ -62,8 +62,14 @@ def md5_from_digest(digest: str | None) -> str | None:
 
 
 class Uploader:
-    def __init__(self, state: State, source: AttachmentSource, backends: BackendResolver,
-                 retry: RetryPolicy, converter: Converter | None = None) -> None:
+    def __init__(
+        self,
+        state: State,
+        source: AttachmentSource,
+        backends: BackendResolver,
+        retry: RetryPolicy,
+        converter: Converter | None = None,
+    ) -> None:
         self.state, self.source, self.backends, self.retry = state, source, backends, retry
         self.converter = converter
 
@@ -74,12 +80,17 @@ class Uploader:
             outcome = self._upload(item)
         except StateError:
             raise  # nothing can be recorded: the runner stops (damaged) or waits (disk full)
-        except Exception as exc:  # noqa: BLE001 - a bulkhead: one item's error of any type stays with it
+        except Exception as exc:
             text = describe(exc)
             retry_at = self.retry.next_attempt(item.attempts)
             self.state.mark_failed(item.id, text, retry_at)
-            log.warning("upload failed, attempt %d, next try in %ds: %s %s", item.attempts,
-                        max(0, int(retry_at - time.time())), text, where)
+            log.warning(
+                "upload failed, attempt %d, next try in %ds: %s %s",
+                item.attempts,
+                max(0, int(retry_at - time.time())),
+                text,
+                where,
+            )
             if not isinstance(exc, SyncdError):
                 log.debug("traceback for %s", where, exc_info=exc)
             return Outcome.FAILED
@@ -108,30 +119,50 @@ class Uploader:
     def _put_plain(self, backend: Backend, item: Item, stream: BinaryIO, expected: str | None) -> str:
         # No digest in CouchDB (rare; some writers omit it): the bytes read are hashed here and must
         # match what the backend stored, else the upload is reported as unverified.
-        reader = HashingReader(stream) if expected is None else stream
-        info = backend.put(item.object_key, reader, length=item.length, content_type=item.content_type,
-                           md5=expected, properties=_labels(item), resume=self.state.resume_slot(item))
+        # HashingReader is file-like as far as put() goes: read(n) is all a backend calls
+        reader = cast(BinaryIO, HashingReader(stream)) if expected is None else stream
+        info = backend.put(
+            item.object_key,
+            reader,
+            length=item.length,
+            content_type=item.content_type,
+            md5=expected,
+            properties=_labels(item),
+            resume=self.state.resume_slot(item),
+        )
         if expected is None and isinstance(reader, HashingReader):
             if info.md5 is None:
-                log.warning("uploaded without verification: CouchDB gave no digest and %s no MD5 %s",
-                            backend.describe(), _where(item))
+                log.warning(
+                    "uploaded without verification: CouchDB gave no digest and %s no MD5 %s",
+                    backend.describe(),
+                    _where(item),
+                )
             expected = reader.hexdigest() if info.md5 is not None else None
         return self._verified(backend, item, info, expected)
 
     def _put_converted(self, backend: Backend, item: Item, stream: BinaryIO, expected: str | None) -> str:
-        assert self.converter is not None
+        if self.converter is None:  # only items that need a rendition come here
+            raise IntegrityError(f"{item.doc_id}: a rendition was asked for, but no converter is set")
         with self.converter.convert(stream, expected) as made:
             if item.attempts > 0 and self._already_there(backend, item, made.md5):  # deterministic rendition
                 return Outcome.SYNCED
             # no resumable session: a session belongs to bytes read from CouchDB, not to a rendition
-            info = backend.put(item.object_key, made.body, length=made.length,
-                               content_type=item.content_type, md5=made.md5, properties=_labels(item))
+            info = backend.put(
+                item.object_key,
+                made.body,
+                length=made.length,
+                content_type=item.content_type,
+                md5=made.md5,
+                properties=_labels(item),
+            )
         return self._verified(backend, item, info, made.md5)
 
     def _verified(self, backend: Backend, item: Item, info: ObjectInfo, expected: str | None) -> str:
         if expected is not None and info.md5 != expected:
-            raise IntegrityError(f"{backend.describe()} reports MD5 {info.md5} for {item.object_key!r}, "
-                                 f"the bytes read from CouchDB have {expected}")
+            raise IntegrityError(
+                f"{backend.describe()} reports MD5 {info.md5} for {item.object_key!r}, "
+                f"the bytes read from CouchDB have {expected}"
+            )
         self.state.mark_synced(item.id, info.etag, info.md5, info.object_id)
         log.info("uploaded %d bytes %s", item.length, _where(item))
         return Outcome.SYNCED
@@ -154,5 +185,7 @@ def _labels(item: Item) -> dict[str, str]:
 
 
 def _where(item: Item) -> str:
-    return (f"account={item.account_id} db={item.db} doc={item.doc_id} attachment={item.attachment!r} "
-            f"target={item.target} key={item.object_key!r}")
+    return (
+        f"account={item.account_id} db={item.db} doc={item.doc_id} attachment={item.attachment!r} "
+        f"target={item.target} key={item.object_key!r}"
+    )

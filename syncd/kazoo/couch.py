@@ -8,10 +8,11 @@ Credentials never appear in messages: `display_url` has them stripped.
 
 from __future__ import annotations
 
+import functools
 import io
 import socket
-from collections.abc import Iterator
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import couchdb
@@ -19,6 +20,7 @@ import couchdb.http
 
 from syncd.errors import CouchUnavailable
 
+T = TypeVar("T")
 
 UNREADABLE = "_syncd_unreadable"  # marks a document the changes feed named but JSON could not decode
 
@@ -30,11 +32,12 @@ class DbUpdatesUnsupported(Exception):
 class CouchClient:
     """A thin, thread-safe-enough wrapper over one CouchDB server."""
 
-    def __init__(self, url: str, username: str | None = None, password: str | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, username: str | None = None, password: str | None = None, timeout: float = 30.0
+    ) -> None:
         parts = urlsplit(url)
-        self.display_url = urlunsplit(parts._replace(netloc=parts.hostname + (
-            f":{parts.port}" if parts.port else "")))
+        host = parts.hostname or ""  # the config checked there is one
+        self.display_url = urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
         user = username or parts.username
         secret = password if password is not None else parts.password
         netloc = parts.netloc.rsplit("@", 1)[-1]
@@ -56,16 +59,19 @@ class CouchClient:
                 return True
             except couchdb.http.ResourceNotFound:
                 return False
+
         return self._call(f"check database {db}", head)
 
     def get(self, db: str, doc_id: str) -> dict[str, Any] | None:
         """The document, or None when it (or its database) does not exist."""
+
         def fetch() -> dict[str, Any] | None:
             try:
                 doc = self._db(db).get(doc_id)
             except couchdb.http.ResourceNotFound:
                 return None
             return None if doc is None else dict(doc)
+
         return self._call(f"read {db}/{doc_id}", fetch)
 
     def changes(self, db: str, since: Any, limit: int) -> tuple[list[dict[str, Any]], Any]:
@@ -73,15 +79,16 @@ class CouchClient:
 
         Raises CouchUnavailable; a missing database gives ([], since).
         """
+
         def page() -> tuple[list[dict[str, Any]], Any]:
             try:
-                data = self._db(db).changes(since=since, limit=limit, include_docs=True,
-                                            style="main_only")
+                data = self._db(db).changes(since=since, limit=limit, include_docs=True, style="main_only")
             except couchdb.http.ResourceNotFound:
                 return [], since
             except RecursionError:  # one document nests too deep to decode: read the page doc by doc
                 return self._changes_one_by_one(db, since, limit)
             return data["results"], data["last_seq"]
+
         return self._call(f"read changes of {db}", page)
 
     def _changes_one_by_one(self, db: str, since: Any, limit: int) -> tuple[list[dict[str, Any]], Any]:
@@ -99,13 +106,16 @@ class CouchClient:
 
     def wait_for_change(self, db: str, since: Any, timeout_ms: int) -> bool:
         """Long-poll db's _changes after since; True when something changed before the timeout."""
+
         def longpoll() -> bool:
             try:
-                data = self._db(db).changes(feed="longpoll", since=since, limit=1, timeout=timeout_ms,
-                                            style="main_only")
+                data = self._db(db).changes(
+                    feed="longpoll", since=since, limit=1, timeout=timeout_ms, style="main_only"
+                )
             except couchdb.http.ResourceNotFound:
                 return False
             return bool(data.get("results"))
+
         return bool(self._call(f"wait for changes of {db}", longpoll))
 
     def all_docs(self, db: str, page_size: int = 500) -> Iterator[dict[str, Any]]:
@@ -115,7 +125,7 @@ class CouchClient:
             opts: dict[str, Any] = {"include_docs": True, "limit": page_size + 1}
             if start is not None:
                 opts["startkey"] = start
-            rows = self._call(f"list {db}", lambda o=opts: list(self._db(db).view("_all_docs", **o)))
+            rows = self._call(f"list {db}", functools.partial(self._all_docs_page, db, opts))
             for row in rows[:page_size]:
                 if not row.id.startswith("_design/") and row.doc is not None:
                     yield dict(row.doc)
@@ -123,11 +133,14 @@ class CouchClient:
                 return
             start = rows[page_size].id
 
+    def _all_docs_page(self, db: str, opts: dict[str, Any]) -> list[Any]:
+        return list(self._db(db).view("_all_docs", **opts))
+
     def open_attachment(self, db: str, doc_id: str, name: str) -> BinaryIO | None:
         """A stream of the attachment's bytes (read(n), close()), or None if absent."""
         missing = object()
 
-        def fetch() -> Any:
+        def fetch() -> BinaryIO | None:
             data = self._db(db).get_attachment(doc_id, name, default=missing)
             if data is missing:
                 return None
@@ -135,23 +148,33 @@ class CouchClient:
                 return io.BytesIO(b"")
             if isinstance(data, bytes):  # small bodies come back buffered
                 return io.BytesIO(data)
-            return data
+            stream: BinaryIO = data  # couchdb-python's ResponseBody: read(n) and close()
+            return stream
+
         return self._call(f"read attachment {db}/{doc_id}/{name}", fetch)
 
     def db_updates(self, since: Any, timeout_ms: int) -> tuple[list[dict[str, Any]], Any]:
         """One longpoll of /_db_updates; raises DbUpdatesUnsupported where the server lacks it."""
+
         def poll() -> tuple[list[dict[str, Any]], Any]:
             try:
                 _, _, data = self._server.resource.get_json(
-                    "_db_updates", feed="longpoll", since=since, timeout=timeout_ms)
-            except (couchdb.http.ServerError, couchdb.http.ResourceNotFound, TypeError,
-                    couchdb.http.Unauthorized, couchdb.http.PreconditionFailed) as exc:
+                    "_db_updates", feed="longpoll", since=since, timeout=timeout_ms
+                )
+            except (
+                couchdb.http.ServerError,
+                couchdb.http.ResourceNotFound,
+                TypeError,
+                couchdb.http.Unauthorized,
+                couchdb.http.PreconditionFailed,
+            ) as exc:
                 if _is_server_down(exc):
                     raise
                 raise DbUpdatesUnsupported(str(exc)) from None
             if not isinstance(data, dict) or "results" not in data:
                 raise DbUpdatesUnsupported("unexpected answer")
             return data["results"], data.get("last_seq", since)
+
         return self._call("read /_db_updates", poll)
 
     # -- writes (tests, demo, and Kazoo-side actions) ------------------------
@@ -161,28 +184,34 @@ class CouchClient:
                 self._server.resource.put_json(db)
             except couchdb.http.PreconditionFailed:
                 pass  # already there
+
         self._call(f"create database {db}", create)
 
     def save(self, db: str, doc: dict[str, Any]) -> str:
         """Create or update a document; returns the new _rev. Conflicts raise CouchUnavailable."""
+
         def save() -> str:
             _, rev = self._db(db).save(doc)
             return str(rev)
+
         return self._call(f"write {db}/{doc.get('_id')}", save)
 
     def update(self, db: str, doc: dict[str, Any]) -> str | None:
         """Write doc only if its _rev is still current; the new _rev, or None on a conflict."""
+
         def save() -> str | None:
             try:
                 _, rev = self._db(db).save(doc)
             except couchdb.http.ResourceConflict:
                 return None
             return str(rev)
+
         return self._call(f"update {db}/{doc.get('_id')}", save)
 
     def create(self, db: str, doc: dict[str, Any]) -> bool | None:
         """Write a new document at doc["_id"]: True when written, False when that id already
         exists (nothing written), None when the database does not exist."""
+
         def put() -> bool | None:
             try:
                 self._db(db).save(dict(doc))  # a copy: save() writes _rev into what it is given
@@ -191,12 +220,14 @@ class CouchClient:
             except couchdb.http.ResourceNotFound:
                 return None
             return True
+
         return self._call(f"create {db}/{doc.get('_id')}", put)
 
-    def put_attachment(self, db: str, doc: dict[str, Any], content: Any, name: str,
-                       content_type: str) -> None:
-        self._call(f"write attachment {db}/{doc['_id']}/{name}",
-                   lambda: self._db(db).put_attachment(doc, content, name, content_type))
+    def put_attachment(self, db: str, doc: dict[str, Any], content: Any, name: str, content_type: str) -> None:
+        self._call(
+            f"write attachment {db}/{doc['_id']}/{name}",
+            lambda: self._db(db).put_attachment(doc, content, name, content_type),
+        )
 
     # -- plumbing ----------------------------------------------------------
     def _db(self, name: str) -> couchdb.Database:
@@ -206,22 +237,27 @@ class CouchClient:
             db = self._dbs[name] = couchdb.Database(self._server.resource(name), name)
         return db
 
-    def _call(self, what: str, fn: Any) -> Any:
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except couchdb.http.Unauthorized:
-            raise CouchUnavailable(f"CouchDB at {self.display_url} refused the credentials while "
-                                   f"trying to {what}: check [couchdb] url / username / password") from None
+            raise CouchUnavailable(
+                f"CouchDB at {self.display_url} refused the credentials while "
+                f"trying to {what}: check [couchdb] url / username / password"
+            ) from None
         except couchdb.http.ResourceConflict:
             raise CouchUnavailable(f"CouchDB at {self.display_url}: conflict while trying to {what}") from None
         except (OSError, couchdb.http.ServerError, couchdb.http.RedirectLimit) as exc:
-            raise CouchUnavailable(f"cannot {what}: CouchDB at {self.display_url} is unreachable "
-                                   f"or failing ({_reason(exc)})") from None
+            raise CouchUnavailable(
+                f"cannot {what}: CouchDB at {self.display_url} is unreachable or failing ({_reason(exc)})"
+            ) from None
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             # couchdb-python assumes JSON answers; anything else ends up here (an HTML page, a proxy's error)
-            raise CouchUnavailable(f"cannot {what}: the server at {self.display_url} does not answer like "
-                                   f"CouchDB ({type(exc).__name__}); check that [couchdb] url points at "
-                                   "CouchDB itself") from None
+            raise CouchUnavailable(
+                f"cannot {what}: the server at {self.display_url} does not answer like "
+                f"CouchDB ({type(exc).__name__}); check that [couchdb] url points at "
+                "CouchDB itself"
+            ) from None
 
 
 def _reason(exc: BaseException) -> str:

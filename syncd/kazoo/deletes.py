@@ -68,9 +68,8 @@ class KazooDeleter:
     def inspect(self, item: Item) -> DocCheck:
         """May the doc behind item be deleted, and at which revision?"""
         doc = self.couch.get(item.db, item.doc_id)
-        if is_deleted(doc):
+        if doc is None or is_deleted(doc):
             return DocCheck(False, "already deleted in Kazoo", already_deleted=True)
-        assert doc is not None
         if doc.get("pvt_type") != item.pvt_type:
             return DocCheck(False, f"doc type is now {doc.get('pvt_type')!r}, was {item.pvt_type!r}")
         changed = _attachment_changed(doc, item)
@@ -81,9 +80,8 @@ class KazooDeleter:
     def apply(self, item: Item, check: DocCheck) -> DocCheck:
         """Soft-delete at the inspected revision; refuses when the doc changed since."""
         doc = self.couch.get(item.db, item.doc_id)
-        if is_deleted(doc):
+        if doc is None or is_deleted(doc):
             return DocCheck(False, "already deleted in Kazoo", already_deleted=True)
-        assert doc is not None
         if doc["_rev"] != check.rev:
             return DocCheck(False, f"doc changed since the delete was planned (rev {check.rev} -> {doc['_rev']})")
         if self.crossbar is not None and item.pvt_type == VOICEMAIL and doc.get("source_id"):

@@ -25,8 +25,10 @@ from urllib.parse import urlsplit
 
 from syncd.errors import UnsafeInput
 
-_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
-                   r"[A-Za-z0-9])?)*\.?$")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9])?)*\.?$"
+)
 _REGION = re.compile(r"^[a-z0-9-]{1,40}$")
 CACHE_SECONDS = 60.0
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -79,12 +81,16 @@ class EndpointPolicy:
             return f"endpoint {host!r} does not resolve; nothing was sent (it is checked again later)"
         for address in addresses:
             if self._couch is not None and port == self._couch[1] and address in _resolve(*self._couch):
-                return (f"endpoint {host}:{port} is CouchDB's own address; a storage document may never "
-                        "send syncd there (nothing was sent)")
+                return (
+                    f"endpoint {host}:{port} is CouchDB's own address; a storage document may never "
+                    "send syncd there (nothing was sent)"
+                )
             if not address.is_global and not self._allowed(host, address):
-                return (f"endpoint {host!r} resolves to {address}, a {_kind(address)} address; tenant "
-                        "storage documents may only name public endpoints, so nothing was sent. If this "
-                        "endpoint is yours, add it to [kazoo] allow_endpoints")
+                return (
+                    f"endpoint {host!r} resolves to {address}, a {_kind(address)} address; tenant "
+                    "storage documents may only name public endpoints, so nothing was sent. If this "
+                    "endpoint is yours, add it to [kazoo] allow_endpoints"
+                )
         return None
 
     def _allowed(self, host: str, address: Address) -> bool:
@@ -107,8 +113,10 @@ def _host_port(url: str) -> tuple[str, int]:
 
 def _resolve(host: str, port: int) -> set[Address]:
     try:
-        return {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-                for info in socket.getaddrinfo(host.strip("[]"), port, proto=socket.IPPROTO_TCP)}
+        return {
+            ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            for info in socket.getaddrinfo(host.strip("[]"), port, proto=socket.IPPROTO_TCP)
+        }
     except (OSError, UnicodeError, ValueError):
         return set()
 

@@ -31,10 +31,23 @@ LOCATE_WINDOW = 3600  # a job is looked for among those Kazoo created up to this
 ATTACHMENT = "original_file.pdf"
 ENDED = {"completed": True, "failed": False}
 # Faxbox field -> job field, as Crossbar's nested PUT /faxboxes/{FB}/faxes fills defaults.
-_FROM_FAXBOX = {"caller_id": "from_number", "caller_name": "from_name", "fax_identity": "fax_identity_number",
-                "fax_header": "fax_identity_name", "fax_timezone": "fax_timezone", "retries": "retries"}
-_RESULT_KEYS = ("result_text", "result_code", "error_message", "pages_sent", "time_elapsed", "fax_speed",
-                "fax_receiver_id")
+_FROM_FAXBOX = {
+    "caller_id": "from_number",
+    "caller_name": "from_name",
+    "fax_identity": "fax_identity_number",
+    "fax_header": "fax_identity_name",
+    "fax_timezone": "fax_timezone",
+    "retries": "retries",
+}
+_RESULT_KEYS = (
+    "result_text",
+    "result_code",
+    "error_message",
+    "pages_sent",
+    "time_elapsed",
+    "fax_speed",
+    "fax_receiver_id",
+)
 
 
 class KazooFaxQueue:
@@ -49,8 +62,10 @@ class KazooFaxQueue:
             return configured
         faxbox = self.couch.get(dbnames.account_db(account_id), configured.faxbox_id)
         if faxbox is None or faxbox.get("pvt_type") != "faxbox" or faxbox.get("pvt_deleted"):
-            raise KazooError(f"faxbox {configured.faxbox_id} not found in account {account_id}: check the "
-                             "outbox's faxbox_id (Crossbar: GET /v2/accounts/{A}/faxboxes)")
+            raise KazooError(
+                f"faxbox {configured.faxbox_id} not found in account {account_id}: check the "
+                "outbox's faxbox_id (Crossbar: GET /v2/accounts/{A}/faxboxes)"
+            )
         filled = {job_key: faxbox.get(box_key) for box_key, job_key in _FROM_FAXBOX.items()}
         mine = {k: v for k, v in vars(configured).items() if v is not None}
         return Sender(**{**{k: v for k, v in filled.items() if v not in (None, "")}, **mine})
@@ -58,12 +73,15 @@ class KazooFaxQueue:
     def submit(self, request: FaxRequest, pdf: bytes) -> tuple[str, bool]:
         """Write the job: (its id, False when a job with this id already existed: never written twice)."""
         doc = job_doc(request)
-        doc["_attachments"] = {ATTACHMENT: {"content_type": "application/pdf",
-                                            "data": base64.b64encode(pdf).decode("ascii")}}
+        doc["_attachments"] = {
+            ATTACHMENT: {"content_type": "application/pdf", "data": base64.b64encode(pdf).decode("ascii")}
+        }
         created = self.couch.create(FAXES_DB, doc)
         if created is None:
-            raise KazooError(f"CouchDB has no {FAXES_DB!r} database: is Kazoo's fax application installed? "
-                             f"(job {request.job_id} for account {request.account_id} waits)")
+            raise KazooError(
+                f"CouchDB has no {FAXES_DB!r} database: is Kazoo's fax application installed? "
+                f"(job {request.job_id} for account {request.account_id} waits)"
+            )
         return request.job_id, created
 
     def locate(self, job: str, account_id: str, created: float) -> str | None:
@@ -77,10 +95,16 @@ class KazooFaxQueue:
             return None
         where, doc = found
         status = str(doc.get("pvt_job_status") or "")
-        tx = doc.get("tx_result") if isinstance(doc.get("tx_result"), dict) else {}
+        tx_result = doc.get("tx_result")
+        tx: dict[str, Any] = tx_result if isinstance(tx_result, dict) else {}
         if doc.get("pvt_deleted"):
-            return JobResult("deleted", True, False, int(doc.get("attempts") or 0),
-                             {"kazoo_doc": where, "result_text": "the job was deleted in Kazoo before it ended"})
+            return JobResult(
+                "deleted",
+                True,
+                False,
+                int(doc.get("attempts") or 0),
+                {"kazoo_doc": where, "result_text": "the job was deleted in Kazoo before it ended"},
+            )
         moved = not where.startswith(FAXES_DB + "/")
         if status not in ENDED and moved and "success" in tx:
             status = "completed" if tx["success"] else "failed"  # moved without its status: trust tx_result
@@ -112,20 +136,38 @@ def public_fields(request: FaxRequest) -> dict[str, Any]:
     """The job's public fields (faxes.json schema), and syncd_job_id: syncd's id for it. Kazoo stores
     fields its schema does not name unmodified, so the job can be found again after a crash."""
     s = request.sender
-    fields = {"to_number": request.to_number, "to_name": request.to_name, "from_number": s.from_number,
-              "from_name": s.from_name, "fax_identity_number": s.fax_identity_number,
-              "fax_identity_name": s.fax_identity_name, "fax_timezone": s.fax_timezone, "faxbox_id": s.faxbox_id,
-              "retries": s.retries, SYNCD_JOB_ID: request.job_id}
+    fields = {
+        "to_number": request.to_number,
+        "to_name": request.to_name,
+        "from_number": s.from_number,
+        "from_name": s.from_name,
+        "fax_identity_number": s.fax_identity_number,
+        "fax_identity_name": s.fax_identity_name,
+        "fax_timezone": s.fax_timezone,
+        "faxbox_id": s.faxbox_id,
+        "retries": s.retries,
+        SYNCD_JOB_ID: request.job_id,
+    }
     return {k: v for k, v in fields.items() if v is not None}
 
 
 def job_doc(request: FaxRequest) -> dict[str, Any]:
     """The job as Kazoo's fax worker and its views expect it (pvt_job_status pending)."""
     now = int(request.created) + GREGORIAN_UNIX_OFFSET
-    return {"_id": request.job_id, "retries": 1, **public_fields(request), "attempts": 0,
-            "pvt_type": "fax", "pvt_job_status": "pending", "pvt_account_id": request.account_id,
-            "pvt_account_db": FAXES_DB, "pvt_created": now, "pvt_modified": now,
-            "pvt_pages": request.pages, "pvt_size": request.size}
+    return {
+        "_id": request.job_id,
+        "retries": 1,
+        **public_fields(request),
+        "attempts": 0,
+        "pvt_type": "fax",
+        "pvt_job_status": "pending",
+        "pvt_account_id": request.account_id,
+        "pvt_account_db": FAXES_DB,
+        "pvt_created": now,
+        "pvt_modified": now,
+        "pvt_pages": request.pages,
+        "pvt_size": request.size,
+    }
 
 
 class CrossbarFaxQueue(KazooFaxQueue):
@@ -145,8 +187,9 @@ class CrossbarFaxQueue(KazooFaxQueue):
         saved = self.crossbar.create_fax(request.account_id, request.sender.faxbox_id, public_fields(request), pdf)
         kazoo_id = saved.get("id") or saved.get("_id")
         if not kazoo_id:
-            raise KazooError(f"Crossbar created fax job {request.job_id} of account {request.account_id} but "
-                             "answered without its id")
+            raise KazooError(
+                f"Crossbar created fax job {request.job_id} of account {request.account_id} but answered without its id"
+            )
         return str(kazoo_id), True
 
     def locate(self, job: str, account_id: str, created: float) -> str | None:
@@ -161,4 +204,3 @@ class CrossbarFaxQueue(KazooFaxQueue):
             if doc is not None and doc.get(SYNCD_JOB_ID) == job:
                 return moved_id.split("-", 1)[1]
         return None
-

@@ -19,13 +19,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from syncd.runtime.bulkhead import Bulkhead
 from syncd.errors import CouchUnavailable, PlanError, StateError
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient, DbUpdatesUnsupported
 from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.hot_feeds import HotFeeds
 from syncd.kazoo.work import DocPlanner
+from syncd.runtime.bulkhead import Bulkhead
 from syncd.state import NewItem, State
 
 log = logging.getLogger("syncd.kazoo")
@@ -36,16 +36,26 @@ ACCOUNTS = "accounts"
 
 def account_ids(couch: CouchClient) -> list[str]:
     """Every live account, from Kazoo's `accounts` database."""
-    return [doc["_id"] for doc in couch.all_docs(ACCOUNTS)
-            if doc.get("pvt_type") == "account" and doc.get("pvt_deleted") is not True
-            and dbnames.is_account_id(doc["_id"])]
+    return [
+        doc["_id"]
+        for doc in couch.all_docs(ACCOUNTS)
+        if doc.get("pvt_type") == "account" and doc.get("pvt_deleted") is not True and dbnames.is_account_id(doc["_id"])
+    ]
 
 
 class Follower:
-    def __init__(self, couch: CouchClient, state: State, planner: DocPlanner,
-                 accounts: tuple[str, ...] = (), history_months: int = 12, page_size: int = 500,
-                 on_work: Callable[[], None] = lambda: None, bulkhead: Bulkhead | None = None,
-                 on_update: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        couch: CouchClient,
+        state: State,
+        planner: DocPlanner,
+        accounts: tuple[str, ...] = (),
+        history_months: int = 12,
+        page_size: int = 500,
+        on_work: Callable[[], None] = lambda: None,
+        bulkhead: Bulkhead | None = None,
+        on_update: Callable[[], None] = lambda: None,
+    ) -> None:
         """on_work: work was recorded (wake the uploads); on_update: _db_updates named a followed
         database (read its changes now, not at the next poll)."""
         self.couch, self.state, self.planner = couch, state, planner
@@ -57,8 +67,9 @@ class Follower:
         self._plan_generation = 0
         # account id -> plan generation it failed under; problems left by an earlier run are
         # retried once (generation -1) and cleared when the account's feeds read cleanly.
-        self._paused: dict[str, int] = {scope.split(":", 1)[1]: -1 for scope in state.problems()
-                                        if scope.startswith("account:")}
+        self._paused: dict[str, int] = {
+            scope.split(":", 1)[1]: -1 for scope in state.problems() if scope.startswith("account:")
+        }
         self._doc_problems = {scope for scope in state.problems() if scope.startswith("doc:")}
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
@@ -111,8 +122,10 @@ class Follower:
                 results, since = self.couch.db_updates(since, timeout_ms)
             except DbUpdatesUnsupported:
                 self.db_updates_supported = False
-                log.info("CouchDB does not answer /_db_updates; checking each account's current "
-                         "month database on a timer instead")
+                log.info(
+                    "CouchDB does not answer /_db_updates; checking each account's current "
+                    "month database on a timer instead"
+                )
                 return
             except CouchUnavailable as exc:
                 log.warning("%s; retrying /_db_updates in 5s", exc)
@@ -174,8 +187,10 @@ class Follower:
             except (CouchUnavailable, StateError):
                 raise
             except Exception as exc:  # noqa: BLE001 - one account's bad data never stops the others
-                self._pause(account_id, f"cannot read database {name}: "
-                            + self.bulkhead.contain(f"account={account_id} db={name}", exc))
+                self._pause(
+                    account_id,
+                    f"cannot read database {name}: " + self.bulkhead.contain(f"account={account_id} db={name}", exc),
+                )
         return recorded
 
     def _poll_db(self, name: str, account_id: str) -> int:
@@ -184,8 +199,12 @@ class Follower:
             since = self.state.cursor(name) or 0
             results, last_seq = self.couch.changes(name, since, self.page_size)
             try:
-                items = [item for change in results if isinstance(change.get("doc"), dict)
-                         for item in self._doc_items(name, account_id, change["doc"])]
+                items = [
+                    item
+                    for change in results
+                    if isinstance(change.get("doc"), dict)
+                    for item in self._doc_items(name, account_id, change["doc"])
+                ]
             except PlanError as exc:
                 self._pause(account_id, str(exc))
                 return recorded
@@ -223,8 +242,9 @@ class Follower:
     def _pause(self, account_id: str, problem: str) -> None:
         self._paused[account_id] = self._plan_generation
         if self.state.set_problem(f"account:{account_id}", problem):
-            log.error("%s; account=%s waits (nothing is skipped) until the storage document is fixed",
-                      problem, account_id)
+            log.error(
+                "%s; account=%s waits (nothing is skipped) until the storage document is fixed", problem, account_id
+            )
 
     def _follow_system_data(self) -> None:
         changed = self._drain_feed(SYSTEM_DATA)

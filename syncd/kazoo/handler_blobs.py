@@ -14,6 +14,7 @@ import base64
 import binascii
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,7 @@ def external_copy(entry: dict[str, Any]) -> ExternalCopy | None:
     handler = entry.get("handler")
     if not isinstance(handler, dict) or len(handler) != 1:
         return None
-    (module, props), = handler.items()
+    ((module, props),) = handler.items()
     if not isinstance(props, dict):
         raise BlobError(f"{module}: handler props are not an object")
     decoder = _DECODERS.get(module)
@@ -57,7 +58,10 @@ def _s3(module: str, props: dict[str, Any]) -> ExternalCopy:
     raise BlobError(f"{module}: unrecognised S3 blob shape")
 
 
-def _pair_second(key: str):  # noqa: ANN202
+Decoder = Callable[[str, dict[str, Any]], ExternalCopy]
+
+
+def _pair_second(key: str) -> Decoder:
     def decode(module: str, props: dict[str, Any]) -> ExternalCopy:
         term = _term(props, key)
         if not isinstance(term, tuple) or len(term) != 2:
@@ -70,6 +74,7 @@ def _pair_second(key: str):  # noqa: ANN202
             settings = {_text(k): v for k, v in term[0].items()}
             container = _opt_text(settings.get("bucket") or settings.get("container"))
         return ExternalCopy(module, container, _text(location))
+
     return decode
 
 
@@ -80,7 +85,7 @@ def _url(module: str, props: dict[str, Any]) -> ExternalCopy:
     return ExternalCopy(module, None, url)
 
 
-_DECODERS = {
+_DECODERS: dict[str, Decoder] = {
     "kz_att_s3": _s3,
     "kz_att_google_drive": _pair_second("gdrive"),
     "kz_att_dropbox": _pair_second("dropbox"),
@@ -104,14 +109,27 @@ def _term(props: dict[str, Any], key: str) -> Any:
     if not isinstance(blob, str) or not blob:
         raise BlobError(f"no {key!r} blob")
     if len(blob) > MAX_BLOB_CHARS:
-        raise BlobError(f"{key!r} blob is {len(blob):,} characters, more than a Kazoo pointer "
-                        f"({MAX_BLOB_CHARS:,} allowed)")
+        raise BlobError(
+            f"{key!r} blob is {len(blob):,} characters, more than a Kazoo pointer ({MAX_BLOB_CHARS:,} allowed)"
+        )
     try:
         return erlang.binary_to_term(_inflated(base64.b64decode(blob, validate=True), key))
     except BlobError:
         raise
-    except (binascii.Error, erlang.ParseException, erlang.InputException, ValueError, IndexError, KeyError,
-            TypeError, AttributeError, struct.error, zlib.error, UnicodeError, OverflowError) as exc:
+    except (
+        binascii.Error,
+        erlang.ParseException,
+        erlang.InputException,
+        ValueError,
+        IndexError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        struct.error,
+        zlib.error,
+        UnicodeError,
+        OverflowError,
+    ) as exc:
         raise BlobError(f"{key!r} blob is not a valid Erlang term: {type(exc).__name__}") from None
     except RecursionError:
         raise BlobError(f"{key!r} blob nests deeper than a Kazoo pointer can") from None
@@ -123,8 +141,9 @@ def _inflated(data: bytes, key: str) -> bytes:
         return data
     (declared,) = struct.unpack(">I", data[2:6])
     if declared > MAX_INFLATED:
-        raise BlobError(f"{key!r} blob inflates to {declared:,} bytes, more than a Kazoo pointer "
-                        f"({MAX_INFLATED:,} allowed)")
+        raise BlobError(
+            f"{key!r} blob inflates to {declared:,} bytes, more than a Kazoo pointer ({MAX_INFLATED:,} allowed)"
+        )
     inflater = zlib.decompressobj()
     plain = inflater.decompress(data[6:], MAX_INFLATED + 1)
     if len(plain) != declared:

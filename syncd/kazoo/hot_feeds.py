@@ -32,9 +32,15 @@ LONGPOLL_MS = 10_000
 
 
 class HotFeeds:
-    def __init__(self, wait_for_change: Callable[[str, Any, int], bool], cursor: Callable[[str], Any],
-                 on_change: Callable[[str], None], stop: threading.Event, limit: int = 16,
-                 idle: float = 60.0) -> None:
+    def __init__(
+        self,
+        wait_for_change: Callable[[str, Any, int], bool],
+        cursor: Callable[[str], Any],
+        on_change: Callable[[str], None],
+        stop: threading.Event,
+        limit: int = 16,
+        idle: float = 60.0,
+    ) -> None:
         """wait_for_change(db, since, timeout_ms): True when db has changes after since (CouchClient);
         cursor(db): the recorded feed cursor; on_change(db): mark it for reading and wake the reader."""
         self.wait_for_change, self.cursor, self.on_change = wait_for_change, cursor, on_change

@@ -34,8 +34,7 @@ def uri_encode(value: str) -> str:
     return value.translate(_ENCODE)
 
 
-def object_name(handler: str, settings: dict[str, Any], db_name: str, doc: dict[str, Any],
-                attachment: str) -> str:
+def object_name(handler: str, settings: dict[str, Any], db_name: str, doc: dict[str, Any], attachment: str) -> str:
     """The name Kazoo's handler would give this attachment.
 
     db_name may be raw or encoded; Kazoo URL-decodes it before use.

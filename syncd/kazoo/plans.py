@@ -26,12 +26,10 @@ DEFAULT_SYSTEM_PLAN: dict[str, Any] = {
     "pvt_type": "storage",
     "attachments": {},
     "connections": {"local": {}},
-    "plan": {c: {"attachments": {}, "connection": "local", "types": {}}
-             for c in ("account", "modb", "system", "yodb")},
+    "plan": {c: {"attachments": {}, "connection": "local", "types": {}} for c in ("account", "modb", "system", "yodb")},
 }
 
-KNOWN_HANDLERS = frozenset({"s3", "google_drive", "google_storage", "azure", "onedrive",
-                            "dropbox", "http", "ftp"})
+KNOWN_HANDLERS = frozenset({"s3", "google_drive", "google_storage", "azure", "onedrive", "dropbox", "http", "ftp"})
 
 # Call recordings are stored with only doc_type, so no per-owner plan applies (§2.1, §5).
 _NO_OWNER_TYPES = frozenset({"call_recording"})
@@ -125,8 +123,11 @@ class PlanBook:
     def _load(self, account_id: str, owner: str | None) -> tuple[dict[str, Any], str]:
         if owner is not None:
             owner_doc = self._storage_doc(owner)
-            if (owner_doc is not None and owner_doc.get("pvt_type") == "storage"
-                    and owner_doc.get("pvt_account_id") == account_id):
+            if (
+                owner_doc is not None
+                and owner_doc.get("pvt_type") == "storage"
+                and owner_doc.get("pvt_account_id") == account_id
+            ):
                 base, _ = self._plan(account_id, None)
                 return merge_recursive(base, owner_doc), owner
         system = merge_recursive(DEFAULT_SYSTEM_PLAN, self._storage_doc("system") or {})
@@ -172,15 +173,21 @@ def _match(plan: dict[str, Any], decided_by: str, classification: str, pvt_type:
     entry = _obj(plan.get("attachments")).get(handler_id) if isinstance(handler_id, str) else None
     if not isinstance(entry, dict):
         defined = ", ".join(sorted(_obj(plan.get("attachments")))) or "none"
-        raise PlanError(decided_by, where, f"names handler {handler_id!r}, which is not in "
-                        f"`attachments` (defined: {defined}); fix the storage document")
+        raise PlanError(
+            decided_by,
+            where,
+            f"names handler {handler_id!r}, which is not in "
+            f"`attachments` (defined: {defined}); fix the storage document",
+        )
     handler = entry.get("handler")
     if handler not in KNOWN_HANDLERS:
-        raise PlanError(decided_by, f"attachments.{handler_id}.handler",
-                        f"unknown handler type {handler!r}; Kazoo knows {', '.join(sorted(KNOWN_HANDLERS))}")
+        raise PlanError(
+            decided_by,
+            f"attachments.{handler_id}.handler",
+            f"unknown handler type {handler!r}; Kazoo knows {', '.join(sorted(KNOWN_HANDLERS))}",
+        )
     settings = {**_obj(entry.get("settings")), **_obj(type_att.get("params"))}
-    check_handler_settings(decided_by, f"attachments.{handler_id}.settings (with the plan's params)", handler,
-                           settings)
+    check_handler_settings(decided_by, f"attachments.{handler_id}.settings (with the plan's params)", handler, settings)
     return Route(handler_id, handler, settings, type_att.get("stub") is True, decided_by)
 
 

@@ -25,8 +25,10 @@ MAX_DOC_BYTES = 256 * 1024  # a storage doc with a handful of handlers is a few 
 MAX_DEPTH = 32  # the schema nests 8 levels; field groups a few more
 _SHOWN = 80
 
-_FIELD_HELP = ("each entry must be one of {\"arg\": \"account_id\"|\"db\"|\"id\"|\"attachment\"}, "
-               "{\"const\": \"text\"}, {\"field\": \"name\"} or {\"group\": [entries]}")
+_FIELD_HELP = (
+    'each entry must be one of {"arg": "account_id"|"db"|"id"|"attachment"}, '
+    '{"const": "text"}, {"field": "name"} or {"group": [entries]}'
+)
 
 
 @cache
@@ -41,7 +43,7 @@ def _validator(definition: str | None) -> jsonschema.protocols.Validator:
     if definition is not None:
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
     cls = jsonschema.validators.validator_for(_schema())
-    return cls(schema)  # type: ignore[no-any-return]
+    return cls(schema)
 
 
 def check_storage_doc(doc_id: str, doc: Any) -> None:
@@ -54,9 +56,15 @@ def check_storage_doc(doc_id: str, doc: Any) -> None:
 
 def check_handler_settings(doc_id: str, where: str, handler: str, settings: dict[str, Any]) -> None:
     """The settings a route ends with (handler settings merged with plan params), checked for the handler."""
-    definition = {"s3": "settings.s3", "google_drive": "settings.google_drive",
-                  "google_storage": "settings.google_storage", "azure": "settings.azure",
-                  "onedrive": "settings.oauth", "dropbox": "settings.oauth", "http": "settings.http"}.get(handler)
+    definition = {
+        "s3": "settings.s3",
+        "google_drive": "settings.google_drive",
+        "google_storage": "settings.google_storage",
+        "azure": "settings.azure",
+        "onedrive": "settings.oauth",
+        "dropbox": "settings.oauth",
+        "http": "settings.http",
+    }.get(handler)
     _first_error(doc_id, where + ".", _validator(definition or "common_settings"), settings)
 
 
@@ -64,11 +72,9 @@ def _check_bounds(doc_id: str, where: str, doc: dict[str, Any]) -> None:
     try:
         size = len(json.dumps(doc, default=str))
     except (RecursionError, ValueError):
-        raise PlanError(doc_id, where, f"nests deeper than {MAX_DEPTH} levels; a storage document "
-                        "never does") from None
+        raise PlanError(doc_id, where, f"nests deeper than {MAX_DEPTH} levels; a storage document never does") from None
     if size > MAX_DOC_BYTES:
-        raise PlanError(doc_id, where, f"is {size:,} bytes; a storage document may be at most "
-                        f"{MAX_DOC_BYTES:,} bytes")
+        raise PlanError(doc_id, where, f"is {size:,} bytes; a storage document may be at most {MAX_DOC_BYTES:,} bytes")
     if _depth(doc) > MAX_DEPTH:
         raise PlanError(doc_id, where, f"nests deeper than {MAX_DEPTH} levels; a storage document never does")
 

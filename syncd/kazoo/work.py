@@ -35,8 +35,7 @@ PDF = "application/pdf"
 PDF_TARGET_SUFFIX = "#pdf"  # a received fax's PDF beside its TIFF ("both"): same backend, its own item
 _TIFF_SUFFIXES = (".tiff", ".tif")
 # Settings that decide where an S3 object lands (not who may write it).
-_S3_LOCATION_KEYS = ("bucket", "host", "port", "scheme", "region", "bucket_access_method",
-                     "bucket_after_host")
+_S3_LOCATION_KEYS = ("bucket", "host", "port", "scheme", "region", "bucket_access_method", "bucket_after_host")
 
 
 @dataclass(frozen=True)
@@ -67,8 +66,11 @@ def inline_attachments(doc: dict[str, Any]) -> list[Attachment]:
     found = []
     for name, meta in _entries(doc, "_attachments").items():
         if not name.endswith(PROBE_SUFFIX):
-            found.append(Attachment(name, _digest(doc, name, meta), _length(doc, "_attachments", name, meta),
-                                    _content_type(meta)))
+            found.append(
+                Attachment(
+                    name, _digest(doc, name, meta), _length(doc, "_attachments", name, meta), _content_type(meta)
+                )
+            )
     return found
 
 
@@ -111,22 +113,32 @@ def s3_target(route: Route, checksum: str) -> tuple[str, BackendSpec]:
     """The backend a Kazoo S3 handler describes, honouring every kz_att_s3 setting."""
     s = route.settings
     if not s.get("bucket"):
-        raise PlanError(route.storage_doc, f"attachments.{route.handler_id}.settings.bucket",
-                        "missing; the S3 handler needs a bucket")
+        raise PlanError(
+            route.storage_doc,
+            f"attachments.{route.handler_id}.settings.bucket",
+            "missing; the S3 handler needs a bucket",
+        )
     region = s.get("region") or None
     host = s.get("host") or (f"s3.{region}.amazonaws.com" if region else "s3.amazonaws.com")
     _check_location(route, region, host, s.get("port"))
     port = f":{s['port']}" if s.get("port") else ""
     host = f"[{host}]" if ":" in host else host  # an IPv6 literal in a URL
     style = {"vhost": "virtual", "path": "path", "auto": "auto"}.get(
-        s.get("bucket_access_method") or "", "auto" if region else "path")
+        s.get("bucket_access_method") or "", "auto" if region else "path"
+    )
     if s.get("bucket_after_host") is True:
         style = "path"  # bucket in the path, right after the host
     if s.get("secret"):
         redact(str(s["secret"]))
-    options = {"bucket": s["bucket"], "access_key_id": s.get("key"), "secret_access_key": s.get("secret"),
-               "region": region, "endpoint_url": f"{s.get('scheme') or 'https'}://{host}{port}",
-               "addressing_style": style, "checksum": checksum}
+    options = {
+        "bucket": s["bucket"],
+        "access_key_id": s.get("key"),
+        "secret_access_key": s.get("secret"),
+        "region": region,
+        "endpoint_url": f"{s.get('scheme') or 'https'}://{host}{port}",
+        "addressing_style": style,
+        "checksum": checksum,
+    }
     location = json.dumps({k: s.get(k) for k in _S3_LOCATION_KEYS}, sort_keys=True, default=str)
     digest = hashlib.sha1(location.encode()).hexdigest()[:8]  # noqa: S324 - a name, not security
     return f"kazoo:{route.handler_id}:{digest}", BackendSpec("s3", options)
@@ -136,11 +148,17 @@ def _check_location(route: Route, region: Any, host: str, port: Any) -> None:
     """What boto3 would choke on (or be misled by) refused here, as the storage document's problem."""
     where = f"attachments.{route.handler_id}.settings"
     if region is not None and not (isinstance(region, str) and valid_region(region)):
-        raise PlanError(route.storage_doc, f"{where}.region", f"{str(region)[:60]!r} is not an AWS region name "
-                        "(lower-case letters, digits and '-', like \"us-east-1\")")
+        raise PlanError(
+            route.storage_doc,
+            f"{where}.region",
+            f"{str(region)[:60]!r} is not an AWS region name (lower-case letters, digits and '-', like \"us-east-1\")",
+        )
     if not isinstance(host, str) or not valid_host(host):
-        raise PlanError(route.storage_doc, f"{where}.host", f"{str(host)[:60]!r} is not a host name or address "
-                        "(no scheme, path, port or spaces)")
+        raise PlanError(
+            route.storage_doc,
+            f"{where}.host",
+            f"{str(host)[:60]!r} is not a host name or address (no scheme, path, port or spaces)",
+        )
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
         raise PlanError(route.storage_doc, f"{where}.port", f"{str(port)[:20]!r} is not a port (1-65535)")
 
@@ -172,8 +190,15 @@ def handler_key(route: Route, db_name: str, doc: dict[str, Any], attachment: str
 class DocPlanner:
     """Computes the NewItems for a document, and remembers the Kazoo targets it saw."""
 
-    def __init__(self, plans: PlanBook, rules: list[FlowRule], follow_plans: bool, s3_checksum: str,
-                 drive: dict[str, Any] | None = None, received_fax_format: str = "tiff") -> None:
+    def __init__(
+        self,
+        plans: PlanBook,
+        rules: list[FlowRule],
+        follow_plans: bool,
+        s3_checksum: str,
+        drive: dict[str, Any] | None = None,
+        received_fax_format: str = "tiff",
+    ) -> None:
         self.plans, self.rules, self.follow_plans, self.s3_checksum = plans, rules, follow_plans, s3_checksum
         self.drive = drive or {}
         self.received_fax_format = received_fax_format
@@ -195,9 +220,17 @@ class DocPlanner:
         found += self._offloaded_items(db_name, info, doc)
         for rule in self.rules:
             if _rule_applies(rule, info, doc):
-                found += [self._item(db_name, info, doc, att, rule.target,
-                                     naming.object_name("s3", rule.naming, db_name, doc, att.name))
-                          for att in inline_attachments(doc)]
+                found += [
+                    self._item(
+                        db_name,
+                        info,
+                        doc,
+                        att,
+                        rule.target,
+                        naming.object_name("s3", rule.naming, db_name, doc, att.name),
+                    )
+                    for att in inline_attachments(doc)
+                ]
         if self.received_fax_format != "tiff" and _is_received_fax(doc):
             found = [rendition for item in found for rendition in self._fax_renditions(item)]
         return found
@@ -209,12 +242,14 @@ class DocPlanner:
         instead); its content type tells the uploader to convert."""
         if item.offloaded or not item.attachment.lower().endswith(_TIFF_SUFFIXES):
             return [item]
-        stem = item.object_key.rsplit(".", 1)[0] if item.object_key.lower().endswith(_TIFF_SUFFIXES) \
-            else item.object_key
+        stem = (
+            item.object_key.rsplit(".", 1)[0] if item.object_key.lower().endswith(_TIFF_SUFFIXES) else item.object_key
+        )
         keep_tiff = self.received_fax_format == "both"
         target = item.target + PDF_TARGET_SUFFIX if keep_tiff else item.target
-        pdf = dataclasses.replace(item, target=target, object_key=stem + ".pdf", content_type=PDF, length=0,
-                                  may_exist=False)
+        pdf = dataclasses.replace(
+            item, target=target, object_key=stem + ".pdf", content_type=PDF, length=0, may_exist=False
+        )
         return [item, pdf] if keep_tiff else [pdf]
 
     def _plan_items(self, db_name: str, info: dbnames.DbInfo, doc: dict[str, Any]) -> list[NewItem]:
@@ -225,19 +260,30 @@ class DocPlanner:
         if found is None:
             if route.handler_id not in self._warned:
                 self._warned.add(route.handler_id)
-                need = ("; set [kazoo.google_drive] credentials_file to upload there"
-                        if route.handler == "google_drive" else "")
-                log.warning("storage plan system_data/%s routes %s to a %s handler, which syncd does not "
-                            "upload to%s; Kazoo's own copies are still recorded", route.storage_doc,
-                            doc.get("pvt_type"), route.handler, need)
+                need = (
+                    "; set [kazoo.google_drive] credentials_file to upload there"
+                    if route.handler == "google_drive"
+                    else ""
+                )
+                log.warning(
+                    "storage plan system_data/%s routes %s to a %s handler, which syncd does not "
+                    "upload to%s; Kazoo's own copies are still recorded",
+                    route.storage_doc,
+                    doc.get("pvt_type"),
+                    route.handler,
+                    need,
+                )
             return []
         target, spec = found
         known = self.kazoo_targets.get(target)
         if known is None or known.options != spec.options:  # keep the object: backends are cached by it
             self.kazoo_targets[target] = spec
-        return [self._item(db_name, info, doc, att, target, handler_key(route, db_name, doc, att.name),
-                           may_exist=route.stub)
-                for att in inline_attachments(doc)]
+        return [
+            self._item(
+                db_name, info, doc, att, target, handler_key(route, db_name, doc, att.name), may_exist=route.stub
+            )
+            for att in inline_attachments(doc)
+        ]
 
     def _offloaded_items(self, db_name: str, info: dbnames.DbInfo, doc: dict[str, Any]) -> list[NewItem]:
         out = []
@@ -248,8 +294,14 @@ class DocPlanner:
             try:
                 copy = external_copy(entry)
             except BlobError as exc:
-                log.warning("cannot read Kazoo's pointer for attachment %r: %s account=%s db=%s doc=%s",
-                            name, exc, info.account_id, db_name, doc.get("_id"))
+                log.warning(
+                    "cannot read Kazoo's pointer for attachment %r: %s account=%s db=%s doc=%s",
+                    name,
+                    exc,
+                    info.account_id,
+                    db_name,
+                    doc.get("_id"),
+                )
                 continue
             if copy is None:
                 continue
@@ -258,20 +310,42 @@ class DocPlanner:
         return out
 
     @staticmethod
-    def _item(db_name: str, info: dbnames.DbInfo, doc: dict[str, Any], att: Attachment, target: str,
-              key: str, may_exist: bool = False, offloaded: bool = False) -> NewItem:
+    def _item(
+        db_name: str,
+        info: dbnames.DbInfo,
+        doc: dict[str, Any],
+        att: Attachment,
+        target: str,
+        key: str,
+        may_exist: bool = False,
+        offloaded: bool = False,
+    ) -> NewItem:
         if not isinstance(key, str) or not key or len(key.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
             raise DocError(doc, att.name[:80], f"its object name is empty or longer than {MAX_NAME_BYTES} bytes")
-        return NewItem(db=dbnames.decode(db_name), doc_id=doc["_id"], attachment=att.name, target=target,
-                       object_key=key, digest=att.digest, length=att.length, content_type=att.content_type,
-                       account_id=info.account_id, pvt_type=str(doc.get("pvt_type")),
-                       may_exist=may_exist, offloaded=offloaded)
+        return NewItem(
+            db=dbnames.decode(db_name),
+            doc_id=doc["_id"],
+            attachment=att.name,
+            target=target,
+            object_key=key,
+            digest=att.digest,
+            length=att.length,
+            content_type=att.content_type,
+            account_id=info.account_id,
+            pvt_type=str(doc.get("pvt_type")),
+            may_exist=may_exist,
+            offloaded=offloaded,
+        )
 
 
 def _skip(doc: dict[str, Any]) -> bool:
     # Deleted docs, Kazoo's credential probes and handler-error docs carry nothing to keep.
-    return (doc.get("_deleted") is True or doc.get("pvt_deleted") is True
-            or doc.get("pvt_type") in PROBE_TYPES or str(doc.get("_id", "")).startswith("_design/"))
+    return (
+        doc.get("_deleted") is True
+        or doc.get("pvt_deleted") is True
+        or doc.get("pvt_type") in PROBE_TYPES
+        or str(doc.get("_id", "")).startswith("_design/")
+    )
 
 
 def _is_received_fax(doc: dict[str, Any]) -> bool:

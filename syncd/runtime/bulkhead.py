@@ -61,8 +61,13 @@ class Bulkhead:
                 self._said.add((where, text))
         if first:
             expected = isinstance(exc, SyncdError)
-            self.log.log(logging.WARNING if expected else logging.ERROR, "%s: %s%s", where, text,
-                         "" if expected else " (unexpected; contained, everything else carries on)")
+            self.log.log(
+                logging.WARNING if expected else logging.ERROR,
+                "%s: %s%s",
+                where,
+                text,
+                "" if expected else " (unexpected; contained, everything else carries on)",
+            )
             self.log.debug("traceback for %s", where, exc_info=exc)
         return text
 
@@ -94,12 +99,19 @@ class Bulkhead:
             return None
 
 
-def supervised(name: str, loop: Callable[[], None], stop: threading.Event, bulkhead: Bulkhead,
-               on_fatal: Callable[[BaseException], None], backoff: float = 5.0) -> Callable[[], None]:
+def supervised(
+    name: str,
+    loop: Callable[[], None],
+    stop: threading.Event,
+    bulkhead: Bulkhead,
+    on_fatal: Callable[[BaseException], None],
+    backoff: float = 5.0,
+) -> Callable[[], None]:
     """A thread body that runs `loop` until stop, restarting it after `backoff` s when it raises.
 
     A loop never dies of an unexpected error; only StateDamaged ends it, handed to on_fatal.
     """
+
     def body() -> None:
         while not stop.is_set():
             try:
@@ -111,4 +123,5 @@ def supervised(name: str, loop: Callable[[], None], stop: threading.Event, bulkh
             except Exception as exc:  # noqa: BLE001 - supervision: the loop resumes after a backoff
                 bulkhead.contain(f"{name} loop", exc)
                 stop.wait(backoff)
+
     return body

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from syncd.backends.local_events import watch_folder
 from syncd.engine.change_feeds import follow_changes
-from syncd.runtime.bulkhead import describe
 from syncd.errors import StateDamaged
+from syncd.runtime.bulkhead import describe
 
 if TYPE_CHECKING:
     from syncd.daemon import Daemon
@@ -37,15 +38,22 @@ class Hints:
             watch = backend.options.get("watch") or "inotify"
             if backend.type == "local" and watch != "off" and backend.options.get("path"):
                 target = f"syncd:{backend.name}"
-                self._observers.append(watch_folder(
-                    backend.options["path"], lambda k, t=target: self.add(t, k), polling=watch == "poll",
-                    on_change=lambda k, name=backend.name: daemon.fax_hint(name, k)))
+                self._observers.append(
+                    watch_folder(
+                        backend.options["path"],
+                        partial(self.add, target),
+                        polling=watch == "poll",
+                        on_change=partial(daemon.fax_hint, backend.name),
+                    )
+                )
         sqs = daemon.config.two_way
         if sqs.sqs_queue_url:
             from syncd.backends.s3_events import SqsWatcher
+
             watcher = SqsWatcher(sqs.sqs_queue_url, **sqs.sqs)
-            self._threads.append(daemon.thread("sqs-events", lambda: watcher.run(stop, lambda _b, k: self.add(None, k)),
-                                               daemon=True))
+            self._threads.append(
+                daemon.thread("sqs-events", lambda: watcher.run(stop, lambda _b, k: self.add(None, k)), daemon=True)
+            )
         self._threads.append(daemon.thread("change-feeds", self._poll_change_feeds, daemon=True))
         for thread in self._threads:
             thread.start()
@@ -90,8 +98,9 @@ class Hints:
                         raise
                     except Exception as exc:  # noqa: BLE001 - one target's log never stops the others
                         if self.daemon.state.set_problem(scope, describe(exc)):
-                            log.warning("cannot read the change log of %s (%s); listing scans still cover "
-                                        "deletes", target, exc)
+                            log.warning(
+                                "cannot read the change log of %s (%s); listing scans still cover deletes", target, exc
+                            )
                         continue
                     if self.daemon.state.clear_problem(scope):
                         log.info("reading the change log of %s again", target)

@@ -23,8 +23,8 @@ from typing import Any
 
 from syncd.errors import StateError
 from syncd.state.db import GuardedConnection, StateLock
-from syncd.state.items import ITEM_COLUMNS, Item, NewItem, item_from_row
 from syncd.state.fax import FaxState
+from syncd.state.items import ITEM_COLUMNS, Item, NewItem, item_from_row
 from syncd.state.two_way import TwoWayState, insert_audit
 
 __all__ = ["Item", "NewItem", "State"]
@@ -119,16 +119,19 @@ class UploadSessionSlot:
         self.state, self.item_id, self.version = state, item_id, version
 
     def load(self) -> str | None:
-        row = self.state._db.execute("SELECT session FROM upload_sessions WHERE item_id = ? AND version = ?",
-                                     (self.item_id, self.version)).fetchone()
+        row = self.state._db.execute(
+            "SELECT session FROM upload_sessions WHERE item_id = ? AND version = ?", (self.item_id, self.version)
+        ).fetchone()
         return None if row is None else str(row[0])
 
     def save(self, session: str) -> None:
         with self.state._tx() as db:
-            db.execute("INSERT INTO upload_sessions (item_id, version, session, saved_at) VALUES (?, ?, ?, ?) "
-                       "ON CONFLICT (item_id) DO UPDATE SET version = excluded.version, "
-                       "session = excluded.session, saved_at = excluded.saved_at",
-                       (self.item_id, self.version, session, time.time()))
+            db.execute(
+                "INSERT INTO upload_sessions (item_id, version, session, saved_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (item_id) DO UPDATE SET version = excluded.version, "
+                "session = excluded.session, saved_at = excluded.saved_at",
+                (self.item_id, self.version, session, time.time()),
+            )
 
     def clear(self) -> None:
         with self.state._tx() as db:
@@ -146,8 +149,9 @@ class State(TwoWayState, FaxState):
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StateError(f"cannot create the folder of state database {path}: {exc.strerror}; "
-                             "check [state] path") from None
+            raise StateError(
+                f"cannot create the folder of state database {path}: {exc.strerror}; check [state] path"
+            ) from None
         if exclusive and path != ":memory:":
             self._held = StateLock(path)
             self._held.acquire()
@@ -162,8 +166,9 @@ class State(TwoWayState, FaxState):
             raise
         except (sqlite3.Error, OSError) as exc:
             self._release()
-            raise StateError(f"cannot open state database {path}: {exc}; check [state] path "
-                             "and that the directory is writable") from None
+            raise StateError(
+                f"cannot open state database {path}: {exc}; check [state] path and that the directory is writable"
+            ) from None
         self._lock = threading.RLock()
         try:
             self._migrate()
@@ -199,16 +204,20 @@ class State(TwoWayState, FaxState):
         with self._lock:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise StateError(f"state database {self.path} has schema {version}, newer than this "
-                                 f"syncd understands ({SCHEMA_VERSION}); upgrade syncd")
+                raise StateError(
+                    f"state database {self.path} has schema {version}, newer than this "
+                    f"syncd understands ({SCHEMA_VERSION}); upgrade syncd"
+                )
             if version == SCHEMA_VERSION:
                 return
             brief = None
             if self._held is None and self.path != ":memory:":
                 brief = StateLock(self.path)
                 if not brief.try_briefly():
-                    raise StateError(f"state database {self.path} needs an upgrade that the syncd holding it "
-                                     "will make; try again once it is running")
+                    raise StateError(
+                        f"state database {self.path} needs an upgrade that the syncd holding it "
+                        "will make; try again once it is running"
+                    )
             try:
                 self._apply_migrations()
             finally:
@@ -230,15 +239,16 @@ class State(TwoWayState, FaxState):
             row = self._db.execute("SELECT seq FROM cursors WHERE feed = ?", (feed,)).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def record_changes(self, feed: str, seq: Any, items: Iterable[NewItem],
-                       deleted_docs: Iterable[str] = ()) -> int:
+    def record_changes(self, feed: str, seq: Any, items: Iterable[NewItem], deleted_docs: Iterable[str] = ()) -> int:
         """Record found work (and docs deleted in Kazoo) and move the feed's cursor, in one transaction."""
         now = time.time()
         with self._tx() as db:
             count, _ = _record(db, items, feed, deleted_docs, now)
-            db.execute("INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
-                       "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
-                       (feed, json.dumps(seq), now))
+            db.execute(
+                "INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+                (feed, json.dumps(seq), now),
+            )
         return count
 
     # -- work --------------------------------------------------------------
@@ -250,13 +260,17 @@ class State(TwoWayState, FaxState):
         if skip_ids:
             where += f" AND id NOT IN ({','.join('?' * len(skip_ids))})"
         with self._tx() as db:
-            rows = db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE {where} "  # noqa: S608
-                              "ORDER BY next_attempt_at, id LIMIT ?", (due_before, *skip_ids, limit)).fetchall()
+            rows = db.execute(
+                f"SELECT {ITEM_COLUMNS} FROM items WHERE {where} "  # noqa: S608
+                "ORDER BY next_attempt_at, id LIMIT ?",
+                (due_before, *skip_ids, limit),
+            ).fetchall()
             db.executemany("UPDATE items SET attempts = attempts + 1 WHERE id = ?", [(r[0],) for r in rows])
         return [item_from_row(r) for r in rows]
 
-    def record_items(self, items: Iterable[NewItem], db_name: str | None = None,
-                     deleted_docs: Iterable[str] = ()) -> int:
+    def record_items(
+        self, items: Iterable[NewItem], db_name: str | None = None, deleted_docs: Iterable[str] = ()
+    ) -> int:
         """Record work found outside a feed (reconciliation); returns rows added or changed."""
         with self._tx() as db:
             return _record(db, items, db_name, deleted_docs, time.time())[1]
@@ -264,8 +278,11 @@ class State(TwoWayState, FaxState):
     def mark_synced(self, item_id: int, etag: str, md5: str | None, object_id: str | None = None) -> None:
         now = time.time()
         with self._tx() as db:
-            db.execute("UPDATE items SET status = 'synced', etag = ?, md5 = ?, object_id = ?, last_error = NULL, "
-                       "synced_at = ?, updated_at = ? WHERE id = ?", (etag, md5, object_id, now, now, item_id))
+            db.execute(
+                "UPDATE items SET status = 'synced', etag = ?, md5 = ?, object_id = ?, last_error = NULL, "
+                "synced_at = ?, updated_at = ? WHERE id = ?",
+                (etag, md5, object_id, now, now, item_id),
+            )
             db.execute("DELETE FROM upload_sessions WHERE item_id = ?", (item_id,))
 
     def resume_slot(self, item: Item) -> UploadSessionSlot:
@@ -273,14 +290,17 @@ class State(TwoWayState, FaxState):
 
     def mark_failed(self, item_id: int, error: str, retry_at: float) -> None:
         with self._tx() as db:
-            db.execute("UPDATE items SET status = 'failed', last_error = ?, next_attempt_at = ?, "
-                       "updated_at = ? WHERE id = ?", (error, retry_at, time.time(), item_id))
+            db.execute(
+                "UPDATE items SET status = 'failed', last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                (error, retry_at, time.time(), item_id),
+            )
 
     def forget(self, item_id: int, reason: str) -> None:
         """Drop a work row whose source vanished, leaving an audit line."""
         with self._tx() as db:
-            row = db.execute("SELECT account_id, db, doc_id, target, object_key FROM items WHERE id = ?",
-                             (item_id,)).fetchone()
+            row = db.execute(
+                "SELECT account_id, db, doc_id, target, object_key FROM items WHERE id = ?", (item_id,)
+            ).fetchone()
             if row is None:
                 return
             insert_audit(db, "state", "forget", row, reason)
@@ -288,13 +308,17 @@ class State(TwoWayState, FaxState):
 
     def count(self, *statuses: str) -> int:
         marks = ",".join("?" * len(statuses))
-        row = self._db.execute(f"SELECT COUNT(*) FROM items WHERE status IN ({marks})",  # noqa: S608
-                               statuses).fetchone()
+        row = self._db.execute(
+            f"SELECT COUNT(*) FROM items WHERE status IN ({marks})",  # noqa: S608
+            statuses,
+        ).fetchone()
         return int(row[0])
 
     def item(self, db: str, doc_id: str, attachment: str, target: str) -> dict[str, Any] | None:
-        cur = self._db.execute("SELECT * FROM items WHERE db = ? AND doc_id = ? AND attachment = ? "
-                               "AND target = ?", (db, doc_id, attachment, target))
+        cur = self._db.execute(
+            "SELECT * FROM items WHERE db = ? AND doc_id = ? AND attachment = ? AND target = ?",
+            (db, doc_id, attachment, target),
+        )
         row = cur.fetchone()
         return None if row is None else dict(zip([c[0] for c in cur.description], row, strict=True))
 
@@ -304,8 +328,10 @@ class State(TwoWayState, FaxState):
 
     def add_database(self, name: str, account_id: str) -> None:
         with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO databases (name, account_id, found_at) VALUES (?, ?, ?)",
-                       (name, account_id, time.time()))
+            db.execute(
+                "INSERT OR IGNORE INTO databases (name, account_id, found_at) VALUES (?, ?, ?)",
+                (name, account_id, time.time()),
+            )
 
     def set_problem(self, scope: str, message: str) -> bool:
         """Record a standing problem; True when it is new or its text changed."""
@@ -313,9 +339,11 @@ class State(TwoWayState, FaxState):
             row = db.execute("SELECT message FROM problems WHERE scope = ?", (scope,)).fetchone()
             if row is not None and row[0] == message:
                 return False
-            db.execute("INSERT INTO problems (scope, message, since) VALUES (?, ?, ?) ON CONFLICT (scope) "
-                       "DO UPDATE SET message = excluded.message, since = excluded.since",
-                       (scope, message, time.time()))
+            db.execute(
+                "INSERT INTO problems (scope, message, since) VALUES (?, ?, ?) ON CONFLICT (scope) "
+                "DO UPDATE SET message = excluded.message, since = excluded.since",
+                (scope, message, time.time()),
+            )
             return True
 
     def clear_problem(self, scope: str) -> bool:
@@ -329,8 +357,17 @@ class State(TwoWayState, FaxState):
     def summary(self) -> list[dict[str, Any]]:
         """Per account, document type and target: counts, last success, last error."""
         rows = self._db.execute(_SUMMARY).fetchall()
-        keys = ("account_id", "pvt_type", "target", "synced", "offloaded", "pending", "failed",
-                "last_success", "last_error")
+        keys = (
+            "account_id",
+            "pvt_type",
+            "target",
+            "synced",
+            "offloaded",
+            "pending",
+            "failed",
+            "last_success",
+            "last_error",
+        )
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
@@ -356,20 +393,36 @@ FROM items AS i GROUP BY account_id, pvt_type, target ORDER BY account_id, pvt_t
 """
 
 
-def _record(db: sqlite3.Connection, items: Iterable[NewItem], db_name: str | None, deleted_docs: Iterable[str],
-            now: float) -> tuple[int, int]:
+def _record(
+    db: sqlite3.Connection, items: Iterable[NewItem], db_name: str | None, deleted_docs: Iterable[str], now: float
+) -> tuple[int, int]:
     """Upsert items and flag docs deleted in Kazoo; (items seen, rows added or changed)."""
     count = changed = 0
     for item in items:
         changed += db.execute(_UPSERT, _upsert_args(item, now)).rowcount
         count += 1
-    db.executemany("UPDATE items SET kazoo_deleted_at = ? WHERE db = ? AND doc_id = ? AND kazoo_deleted_at IS NULL",
-                   [(now, db_name, d) for d in deleted_docs])
+    db.executemany(
+        "UPDATE items SET kazoo_deleted_at = ? WHERE db = ? AND doc_id = ? AND kazoo_deleted_at IS NULL",
+        [(now, db_name, d) for d in deleted_docs],
+    )
     return count, changed
 
 
 def _upsert_args(item: NewItem, now: float) -> tuple[Any, ...]:
     status = OFFLOADED if item.offloaded else PENDING
-    return (item.db, item.doc_id, item.attachment, item.target, item.account_id, item.pvt_type,
-            item.object_key, item.digest, item.length, item.content_type, int(item.may_exist),
-            status, now, now)
+    return (
+        item.db,
+        item.doc_id,
+        item.attachment,
+        item.target,
+        item.account_id,
+        item.pvt_type,
+        item.object_key,
+        item.digest,
+        item.length,
+        item.content_type,
+        int(item.may_exist),
+        status,
+        now,
+        now,
+    )

@@ -19,13 +19,19 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from syncd.errors import StateDamaged, StateError, StateLocked, StateUnavailable
 
-_TRANSIENT = ("database or disk is full", "readonly database", "disk i/o error", "database is locked",
-              "unable to open database file", "read-only file system")
+_TRANSIENT = (
+    "database or disk is full",
+    "readonly database",
+    "disk i/o error",
+    "database is locked",
+    "unable to open database file",
+    "read-only file system",
+)
 _DAMAGED = ("malformed", "file is not a database", "no such table", "no such column", "file is encrypted")
 
 
@@ -34,12 +40,16 @@ def state_failure(exc: sqlite3.Error, path: str) -> StateError:
     text = str(exc)
     lowered = text.lower()
     if any(word in lowered for word in _DAMAGED):
-        return StateDamaged(f"state database {path} is damaged ({text}); stop syncd, move the file aside "
-                            "(its -wal and -shm too) and start again: syncd rebuilds it from Kazoo and "
-                            "the backends (already stored objects are found, not sent again)")
+        return StateDamaged(
+            f"state database {path} is damaged ({text}); stop syncd, move the file aside "
+            "(its -wal and -shm too) and start again: syncd rebuilds it from Kazoo and "
+            "the backends (already stored objects are found, not sent again)"
+        )
     if any(word in lowered for word in _TRANSIENT):
-        return StateUnavailable(f"state database {path} cannot be written ({text}); free disk space or "
-                                "make it writable: work waits and resumes by itself, nothing is lost")
+        return StateUnavailable(
+            f"state database {path} cannot be written ({text}); free disk space or "
+            "make it writable: work waits and resumes by itself, nothing is lost"
+        )
     return StateUnavailable(f"state database {path}: {text}")
 
 
@@ -59,7 +69,7 @@ class GuardedConnection:
             except sqlite3.Error as exc:
                 raise state_failure(exc, self._path) from None
 
-    def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> sqlite3.Cursor:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
         with self._closing:
             self._refuse_closed()
             try:
@@ -88,19 +98,32 @@ class StateLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            raise StateError(f"cannot open the lock file {self.path}: {exc.strerror}; check [state] path "
-                             "and that its directory is writable") from None
+            raise StateError(
+                f"cannot open the lock file {self.path}: {exc.strerror}; check [state] path "
+                "and that its directory is writable"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
-            raise StateLocked(f"state database {self.path.removesuffix('.lock')} is in use by another syncd "
-                              f"({holder}); only one syncd may run on a state database: stop the other one "
-                              "(systemctl stop syncd) or give this one its own [state] path") from None
+            raise StateLocked(
+                f"state database {self.path.removesuffix('.lock')} is in use by another syncd "
+                f"({holder}); only one syncd may run on a state database: stop the other one "
+                "(systemctl stop syncd) or give this one its own [state] path"
+            ) from None
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
-                                 "command": " ".join(sys.argv[:3])}).encode())
+        os.write(
+            fd,
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": time.time(),
+                    "command": " ".join(sys.argv[:3]),
+                }
+            ).encode(),
+        )
         self._fd = fd
 
     def release(self) -> None:

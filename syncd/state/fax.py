@@ -14,8 +14,10 @@ from typing import Any
 
 from syncd.flows.fax.records import FaxJob
 
-FAX_COLUMNS = ("job_id, outbox, account_id, source_key, source_etag, fingerprint, size, to_number, status, "
-               "detail, created_at, filed_at")
+FAX_COLUMNS = (
+    "job_id, outbox, account_id, source_key, source_etag, fingerprint, size, to_number, status, "
+    "detail, created_at, filed_at"
+)
 
 
 def _job(row: tuple[Any, ...]) -> FaxJob:
@@ -33,12 +35,19 @@ class FaxState:
     def fax_seen(self, outbox: str, key: str, etag: str) -> bool:
         """Whether this version of the file at key is being handled. Once its job is filed, the
         file left the outbox: the same version found there again was dropped again."""
-        return self._db.execute("SELECT 1 FROM fax_jobs WHERE outbox = ? AND source_key = ? AND source_etag = ? "
-                                "AND filed_at IS NULL", (outbox, key, etag)).fetchone() is not None
+        return (
+            self._db.execute(
+                "SELECT 1 FROM fax_jobs WHERE outbox = ? AND source_key = ? AND source_etag = ? AND filed_at IS NULL",
+                (outbox, key, etag),
+            ).fetchone()
+            is not None
+        )
 
     def fax_job(self, job_id: str) -> FaxJob | None:
-        row = self._db.execute(f"SELECT {FAX_COLUMNS} FROM fax_jobs WHERE job_id = ?",  # noqa: S608
-                               (job_id,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {FAX_COLUMNS} FROM fax_jobs WHERE job_id = ?",  # noqa: S608
+            (job_id,),
+        ).fetchone()
         return None if row is None else _job(row)
 
     def fax_jobs(self, outbox: str, *statuses: str, unfiled: bool = False) -> list[FaxJob]:
@@ -50,21 +59,48 @@ class FaxState:
 
     def fax_record(self, job: FaxJob) -> None:
         with self._tx() as db:
-            db.execute(f"INSERT INTO fax_jobs ({FAX_COLUMNS}, updated_at) "  # noqa: S608
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (job.job_id, job.outbox, job.account_id, job.source_key, job.source_etag, job.fingerprint,
-                        job.size, job.to_number, job.status, json.dumps(job.detail), job.created_at, job.filed_at,
-                        time.time()))
+            db.execute(
+                f"INSERT INTO fax_jobs ({FAX_COLUMNS}, updated_at) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.job_id,
+                    job.outbox,
+                    job.account_id,
+                    job.source_key,
+                    job.source_etag,
+                    job.fingerprint,
+                    job.size,
+                    job.to_number,
+                    job.status,
+                    json.dumps(job.detail),
+                    job.created_at,
+                    job.filed_at,
+                    time.time(),
+                ),
+            )
 
-    def fax_update(self, job_id: str, *, status: str | None = None, detail: dict[str, Any] | None = None,
-                   source_etag: str | None = None, filed: bool = False) -> None:
-        sets = {"status": status, "detail": json.dumps(detail) if detail is not None else None,
-                "source_etag": source_etag, "filed_at": time.time() if filed else None}
+    def fax_update(
+        self,
+        job_id: str,
+        *,
+        status: str | None = None,
+        detail: dict[str, Any] | None = None,
+        source_etag: str | None = None,
+        filed: bool = False,
+    ) -> None:
+        sets = {
+            "status": status,
+            "detail": json.dumps(detail) if detail is not None else None,
+            "source_etag": source_etag,
+            "filed_at": time.time() if filed else None,
+        }
         changes = {k: v for k, v in sets.items() if v is not None}
         assignments = ", ".join(f"{k} = ?" for k in changes)
         with self._tx() as db:
-            db.execute(f"UPDATE fax_jobs SET {assignments}, updated_at = ? WHERE job_id = ?",  # noqa: S608
-                       (*changes.values(), time.time(), job_id))
+            db.execute(
+                f"UPDATE fax_jobs SET {assignments}, updated_at = ? WHERE job_id = ?",  # noqa: S608
+                (*changes.values(), time.time(), job_id),
+            )
 
     def fax_forget(self, job_id: str) -> None:
         """Drop a row whose job never reached Kazoo (its file changed or vanished first)."""
@@ -73,6 +109,10 @@ class FaxState:
 
     def fax_counts(self) -> list[tuple[str, str, int]]:
         """(outbox, status, count) for status output."""
-        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
-            "SELECT outbox, CASE WHEN filed_at IS NULL OR status NOT IN ('completed', 'failed', 'rejected') "
-            "THEN status ELSE status || ' (filed)' END, COUNT(*) FROM fax_jobs GROUP BY 1, 2 ORDER BY 1, 2")]
+        return [
+            tuple(r)
+            for r in self._db.execute(
+                "SELECT outbox, CASE WHEN filed_at IS NULL OR status NOT IN ('completed', 'failed', 'rejected') "
+                "THEN status ELSE status || ' (filed)' END, COUNT(*) FROM fax_jobs GROUP BY 1, 2 ORDER BY 1, 2"
+            )
+        ]

@@ -43,8 +43,10 @@ class Item(Placement):
     missing_since: float | None = None
 
 
-ITEM_COLUMNS = ("id, db, doc_id, attachment, target, object_key, digest, length, content_type, "
-                 "account_id, pvt_type, may_exist, status, attempts, etag, md5, missing_since")
+ITEM_COLUMNS = (
+    "id, db, doc_id, attachment, target, object_key, digest, length, content_type, "
+    "account_id, pvt_type, may_exist, status, attempts, etag, md5, missing_since"
+)
 _ITEM_NAMES = tuple(name.strip() for name in ITEM_COLUMNS.split(","))
 _PLACEMENT_NAMES = tuple(f.name for f in fields(Placement))
 

@@ -23,10 +23,14 @@ _BATCH = 1000
 
 
 class Listed(Protocol):
-    key: str
-    size: int
-    etag: str
-    md5: str | None
+    @property
+    def key(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def etag(self) -> str: ...
+    @property
+    def md5(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,9 @@ class TwoWayState:
         raise NotImplementedError
 
     def _reader(self) -> sqlite3.Connection:
-        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30) if self.path != ":memory:" \
-            else self._db
+        return (
+            sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30) if self.path != ":memory:" else self._db
+        )
 
     # -- targets and markers ----------------------------------------------
     def target_info(self, target: str) -> dict[str, Any] | None:
@@ -60,17 +65,23 @@ class TwoWayState:
         row = cur.fetchone()
         return None if row is None else dict(zip([c[0] for c in cur.description], row, strict=True))
 
-    def note_target(self, target: str, location: str, *, marker: bool = False,
-                    scanned_objects: int | None = None) -> None:
+    def note_target(
+        self, target: str, location: str, *, marker: bool = False, scanned_objects: int | None = None
+    ) -> None:
         now = time.time()
         with self._tx() as db:
-            db.execute("INSERT INTO targets (target, location) VALUES (?, ?) ON CONFLICT (target) "
-                       "DO UPDATE SET location = excluded.location", (target, location))
+            db.execute(
+                "INSERT INTO targets (target, location) VALUES (?, ?) ON CONFLICT (target) "
+                "DO UPDATE SET location = excluded.location",
+                (target, location),
+            )
             if marker:
                 db.execute("UPDATE targets SET marker_at = ? WHERE target = ?", (now, target))
             if scanned_objects is not None:
-                db.execute("UPDATE targets SET last_scan = ?, last_scan_objects = ? WHERE target = ?",
-                           (now, scanned_objects, target))
+                db.execute(
+                    "UPDATE targets SET last_scan = ?, last_scan_objects = ? WHERE target = ?",
+                    (now, scanned_objects, target),
+                )
 
     def tracked_targets(self, account_id: str | None = None) -> list[str]:
         sql = f"SELECT DISTINCT target FROM items WHERE status IN {TRACKED}"  # noqa: S608
@@ -81,8 +92,11 @@ class TwoWayState:
 
     def sample_items(self, target: str, limit: int) -> list[Item]:
         """A few items of target, those whose doc is not deleted in Kazoo first."""
-        rows = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE target = ? "  # noqa: S608
-                                "ORDER BY kazoo_deleted_at IS NOT NULL, id DESC LIMIT ?", (target, limit)).fetchall()
+        rows = self._db.execute(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE target = ? "  # noqa: S608
+            "ORDER BY kazoo_deleted_at IS NOT NULL, id DESC LIMIT ?",
+            (target, limit),
+        ).fetchall()
         return [item_from_row(r) for r in rows]
 
     # -- listings ----------------------------------------------------------
@@ -97,10 +111,13 @@ class TwoWayState:
         rows = ((target, o.key, o.size, o.etag, o.md5, scan) for o in objects)
         while batch := list(islice(rows, _BATCH)):
             with self._tx() as db:
-                db.executemany("INSERT INTO listing (target, object_key, size, etag, md5, scan) "
-                               "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target, object_key) DO UPDATE SET "
-                               "size = excluded.size, etag = excluded.etag, md5 = excluded.md5, "
-                               "scan = excluded.scan", batch)
+                db.executemany(
+                    "INSERT INTO listing (target, object_key, size, etag, md5, scan) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target, object_key) DO UPDATE SET "
+                    "size = excluded.size, etag = excluded.etag, md5 = excluded.md5, "
+                    "scan = excluded.scan",
+                    batch,
+                )
             count += len(batch)
         with self._tx() as db:
             db.execute("DELETE FROM listing WHERE target = ? AND scan != ?", (target, scan))
@@ -108,9 +125,11 @@ class TwoWayState:
 
     def compare_listing(self, target: str, account_id: str | None = None) -> Iterator[tuple[Item, Any]]:
         """Each tracked item of target with its listed object (key, size, etag, md5) or None."""
-        sql = (f"SELECT {_prefixed(ITEM_COLUMNS, 'i')}, l.object_key, l.size, l.etag, l.md5 "  # noqa: S608
-               "FROM items AS i LEFT JOIN listing AS l ON l.target = i.target AND l.object_key = i.object_key "
-               f"WHERE i.target = ? AND i.status IN {TRACKED}")
+        sql = (
+            f"SELECT {_prefixed(ITEM_COLUMNS, 'i')}, l.object_key, l.size, l.etag, l.md5 "  # noqa: S608
+            "FROM items AS i LEFT JOIN listing AS l ON l.target = i.target AND l.object_key = i.object_key "
+            f"WHERE i.target = ? AND i.status IN {TRACKED}"
+        )
         args: tuple[Any, ...] = (target,)
         if account_id:
             sql, args = sql + " AND i.account_id = ?", (target, account_id)
@@ -125,44 +144,65 @@ class TwoWayState:
 
     def orphans(self, target: str, ignore_prefixes: tuple[str, ...], limit: int = 20) -> tuple[int, list[str]]:
         """Listed objects no item tracks (reported, never deleted): (count, first few keys)."""
-        where = "l.target = ? AND NOT EXISTS (SELECT 1 FROM items AS i WHERE i.target = l.target " \
-                "AND i.object_key = l.object_key)"
+        where = (
+            "l.target = ? AND NOT EXISTS (SELECT 1 FROM items AS i WHERE i.target = l.target "
+            "AND i.object_key = l.object_key)"
+        )
         args: list[Any] = [target]
         for prefix in ignore_prefixes:
             where += " AND substr(l.object_key, 1, ?) != ?"
             args += [len(prefix), prefix]
         count = self._db.execute(f"SELECT COUNT(*) FROM listing AS l WHERE {where}", args).fetchone()[0]  # noqa: S608
-        keys = [r[0] for r in self._db.execute(f"SELECT object_key FROM listing AS l WHERE {where} "  # noqa: S608
-                                               "ORDER BY object_key LIMIT ?", (*args, limit))]
+        keys = [
+            r[0]
+            for r in self._db.execute(
+                f"SELECT object_key FROM listing AS l WHERE {where} "  # noqa: S608
+                "ORDER BY object_key LIMIT ?",
+                (*args, limit),
+            )
+        ]
         return count, keys
 
     # -- missing objects ---------------------------------------------------
     def mark_missing(self, item_ids: Iterable[int], when: float | None = None) -> None:
         """First sighting of a missing object; later sightings keep the first time."""
         with self._tx() as db:
-            db.executemany("UPDATE items SET missing_since = ? WHERE id = ? AND missing_since IS NULL",
-                           [(when or time.time(), i) for i in item_ids])
+            db.executemany(
+                "UPDATE items SET missing_since = ? WHERE id = ? AND missing_since IS NULL",
+                [(when or time.time(), i) for i in item_ids],
+            )
 
     def clear_missing(self, item_ids: Iterable[int]) -> None:
         with self._tx() as db:
-            db.executemany("UPDATE items SET missing_since = NULL WHERE id = ? AND missing_since IS NOT NULL",
-                           [(i,) for i in item_ids])
+            db.executemany(
+                "UPDATE items SET missing_since = NULL WHERE id = ? AND missing_since IS NOT NULL",
+                [(i,) for i in item_ids],
+            )
 
     def due_missing(self, seen_before: float, limit: int = 500) -> list[Item]:
         """Items first seen missing before `seen_before`: due for their second sighting."""
-        rows = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE missing_since IS NOT NULL "  # noqa: S608
-                                f"AND missing_since <= ? AND status IN {TRACKED} ORDER BY missing_since "
-                                "LIMIT ?", (seen_before, limit)).fetchall()
+        rows = self._db.execute(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE missing_since IS NOT NULL "  # noqa: S608
+            f"AND missing_since <= ? AND status IN {TRACKED} ORDER BY missing_since "
+            "LIMIT ?",
+            (seen_before, limit),
+        ).fetchall()
         return [item_from_row(r) for r in rows]
 
     def items_at(self, object_key: str) -> list[Item]:
-        rows = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE object_key = ? "  # noqa: S608
-                                f"AND status IN {TRACKED}", (object_key,)).fetchall()
+        rows = self._db.execute(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE object_key = ? "  # noqa: S608
+            f"AND status IN {TRACKED}",
+            (object_key,),
+        ).fetchall()
         return [item_from_row(r) for r in rows]
 
     def items_with_object_id(self, target: str, object_id: str) -> list[Item]:
-        rows = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE target = ? AND object_id = ? "  # noqa: S608
-                                f"AND status IN {TRACKED}", (target, object_id)).fetchall()
+        rows = self._db.execute(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE target = ? AND object_id = ? "  # noqa: S608
+            f"AND status IN {TRACKED}",
+            (target, object_id),
+        ).fetchall()
         return [item_from_row(r) for r in rows]
 
     def get_item(self, item_id: int) -> Item | None:
@@ -173,25 +213,36 @@ class TwoWayState:
         """Upload again (object gone or changed behind syncd's back)."""
         now = time.time()
         with self._tx() as db:
-            db.execute("UPDATE items SET status = 'pending', may_exist = 0, attempts = 0, next_attempt_at = 0, "
-                       "missing_since = NULL, last_error = ?, updated_at = ? WHERE id = ?", (reason, now, item_id))
+            db.execute(
+                "UPDATE items SET status = 'pending', may_exist = 0, attempts = 0, next_attempt_at = 0, "
+                "missing_since = NULL, last_error = ?, updated_at = ? WHERE id = ?",
+                (reason, now, item_id),
+            )
 
     def deleted_in_kazoo(self, limit: int = 1000) -> list[Item]:
         """Tracked items whose Kazoo doc was deleted, waiting for their backend policy."""
-        rows = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE kazoo_deleted_at IS NOT NULL "  # noqa: S608
-                                f"AND status IN {TRACKED} ORDER BY kazoo_deleted_at LIMIT ?", (limit,)).fetchall()
+        rows = self._db.execute(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE kazoo_deleted_at IS NOT NULL "  # noqa: S608
+            f"AND status IN {TRACKED} ORDER BY kazoo_deleted_at LIMIT ?",
+            (limit,),
+        ).fetchall()
         return [item_from_row(r) for r in rows]
 
     def items_of_doc(self, db_name: str, doc_id: str) -> list[Item]:
-        rows = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE db = ? AND doc_id = ?",  # noqa: S608
-                                (db_name, doc_id)).fetchall()
+        rows = self._db.execute(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE db = ? AND doc_id = ?",  # noqa: S608
+            (db_name, doc_id),
+        ).fetchall()
         return [item_from_row(r) for r in rows]
 
     def known_versions(self, db_name: str, doc_ids: list[str]) -> dict[tuple[str, str, str], tuple[str, str]]:
         """(doc_id, attachment, target) -> (digest, object_key) of the items these docs have (one query)."""
         marks = ",".join("?" * len(doc_ids))
-        rows = self._db.execute(f"SELECT doc_id, attachment, target, digest, object_key FROM items "  # noqa: S608
-                                f"WHERE db = ? AND doc_id IN ({marks})", (db_name, *doc_ids))
+        rows = self._db.execute(
+            f"SELECT doc_id, attachment, target, digest, object_key FROM items "  # noqa: S608
+            f"WHERE db = ? AND doc_id IN ({marks})",
+            (db_name, *doc_ids),
+        )
         return {(d, a, t): (digest, key) for d, a, t, digest, key in rows}
 
     def doc_ids(self, db_name: str) -> Iterator[str]:
@@ -203,10 +254,13 @@ class TwoWayState:
         """(tracked items, items seen missing, deletes applied since `since`) for the guard."""
         tracked, missing = self._db.execute(
             f"SELECT COUNT(*), COUNT(missing_since) FROM items WHERE account_id = ? AND status IN {TRACKED}",  # noqa: S608
-            (account_id,)).fetchone()
-        (deleted,) = self._db.execute("SELECT COUNT(*) FROM audit WHERE account_id = ? AND at >= ? AND "
-                                      "action IN ('soft-delete', 'delete-object', 'trash-object')",
-                                      (account_id, since)).fetchone()
+            (account_id,),
+        ).fetchone()
+        (deleted,) = self._db.execute(
+            "SELECT COUNT(*) FROM audit WHERE account_id = ? AND at >= ? AND "
+            "action IN ('soft-delete', 'delete-object', 'trash-object')",
+            (account_id, since),
+        ).fetchone()
         return int(tracked), int(missing), int(deleted)
 
     # -- holds -------------------------------------------------------------
@@ -214,14 +268,17 @@ class TwoWayState:
         """Hold an account's deletes; True when the hold is new."""
         with self._tx() as db:
             new = db.execute("SELECT 1 FROM holds WHERE account_id = ?", (account_id,)).fetchone() is None
-            db.execute("INSERT INTO holds (account_id, message, planned, since) VALUES (?, ?, ?, ?) "
-                       "ON CONFLICT (account_id) DO UPDATE SET message = excluded.message, "
-                       "planned = excluded.planned", (account_id, message, planned, time.time()))
+            db.execute(
+                "INSERT INTO holds (account_id, message, planned, since) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (account_id) DO UPDATE SET message = excluded.message, "
+                "planned = excluded.planned",
+                (account_id, message, planned, time.time()),
+            )
             return new
 
     def release(self, account_id: str) -> bool:
         with self._tx() as db:
-            return db.execute("DELETE FROM holds WHERE account_id = ?", (account_id,)).rowcount > 0
+            return int(db.execute("DELETE FROM holds WHERE account_id = ?", (account_id,)).rowcount) > 0
 
     def holds(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT account_id, message FROM holds ORDER BY account_id").fetchall())
@@ -243,7 +300,8 @@ class TwoWayState:
             insert_audit(db, "syncd", action, (account_id, None, None, target, None), reason)
 
     def audit(self, limit: int = 100, account_id: str | None = None) -> list[AuditRow]:
-        sql, args = "SELECT at, side, action, account_id, db, doc_id, target, object_key, reason FROM audit", ()
+        sql = "SELECT at, side, action, account_id, db, doc_id, target, object_key, reason FROM audit"
+        args: tuple[str, ...] = ()
         if account_id:
             sql, args = sql + " WHERE account_id = ?", (account_id,)
         rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
@@ -252,8 +310,11 @@ class TwoWayState:
 
 def insert_audit(db: sqlite3.Connection, side: str, action: str, subject: tuple[Any, ...], reason: str) -> None:
     """One audit line; subject is (account_id, db, doc_id, target, object_key)."""
-    db.execute("INSERT INTO audit (at, side, action, account_id, db, doc_id, target, object_key, reason) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (time.time(), side, action, *subject, reason))
+    db.execute(
+        "INSERT INTO audit (at, side, action, account_id, db, doc_id, target, object_key, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (time.time(), side, action, *subject, reason),
+    )
 
 
 def _audit_subject(item: Item) -> tuple[Any, ...]:

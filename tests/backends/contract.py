@@ -21,12 +21,13 @@ BIG = 6 * 1024 * 1024 + 123  # over the multipart threshold the fixtures set
 
 
 def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()  # noqa: S324
+    return hashlib.md5(data).hexdigest()
 
 
 def put(backend: Backend, key: str, data: bytes, with_md5: bool = True):  # noqa: ANN201
-    return backend.put(key, io.BytesIO(data), length=len(data), content_type="audio/mpeg",
-                       md5=md5(data) if with_md5 else None)
+    return backend.put(
+        key, io.BytesIO(data), length=len(data), content_type="audio/mpeg", md5=md5(data) if with_md5 else None
+    )
 
 
 class Chunked(io.RawIOBase):
@@ -41,7 +42,7 @@ class Chunked(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         size = 65536 if size is None or size < 0 else min(size, 65536)
-        chunk = self._data[self._pos:self._pos + size]
+        chunk = self._data[self._pos : self._pos + size]
         self._pos += len(chunk)
         return chunk
 
@@ -101,8 +102,7 @@ class BackendContract:
 
     def test_large_body_streams_and_keeps_md5(self, backend: Backend) -> None:
         data = bytes(range(256)) * (BIG // 256) + b"tail"
-        info = backend.put("big/rec.mp3", Chunked(data), length=len(data), content_type="audio/mpeg",
-                           md5=md5(data))
+        info = backend.put("big/rec.mp3", Chunked(data), length=len(data), content_type="audio/mpeg", md5=md5(data))
         assert info.md5 == md5(data)
         stat = backend.stat("big/rec.mp3")
         assert (stat.size, stat.md5) == (len(data), md5(data))

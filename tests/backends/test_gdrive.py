@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import io
+import json
 import secrets
 
 import pytest
@@ -20,8 +20,14 @@ pytestmark = pytest.mark.drive
 
 
 def make(server: DriveServer, folder_id: str = "root", **options: object) -> DriveBackend:
-    return DriveBackend(server.service_account_file().read_text(), folder_id=folder_id, api_endpoint=server.url,
-                        resumable_threshold=5 * 1024 * 1024, chunk_size=1024 * 1024, **options)  # type: ignore[arg-type]
+    return DriveBackend(
+        server.service_account_file().read_text(),
+        folder_id=folder_id,
+        api_endpoint=server.url,
+        resumable_threshold=5 * 1024 * 1024,
+        chunk_size=1024 * 1024,
+        **options,
+    )  # type: ignore[arg-type]
 
 
 def new_folder(server: DriveServer) -> str:
@@ -67,8 +73,9 @@ def test_a_folder_shared_with_nobody_is_a_clear_error(drive_server: DriveServer)
 
 def test_files_a_person_adds_are_listed(drive_server: DriveServer) -> None:
     folder = new_folder(drive_server)
-    drive_server.control("as-user", {"meta": {"name": "fax.pdf", "parents": [folder]},
-                                     "content": base64.b64encode(b"%PDF-1.4").decode()})
+    drive_server.control(
+        "as-user", {"meta": {"name": "fax.pdf", "parents": [folder]}, "content": base64.b64encode(b"%PDF-1.4").decode()}
+    )
     assert [o.key for o in make(drive_server, folder).list()] == ["fax.pdf"]
 
 
@@ -92,8 +99,16 @@ def test_files_carry_their_origin_and_are_found_after_a_person_moves_them(drive_
     file = drive_server.control("file", {"id": stored.object_id})
     assert file["appProperties"] == {**labels, "syncd_key": "box/vm.mp3", "syncd_root": backend.folder_id}
     elsewhere = new_folder(drive_server)
-    drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {"name": "renamed.mp3"},
-                                     "addParents": elsewhere, "removeParents": file["parents"][0]})
+    drive_server.control(
+        "as-user",
+        {
+            "op": "update",
+            "id": stored.object_id,
+            "meta": {"name": "renamed.mp3"},
+            "addParents": elsewhere,
+            "removeParents": file["parents"][0],
+        },
+    )
     assert "box/vm.mp3" not in {o.key for o in backend.list()}
     moved = backend.stat("box/vm.mp3")  # a move is not a delete
     assert moved.object_id == stored.object_id and moved.md5 == stored.md5
@@ -110,8 +125,16 @@ def test_a_key_too_long_for_one_property_is_kept_as_its_hash(drive_server: Drive
     stored = backend.put(key, io.BytesIO(b"long"), length=4, content_type="audio/mpeg", properties={"kazoo_doc": "d"})
     file = drive_server.control("file", {"id": stored.object_id})
     assert file["appProperties"]["syncd_key"].startswith("sha256:")
-    drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {},
-                                     "addParents": new_folder(drive_server), "removeParents": file["parents"][0]})
+    drive_server.control(
+        "as-user",
+        {
+            "op": "update",
+            "id": stored.object_id,
+            "meta": {},
+            "addParents": new_folder(drive_server),
+            "removeParents": file["parents"][0],
+        },
+    )
     assert backend.stat(key).object_id == stored.object_id
 
 
@@ -123,8 +146,9 @@ def test_the_changes_log_reports_trash_restore_and_removal(drive_server: DriveSe
         drive_id = new_shared_drive(drive_server)
         backend = make(drive_server, drive_id, drive_id=drive_id)
     else:  # as Kazoo's handler settings give it: a folder id only; the drive is found from it
-        folder = drive_server.control("as-user", {"meta": {"name": "vm", "mimeType": FOLDER,
-                                                           "parents": [new_shared_drive(drive_server)]}})
+        folder = drive_server.control(
+            "as-user", {"meta": {"name": "vm", "mimeType": FOLDER, "parents": [new_shared_drive(drive_server)]}}
+        )
         backend = make(drive_server, folder["id"])
     token = backend.start_token()
     a, b = put(backend, "a.mp3", b"a"), put(backend, "b.mp3", b"b")
@@ -165,7 +189,7 @@ def test_an_interrupted_resumable_upload_continues_where_drive_stopped(drive_ser
     assert slot.session is not None
     before = len(drive_server.control("log"))
     stored = backend.put("rec.mp3", io.BytesIO(data), length=len(data), content_type="audio/mpeg", resume=slot)
-    assert stored.md5 == hashlib.md5(data).hexdigest()  # noqa: S324
+    assert stored.md5 == hashlib.md5(data).hexdigest()
     log = drive_server.control("log")[before:]
     assert not [e for e in log if e["method"] == "POST" and e["path"].startswith("/upload/")]  # same session
     sent = [e for e in log if e["method"] == "PUT" and e["status"] in (200, 308)]
@@ -185,18 +209,31 @@ def test_an_unlabelled_file_such_as_the_marker_exists_only_at_its_path(drive_ser
     backend = make(drive_server, new_folder(drive_server))
     stored = put(backend, ".syncd-marker", b"marker")
     assert drive_server.control("file", {"id": stored.object_id})["appProperties"] == {}
-    drive_server.control("as-user", {"op": "update", "id": stored.object_id, "meta": {},
-                                     "addParents": new_folder(drive_server), "removeParents": backend.folder_id})
+    drive_server.control(
+        "as-user",
+        {
+            "op": "update",
+            "id": stored.object_id,
+            "meta": {},
+            "addParents": new_folder(drive_server),
+            "removeParents": backend.folder_id,
+        },
+    )
     with pytest.raises(NotFound):
         backend.stat(".syncd-marker")
 
 
 def test_an_oauth_client_with_a_refresh_token_works_too(drive_server: DriveServer) -> None:
-    authorized_user = {"type": "authorized_user", "client_id": "123.apps.googleusercontent.com",
-                       "client_secret": "test-client-secret", "refresh_token": "1//test-refresh-token",
-                       "token_uri": f"{drive_server.url}/token"}
-    backend = DriveBackend(json.dumps(authorized_user), folder_id=new_folder(drive_server),
-                           api_endpoint=drive_server.url)
+    authorized_user = {
+        "type": "authorized_user",
+        "client_id": "123.apps.googleusercontent.com",
+        "client_secret": "test-client-secret",
+        "refresh_token": "1//test-refresh-token",
+        "token_uri": f"{drive_server.url}/token",
+    }
+    backend = DriveBackend(
+        json.dumps(authorized_user), folder_id=new_folder(drive_server), api_endpoint=drive_server.url
+    )
     backend.check()
     assert put(backend, "vm.mp3", b"by oauth").size == 8
 

@@ -15,8 +15,9 @@ class TestLocalBackend(BackendContract):
     def backend(self, tmp_path: Path) -> LocalBackend:
         return LocalBackend(str(tmp_path))
 
-    @pytest.mark.parametrize("key", ["../escape", "a/../../b", "/etc/passwd", "a//b", "./a", "nul\x00", "",
-                                     "a/.syncd-tmp.x"])
+    @pytest.mark.parametrize(
+        "key", ["../escape", "a/../../b", "/etc/passwd", "a//b", "./a", "nul\x00", "", "a/.syncd-tmp.x"]
+    )
     def test_names_that_could_escape_are_refused(self, backend: LocalBackend, key: str, tmp_path: Path) -> None:
         with pytest.raises(InvalidKey):
             put(backend, key, b"x")

@@ -15,9 +15,16 @@ pytestmark = pytest.mark.s3
 
 
 def make(url: str, bucket: str, list_api: str = "auto") -> S3Backend:
-    return S3Backend(bucket, access_key_id="AKIATEST", secret_access_key="test-secret", endpoint_url=url,
-                     addressing_style="path", multipart_threshold=5 * 1024 * 1024,
-                     multipart_chunksize=5 * 1024 * 1024, list_api=list_api)
+    return S3Backend(
+        bucket,
+        access_key_id="AKIATEST",
+        secret_access_key="test-secret",
+        endpoint_url=url,
+        addressing_style="path",
+        multipart_threshold=5 * 1024 * 1024,
+        multipart_chunksize=5 * 1024 * 1024,
+        list_api=list_api,
+    )
 
 
 class TestS3Backend(BackendContract):
@@ -58,12 +65,19 @@ def test_listing_spans_pages(s3_server: S3Server, list_api: str) -> None:
     assert sorted(listed) == keys and len(listed) == len(keys)
 
 
-@pytest.mark.parametrize(("endpoint", "operation"), [
-    (None, "list_objects_v2"), ("https://s3.eu-west-1.amazonaws.com", "list_objects_v2"),
-    ("http://127.0.0.1:9000", "list_objects"), ("https://minio.example.net", "list_objects"),
-])
+@pytest.mark.parametrize(
+    ("endpoint", "operation"),
+    [
+        (None, "list_objects_v2"),
+        ("https://s3.eu-west-1.amazonaws.com", "list_objects_v2"),
+        ("http://127.0.0.1:9000", "list_objects"),
+        ("https://minio.example.net", "list_objects"),
+    ],
+)
 def test_auto_list_api_is_v2_on_aws_only(endpoint: str | None, operation: str) -> None:
-    assert S3Backend("b", endpoint_url=endpoint, access_key_id="AKIA", secret_access_key="x")._list_operation == operation
+    assert (
+        S3Backend("b", endpoint_url=endpoint, access_key_id="AKIA", secret_access_key="x")._list_operation == operation
+    )
 
 
 def test_no_keys_never_falls_back_to_the_hosts_identity(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,15 +30,23 @@ def test_the_old_keys_still_work_and_say_where_they_moved() -> None:
 
 def test_both_forms_at_once_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match=r"kazoo.crossbar: the Crossbar connection is given twice"):
-        config.parse({**BASE, "kazoo": {"crossbar": {"url": "https://a:8443", "api_key": "k"}},
-                      "two_way": {"crossbar_url": "https://b:8443", "crossbar_api_key": "k"}})
+        config.parse(
+            {
+                **BASE,
+                "kazoo": {"crossbar": {"url": "https://a:8443", "api_key": "k"}},
+                "two_way": {"crossbar_url": "https://b:8443", "crossbar_api_key": "k"},
+            }
+        )
 
 
-@pytest.mark.parametrize(("section", "problem"), [
-    ({"url": "https://kazoo:8443"}, "kazoo.crossbar.url: give url and api_key (or api_key_file) together"),
-    ({"url": "kazoo:8443", "api_key": "k"}, "kazoo.crossbar.url: must be a URL"),
-    ({"url": "https://kazoo:8443", "api_key": "k", "key": "k"}, "kazoo.crossbar.key: unknown key"),
-])
+@pytest.mark.parametrize(
+    ("section", "problem"),
+    [
+        ({"url": "https://kazoo:8443"}, "kazoo.crossbar.url: give url and api_key (or api_key_file) together"),
+        ({"url": "kazoo:8443", "api_key": "k"}, "kazoo.crossbar.url: must be a URL"),
+        ({"url": "https://kazoo:8443", "api_key": "k", "key": "k"}, "kazoo.crossbar.key: unknown key"),
+    ],
+)
 def test_a_bad_section_is_refused_by_name(section: dict[str, str], problem: str) -> None:
     with pytest.raises(ConfigError) as err:
         config.parse({**BASE, "kazoo": {"crossbar": section}})
@@ -47,8 +55,10 @@ def test_a_bad_section_is_refused_by_name(section: dict[str, str], problem: str)
 
 def test_the_cli_logs_the_deprecation_at_start(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    path.write_text(f'[couchdb]\nurl = "http://127.0.0.1:9"\n\n[state]\npath = "{tmp_path}/s.db"\n\n'
-                    '[two_way]\ncrossbar_url = "https://kazoo:8443"\ncrossbar_api_key = "k-secret"\n')
+    path.write_text(
+        f'[couchdb]\nurl = "http://127.0.0.1:9"\n\n[state]\npath = "{tmp_path}/s.db"\n\n'
+        '[two_way]\ncrossbar_url = "https://kazoo:8443"\ncrossbar_api_key = "k-secret"\n'
+    )
     result = run_syncd(path, "status")
     assert "WARNING" in result.stderr and "move them to [kazoo.crossbar] as url, api_key" in result.stderr
     assert "k-secret" not in result.stderr

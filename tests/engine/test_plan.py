@@ -8,25 +8,50 @@ from syncd.engine.plan import Act, Guard, decide
 from syncd.state.items import Item
 
 
-def item(missing_since: float | None = None, md5: str | None = "a" * 32, etag: str | None = "e1",
-         status: str = "synced", length: int = 10) -> Item:
-    return Item("db", "doc", "a.mp3", "t", "k", "md5-x", length, "audio/mpeg", "acct", "mailbox_message",
-                id=1, may_exist=False, status=status, attempts=1, etag=etag, md5=md5, missing_since=missing_since)
+def item(
+    missing_since: float | None = None,
+    md5: str | None = "a" * 32,
+    etag: str | None = "e1",
+    status: str = "synced",
+    length: int = 10,
+) -> Item:
+    return Item(
+        "db",
+        "doc",
+        "a.mp3",
+        "t",
+        "k",
+        "md5-x",
+        length,
+        "audio/mpeg",
+        "acct",
+        "mailbox_message",
+        id=1,
+        may_exist=False,
+        status=status,
+        attempts=1,
+        etag=etag,
+        md5=md5,
+        missing_since=missing_since,
+    )
 
 
-@pytest.mark.parametrize(("row", "listed", "expected"), [
-    (item(), ("k", 10, "e1", "a" * 32), Act.KEEP),
-    (item(missing_since=50.0), ("k", 10, "e1", "a" * 32), Act.FOUND_AGAIN),
-    (item(), None, Act.NOTE_MISSING),
-    (item(missing_since=95.0), None, Act.WAIT),           # seen 5 s ago, grace 10 s
-    (item(missing_since=90.0), None, Act.CONFIRM_MISSING),  # seen exactly a grace period ago
-    (item(), ("k", 10, "e2", "b" * 32), Act.REUPLOAD_CHANGED),
-    (item(), ("k", 11, "e1", None), Act.REUPLOAD_CHANGED),  # size differs
-    (item(md5=None), ("k", 10, "e2", None), Act.REUPLOAD_CHANGED),  # only etags to compare
-    (item(etag="m-2"), ("k", 10, "m-2", None), Act.KEEP),  # multipart: no MD5 listed, same etag
-    (item(etag="m-2"), ("k", 10, "m-3", None), Act.REUPLOAD_CHANGED),  # rewritten
-    (item(status="offloaded", md5=None, etag=None, length=0), ("k", 99, "x", None), Act.KEEP),
-])
+@pytest.mark.parametrize(
+    ("row", "listed", "expected"),
+    [
+        (item(), ("k", 10, "e1", "a" * 32), Act.KEEP),
+        (item(missing_since=50.0), ("k", 10, "e1", "a" * 32), Act.FOUND_AGAIN),
+        (item(), None, Act.NOTE_MISSING),
+        (item(missing_since=95.0), None, Act.WAIT),  # seen 5 s ago, grace 10 s
+        (item(missing_since=90.0), None, Act.CONFIRM_MISSING),  # seen exactly a grace period ago
+        (item(), ("k", 10, "e2", "b" * 32), Act.REUPLOAD_CHANGED),
+        (item(), ("k", 11, "e1", None), Act.REUPLOAD_CHANGED),  # size differs
+        (item(md5=None), ("k", 10, "e2", None), Act.REUPLOAD_CHANGED),  # only etags to compare
+        (item(etag="m-2"), ("k", 10, "m-2", None), Act.KEEP),  # multipart: no MD5 listed, same etag
+        (item(etag="m-2"), ("k", 10, "m-3", None), Act.REUPLOAD_CHANGED),  # rewritten
+        (item(status="offloaded", md5=None, etag=None, length=0), ("k", 99, "x", None), Act.KEEP),
+    ],
+)
 def test_decide(row: Item, listed: tuple | None, expected: Act) -> None:
     assert decide(row, listed, now=100.0, grace=10.0) is expected
 

@@ -1,12 +1,18 @@
 """The hostile suite runs syncd's CLI in process: each run installs its own log handler on
-the test's captured stderr, so the root logger's handlers are put back after every test."""
+the test's captured stderr, so the root logger's handlers are put back after every test.
+`scene`: a good and a bad account on real servers (tests/hostile/scene.py)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from syncd.kazoo.couch import CouchClient
+from tests.hostile.scene import Scene
+from tests.support.servers import CouchServer, S3Server
 
 
 @pytest.fixture(autouse=True)
@@ -16,3 +22,15 @@ def _restore_log_handlers() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture
+def scene(
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    capsys: pytest.CaptureFixture[str],
+) -> Scene:
+    return Scene(tmp_path, couch, couch_server, s3_server, bucket, capsys)

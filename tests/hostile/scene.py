@@ -49,11 +49,18 @@ class Scene:
     capsys: pytest.CaptureFixture[str]
 
     def storage_doc(self, account_id: str, **settings: Any) -> dict[str, Any]:
-        return kd.s3_storage_doc(account_id, kd.new_id(), bucket=self.bucket, port=self.s3_server.port,
-                                 settings=settings or None)
+        return kd.s3_storage_doc(
+            account_id, kd.new_id(), bucket=self.bucket, port=self.s3_server.port, settings=settings or None
+        )
 
-    def run(self, make_bad: Callable[[str, str], None], command: tuple[str, ...] = ("run", "--once"),
-            extra_config: str = "", allow_endpoints: str = '["127.0.0.1"]', good_host: str = "127.0.0.1") -> Outcome:
+    def run(
+        self,
+        make_bad: Callable[[str, str], None],
+        command: tuple[str, ...] = ("run", "--once"),
+        extra_config: str = "",
+        allow_endpoints: str = '["127.0.0.1"]',
+        good_host: str = "127.0.0.1",
+    ) -> Outcome:
         """A good account with one voicemail, a bad account made by make_bad(account_id, modb), one run."""
         good, good_modb = self._account()
         self.couch.save("system_data", self.storage_doc(good, host=good_host))
@@ -61,8 +68,13 @@ class Scene:
         self.couch.save(good_modb, voicemail)
         bad, bad_modb = self._account()
         make_bad(bad, bad_modb)
-        config = write_config(self.tmp_path / "c.toml", self.couch_server.auth_url, accounts=(good, bad),
-                              extra=extra_config, allow_endpoints=allow_endpoints)
+        config = write_config(
+            self.tmp_path / "c.toml",
+            self.couch_server.auth_url,
+            accounts=(good, bad),
+            extra=extra_config,
+            allow_endpoints=allow_endpoints,
+        )
         self.capsys.readouterr()
         code = cli.main(["-c", str(config), *command])
         log = self.capsys.readouterr().err
@@ -82,9 +94,3 @@ class Scene:
         key = object_name("s3", {}, modb, doc, name)
         found = s3_client(self.s3_server.url).list_objects_v2(Bucket=self.bucket, Prefix=key).get("Contents", [])
         return any(o["Key"] == key for o in found)
-
-
-@pytest.fixture
-def scene(tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-          capsys: pytest.CaptureFixture[str]) -> Scene:
-    return Scene(tmp_path, couch, couch_server, s3_server, bucket, capsys)

@@ -17,8 +17,8 @@ from syncd.kazoo.naming import object_name
 from tests.conftest import run_syncd, s3_client, write_config
 from tests.support import fax_kazoo as fk
 from tests.support import kazoo_data as kd
-from tests.support.servers import CouchServer, S3Server
 from tests.support.daemons import daemon, wait_for
+from tests.support.servers import CouchServer, S3Server
 
 pytestmark = [pytest.mark.couchdb, pytest.mark.s3, pytest.mark.slow]
 TO = "+14155550100"
@@ -29,7 +29,8 @@ def _objects(s3_server: S3Server, bucket: str) -> set[str]:
 
 
 def test_a_tenants_bad_doc_and_a_damaged_pdf_harm_no_one_else(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str) -> None:
+    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str
+) -> None:
     couch.create_db(fk.FAXES)
     good, good_modb = (good_id := kd.new_id()), kd.seed_account(couch, good_id)
     bad, bad_modb = (bad_id := kd.new_id()), kd.seed_account(couch, bad_id)
@@ -40,20 +41,31 @@ def test_a_tenants_bad_doc_and_a_damaged_pdf_harm_no_one_else(
     root = tmp_path / "share"
     outbox = root / "fax" / "outbox"
     outbox.mkdir(parents=True)
-    (outbox / f"{TO} - damaged.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 5 >>\nendobj\n"
-                                                 b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
+    (outbox / f"{TO} - damaged.pdf").write_bytes(
+        b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 5 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    )
     os.mkfifo(outbox / f"{TO} - pipe.pdf")
-    config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(good, bad), extra=(
-        f'[backends.office]\ntype = "local"\npath = "{root}"\nwatch = "inotify"\n\n[fax]\npoll_interval = 0.3\n\n'
-        f'[[fax.outbox]]\nname = "office"\naccount = "{good}"\nbackend = "office"\nfolder = "fax/outbox"\n'
-        f'from_number = "+14155550199"\nsettle_seconds = 0.3\n\n[two_way]\nreconcile_cron = ""\n'))
+    config = write_config(
+        tmp_path / "c.toml",
+        couch_server.auth_url,
+        accounts=(good, bad),
+        extra=(
+            f'[backends.office]\ntype = "local"\npath = "{root}"\nwatch = "inotify"\n\n[fax]\npoll_interval = 0.3\n\n'
+            f'[[fax.outbox]]\nname = "office"\naccount = "{good}"\nbackend = "office"\nfolder = "fax/outbox"\n'
+            f'from_number = "+14155550199"\nsettle_seconds = 0.3\n\n[two_way]\nreconcile_cron = ""\n'
+        ),
+    )
     with daemon(config):
         rejected = root / "fax" / "rejected"
-        wait_for(lambda: (rejected / f"{TO} - damaged.pdf.json").exists()
-                 and (rejected / f"{TO} - pipe.pdf.json").exists(), 30, "both bad entries rejected")
+        wait_for(
+            lambda: (rejected / f"{TO} - damaged.pdf.json").exists() and (rejected / f"{TO} - pipe.pdf.json").exists(),
+            30,
+            "both bad entries rejected",
+        )
         # the same daemon goes on: new voicemails and a new fax for the good account arrive
-        voicemails = [kd.mailbox_message(good, kd.new_id(), kd.fake_mp3(1500, str(i)), *kd.now_month())
-                      for i in range(3)]
+        voicemails = [
+            kd.mailbox_message(good, kd.new_id(), kd.fake_mp3(1500, str(i)), *kd.now_month()) for i in range(3)
+        ]
         for doc in voicemails:
             couch.save(good_modb, doc)
         (outbox / f"{TO} - contract.pdf").write_bytes(fk.pdf(pages=2, seed=good))

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from syncd.kazoo.endpoints import EndpointPolicy
 from syncd.errors import UnsafeInput
-from tests.hostile.scene import EXIT_FAILED, Scene, scene  # noqa: F401 - fixture
+from syncd.kazoo.endpoints import EndpointPolicy
+from tests.hostile.scene import EXIT_FAILED, Scene
 from tests.support import kazoo_data as kd
 
 pytestmark = [pytest.mark.couchdb, pytest.mark.s3]
@@ -43,6 +43,7 @@ def listener() -> Iterator[Listener]:
                 return
             seen.connections.append(f"{peer[0]}:{peer[1]}")
             conn.close()
+
     threading.Thread(target=accept, daemon=True).start()
     yield seen
     server.close()
@@ -53,11 +54,13 @@ def _tenant_pointing_at(scene: Scene, host: str, port: int | None = None):  # no
         settings = {"host": host, **({"port": port} if port else {})}
         scene.couch.save("system_data", scene.storage_doc(account_id, **settings))
         scene.couch.save(modb, kd.mailbox_message(account_id, kd.new_id(), b"tenant audio", *kd.now_month()))
+
     return make
 
 
 def _last_error(outcome) -> str:  # noqa: ANN001
     from syncd.state import State
+
     state = State(str(outcome.config.parent / "state.sqlite3"))
     try:
         errors = [r["last_error"] for r in state.summary() if r["account_id"] == outcome.bad_account]
@@ -68,8 +71,9 @@ def _last_error(outcome) -> str:  # noqa: ANN001
 
 
 def test_loopback_without_the_allow_list_is_refused_and_nothing_connects(scene: Scene, listener: Listener) -> None:
-    outcome = scene.run(_tenant_pointing_at(scene, "127.0.0.1", listener.port), allow_endpoints=GOOD_ONLY,
-                        good_host="localhost")
+    outcome = scene.run(
+        _tenant_pointing_at(scene, "127.0.0.1", listener.port), allow_endpoints=GOOD_ONLY, good_host="localhost"
+    )
     assert outcome.good_arrived, outcome.log
     assert outcome.code == EXIT_FAILED
     error = _last_error(outcome)
@@ -86,16 +90,25 @@ def test_the_same_endpoint_allowed_by_the_operator_is_reached(scene: Scene, list
 
 
 def test_a_name_that_resolves_to_loopback_is_refused(scene: Scene, listener: Listener) -> None:
-    outcome = scene.run(_tenant_pointing_at(scene, "localhost", listener.port), allow_endpoints='["127.0.0.9"]',
-                        good_host="127.0.0.9")
+    outcome = scene.run(
+        _tenant_pointing_at(scene, "localhost", listener.port), allow_endpoints='["127.0.0.9"]', good_host="127.0.0.9"
+    )
     assert outcome.code == EXIT_FAILED
     assert "endpoint 'localhost' resolves to" in _last_error(outcome)
     assert listener.connections == []
 
 
-@pytest.mark.parametrize(("host", "kind"), [("169.254.169.254", "link-local"), ("10.1.2.3", "private"),
-                                            ("192.168.0.10", "private"), ("0.0.0.0", "unspecified"),
-                                            ("::1", "loopback"), ("fd00::1", "private")])
+@pytest.mark.parametrize(
+    ("host", "kind"),
+    [
+        ("169.254.169.254", "link-local"),
+        ("10.1.2.3", "private"),
+        ("192.168.0.10", "private"),
+        ("0.0.0.0", "unspecified"),
+        ("::1", "loopback"),
+        ("fd00::1", "private"),
+    ],
+)
 def test_metadata_and_private_addresses_are_refused(scene: Scene, host: str, kind: str) -> None:
     outcome = scene.run(_tenant_pointing_at(scene, host), allow_endpoints=GOOD_ONLY, good_host="localhost")
     assert outcome.good_arrived, outcome.log

@@ -19,8 +19,8 @@ import requests
 from syncd.kazoo.couch import CouchClient
 from tests.conftest import ROOT, s3_client, write_config
 from tests.support import kazoo_data as kd
-from tests.support.servers import CouchServer, S3Server
 from tests.support.daemons import wait_for
+from tests.support.servers import CouchServer, S3Server
 
 pytestmark = [pytest.mark.couchdb, pytest.mark.s3, pytest.mark.slow]
 BACKLOG = 1500
@@ -42,23 +42,31 @@ def _versions(s3_server: S3Server, bucket: str) -> tuple[Counter[str], int]:
 
 
 def _start(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT, stderr=subprocess.DEVNULL
+    )
 
 
 def test_kill_9_during_a_backlog_writes_every_object_exactly_once(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, modb = account
     s3_client(s3_server.url).put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port))
     box = kd.new_id()
     docs = [kd.mailbox_message(account_id, box, kd.fake_mp3(1024, str(i)), *kd.now_month()) for i in range(BACKLOG)]
-    answer = requests.post(f"{couch_server.auth_url}/{quote(modb, safe='')}/_bulk_docs", json={"docs": docs},
-                           timeout=120)
+    answer = requests.post(
+        f"{couch_server.auth_url}/{quote(modb, safe='')}/_bulk_docs", json={"docs": docs}, timeout=120
+    )
     assert answer.status_code == 201, answer.text
-    config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,),
-                          extra='[two_way]\nreconcile_cron = ""\n')
+    config = write_config(
+        tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,), extra='[two_way]\nreconcile_cron = ""\n'
+    )
     rng = random.Random()
     seen_at_kills = []
     for _ in range(KILLS):

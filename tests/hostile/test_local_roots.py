@@ -21,8 +21,12 @@ pytestmark = [pytest.mark.couchdb]
 
 
 def test_a_symlinked_folder_in_the_root_is_not_followed_by_uploads(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, account: tuple[str, str],
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    account: tuple[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     account_id, modb = account
     archive, outside = tmp_path / "archive", tmp_path / "outside"
     archive.mkdir()
@@ -31,10 +35,16 @@ def test_a_symlinked_folder_in_the_root_is_not_followed_by_uploads(
     docs = [kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(900, str(i)), *kd.now_month()) for i in range(2)]
     for doc in docs:
         kd.write_as_kazoo(couch, modb, doc)
-    config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,), extra=(
-        f'[backends.archive]\ntype = "local"\npath = "{archive}"\nwatch = "off"\n\n'
-        '[[flows]]\nkind = "voicemail"\nbackend = "archive"\nprefix = "vm"\n\n'
-        '[[flows]]\nkind = "recordings"\nbackend = "archive"\nprefix = "rec"\n'))
+    config = write_config(
+        tmp_path / "c.toml",
+        couch_server.auth_url,
+        accounts=(account_id,),
+        extra=(
+            f'[backends.archive]\ntype = "local"\npath = "{archive}"\nwatch = "off"\n\n'
+            '[[flows]]\nkind = "voicemail"\nbackend = "archive"\nprefix = "vm"\n\n'
+            '[[flows]]\nkind = "recordings"\nbackend = "archive"\nprefix = "rec"\n'
+        ),
+    )
     recording = kd.call_recording(account_id, kd.fake_mp3(700, "rec"), *kd.now_month())
     kd.write_as_kazoo(couch, modb, recording)
     capsys.readouterr()
@@ -50,6 +60,7 @@ def test_a_symlinked_folder_in_the_root_is_not_followed_by_uploads(
 @pytest.mark.parametrize("kind", ["file link", "folder link", "fifo"])
 def test_reads_and_deletes_never_follow_a_link_or_open_a_fifo(tmp_path: Path, kind: str) -> None:
     import os
+
     root = tmp_path / "root"
     (root / "d").mkdir(parents=True)
     secret = tmp_path / "secret"
@@ -63,8 +74,7 @@ def test_reads_and_deletes_never_follow_a_link_or_open_a_fifo(tmp_path: Path, ki
     else:
         os.mkfifo(root / "d" / "x")
     backend = LocalBackend(str(root))
-    for action in (lambda: backend.stat(key), lambda: backend.get(key).__enter__().read(),
-                   lambda: backend.delete(key)):
+    for action in (lambda: backend.stat(key), lambda: backend.get(key).__enter__().read(), lambda: backend.delete(key)):
         with pytest.raises(InvalidKey):
             action()
     listed = {o.key: o.special for o in backend.list()}

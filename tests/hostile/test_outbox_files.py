@@ -57,12 +57,15 @@ def _cut(data: bytes, keep: float) -> bytes:
 
 
 GOOD = fk.pdf(pages=2, seed="good")
-CATALOG_OF_NUMBERS = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 5 >>\nendobj\n"
-                      b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
-PAGES_NOT_A_TREE = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n(text)\nendobj\n"
-                    b"trailer\n<< /Root 1 0 R /Size 3 >>\n%%EOF\n")
-LOOPING_PAGES = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n"
-                 b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>\nendobj\ntrailer\n<< /Root 1 0 R /Size 3 >>\n%%EOF\n")
+CATALOG_OF_NUMBERS = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 5 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+PAGES_NOT_A_TREE = (
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n(text)\nendobj\n"
+    b"trailer\n<< /Root 1 0 R /Size 3 >>\n%%EOF\n"
+)
+LOOPING_PAGES = (
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n"
+    b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>\nendobj\ntrailer\n<< /Root 1 0 R /Size 3 >>\n%%EOF\n"
+)
 
 # name -> (how the entry is made at outbox/<name>, what its status file must say)
 CASES: dict[str, tuple[Callable[[Path], None], str]] = {
@@ -87,6 +90,7 @@ def _encrypted() -> bytes:
     import io
 
     import pypdf
+
     writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(GOOD)))
     writer.encrypt("secret")
     out = io.BytesIO()
@@ -96,8 +100,13 @@ def _encrypted() -> bytes:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_bad_entry_in_the_outbox_is_rejected_and_a_good_pdf_beside_it_is_faxed(
-        case: str, tmp_path: Path, couch: CouchClient, couch_server: CouchServer, account: tuple[str, str],
-        capsys: pytest.CaptureFixture[str]) -> None:
+    case: str,
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    account: tuple[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     couch.create_db(fk.FAXES)
     account_id, _ = account
     root = tmp_path / "share"
@@ -109,10 +118,16 @@ def test_a_bad_entry_in_the_outbox_is_rejected_and_a_good_pdf_beside_it_is_faxed
         make = _write(_encrypted())
     make(outbox / name)
     (outbox / f"{TO} - good.pdf").write_bytes(fk.pdf(pages=2, seed=account_id))  # its own job id
-    config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,), extra=(
-        f'[backends.office]\ntype = "local"\npath = "{root}"\nwatch = "off"\n\n[fax]\npoll_interval = 0.3\n\n'
-        f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
-        f'from_number = "+14155550199"\nsettle_seconds = 0\nmax_size_mb = 1\nmax_pages = 5\n'))
+    config = write_config(
+        tmp_path / "c.toml",
+        couch_server.auth_url,
+        accounts=(account_id,),
+        extra=(
+            f'[backends.office]\ntype = "local"\npath = "{root}"\nwatch = "off"\n\n[fax]\npoll_interval = 0.3\n\n'
+            f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
+            f'from_number = "+14155550199"\nsettle_seconds = 0\nmax_size_mb = 1\nmax_pages = 5\n'
+        ),
+    )
     capsys.readouterr()
     code = cli.main(["-c", str(config), "run", "--once"])
     log = capsys.readouterr().err
@@ -130,8 +145,12 @@ def test_a_bad_entry_in_the_outbox_is_rejected_and_a_good_pdf_beside_it_is_faxed
 
 
 def test_a_rejected_folder_that_is_a_symlink_is_never_written_through(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, account: tuple[str, str],
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    account: tuple[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     couch.create_db(fk.FAXES)
     account_id, _ = account
     root = tmp_path / "share"
@@ -140,10 +159,16 @@ def test_a_rejected_folder_that_is_a_symlink_is_never_written_through(
     outside.mkdir()
     (root / "fax" / "rejected").symlink_to(outside, target_is_directory=True)
     (root / "fax" / "outbox" / f"{TO} - junk.pdf").write_bytes(b"not a pdf at all")
-    config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,), extra=(
-        f'[backends.office]\ntype = "local"\npath = "{root}"\nwatch = "off"\n\n'
-        f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
-        f'from_number = "+14155550199"\nsettle_seconds = 0\n'))
+    config = write_config(
+        tmp_path / "c.toml",
+        couch_server.auth_url,
+        accounts=(account_id,),
+        extra=(
+            f'[backends.office]\ntype = "local"\npath = "{root}"\nwatch = "off"\n\n'
+            f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
+            f'from_number = "+14155550199"\nsettle_seconds = 0\n'
+        ),
+    )
     capsys.readouterr()
     assert cli.main(["-c", str(config), "run", "--once"]) == 0
     log = capsys.readouterr().err

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from syncd import config
 from syncd.errors import ConfigError, DocError, PlanError
-from syncd.flows.fax.files import FaxFileError, count_pdf_pages
+from syncd.flows.fax.files import count_pdf_pages
+from syncd.flows.fax.records import FaxFileError
 from syncd.kazoo import dbnames
 from syncd.kazoo.handler_blobs import BlobError, external_copy
 from syncd.kazoo.plans import PlanBook
@@ -25,13 +26,51 @@ from tests.support import kazoo_data as kd
 ACCOUNT = "a" * 32
 HANDLER = "b" * 32
 MODB = dbnames.modb(ACCOUNT, 2026, 11)
-KEYS = ["attachments", "plan", "settings", "handler", "field_list", "field_separator", "bucket", "key", "secret",
-        "host", "port", "region", "scheme", "modb", "types", "mailbox_message", "params", "stub", HANDLER, "arg",
-        "group", "const", "field", "_attachments", "pvt_attachments", "length", "digest", "content_type",
-        "pvt_type", "kz_att_s3", "S3", "folder_base_path", "pvt_plan_id", "owner_id", "source_id"]
+KEYS = [
+    "attachments",
+    "plan",
+    "settings",
+    "handler",
+    "field_list",
+    "field_separator",
+    "bucket",
+    "key",
+    "secret",
+    "host",
+    "port",
+    "region",
+    "scheme",
+    "modb",
+    "types",
+    "mailbox_message",
+    "params",
+    "stub",
+    HANDLER,
+    "arg",
+    "group",
+    "const",
+    "field",
+    "_attachments",
+    "pvt_attachments",
+    "length",
+    "digest",
+    "content_type",
+    "pvt_type",
+    "kz_att_s3",
+    "S3",
+    "folder_base_path",
+    "pvt_plan_id",
+    "owner_id",
+    "source_id",
+]
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20)
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-    st.sampled_from(KEYS) | st.text(max_size=8), inner, max_size=5), max_leaves=40)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=40,
+)
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -66,10 +105,18 @@ def test_random_parts_of_a_valid_storage_doc_route_or_raise_plan_errors(part: di
 @given(JSON, JSON)
 def test_random_modb_documents_raise_only_doc_or_plan_errors(attachments: Any, pointers: Any) -> None:
     storage = _valid_storage()
-    planner = DocPlanner(PlanBook(lambda doc_id: storage if doc_id == ACCOUNT else None),
-                         [FlowRule("syncd:x", "modb", "mailbox_message")], True, "when_required")
-    doc = {"_id": "202611-" + "c" * 32, "pvt_type": "mailbox_message", "_attachments": attachments,
-           "pvt_attachments": pointers}
+    planner = DocPlanner(
+        PlanBook(lambda doc_id: storage if doc_id == ACCOUNT else None),
+        [FlowRule("syncd:x", "modb", "mailbox_message")],
+        True,
+        "when_required",
+    )
+    doc = {
+        "_id": "202611-" + "c" * 32,
+        "pvt_type": "mailbox_message",
+        "_attachments": attachments,
+        "pvt_attachments": pointers,
+    }
     try:
         planner.items(MODB, doc)
     except (DocError, PlanError):
@@ -112,25 +159,35 @@ def test_a_real_pdf_with_random_bytes_changed_parses_or_is_rejected(flips: list[
         pass
 
 
-SECTIONS = {"kazoo": ["history_months", "poll_interval", "discovery_interval", "accounts", "allow_endpoints"],
-            "upload": ["workers", "retry_base", "retry_max"],
-            "two_way": ["grace_period", "max_deletes", "max_delete_share", "share_from", "guard_window",
-                        "reconcile_cron", "crossbar_url"],
-            "couchdb": ["url", "timeout"]}
+SECTIONS = {
+    "kazoo": ["history_months", "poll_interval", "discovery_interval", "accounts", "allow_endpoints"],
+    "upload": ["workers", "retry_base", "retry_max"],
+    "two_way": [
+        "grace_period",
+        "max_deletes",
+        "max_delete_share",
+        "share_from",
+        "guard_window",
+        "reconcile_cron",
+        "crossbar_url",
+    ],
+    "couchdb": ["url", "timeout"],
+}
 
 
 @FAST
 @given(st.sampled_from(sorted(SECTIONS)), st.data())
 def test_random_config_values_raise_only_config_errors(section: str, data: st.DataObject) -> None:
     key = data.draw(st.sampled_from(SECTIONS[section]))
-    value = data.draw(SCALARS | st.lists(SCALARS, max_size=3) | st.dictionaries(st.text(max_size=5), SCALARS,
-                                                                                   max_size=3))
+    value = data.draw(
+        SCALARS | st.lists(SCALARS, max_size=3) | st.dictionaries(st.text(max_size=5), SCALARS, max_size=3)
+    )
     raw: dict[str, Any] = {"couchdb": {"url": "http://127.0.0.1:5984"}, "state": {"path": "/tmp/s.db"}}
     raw.setdefault(section, {})[key] = value
     try:
         parsed = config.parse(raw)
     except ConfigError:
         return
-    numbers = [getattr(parsed.kazoo, "poll_interval"), parsed.two_way.max_delete_share, parsed.two_way.grace_period]
+    numbers = [parsed.kazoo.poll_interval, parsed.two_way.max_delete_share, parsed.two_way.grace_period]
     assert all(n == n and n != float("inf") for n in numbers)  # no NaN or infinity ever gets through
     assert 0 <= parsed.two_way.max_delete_share <= 1

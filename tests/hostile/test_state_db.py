@@ -18,16 +18,17 @@ from syncd.daemon import Daemon
 from syncd.kazoo.couch import CouchClient
 from tests.conftest import ROOT, run_syncd, write_config
 from tests.support import kazoo_data as kd
-from tests.support.servers import CouchServer, S3Server
 from tests.support.daemons import wait_for
+from tests.support.servers import CouchServer, S3Server
 
 pytestmark = [pytest.mark.couchdb]
 EXIT_STATE = 4
 
 
 def _start(config: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
@@ -37,14 +38,17 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 def test_a_second_run_on_an_existing_state_db_refuses_and_names_the_holder(
-        tmp_path: Path, couch_server: CouchServer, account: tuple[str, str]) -> None:
+    tmp_path: Path, couch_server: CouchServer, account: tuple[str, str]
+) -> None:
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account[0],))
     assert run_syncd(config, "run", "--once").returncode == 0  # the state database exists
     first = _start(config)
     try:
-        wait_for(lambda: (tmp_path / "state.sqlite3.lock").read_bytes().startswith(b'{"pid": ' +
-                                                                                   str(first.pid).encode()),
-                 30, "the first daemon's lock")
+        wait_for(
+            lambda: (tmp_path / "state.sqlite3.lock").read_bytes().startswith(b'{"pid": ' + str(first.pid).encode()),
+            30,
+            "the first daemon's lock",
+        )
         second = run_syncd(config, "run", "--once")
         status = run_syncd(config, "status")
     finally:
@@ -58,7 +62,8 @@ def test_a_second_run_on_an_existing_state_db_refuses_and_names_the_holder(
 
 
 def test_two_runs_started_together_on_a_new_state_db_one_refuses(
-        tmp_path: Path, couch_server: CouchServer, account: tuple[str, str]) -> None:
+    tmp_path: Path, couch_server: CouchServer, account: tuple[str, str]
+) -> None:
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account[0],))
     procs = [_start(config), _start(config)]
     wait_for(lambda: any(p.poll() is not None for p in procs), 30, "one of the two to give up")
@@ -72,8 +77,9 @@ def test_two_runs_started_together_on_a_new_state_db_one_refuses(
     assert run_syncd(config, "status").returncode == 0  # migrated once, and whole
 
 
-def test_a_damaged_state_db_is_exit_4_with_what_to_do(tmp_path: Path, couch_server: CouchServer,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_damaged_state_db_is_exit_4_with_what_to_do(
+    tmp_path: Path, couch_server: CouchServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = write_config(tmp_path / "c.toml", couch_server.auth_url)
     (tmp_path / "state.sqlite3").write_bytes(b"this is not SQLite at all " * 200)
     for command in (["run", "--once"], ["status"], ["audit"]):
@@ -85,8 +91,14 @@ def test_a_damaged_state_db_is_exit_4_with_what_to_do(tmp_path: Path, couch_serv
 
 
 def test_a_full_disk_is_said_once_and_the_work_resumes_when_it_clears(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     account_id, modb = account
     couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port))
     path = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,))
@@ -100,8 +112,7 @@ def test_a_full_disk_is_said_once_and_the_work_resumes_when_it_clears(
         pages = daemon.state._db.execute("PRAGMA page_count").fetchone()[0]
         daemon.state._db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from now on
         for i in range(20):
-            couch.save(modb, kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(20_000, str(i)),
-                                                *kd.now_month()))
+            couch.save(modb, kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(20_000, str(i)), *kd.now_month()))
         wait_for(lambda: "cannot be written (database or disk is full)" in caplog.text, 30, "the full disk")
         time.sleep(3)  # several passes meet the full disk meanwhile
         said = [r for r in caplog.records if "database or disk is full" in r.getMessage()]

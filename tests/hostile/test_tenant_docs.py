@@ -18,7 +18,7 @@ import requests
 from syncd import cli
 from syncd.kazoo import dbnames
 from tests.conftest import write_config
-from tests.hostile.scene import EXIT_FAILED, EXIT_OK, Scene, scene  # noqa: F401 - fixture
+from tests.hostile.scene import EXIT_FAILED, EXIT_OK, Scene
 from tests.support import kazoo_data as kd
 
 pytestmark = [pytest.mark.couchdb, pytest.mark.s3]
@@ -30,6 +30,7 @@ def _settings(**values: Any) -> Mutation:
     def mutate(doc: dict[str, Any]) -> None:
         (entry,) = doc["attachments"].values()
         entry["settings"].update(values)
+
     return mutate
 
 
@@ -38,12 +39,14 @@ def _drop(*keys: str) -> Mutation:
         (entry,) = doc["attachments"].values()
         for key in keys:
             entry["settings"].pop(key)
+
     return mutate
 
 
 def _plan_attachment(**values: Any) -> Mutation:
     def mutate(doc: dict[str, Any]) -> None:
         doc["plan"]["modb"]["types"]["mailbox_message"]["attachments"].update(values)
+
     return mutate
 
 
@@ -54,6 +57,7 @@ def _set(path: str, value: Any) -> Mutation:
         for part in parents:
             node = node[part]
         node[last] = value
+
     return mutate
 
 
@@ -68,6 +72,7 @@ def _handler_entry(value: Any) -> Mutation:
     def mutate(doc: dict[str, Any]) -> None:
         (handler,) = doc["attachments"]
         doc["attachments"][handler] = value
+
     return mutate
 
 
@@ -79,7 +84,7 @@ def _rename_handler(doc: dict[str, Any]) -> None:
 # (mutation of a valid storage doc, what the problem must say)
 STORAGE_CASES: dict[str, tuple[Mutation, str]] = {
     "field_list of numbers": (_settings(field_list=[42]), "settings.field_list[0]: 42 is not a field entry"),
-    "field_list not an array": (_settings(field_list="db"), "settings.field_list: \"db\" is not a field entry"),
+    "field_list not an array": (_settings(field_list="db"), 'settings.field_list: "db" is not a field entry'),
     "field_list unknown arg": (_settings(field_list=[{"arg": "evil"}]), "field_list[0].arg: 'evil' is not one of"),
     "field_list entry with two keys": (_settings(field_list=[{"arg": "db", "const": "x"}]), "field_list[0]"),
     "field_list group of junk": (_settings(field_list=[{"group": [7]}]), "field_list[0].group[0]"),
@@ -117,8 +122,10 @@ STORAGE_CASES: dict[str, tuple[Mutation, str]] = {
     "plan params a list": (_plan_attachment(params=[1]), "attachments.params: [1] is not of type 'object'"),
     "plan stub text": (_plan_attachment(stub="yes"), "attachments.stub: 'yes' is not of type 'boolean'"),
     "params override bucket badly": (_plan_attachment(params={"bucket": 5}), "(with the plan's params).bucket"),
-    "params inject bad field_list": (_plan_attachment(params={"field_list": [{"arg": 1}]}),
-                                     "(with the plan's params).field_list[0]"),
+    "params inject bad field_list": (
+        _plan_attachment(params={"field_list": [{"arg": 1}]}),
+        "(with the plan's params).field_list[0]",
+    ),
     "params inject bad host": (_plan_attachment(params={"host": "a b"}), "settings.host: 'a b' is not a host"),
     "document nested 100 deep": (_set("extra", _deep(100)), "nests deeper than 32 levels"),
     "document of 300 KB": (_set("extra", "x" * 300_000), "a storage document may be at most"),
@@ -131,6 +138,7 @@ def _bad_storage(scene: Scene, mutate: Mutation) -> Callable[[str, str], None]:
         mutate(doc)
         scene.couch.save("system_data", doc)
         scene.couch.save(modb, kd.mailbox_message(account_id, kd.new_id(), b"bad account's audio", *kd.now_month()))
+
     return make
 
 
@@ -156,14 +164,18 @@ def test_a_bad_plan_template_is_the_accounts_problem(scene: Scene) -> None:
         doc["pvt_plan_id"] = template_id
         scene.couch.save("system_data", doc)
         scene.couch.save(modb, kd.mailbox_message(account_id, kd.new_id(), b"audio", *kd.now_month()))
+
     outcome = scene.run(make)
     assert outcome.good_arrived and outcome.code == EXIT_FAILED
     assert "attachments: 'broken' is not of type 'object'" in outcome.problem(f"account:{outcome.bad_account}")
 
 
 def _blob(term_bytes: bytes) -> dict[str, Any]:
-    return {"handler": {"kz_att_s3": {"S3": base64.b64encode(term_bytes).decode()}}, "length": 10,
-            "content_type": "audio/mpeg"}
+    return {
+        "handler": {"kz_att_s3": {"S3": base64.b64encode(term_bytes).decode()}},
+        "length": 10,
+        "content_type": "audio/mpeg",
+    }
 
 
 def _zip_bomb() -> bytes:
@@ -185,6 +197,7 @@ def _attachment_meta(**meta: Any) -> Callable[[dict[str, Any]], None]:
     def mutate(doc: dict[str, Any]) -> None:
         (entry,) = doc["_attachments"].values()
         entry.update(meta)
+
     return mutate
 
 
@@ -194,17 +207,25 @@ DOC_CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "pvt_attachments a list": (_doc_field(pvt_attachments=[1]), "pvt_attachments: must be an object of attachments"),
     "pvt_attachments a string": (_doc_field(pvt_attachments="x"), "pvt_attachments: must be an object"),
     "pvt_attachments entry a number": (_doc_field(pvt_attachments={"a.mp3": 5}), "pvt_attachments.a.mp3: must be"),
-    "pvt_attachments length text": (_doc_field(pvt_attachments={"a.mp3": {**_blob(b"x"), "length": "abc"}}),
-                                    "pvt_attachments.a.mp3.length: must be a whole number"),
-    "pvt_attachments length negative": (_doc_field(pvt_attachments={"a.mp3": {**_blob(b"x"), "length": -4}}),
-                                        "length: must be a whole number"),
-    "pvt_attachments 1001 entries": (_doc_field(pvt_attachments={f"a{i}": {} for i in range(1001)}),
-                                     "at most 1,000 are read"),
+    "pvt_attachments length text": (
+        _doc_field(pvt_attachments={"a.mp3": {**_blob(b"x"), "length": "abc"}}),
+        "pvt_attachments.a.mp3.length: must be a whole number",
+    ),
+    "pvt_attachments length negative": (
+        _doc_field(pvt_attachments={"a.mp3": {**_blob(b"x"), "length": -4}}),
+        "length: must be a whole number",
+    ),
+    "pvt_attachments 1001 entries": (
+        _doc_field(pvt_attachments={f"a{i}": {} for i in range(1001)}),
+        "at most 1,000 are read",
+    ),
     "pvt_attachments name of 2000 bytes": (_doc_field(pvt_attachments={"n" * 2000: {}}), "longer than 1024 bytes"),
     "pvt_type a list": (_doc_field(pvt_type=["mailbox_message"]), "_id/pvt_type: must be text"),
     "pvt_type an object": (_doc_field(pvt_type={"x": 1}), "_id/pvt_type: must be text"),
-    "attachment name of 1100 bytes": (lambda doc: doc.update(_attachments=kd.inline("a" * 1100, b"x", "audio/mpeg")),
-                                      "longer than 1024 bytes"),
+    "attachment name of 1100 bytes": (
+        lambda doc: doc.update(_attachments=kd.inline("a" * 1100, b"x", "audio/mpeg")),
+        "longer than 1024 bytes",
+    ),
 }
 
 
@@ -222,6 +243,7 @@ def test_a_bad_modb_document_is_skipped_alone_with_its_problem(scene: Scene, cas
         fine = kd.mailbox_message(account_id, kd.new_id(), b"fine audio", *kd.now_month())
         ids["fine"] = fine["_id"]
         scene.couch.save(modb, fine)
+
     outcome = scene.run(make)
     assert outcome.good_arrived, outcome.log
     assert outcome.code == EXIT_FAILED, outcome.log
@@ -252,6 +274,7 @@ def test_a_hostile_handler_blob_is_reported_and_costs_nothing(scene: Scene, case
         doc = kd.mailbox_message(account_id, kd.new_id(), b"audio", *kd.now_month())
         doc["pvt_attachments"] = {"offloaded.mp3": _blob(blob)}
         scene.couch.save(modb, doc)
+
     outcome = scene.run(make)
     assert outcome.good_arrived, outcome.log
     assert outcome.code == EXIT_OK, outcome.log  # a pointer that cannot be read is only not recorded
@@ -263,6 +286,7 @@ def test_a_zero_length_attachment_is_an_empty_object_not_gone(scene: Scene) -> N
     def make(account_id: str, modb: str) -> None:
         scene.couch.save("system_data", scene.storage_doc(account_id))
         scene.couch.save(modb, kd.mailbox_message(account_id, kd.new_id(), b"", *kd.now_month()))
+
     outcome = scene.run(make)
     assert outcome.good_arrived and outcome.code == EXIT_OK, outcome.log
     assert "0 gone from CouchDB" in outcome.log and "2 uploaded" in outcome.log, outcome.log
@@ -273,7 +297,7 @@ def test_a_server_that_is_not_couchdb_is_named_as_such(scene: Scene, tmp_path: A
     import threading
 
     class Html(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             body = b"<html><body>Welcome to nginx</body></html>"
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
@@ -285,6 +309,7 @@ def test_a_server_that_is_not_couchdb_is_named_as_such(scene: Scene, tmp_path: A
 
         def log_message(self, *args: Any) -> None:
             pass
+
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Html)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -307,10 +332,15 @@ def test_a_document_too_deep_to_decode_is_skipped_alone(scene: Scene) -> None:
         bad = kd.mailbox_message(account_id, kd.new_id(), b"bad", *kd.now_month())
         ids["bad"] = bad["_id"]
         text = json.dumps(bad)[:-1] + ', "pvt_attachments": ' + '{"x": ' * 1200 + "1" + "}" * 1200 + "}"
-        answer = requests.put(f"{scene.couch_server.auth_url}/{quote(modb, safe='')}/{bad['_id']}", data=text,
-                              headers={"Content-Type": "application/json"}, timeout=30)
+        answer = requests.put(
+            f"{scene.couch_server.auth_url}/{quote(modb, safe='')}/{bad['_id']}",
+            data=text,
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
         assert answer.status_code == 201, answer.text
         scene.couch.save(modb, kd.mailbox_message(account_id, kd.new_id(), b"fine audio", *kd.now_month()))
+
     outcome = scene.run(make)
     assert outcome.good_arrived and outcome.code == EXIT_FAILED, outcome.log
     problem = outcome.problem(f"doc:{dbnames.decode(outcome.bad_modb)}/{ids['bad']}")

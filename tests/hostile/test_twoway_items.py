@@ -46,9 +46,23 @@ def test_an_unexpected_error_on_one_item_skips_it_and_the_others_are_deleted() -
     backend = MemoryBackend()
     backend.put(MARKER, io.BytesIO(b"m"), length=1, content_type="text/plain")
     docs = [f"doc{i}" for i in range(4)]
-    state.record_items([NewItem(db="account/aa/aa/x-202611", doc_id=d, attachment="a.mp3", target="t",
-                                object_key=f"k/{d}", digest=None, length=1, content_type="audio/mpeg",
-                                account_id=ACCOUNT, pvt_type="mailbox_message") for d in docs])
+    state.record_items(
+        [
+            NewItem(
+                db="account/aa/aa/x-202611",
+                doc_id=d,
+                attachment="a.mp3",
+                target="t",
+                object_key=f"k/{d}",
+                digest=None,
+                length=1,
+                content_type="audio/mpeg",
+                account_id=ACCOUNT,
+                pvt_type="mailbox_message",
+            )
+            for d in docs
+        ]
+    )
     for item in state.claim_due(10):
         state.mark_synced(item.id, "etag", None)
     state.note_target("t", backend.describe(), marker=True)

@@ -49,9 +49,18 @@ class Resolver:
 
 
 def _item(doc_id: str, data: bytes, digest: str | None) -> NewItem:
-    return NewItem(db="account/aa/aa/x-202611", doc_id=doc_id, attachment="a.mp3", target="t", object_key=doc_id,
-                   digest=digest, length=len(data), content_type="audio/mpeg", account_id="a" * 32,
-                   pvt_type="mailbox_message")
+    return NewItem(
+        db="account/aa/aa/x-202611",
+        doc_id=doc_id,
+        attachment="a.mp3",
+        target="t",
+        object_key=doc_id,
+        digest=digest,
+        length=len(data),
+        content_type="audio/mpeg",
+        account_id="a" * 32,
+        pvt_type="mailbox_message",
+    )
 
 
 def test_one_items_unexpected_error_fails_it_alone_and_no_digest_is_verified_by_the_bytes_read() -> None:
@@ -69,10 +78,17 @@ def test_one_items_unexpected_error_fails_it_alone_and_no_digest_is_verified_by_
     assert rows["boom"]["next_attempt_at"] > 0  # type: ignore[index]
 
 
-@pytest.mark.parametrize(("message", "kind"), [
-    ("database or disk is full", StateUnavailable), ("attempt to write a readonly database", StateUnavailable),
-    ("disk I/O error", StateUnavailable), ("database is locked", StateUnavailable),
-    ("database disk image is malformed", StateDamaged), ("file is not a database", StateDamaged)])
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("database or disk is full", StateUnavailable),
+        ("attempt to write a readonly database", StateUnavailable),
+        ("disk I/O error", StateUnavailable),
+        ("database is locked", StateUnavailable),
+        ("database disk image is malformed", StateDamaged),
+        ("file is not a database", StateDamaged),
+    ],
+)
 def test_state_failures_are_named_by_what_they_mean(message: str, kind: type) -> None:
     failure = state_failure(sqlite3.OperationalError(message), "/var/lib/syncd/state.sqlite3")
     assert isinstance(failure, kind) and "/var/lib/syncd/state.sqlite3" in str(failure)

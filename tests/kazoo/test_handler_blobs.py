@@ -23,8 +23,12 @@ def binary(text: str) -> erlang.OtpErlangBinary:
 def test_s3_blob_gives_bucket_and_key_and_drops_credentials() -> None:
     settings = {atom("bucket"): binary("kazoo-vm"), atom("key"): binary("AKIA"), atom("secret"): binary("SECRET")}
     key = "account%2Fab%2Fcd%2Fef-202611/202611-x_vm.mp3"
-    entry = {"content_type": "audio/mpeg", "length": 10, "stub": False,
-             "handler": {"kz_att_s3": {"S3": blob((settings, binary(key))), "metadata": {"etag": "e"}}}}
+    entry = {
+        "content_type": "audio/mpeg",
+        "length": 10,
+        "stub": False,
+        "handler": {"kz_att_s3": {"S3": blob((settings, binary(key))), "metadata": {"etag": "e"}}},
+    }
     copy = external_copy(entry)
     assert copy == ExternalCopy("kz_att_s3", "kazoo-vm", key)
     assert "SECRET" not in repr(copy)
@@ -42,8 +46,9 @@ def test_google_drive_blob_gives_file_id() -> None:
 
 
 def test_http_handler_records_url_and_link_handler_is_not_external() -> None:
-    assert external_copy({"handler": {"kz_att_http": {"url": "https://h/x"}}}) == \
-        ExternalCopy("kz_att_http", None, "https://h/x")
+    assert external_copy({"handler": {"kz_att_http": {"url": "https://h/x"}}}) == ExternalCopy(
+        "kz_att_http", None, "https://h/x"
+    )
     assert external_copy({"handler": {"kz_att_link": {"att_dbname": "a", "att_docid": "b"}}}) is None
     assert external_copy({"content_type": "audio/mpeg"}) is None
 

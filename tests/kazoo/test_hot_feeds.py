@@ -36,6 +36,7 @@ def test_a_change_in_a_hot_database_wakes_the_reader_at_once() -> None:
     def reader(db: str) -> None:
         woke.append(db)
         couch.cursors[db] = couch.cursors.get(db, 0) + 1  # the reader records what it read
+
     hot = HotFeeds(couch.wait_for_change, couch.cursors.get, reader, stop, limit=2, idle=5)
     hot.touch("db1")
     time.sleep(0.05)
@@ -62,6 +63,7 @@ def test_a_failing_watcher_ends_without_raising() -> None:
 
     def broken(db: str, since: Any, timeout_ms: int) -> bool:
         raise TypeError("an answer that is not CouchDB's")
+
     hot = HotFeeds(broken, lambda db: None, lambda db: None, stop, limit=2, idle=5)
     hot.touch("x")
     wait_for(lambda: hot.watching() == set(), 2, "the watcher to end")

@@ -15,10 +15,12 @@ def test_a_schema_1_database_is_migrated_and_keeps_its_items(tmp_path: Path) -> 
     path = tmp_path / "state.sqlite3"
     db = sqlite3.connect(path)
     db.executescript(MIGRATIONS[0] + "PRAGMA user_version=1;")
-    db.execute("INSERT INTO items (db, doc_id, attachment, target, account_id, pvt_type, object_key, digest, "
-               "length, content_type, status, etag, created_at, updated_at) VALUES ('account%2Fab%2Fcd%2Fef-202611', "
-               "'202611-m1', 'vm.mp3', 't', 'abcdef', 'mailbox_message', 'k/vm.mp3', 'md5-x', 3, 'audio/mpeg', "
-               "'synced', 'e1', 1, 1)")
+    db.execute(
+        "INSERT INTO items (db, doc_id, attachment, target, account_id, pvt_type, object_key, digest, "
+        "length, content_type, status, etag, created_at, updated_at) VALUES ('account%2Fab%2Fcd%2Fef-202611', "
+        "'202611-m1', 'vm.mp3', 't', 'abcdef', 'mailbox_message', 'k/vm.mp3', 'md5-x', 3, 'audio/mpeg', "
+        "'synced', 'e1', 1, 1)"
+    )
     db.commit()
     db.close()
 

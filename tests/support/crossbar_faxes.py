@@ -30,8 +30,13 @@ from syncd.kazoo.couch import CouchClient
 from tests.support import kazoo_data as kd
 
 API_KEY = "c" * 64
-_FROM_FAXBOX = {"caller_id": "from_number", "caller_name": "from_name", "fax_identity": "fax_identity_number",
-                "fax_header": "fax_identity_name", "retries": "retries"}
+_FROM_FAXBOX = {
+    "caller_id": "from_number",
+    "caller_name": "from_name",
+    "fax_identity": "fax_identity_number",
+    "fax_header": "fax_identity_name",
+    "retries": "retries",
+}
 
 
 class JsonHandler(BaseHTTPRequestHandler):
@@ -57,8 +62,9 @@ class CrossbarFaxes:
         self.refuse: set[str] = set()  # to_numbers Kazoo's number manager cannot route
 
     def create(self, account_id: str, faxbox_id: str | None, content_type: str, body: bytes) -> tuple[int, Any]:
-        message = email.message_from_bytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body,
-                                           policy=email.policy.HTTP)
+        message = email.message_from_bytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + body, policy=email.policy.HTTP
+        )
         parts = list(message.iter_parts()) if message.is_multipart() else []
         if len(parts) != 2 or parts[1].get_content_type() != "application/pdf":
             return 400, {"message": "invalid request", "data": {"multipart": "a JSON part and a PDF"}}
@@ -71,10 +77,19 @@ class CrossbarFaxes:
             return 400, {"message": "validation error", "data": {"to_number": {"invalid": "not reconcilable"}}}
         data["to_number"] = "+" + (digits if len(digits) > 10 else "1" + digits)
         now = kd.gregorian_now()
-        doc = {**data, "_id": secrets.token_hex(16), "pvt_type": "fax", "pvt_job_status": "pending",
-               "pvt_account_id": account_id, "pvt_account_db": "faxes", "pvt_created": now, "pvt_modified": now,
-               "attempts": 0, "retries": data.get("retries", 1),
-               "_attachments": kd.inline("original_file.pdf", parts[1].get_content(), "application/pdf")}
+        doc = {
+            **data,
+            "_id": secrets.token_hex(16),
+            "pvt_type": "fax",
+            "pvt_job_status": "pending",
+            "pvt_account_id": account_id,
+            "pvt_account_db": "faxes",
+            "pvt_created": now,
+            "pvt_modified": now,
+            "attempts": 0,
+            "retries": data.get("retries", 1),
+            "_attachments": kd.inline("original_file.pdf", parts[1].get_content(), "application/pdf"),
+        }
         self.couch.save("faxes", doc)
         public = {k: v for k, v in doc.items() if not k.startswith(("_", "pvt_"))}
         return 202, {"data": {**public, "id": doc["_id"]}, "status": "success"}
@@ -85,8 +100,11 @@ class CrossbarFaxes:
         else:
             modb = dbnames.modb(account_id, *kd.now_month())
             docs = [d for d in self.couch.all_docs(modb) if d.get("pvt_type") == "fax" and d.get("folder") == "outbox"]
-        return [{"id": d["_id"], "created": d.get("pvt_created")} for d in docs
-                if int(d.get("pvt_created") or 0) >= created_from]
+        return [
+            {"id": d["_id"], "created": d.get("pvt_created")}
+            for d in docs
+            if int(d.get("pvt_created") or 0) >= created_from
+        ]
 
 
 @contextmanager
@@ -100,7 +118,7 @@ def crossbar_faxes(couch: CouchClient) -> Iterator[tuple[str, CrossbarFaxes]]:
             self._answer(401, {"error": "401", "message": "invalid credentials"})
             return False
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             parts = urlsplit(self.path).path.strip("/").split("/")
             api.calls.append(f"PUT {'/'.join(parts)}")
@@ -115,7 +133,7 @@ def crossbar_faxes(couch: CouchClient) -> Iterator[tuple[str, CrossbarFaxes]]:
                 return self._answer(*api.create(parts[2], parts[4], self.headers["Content-Type"], body))
             return self._answer(404, {"message": "not found"})
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             url = urlsplit(self.path)
             parts = url.path.strip("/").split("/")
             api.calls.append(f"GET {'/'.join(parts)}")

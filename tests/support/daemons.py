@@ -19,8 +19,7 @@ from tests.conftest import ROOT, run_syncd, write_config
 from tests.support import kazoo_data as kd
 from tests.support.servers import CouchServer, S3Server
 
-FAST = ('[two_way]\ngrace_period = 1\nscan_interval = {scan}\nrecheck_interval = 0.2\nreconcile_cron = ""\n'
-        '{more}\n')
+FAST = '[two_way]\ngrace_period = 1\nscan_interval = {scan}\nrecheck_interval = 0.2\nreconcile_cron = ""\n{more}\n'
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> float:
@@ -34,8 +33,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> float:
 
 @contextmanager
 def daemon(config: Path) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
     try:
         yield proc
     finally:
@@ -60,14 +60,24 @@ def key_of(modb: str, doc: dict[str, Any]) -> str:
     return object_name("s3", {}, modb, doc, name)
 
 
-def s3_setup(tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-             account: tuple[str, str], count: int, scan: float = 1, more: str = "") -> tuple[Path, list[dict]]:
+def s3_setup(
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+    count: int,
+    scan: float = 1,
+    more: str = "",
+) -> tuple[Path, list[dict]]:
     """count voicemails routed by a Kazoo plan to S3, uploaded by `run --once`."""
     account_id, modb = account
     couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port))
     docs = voicemails(couch, modb, account_id, count)
-    config = write_config(tmp_path / "c.toml", couch_server.auth_url, FAST.format(scan=scan, more=more),
-                          accounts=(account_id,))
+    config = write_config(
+        tmp_path / "c.toml", couch_server.auth_url, FAST.format(scan=scan, more=more), accounts=(account_id,)
+    )
     result = run_syncd(config, "run", "--once")
     assert result.returncode == 0, result.stderr
     return config, docs
@@ -82,8 +92,9 @@ def assert_soft_deleted_as_kazoo_does(couch: CouchClient, modb: str, before: dic
     assert after["metadata"]["folder"] == "deleted" and after["pvt_deleted"] is True
     assert after["pvt_modified"] >= before["pvt_modified"]
     assert after["_attachments"].keys() == before["_attachments"].keys()  # soft: nothing removed
-    assert {k: v for k, v in after["metadata"].items() if k != "folder"} == \
-        {k: v for k, v in before["metadata"].items() if k != "folder"}
+    assert {k: v for k, v in after["metadata"].items() if k != "folder"} == {
+        k: v for k, v in before["metadata"].items() if k != "folder"
+    }
 
 
 def audit(config: Path) -> list[dict[str, Any]]:

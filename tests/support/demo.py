@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
@@ -32,8 +31,10 @@ def main() -> int:
         account_id = kd.new_id()
         modb = kd.seed_account(couch, account_id)
         s3_client(s3_server.url).create_bucket(Bucket="kazoo-demo")
-        couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket="kazoo-demo",
-                                                    port=s3_server.port, secret="demo-secret"))
+        couch.save(
+            "system_data",
+            kd.s3_storage_doc(account_id, kd.new_id(), bucket="kazoo-demo", port=s3_server.port, secret="demo-secret"),
+        )
         box = kd.new_id()
         couch.save(dbnames.account_db(account_id), kd.vmbox_doc(account_id, box))
         year, month = kd.now_month()
@@ -46,10 +47,16 @@ def main() -> int:
         outbox.mkdir(parents=True)
         (outbox / "+14155550100 - Acme Legal.pdf").write_bytes(fk.pdf(pages=2, seed="demo"))
         print(f"dropped a 2-page PDF into {outbox}/")
-        config = write_config(work / "config.toml", couch_server.auth_url, accounts=(account_id,), extra=(
-            f'[backends.office]\ntype = "local"\npath = "{work / "office"}"\n\n'
-            f'[[fax.outbox]]\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
-            'from_number = "+14155550199"\nsettle_seconds = 0\n'))
+        config = write_config(
+            work / "config.toml",
+            couch_server.auth_url,
+            accounts=(account_id,),
+            extra=(
+                f'[backends.office]\ntype = "local"\npath = "{work / "office"}"\n\n'
+                f'[[fax.outbox]]\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
+                'from_number = "+14155550199"\nsettle_seconds = 0\n'
+            ),
+        )
         syncd = [sys.executable, "-m", "syncd", "-c", str(config)]
         print(f"$ syncd -c {config} run --once", flush=True)
         code = subprocess.call([*syncd, "run", "--once"], cwd=ROOT)

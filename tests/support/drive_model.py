@@ -32,8 +32,9 @@ ROOT_ID = "root-folder-id"
 
 
 class DriveError(Exception):
-    def __init__(self, code: int, reason: str, message: str, location: str | None = None,
-                 domain: str = "global") -> None:
+    def __init__(
+        self, code: int, reason: str, message: str, location: str | None = None, domain: str = "global"
+    ) -> None:
         super().__init__(message)
         self.code, self.reason, self.message, self.location, self.domain = code, reason, message, location, domain
 
@@ -69,16 +70,22 @@ class File:
 
     def resource(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "kind": "drive#file", "id": self.id, "name": self.name, "mimeType": self.mime_type,
-            "parents": list(self.parents), "trashed": self.trashed, "version": str(self.version),
+            "kind": "drive#file",
+            "id": self.id,
+            "name": self.name,
+            "mimeType": self.mime_type,
+            "parents": list(self.parents),
+            "trashed": self.trashed,
+            "version": str(self.version),
             "explicitlyTrashed": self.explicitly_trashed,
-            "appProperties": dict(self.app_properties), "modifiedTime": _rfc3339(self.modified),
+            "appProperties": dict(self.app_properties),
+            "modifiedTime": _rfc3339(self.modified),
         }
         if self.drive_id:
             out["driveId"] = self.drive_id
         if self.mime_type != FOLDER:
             out["size"] = str(len(self.content))
-            out["md5Checksum"] = hashlib.md5(self.content).hexdigest()  # noqa: S324
+            out["md5Checksum"] = hashlib.md5(self.content).hexdigest()
         return out
 
 
@@ -88,15 +95,18 @@ class Drive:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.files: dict[str, File] = {ROOT_ID: File(ROOT_ID, "My Drive", FOLDER, [])}
-        self.changes: list[tuple[int, str, str | None]] = []   # (change id, file id, drive id)
+        self.changes: list[tuple[int, str, str | None]] = []  # (change id, file id, drive id)
         self.next_change = 1
 
     # -- mutations (each logs a change) -------------------------------------
     def create(self, meta: dict[str, Any], content: bytes, by_app: bool = True) -> File:
         parents = meta.get("parents") or [ROOT_ID]
         if not isinstance(parents, list) or len(parents) != 1:
-            raise DriveError(403, "cannotAddParent", "Increasing the number of parents is not allowed. "
-                             "A file can only have one parent.")
+            raise DriveError(
+                403,
+                "cannotAddParent",
+                "Increasing the number of parents is not allowed. A file can only have one parent.",
+            )
         drive_id = self.folder(parents[0]).drive_id
         name = meta.get("name")
         if not isinstance(name, str) or not name:
@@ -104,8 +114,16 @@ class Drive:
         mime = meta.get("mimeType") or "application/octet-stream"
         if mime == FOLDER and content:
             raise invalid("mimeType", "A folder cannot have content.")
-        file = File("f" + secrets.token_hex(12), name, mime, list(parents), content,
-                    _app_properties(meta.get("appProperties"), {}), created_by_app=by_app, drive_id=drive_id)
+        file = File(
+            "f" + secrets.token_hex(12),
+            name,
+            mime,
+            list(parents),
+            content,
+            _app_properties(meta.get("appProperties"), {}),
+            created_by_app=by_app,
+            drive_id=drive_id,
+        )
         self.files[file.id] = file
         self._log(file.id)
         return file
@@ -114,8 +132,11 @@ class Drive:
         file = self.get(file_id, include_trashed=True)
         for key in meta:
             if key not in {"name", "trashed", "appProperties", "mimeType", "description"}:
-                raise DriveError(403, "fieldNotWritable", f"The resource body includes fields which are not "
-                                 f"directly writable. Field: {key}")
+                raise DriveError(
+                    403,
+                    "fieldNotWritable",
+                    f"The resource body includes fields which are not directly writable. Field: {key}",
+                )
         if "name" in meta:
             file.name = str(meta["name"])
         if "trashed" in meta:
@@ -127,12 +148,18 @@ class Drive:
             parents = [p for p in file.parents if p not in remove_parents.split(",")]
             for parent in filter(None, add_parents.split(",")):
                 if self.folder(parent).drive_id != file.drive_id:
-                    raise DriveError(403, "teamDrivesParentLimit", "Moving files between drives is not "
-                                     "supported by this test server.")
+                    raise DriveError(
+                        403,
+                        "teamDrivesParentLimit",
+                        "Moving files between drives is not supported by this test server.",
+                    )
                 parents.append(parent)
             if len(parents) != 1:
-                raise DriveError(403, "cannotAddParent", "Increasing the number of parents is not allowed. "
-                                 "A file can only have one parent.")
+                raise DriveError(
+                    403,
+                    "cannotAddParent",
+                    "Increasing the number of parents is not allowed. A file can only have one parent.",
+                )
             file.parents = parents
         file.version += 1
         file.modified = time.time()
@@ -206,8 +233,9 @@ def _app_properties(value: Any, current: dict[str, str]) -> dict[str, str]:
         if item is None:
             out.pop(key, None)
         elif len(key.encode()) + len(str(item).encode()) > 124:
-            raise DriveError(400, "invalid", "The size of a property key plus value exceeds 124 bytes.",
-                             "appProperties")
+            raise DriveError(
+                400, "invalid", "The size of a property key plus value exceeds 124 bytes.", "appProperties"
+            )
         else:
             out[key] = str(item)
     return out
@@ -220,14 +248,20 @@ def _rfc3339(at: float) -> str:
 # -- the q language ----------------------------------------------------------
 _STRING = r"'((?:[^'\\]|\\.)*)'"
 _TERMS = [
-    (re.compile(rf"^{_STRING}\s+in\s+parents$"), lambda m: lambda f: _unquote(m[1]) in f.parents
-     or (_unquote(m[1]) == "root" and ROOT_ID in f.parents)),
+    (
+        re.compile(rf"^{_STRING}\s+in\s+parents$"),
+        lambda m: lambda f: _unquote(m[1]) in f.parents or (_unquote(m[1]) == "root" and ROOT_ID in f.parents),
+    ),
     (re.compile(rf"^name\s*(=|!=|contains)\s*{_STRING}$"), lambda m: _compare("name", m[1], _unquote(m[2]))),
     (re.compile(rf"^mimeType\s*(=|!=)\s*{_STRING}$"), lambda m: _compare("mime_type", m[1], _unquote(m[2]))),
-    (re.compile(r"^trashed\s*(=|!=)\s*(true|false)$"),
-     lambda m: lambda f: (f.trashed == (m[2] == "true")) == (m[1] == "=")),
-    (re.compile(rf"^appProperties\s+has\s+\{{\s*key\s*=\s*{_STRING}\s+and\s+value\s*=\s*{_STRING}\s*\}}$"),
-     lambda m: lambda f: f.app_properties.get(_unquote(m[1])) == _unquote(m[2])),
+    (
+        re.compile(r"^trashed\s*(=|!=)\s*(true|false)$"),
+        lambda m: lambda f: (f.trashed == (m[2] == "true")) == (m[1] == "="),
+    ),
+    (
+        re.compile(rf"^appProperties\s+has\s+\{{\s*key\s*=\s*{_STRING}\s+and\s+value\s*=\s*{_STRING}\s*\}}$"),
+        lambda m: lambda f: f.app_properties.get(_unquote(m[1])) == _unquote(m[2]),
+    ),
 ]
 
 
@@ -250,7 +284,7 @@ def _split_and(q: str) -> list[str]:
             quoted = not quoted
         elif not quoted and ch in "{}":
             depth += 1 if ch == "{" else -1
-        elif not quoted and depth == 0 and q[i:i + 5].lower() == " and ":
+        elif not quoted and depth == 0 and q[i : i + 5].lower() == " and ":
             parts.append(q[start:i])
             start = i + 5
             i += 5

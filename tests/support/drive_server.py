@@ -56,7 +56,7 @@ _FAULTS = {
 class State:
     def __init__(self) -> None:
         self.drive = Drive()
-        self.tokens: dict[str, set[str]] = {}      # access token -> scopes
+        self.tokens: dict[str, set[str]] = {}  # access token -> scopes
         self.sessions: dict[str, dict[str, Any]] = {}
         self.faults: list[dict[str, Any]] = []
         self.log: list[dict[str, Any]] = []
@@ -92,8 +92,13 @@ class Handler(BaseHTTPRequestHandler):
         self._delay(method, url.path)
         length = int(self.headers.get("Content-Length") or 0)
         self.body = self.rfile.read(length) if length else b""
-        entry = {"method": method, "path": url.path, "uploadType": self.query.get("uploadType"),
-                 "range": self.headers.get("Content-Range"), "bytes": len(self.body)}
+        entry = {
+            "method": method,
+            "path": url.path,
+            "uploadType": self.query.get("uploadType"),
+            "range": self.headers.get("Content-Range"),
+            "bytes": len(self.body),
+        }
         try:
             status, payload, headers = self._route(method, url.path)
         except DriveError as exc:
@@ -105,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, path: str) -> tuple[int, Any, dict[str, str]]:
         if path.startswith("/__control/"):
-            return self._control(method, path[len("/__control/"):])
+            return self._control(method, path[len("/__control/") :])
         if path == "/token" and method == "POST":
             return self._token()
         scopes = self._auth()
@@ -142,9 +147,16 @@ class Handler(BaseHTTPRequestHandler):
             claims = _jwt_claims(form.get("assertion", ""))
             scopes = set(str(claims.get("scope", "")).split())
             if str(claims.get("sub", "")).endswith("@not-delegated.example"):  # no domain-wide delegation
-                return 401, {"error": "unauthorized_client", "error_description": "Client is unauthorized to "
-                             "retrieve access tokens using this method, or client not authorized for any of "
-                             "the scopes requested."}, {}
+                return (
+                    401,
+                    {
+                        "error": "unauthorized_client",
+                        "error_description": "Client is unauthorized to "
+                        "retrieve access tokens using this method, or client not authorized for any of "
+                        "the scopes requested.",
+                    },
+                    {},
+                )
         elif grant == "refresh_token" and form.get("refresh_token") and form.get("client_id"):
             scopes = set(form.get("scope", "https://www.googleapis.com/auth/drive").split())
         else:
@@ -158,9 +170,13 @@ class Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         scopes = self.state.tokens.get(header.removeprefix("Bearer ").strip())
         if not header.startswith("Bearer ") or scopes is None:
-            raise DriveError(401, "authError", "Request had invalid authentication credentials. Expected OAuth "
-                             "2 access token, login cookie or other valid authentication credential.",
-                             "Authorization")
+            raise DriveError(
+                401,
+                "authError",
+                "Request had invalid authentication credentials. Expected OAuth "
+                "2 access token, login cookie or other valid authentication credential.",
+                "Authorization",
+            )
         return scopes
 
     def _fault(self, path: str) -> None:
@@ -177,8 +193,12 @@ class Handler(BaseHTTPRequestHandler):
     def _take_fault(self, method: str, path: str, kind: str) -> dict[str, Any] | None:
         with self.state.lock:
             for fault in self.state.faults:
-                if kind not in fault or fault["count"] <= 0 or fault.get("path", "") not in path \
-                        or fault.get("method", method) != method:
+                if (
+                    kind not in fault
+                    or fault["count"] <= 0
+                    or fault.get("path", "") not in path
+                    or fault.get("method", method) != method
+                ):
                     continue
                 if fault.get("skip", 0) > 0:
                     fault["skip"] -= 1
@@ -193,8 +213,11 @@ class Handler(BaseHTTPRequestHandler):
         if not size.isdigit() or not 1 <= int(size) <= 1000:
             raise invalid("pageSize")
         if self.query.get("driveId") and self.query.get("includeItemsFromAllDrives") != "true":
-            raise DriveError(403, "teamDriveIncludeItemsRequired", "The includeItemsFromAllDrives parameter "
-                             "must be set to true when driveId is specified.")
+            raise DriveError(
+                403,
+                "teamDriveIncludeItemsRequired",
+                "The includeItemsFromAllDrives parameter must be set to true when driveId is specified.",
+            )
         corpora = self.query.get("corpora", "user")
         if self.query.get("driveId") and corpora != "drive":
             raise invalid("corpora", "The corpora parameter must be 'drive' when driveId is specified.")
@@ -203,9 +226,12 @@ class Handler(BaseHTTPRequestHandler):
         if not token.isdigit():
             raise invalid("pageToken")
         start = int(token)
-        page = files[start:start + int(size)]
-        out: dict[str, Any] = {"kind": "drive#fileList", "incompleteSearch": False,
-                               "files": [f.resource() for f in page]}
+        page = files[start : start + int(size)]
+        out: dict[str, Any] = {
+            "kind": "drive#fileList",
+            "incompleteSearch": False,
+            "files": [f.resource() for f in page],
+        }
         if start + int(size) < len(files):
             out["nextPageToken"] = str(start + int(size))
         fields = self.query.get("fields")
@@ -224,8 +250,9 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET":
             return 200, self._file(file, FILE_DEFAULT), {}
         if method == "PATCH":
-            updated = drive.update(file_id, self._json(), self.query.get("addParents", ""),
-                                   self.query.get("removeParents", ""))
+            updated = drive.update(
+                file_id, self._json(), self.query.get("addParents", ""), self.query.get("removeParents", "")
+            )
             return 200, self._file(updated, FILE_DEFAULT), {}
         if method == "DELETE":
             drive.delete(file_id)
@@ -234,8 +261,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _media(self, file: File) -> tuple[int, Any, dict[str, str]]:
         if file.mime_type == FOLDER:
-            raise DriveError(403, "fileNotDownloadable", "Only files with binary content can be downloaded.",
-                             "alt")
+            raise DriveError(403, "fileNotDownloadable", "Only files with binary content can be downloaded.", "alt")
         wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         if wanted is None:
             return 200, file.content, {"Content-Type": file.mime_type}
@@ -243,8 +269,11 @@ class Handler(BaseHTTPRequestHandler):
         last = min(int(wanted[2]) if wanted[2] else len(file.content) - 1, len(file.content) - 1)
         if first >= len(file.content):
             raise DriveError(416, "requestedRangeNotSatisfiable", "Request range not satisfiable")
-        return 206, file.content[first:last + 1], {
-            "Content-Type": file.mime_type, "Content-Range": f"bytes {first}-{last}/{len(file.content)}"}
+        return (
+            206,
+            file.content[first : last + 1],
+            {"Content-Type": file.mime_type, "Content-Range": f"bytes {first}-{last}/{len(file.content)}"},
+        )
 
     def _file(self, file: File, default: tuple[str, ...]) -> dict[str, Any]:
         return select(file.resource(), self.query.get("fields"), default)
@@ -261,11 +290,14 @@ class Handler(BaseHTTPRequestHandler):
             raise invalid("uploadType", "Invalid upload type")
         total = self.headers.get("X-Upload-Content-Length")
         session = secrets.token_hex(16)
-        self.state.sessions[session] = {"meta": self._json() if self.body else {}, "data": bytearray(),
-                                        "total": int(total) if total else None, "fields": self.query.get("fields")}
+        self.state.sessions[session] = {
+            "meta": self._json() if self.body else {},
+            "data": bytearray(),
+            "total": int(total) if total else None,
+            "fields": self.query.get("fields"),
+        }
         host = self.headers.get("Host", "127.0.0.1")
-        return 200, None, {"Location": f"http://{host}/upload/drive/v3/files?uploadType=resumable"
-                                       f"&upload_id={session}"}
+        return 200, None, {"Location": f"http://{host}/upload/drive/v3/files?uploadType=resumable&upload_id={session}"}
 
     def _upload_chunk(self) -> tuple[int, Any, dict[str, str]]:
         session = self.state.sessions.get(self.query.get("upload_id", ""))
@@ -279,12 +311,15 @@ class Handler(BaseHTTPRequestHandler):
         if match[1] != "*":
             first, last = int(match[2]), int(match[3])
             if first != len(data) or last - first + 1 != len(self.body):
-                raise invalid("Content-Range", "Invalid request. The byte range does not match what was "
-                              "received so far.")
+                raise invalid(
+                    "Content-Range", "Invalid request. The byte range does not match what was received so far."
+                )
             final = total is not None and last + 1 == total
             if not final and len(self.body) % CHUNK:
-                raise invalid("Content-Range", "Invalid request. Chunk size must be a multiple of 256 KiB "
-                              "except for the last chunk.")
+                raise invalid(
+                    "Content-Range",
+                    "Invalid request. Chunk size must be a multiple of 256 KiB except for the last chunk.",
+                )
             data += self.body
         if total is not None and len(data) == total:
             del self.state.sessions[self.query["upload_id"]]
@@ -302,17 +337,25 @@ class Handler(BaseHTTPRequestHandler):
             raise invalid("pageSize")
         drive_id = self._shared_drive_param()
         if drive_id and self.query.get("includeItemsFromAllDrives") != "true":
-            raise DriveError(403, "teamDriveIncludeItemsRequired", "The includeItemsFromAllDrives parameter "
-                             "must be set to true when driveId is specified.")
+            raise DriveError(
+                403,
+                "teamDriveIncludeItemsRequired",
+                "The includeItemsFromAllDrives parameter must be set to true when driveId is specified.",
+            )
         found, new_start = self.state.drive.changes_since(token, drive_id)
         page = found[:size]
         changes = []
-        for change_id, file_id in page:
+        for _change_id, file_id in page:
             file = self.state.drive.files.get(file_id)
             if file is not None and not _visible(file, scopes):
                 continue
-            change: dict[str, Any] = {"kind": "drive#change", "changeType": "file", "fileId": file_id,
-                                      "removed": file is None, "time": "2026-01-01T00:00:00.000Z"}
+            change: dict[str, Any] = {
+                "kind": "drive#change",
+                "changeType": "file",
+                "fileId": file_id,
+                "removed": file is None,
+                "time": "2026-01-01T00:00:00.000Z",
+            }
             if file is not None:
                 change["file"] = file.resource()
             changes.append(change)
@@ -328,16 +371,22 @@ class Handler(BaseHTTPRequestHandler):
             return False
         if not file.drive_id:
             return corpora != "drive"
-        return self.query.get("includeItemsFromAllDrives") == "true" and self.query.get("supportsAllDrives") \
-            == "true" and (corpora == "allDrives" or self.query.get("driveId") == file.drive_id)
+        return (
+            self.query.get("includeItemsFromAllDrives") == "true"
+            and self.query.get("supportsAllDrives") == "true"
+            and (corpora == "allDrives" or self.query.get("driveId") == file.drive_id)
+        )
 
     def _shared_drive_param(self) -> str | None:
         drive_id = self.query.get("driveId")
         if drive_id is None:
             return None
         if self.query.get("supportsAllDrives") != "true":
-            raise DriveError(403, "teamDrivesSupportRequired", "The supportsAllDrives parameter must be true "
-                             "when driveId is specified.")
+            raise DriveError(
+                403,
+                "teamDrivesSupportRequired",
+                "The supportsAllDrives parameter must be true when driveId is specified.",
+            )
         root = self.state.drive.files.get(drive_id)
         if root is None or root.drive_id != drive_id:
             raise DriveError(404, "notFound", f"Shared drive not found: {drive_id}", "driveId")
@@ -362,8 +411,9 @@ class Handler(BaseHTTPRequestHandler):
     def _as_user(self, request: dict[str, Any]) -> dict[str, Any]:
         drive, op = self.state.drive, request.get("op", "create")
         if op == "update":
-            return drive.update(request["id"], request.get("meta", {}), request.get("addParents", ""),
-                                request.get("removeParents", "")).resource()
+            return drive.update(
+                request["id"], request.get("meta", {}), request.get("addParents", ""), request.get("removeParents", "")
+            ).resource()
         if op == "delete":
             drive.delete(request["id"])
             return {"deleted": request["id"]}
@@ -413,8 +463,9 @@ def _jwt_claims(assertion: str) -> dict[str, Any]:
 def _multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], bytes]:
     if not content_type.startswith("multipart/related"):
         raise invalid("Content-Type", "Invalid multipart request: expected multipart/related")
-    message = email.message_from_bytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body,
-                                       policy=email.policy.HTTP)
+    message = email.message_from_bytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body, policy=email.policy.HTTP
+    )
     parts = list(message.iter_parts())
     if len(parts) != 2:
         raise invalid("body", "Invalid multipart request with 2 parts expected")

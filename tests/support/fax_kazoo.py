@@ -53,17 +53,20 @@ def jobs(couch: CouchClient, account_id: str) -> list[dict[str, Any]]:
     return found
 
 
-def end_job(couch: CouchClient, couch_url: str, job_id: str, success: bool, pages: int = 1,
-            move: bool = True) -> None:
+def end_job(couch: CouchClient, couch_url: str, job_id: str, success: bool, pages: int = 1, move: bool = True) -> None:
     """What Kazoo's fax worker does when a job ends: the status, then (move) maybe_move_doc's move."""
     doc = couch.get(FAXES, job_id)
     assert doc is not None, f"no job {job_id} in faxes"
     doc["attempts"] = int(doc.get("attempts") or 0) + 1
     doc["pvt_job_status"] = "completed" if success else "failed"
-    doc["tx_result"] = {"success": success, "pages_sent": pages if success else 0, "time_elapsed": 42,
-                        "result_code": 0 if success else 49,
-                        "result_text": "OK" if success else "The call dropped prematurely",
-                        "error_message": "" if success else "The call dropped prematurely"}
+    doc["tx_result"] = {
+        "success": success,
+        "pages_sent": pages if success else 0,
+        "time_elapsed": 42,
+        "result_code": 0 if success else 49,
+        "result_text": "OK" if success else "The call dropped prematurely",
+        "error_message": "" if success else "The call dropped prematurely",
+    }
     doc["pvt_delivered_date"] = kd.gregorian_now() if success else None
     doc["pvt_modified"] = kd.gregorian_now()
     doc["_rev"] = couch.save(FAXES, doc)
@@ -73,8 +76,13 @@ def end_job(couch: CouchClient, couch_url: str, job_id: str, success: bool, page
     modb = dbnames.modb(account_id := doc["pvt_account_id"], year, month)
     couch.create_db(modb)
     moved = {k: v for k, v in doc.items() if k not in ("_id", "_rev", "_attachments")}
-    moved.update({"_id": f"{year:04d}{month:02d}-{job_id}", "folder": "outbox",
-                  "pvt_account_db": dbnames.modb(account_id, year, month, encoded=True)})
+    moved.update(
+        {
+            "_id": f"{year:04d}{month:02d}-{job_id}",
+            "folder": "outbox",
+            "pvt_account_db": dbnames.modb(account_id, year, month, encoded=True),
+        }
+    )
     couch.save(modb, moved)
     answer = requests.delete(f"{couch_url}/{FAXES}/{quote(job_id)}", params={"rev": doc["_rev"]}, timeout=10)
     answer.raise_for_status()

@@ -48,35 +48,69 @@ def inline(name: str, data: bytes, content_type: str) -> dict[str, Any]:
 
 
 def couch_digest(data: bytes) -> str:
-    return "md5-" + base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324
+    return "md5-" + base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
 def account_doc(account_id: str, name: str = "Test Account") -> dict[str, Any]:
-    return {"_id": account_id, "pvt_type": "account", "name": name, "realm": f"{account_id[:6]}.sip.test",
-            "pvt_account_id": account_id, "pvt_account_db": dbnames.account_db(account_id, encoded=True),
-            "pvt_tree": [], "pvt_enabled": True, "pvt_created": gregorian_now(), "pvt_modified": gregorian_now()}
+    return {
+        "_id": account_id,
+        "pvt_type": "account",
+        "name": name,
+        "realm": f"{account_id[:6]}.sip.test",
+        "pvt_account_id": account_id,
+        "pvt_account_db": dbnames.account_db(account_id, encoded=True),
+        "pvt_tree": [],
+        "pvt_enabled": True,
+        "pvt_created": gregorian_now(),
+        "pvt_modified": gregorian_now(),
+    }
 
 
 def vmbox_doc(account_id: str, box_id: str, mailbox: str = "3001") -> dict[str, Any]:
-    return {"_id": box_id, "pvt_type": "vmbox", "mailbox": mailbox, "name": f"Box {mailbox}", "pin": "1234",
-            "media_extension": "mp3", "pvt_account_id": account_id,
-            "pvt_account_db": dbnames.account_db(account_id, encoded=True)}
+    return {
+        "_id": box_id,
+        "pvt_type": "vmbox",
+        "mailbox": mailbox,
+        "name": f"Box {mailbox}",
+        "pin": "1234",
+        "media_extension": "mp3",
+        "pvt_account_id": account_id,
+        "pvt_account_db": dbnames.account_db(account_id, encoded=True),
+    }
 
 
-def mailbox_message(account_id: str, box_id: str, data: bytes, year: int, month: int,
-                    att_name: str | None = None) -> dict[str, Any]:
+def mailbox_message(
+    account_id: str, box_id: str, data: bytes, year: int, month: int, att_name: str | None = None
+) -> dict[str, Any]:
     doc_id = f"{year:04d}{month:02d}-{new_id()}"
     att_name = att_name or f"{new_id()}.mp3"
     ts = gregorian_now()
     return {
-        "_id": doc_id, "pvt_type": "mailbox_message", "name": f"mailbox 3001 message {year}-{month}-1 9:0:0",
-        "description": "voicemail message with media", "source_type": "voicemail", "source_id": box_id,
-        "media_source": "recording", "media_filename": att_name, "streamable": True, "utc_seconds": ts,
-        "metadata": {"media_id": doc_id, "call_id": f"{new_id()}@10.0.0.1", "caller_id_name": "Caller",
-                     "caller_id_number": "+15555550100", "folder": "new", "from": "1002@test",
-                     "to": "3001@test", "length": 4000, "timestamp": ts},
-        "pvt_account_id": account_id, "pvt_account_db": dbnames.modb(account_id, year, month, encoded=True),
-        "pvt_created": ts, "pvt_modified": ts,
+        "_id": doc_id,
+        "pvt_type": "mailbox_message",
+        "name": f"mailbox 3001 message {year}-{month}-1 9:0:0",
+        "description": "voicemail message with media",
+        "source_type": "voicemail",
+        "source_id": box_id,
+        "media_source": "recording",
+        "media_filename": att_name,
+        "streamable": True,
+        "utc_seconds": ts,
+        "metadata": {
+            "media_id": doc_id,
+            "call_id": f"{new_id()}@10.0.0.1",
+            "caller_id_name": "Caller",
+            "caller_id_number": "+15555550100",
+            "folder": "new",
+            "from": "1002@test",
+            "to": "3001@test",
+            "length": 4000,
+            "timestamp": ts,
+        },
+        "pvt_account_id": account_id,
+        "pvt_account_db": dbnames.modb(account_id, year, month, encoded=True),
+        "pvt_created": ts,
+        "pvt_modified": ts,
         "_attachments": inline(att_name, data, "audio/mpeg"),
     }
 
@@ -86,46 +120,95 @@ def call_recording(account_id: str, data: bytes, year: int, month: int) -> dict[
     name = f"{new_id()}.mp3"
     call_id = new_id()
     return {
-        "_id": doc_id, "pvt_type": "call_recording", "name": name, "description": f"recording {name}",
-        "content_type": "audio/mpeg", "media_type": "mp3", "media_source": "recorded",
-        "source_type": "kzc_recording", "from": "1002@test", "to": "+15555550111@test", "direction": "outbound",
-        "duration": 12, "duration_ms": 12000, "call_id": call_id, "cdr_id": f"{year:04d}{month:02d}-{call_id}",
-        "pvt_account_id": account_id, "pvt_account_db": dbnames.modb(account_id, year, month, encoded=True),
-        "pvt_created": gregorian_now(), "_attachments": inline(name, data, "audio/mpeg"),
+        "_id": doc_id,
+        "pvt_type": "call_recording",
+        "name": name,
+        "description": f"recording {name}",
+        "content_type": "audio/mpeg",
+        "media_type": "mp3",
+        "media_source": "recorded",
+        "source_type": "kzc_recording",
+        "from": "1002@test",
+        "to": "+15555550111@test",
+        "direction": "outbound",
+        "duration": 12,
+        "duration_ms": 12000,
+        "call_id": call_id,
+        "cdr_id": f"{year:04d}{month:02d}-{call_id}",
+        "pvt_account_id": account_id,
+        "pvt_account_db": dbnames.modb(account_id, year, month, encoded=True),
+        "pvt_created": gregorian_now(),
+        "_attachments": inline(name, data, "audio/mpeg"),
     }
 
 
 def inbound_fax(account_id: str, data: bytes, year: int, month: int) -> dict[str, Any]:
     fax_id = new_id()
     return {
-        "_id": f"{year:04d}{month:02d}-{fax_id}", "pvt_type": "fax", "folder": "inbox",
-        "name": "fax message received at 2026-11-01 09:00:00 UTC", "description": "fax document received",
-        "source_type": "incoming_fax", "to_number": "+15555550123", "from_number": "+15555550199",
-        "media_type": "tiff", "timestamp": gregorian_now(), "rx_result": {"success": True, "total_pages": 1},
-        "pvt_account_id": account_id, "pvt_account_db": dbnames.modb(account_id, year, month, encoded=True),
+        "_id": f"{year:04d}{month:02d}-{fax_id}",
+        "pvt_type": "fax",
+        "folder": "inbox",
+        "name": "fax message received at 2026-11-01 09:00:00 UTC",
+        "description": "fax document received",
+        "source_type": "incoming_fax",
+        "to_number": "+15555550123",
+        "from_number": "+15555550199",
+        "media_type": "tiff",
+        "timestamp": gregorian_now(),
+        "rx_result": {"success": True, "total_pages": 1},
+        "pvt_account_id": account_id,
+        "pvt_account_db": dbnames.modb(account_id, year, month, encoded=True),
         "_attachments": inline(f"received_file_{fax_id}.tiff", data, "image/tiff"),
     }
 
 
 def media_doc(account_id: str, data: bytes) -> dict[str, Any]:
     name = f"uploaded_file_{gregorian_now()}.mp3"
-    return {"_id": new_id(), "pvt_type": "media", "name": "Hold music", "media_source": "upload",
-            "streamable": True, "content_type": "audio/mpeg", "content_length": len(data),
-            "description": "hold.mp3", "language": "en-us", "pvt_account_id": account_id,
-            "pvt_account_db": dbnames.account_db(account_id, encoded=True),
-            "_attachments": inline(name, data, "audio/mpeg")}
+    return {
+        "_id": new_id(),
+        "pvt_type": "media",
+        "name": "Hold music",
+        "media_source": "upload",
+        "streamable": True,
+        "content_type": "audio/mpeg",
+        "content_length": len(data),
+        "description": "hold.mp3",
+        "language": "en-us",
+        "pvt_account_id": account_id,
+        "pvt_account_db": dbnames.account_db(account_id, encoded=True),
+        "_attachments": inline(name, data, "audio/mpeg"),
+    }
 
 
-def s3_storage_doc(account_id: str, handler_id: str, *, bucket: str, port: int, key: str = "AKIATEST",
-                   secret: str = "s3-secret", modb_types: tuple[str, ...] = ("mailbox_message", "call_recording"),
-                   account_types: tuple[str, ...] = (), settings: dict[str, Any] | None = None,
-                   stub: bool = False) -> dict[str, Any]:
+def s3_storage_doc(
+    account_id: str,
+    handler_id: str,
+    *,
+    bucket: str,
+    port: int,
+    key: str = "AKIATEST",
+    secret: str = "s3-secret",
+    modb_types: tuple[str, ...] = ("mailbox_message", "call_recording"),
+    account_types: tuple[str, ...] = (),
+    settings: dict[str, Any] | None = None,
+    stub: bool = False,
+) -> dict[str, Any]:
     """An account storage doc (system_data/<account_id>) with one S3 handler on the local server."""
-    handler_settings = {"bucket": bucket, "key": key, "secret": secret, "host": "127.0.0.1",
-                        "port": port, "scheme": "http", "bucket_access_method": "path", **(settings or {})}
+    handler_settings = {
+        "bucket": bucket,
+        "key": key,
+        "secret": secret,
+        "host": "127.0.0.1",
+        "port": port,
+        "scheme": "http",
+        "bucket_access_method": "path",
+        **(settings or {}),
+    }
     att = {"handler": handler_id, **({"stub": True} if stub else {})}
     return {
-        "_id": account_id, "pvt_type": "storage", "pvt_account_id": account_id,
+        "_id": account_id,
+        "pvt_type": "storage",
+        "pvt_account_id": account_id,
         "attachments": {handler_id: {"handler": "s3", "name": "test s3", "settings": handler_settings}},
         "plan": {
             "modb": {"types": {t: {"attachments": dict(att)} for t in modb_types}},

@@ -57,9 +57,15 @@ class Server:
         self.url = url
         self._log = log.open("wb")
         # cwd: pouchdb-server writes log.txt into its working directory
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=log.parent,
-                                     stdin=subprocess.DEVNULL, start_new_session=True,
-                                     env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=log.parent,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -78,16 +84,28 @@ class CouchServer(Server):
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         port = port or free_port()
         workdir.mkdir(parents=True, exist_ok=True)
-        argv = [pouchdb_binary(), "--in-memory", "--host", "127.0.0.1", "--port", str(port),
-                "--config", str(workdir / "config.json")]
+        argv = [
+            pouchdb_binary(),
+            "--in-memory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--config",
+            str(workdir / "config.json"),
+        ]
         # A 200 MB attachment needs more than node's default heap (bench/upload.py).
-        super().__init__(argv, f"http://127.0.0.1:{port}", workdir / "pouchdb.log",
-                         env={"NODE_OPTIONS": "--max-old-space-size=8192"})
+        super().__init__(
+            argv, f"http://127.0.0.1:{port}", workdir / "pouchdb.log", env={"NODE_OPTIONS": "--max-old-space-size=8192"}
+        )
         wait_http(self.url, proc=self.proc)
         self.user, self.password = "admin", "couch-" + secrets.token_hex(8)
         requests.put(f"{self.url}/_config/admins/{self.user}", json=self.password, timeout=10).raise_for_status()
         self.auth_url = f"http://{self.user}:{self.password}@127.0.0.1:{port}"
-        self.kind, self.version = "pouchdb", f"pouchdb-server {requests.get(self.url, timeout=10).json().get('version')}"
+        self.kind, self.version = (
+            "pouchdb",
+            f"pouchdb-server {requests.get(self.url, timeout=10).json().get('version')}",
+        )
 
 
 class RealCouchServer(Server):
@@ -103,7 +121,10 @@ class RealCouchServer(Server):
         self.auth_url = f"http://{self.user}:{self.password}@127.0.0.1:{port}"
         # /_db_updates needs _global_changes, which Kazoo clusters have and a fresh node lacks
         requests.put(f"{self.auth_url}/_global_changes", timeout=30)
-        self.kind, self.version = "couchdb", f"Apache CouchDB {requests.get(self.url, timeout=10).json().get('version')}"
+        self.kind, self.version = (
+            "couchdb",
+            f"Apache CouchDB {requests.get(self.url, timeout=10).json().get('version')}",
+        )
 
 
 class ExistingCouchServer:
@@ -120,8 +141,10 @@ class ExistingCouchServer:
     def __init__(self, url: str, session: str) -> None:
         parts = urlsplit(url)
         if not (parts.scheme in ("http", "https") and parts.hostname):
-            raise RuntimeError(f"SYNCD_TEST_COUCHDB={url!r} is neither pouchdb, real, a run-couchdb path "
-                               "nor an http(s) URL of a CouchDB")
+            raise RuntimeError(
+                f"SYNCD_TEST_COUCHDB={url!r} is neither pouchdb, real, a run-couchdb path "
+                "nor an http(s) URL of a CouchDB"
+            )
         self.auth_url = url.rstrip("/")
         self.url = urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
         self.user, self.password = parts.username or "", parts.password or ""
@@ -143,8 +166,11 @@ class ExistingCouchServer:
         if answer.status_code == 404:
             return []
         rows = answer.json()["rows"]
-        return [row["doc"] for row in rows if row["id"].startswith(self.session)
-                or str(row["doc"].get("pvt_account_id", "")).startswith(self.session)]
+        return [
+            row["doc"]
+            for row in rows
+            if row["id"].startswith(self.session) or str(row["doc"].get("pvt_account_id", "")).startswith(self.session)
+        ]
 
     def stop(self) -> None:
         """Remove what this session wrote, and only that."""
@@ -152,8 +178,9 @@ class ExistingCouchServer:
             requests.delete(f"{self.auth_url}/{quote(name, safe='')}", timeout=60)
         for db in self.SHARED_DBS:
             for doc in self.owned_docs(db):
-                requests.delete(f"{self.auth_url}/{db}/{quote(doc['_id'], safe='')}",
-                                params={"rev": doc["_rev"]}, timeout=60)
+                requests.delete(
+                    f"{self.auth_url}/{db}/{quote(doc['_id'], safe='')}", params={"rev": doc["_rev"]}, timeout=60
+                )
 
 
 def couch_server_for_tests(workdir: Path, session: str) -> CouchServer | RealCouchServer | ExistingCouchServer:
@@ -189,8 +216,9 @@ class DriveServer(Server):
         self.port = port or free_port()
         workdir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "tests.support.drive_server", "--port", str(self.port)]
-        super().__init__(argv, f"http://127.0.0.1:{self.port}", workdir / f"drive-{self.port}.log",
-                         env={"PYTHONPATH": str(ROOT)})
+        super().__init__(
+            argv, f"http://127.0.0.1:{self.port}", workdir / f"drive-{self.port}.log", env={"PYTHONPATH": str(ROOT)}
+        )
         wait_http(f"{self.url}/__control/log", proc=self.proc)
         self.workdir = workdir
 
@@ -200,13 +228,23 @@ class DriveServer(Server):
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
         path = self.workdir / name
-        path.write_text(json.dumps({
-            "type": "service_account", "project_id": "syncd-test", "private_key_id": secrets.token_hex(20),
-            "private_key": pem, "client_email": "syncd@syncd-test.iam.gserviceaccount.com",
-            "client_id": "1234567890", "token_uri": f"{self.url}/token"}))
+        path.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": "syncd-test",
+                    "private_key_id": secrets.token_hex(20),
+                    "private_key": pem,
+                    "client_email": "syncd@syncd-test.iam.gserviceaccount.com",
+                    "client_id": "1234567890",
+                    "token_uri": f"{self.url}/token",
+                }
+            )
+        )
         return path
 
     def control(self, name: str, payload: dict | None = None):  # noqa: ANN201

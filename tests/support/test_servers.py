@@ -25,8 +25,11 @@ def _seed(couch: CouchClient, account_id: str) -> list[str]:
 
 
 def _present(couch: CouchClient, account_id: str, dbs: list[str]) -> list[bool]:
-    docs = [couch.get("accounts", account_id), couch.get("system_data", account_id),
-            [d for d in couch.all_docs("faxes") if d.get("pvt_account_id") == account_id] or None]
+    docs = [
+        couch.get("accounts", account_id),
+        couch.get("system_data", account_id),
+        [d for d in couch.all_docs("faxes") if d.get("pvt_account_id") == account_id] or None,
+    ]
     return [couch.db_exists(db) for db in dbs] + [doc is not None for doc in docs]
 
 
@@ -39,7 +42,8 @@ def test_a_session_removes_what_it_wrote_and_nothing_else(couch_server: CouchSer
     try:
         other_session = ExistingCouchServer(couch_server.auth_url, session)
         assert sorted(n.replace("/", "") for n in other_session.owned_databases()) == sorted(
-            n.replace("/", "") for n in our_dbs)
+            n.replace("/", "") for n in our_dbs
+        )
         other_session.stop()
         assert _present(couch, ours, our_dbs) == [False] * 5
         assert _present(couch, theirs, their_dbs) == [True] * 5
@@ -54,8 +58,7 @@ def _remove(server: CouchServer, account_id: str, dbs: list[str]) -> None:
         answer = requests.get(f"{server.auth_url}/{db}/_all_docs", params={"include_docs": "true"}, timeout=30)
         for row in answer.json().get("rows", []):
             if account_id in (row["id"], row["doc"].get("pvt_account_id")):
-                requests.delete(f"{server.auth_url}/{db}/{row['id']}", params={"rev": row["value"]["rev"]},
-                                timeout=30)
+                requests.delete(f"{server.auth_url}/{db}/{row['id']}", params={"rev": row["value"]["rev"]}, timeout=30)
 
 
 def test_a_url_that_is_not_a_couchdb_is_refused_by_name() -> None:

@@ -24,8 +24,8 @@ from syncd.errors import PlanError
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.work import DocPlanner
-from syncd.state.items import as_item
 from syncd.state import State
+from syncd.state.items import as_item
 
 log = logging.getLogger("syncd.flows.attachments.reconcile")
 
@@ -36,8 +36,13 @@ class Reconciler:
     def __init__(self, state: State, couch: CouchClient, planner: DocPlanner, two_way: TwoWay) -> None:
         self.state, self.couch, self.planner, self.tw = state, couch, planner, two_way
 
-    def run(self, account_id: str | None = None, allow_deletes: bool = False,
-            stop: threading.Event | None = None, say: Callable[[str], None] = log.info) -> Report:
+    def run(
+        self,
+        account_id: str | None = None,
+        allow_deletes: bool = False,
+        stop: threading.Event | None = None,
+        say: Callable[[str], None] = log.info,
+    ) -> Report:
         report, scans = Report(), Report()
         # Both sides at once: CouchDB and the backends are different servers, and neither
         # pass reads what the other writes (new work is pending, scans compare synced rows).
@@ -64,7 +69,7 @@ class Reconciler:
 
     def _kazoo_db(self, db_name: str, account_id: str, report: Report) -> None:
         """Route every doc of one database again; flag rows whose doc is gone."""
-        alive: set[str] = set()   # doc ids of one database: bounded by its size, not the install's
+        alive: set[str] = set()  # doc ids of one database: bounded by its size, not the install's
         docs = iter(self.couch.all_docs(db_name))
         try:
             while page := list(islice(docs, _PAGE)):
@@ -88,8 +93,11 @@ class Reconciler:
         if not routed:
             return
         known = self.state.known_versions(routed[0].db, [str(doc["_id"]) for doc in docs])
-        fresh = [item for item in routed
-                 if known.get((item.doc_id, item.attachment, item.target)) != (item.digest, item.object_key)]
+        fresh = [
+            item
+            for item in routed
+            if known.get((item.doc_id, item.attachment, item.target)) != (item.digest, item.object_key)
+        ]
         if fresh and not self.tw.dry_run:
             self.state.record_items(fresh)
         for item in fresh:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from syncd.errors import IntegrityError, SyncdError
-from syncd.flows.fax.files import FaxFileError, tiff_to_pdf
+from syncd.flows.fax.files import tiff_to_pdf
+from syncd.flows.fax.records import FaxFileError
 from syncd.state import Item
 
 _SPOOL = 8 * 1024 * 1024  # renditions up to this size stay in memory
@@ -45,8 +46,10 @@ class TiffToPdf:
                 digest.update(chunk)
                 tiff.write(chunk)
             if expected_md5 is not None and digest.hexdigest() != expected_md5:
-                raise IntegrityError(f"the TIFF read from CouchDB has MD5 {digest.hexdigest()}, its digest says "
-                                     f"{expected_md5}; not converted")
+                raise IntegrityError(
+                    f"the TIFF read from CouchDB has MD5 {digest.hexdigest()}, its digest says "
+                    f"{expected_md5}; not converted"
+                )
             tiff.seek(0)
             try:
                 tiff_to_pdf(tiff, pdf)  # type: ignore[arg-type]

@@ -27,13 +27,15 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)
 _NAME_SPLIT = re.compile(r" - |_")
 _NUMBER_TEXT = re.compile(r"^\s*\+?[0-9( ][0-9 ().\-]*[0-9]\s*$")
 
-RECIPIENT_HELP = ("put the file in a folder named by the fax number (outbox/+14155550100/contract.pdf) or "
-                  "start its name with the number (\"+14155550100 - contract.pdf\")")
+RECIPIENT_HELP = (
+    "put the file in a folder named by the fax number (outbox/+14155550100/contract.pdf) or "
+    'start its name with the number ("+14155550100 - contract.pdf")'
+)
 
 
 @dataclass(frozen=True)
 class Recipient:
-    number: str        # E.164
+    number: str  # E.164
     name: str | None = None
 
 
@@ -42,8 +44,10 @@ def count_pdf_pages(stream: BinaryIO) -> int:
     head = stream.read(1024)
     stream.seek(0)
     if b"%PDF-" not in head:
-        raise FaxFileError("not a PDF file: it does not start with a PDF header (%PDF-); "
-                           "save or print the document as PDF and drop it again")
+        raise FaxFileError(
+            "not a PDF file: it does not start with a PDF header (%PDF-); "
+            "save or print the document as PDF and drop it again"
+        )
     import pypdf
 
     try:
@@ -54,8 +58,10 @@ def count_pdf_pages(stream: BinaryIO) -> int:
     except FaxFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - pypdf raises many types on damaged input: each is a rejection
-        raise FaxFileError(f"the PDF is damaged and cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
-                           "save it again as PDF and drop it again") from None
+        raise FaxFileError(
+            f"the PDF is damaged and cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
+            "save it again as PDF and drop it again"
+        ) from None
     if pages < 1:
         raise FaxFileError("the PDF has no pages")
     return pages
@@ -74,14 +80,15 @@ def recipient_for(relative_key: str, region: str) -> Recipient:
     stem = parts[-1].rsplit(".", 1)[0] if "." in parts[-1] else parts[-1]
     number, _, rest = (part.strip() for part in _split_once(stem))
     if not _NUMBER_TEXT.match(number):
-        raise FaxFileError(f"no recipient: the file name {parts[-1]!r} does not start with a fax number; "
-                           + RECIPIENT_HELP)
+        raise FaxFileError(
+            f"no recipient: the file name {parts[-1]!r} does not start with a fax number; " + RECIPIENT_HELP
+        )
     return Recipient(_number_or_explain(number, region, "file name"), rest or None)
 
 
 def _split_once(stem: str) -> tuple[str, str, str]:
     match = _NAME_SPLIT.search(stem)
-    return (stem, "", "") if match is None else (stem[:match.start()], match.group(), stem[match.end():])
+    return (stem, "", "") if match is None else (stem[: match.start()], match.group(), stem[match.end() :])
 
 
 def _number_or_explain(raw: str, region: str, where: str) -> str:

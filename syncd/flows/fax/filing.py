@@ -31,7 +31,7 @@ class Filing:
 
     def file(self, job: FaxJob) -> str:
         """Move job's file and write its status JSON; returns where the file now is (or its status)."""
-        relative = job.source_key[len(self.prefix):]
+        relative = job.source_key[len(self.prefix) :]
         wanted = f"{self.folders[job.status].strip('/')}/{relative}"
         moved_to, note = self._move(job, wanted)
         status_key = (moved_to or wanted) + ".json"
@@ -47,8 +47,10 @@ class Filing:
         except NotFound:
             return None, "the file was no longer in the outbox, so only this status file was written"
         if current.etag != job.source_etag:
-            return None, ("the file in the outbox was replaced after it was handled; the new version is "
-                          "handled as a new fax and was left in the outbox")
+            return None, (
+                "the file in the outbox was replaced after it was handled; the new version is "
+                "handled as a new fax and was left in the outbox"
+            )
         target = self._free_name(wanted, job)
         md5 = job.fingerprint[4:] if job.fingerprint.startswith("md5:") else None
         with self.backend.get(job.source_key) as stream:  # put verifies md5 and length before it counts
@@ -56,8 +58,13 @@ class Filing:
         try:
             self.backend.delete(job.source_key, etag=job.source_etag)
         except PreconditionFailed:
-            log.warning("fax file replaced while it was being filed; the new version stays in the outbox "
-                        "outbox=%s job=%s key=%r", self.box.name, job.job_id, job.source_key)
+            log.warning(
+                "fax file replaced while it was being filed; the new version stays in the outbox "
+                "outbox=%s job=%s key=%r",
+                self.box.name,
+                job.job_id,
+                job.source_key,
+            )
             return target, "the file in the outbox was replaced while it was filed; the new version stays there"
         except NotFound:
             pass  # someone removed it meanwhile: the copy is filed
@@ -76,10 +83,31 @@ class Filing:
 
     def _status(self, job: FaxJob, relative: str, moved_to: str | None, note: str | None) -> dict[str, Any]:
         d = job.detail
-        out: dict[str, Any] = {"file": relative, "status": OUTCOME[job.status], "job_id": job.job_id,
-                               "account_id": job.account_id, "to_number": job.to_number, "size": job.size}
-        keys = ("to_name", "pages", "pages_sent", "attempts", "result_text", "result_code", "error_message", "time_elapsed",
-                "submitted_at", "delivered_at", "ended_at", "kazoo_status", "kazoo_doc", "error", "rejected_at")
+        out: dict[str, Any] = {
+            "file": relative,
+            "status": OUTCOME[job.status],
+            "job_id": job.job_id,
+            "account_id": job.account_id,
+            "to_number": job.to_number,
+            "size": job.size,
+        }
+        keys = (
+            "to_name",
+            "pages",
+            "pages_sent",
+            "attempts",
+            "result_text",
+            "result_code",
+            "error_message",
+            "time_elapsed",
+            "submitted_at",
+            "delivered_at",
+            "ended_at",
+            "kazoo_status",
+            "kazoo_doc",
+            "error",
+            "rejected_at",
+        )
         out.update({k: d[k] for k in keys if d.get(k) is not None and d.get(k) != ""})
         if job.fingerprint.startswith("md5:"):
             out["md5"] = job.fingerprint[4:]

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from syncd.backends.base import Backend, ObjectInfo
-from syncd.flows.fax.filing import Filing
-from syncd.runtime.bulkhead import describe
 from syncd.errors import FaxRefused, NotFound, StateDamaged, SyncdError
-from syncd.flows.fax.files import FaxFileError, count_pdf_pages, recipient_for
+from syncd.flows.fax.files import count_pdf_pages, recipient_for
+from syncd.flows.fax.filing import Filing
 from syncd.flows.fax.records import (
     COMPLETED,
     ENDED,
@@ -36,6 +35,7 @@ from syncd.flows.fax.records import (
     REJECTED,
     SUBMITTED,
     SUBMITTING,
+    FaxFileError,
     FaxJob,
     FaxRequest,
     JobResult,
@@ -44,6 +44,7 @@ from syncd.flows.fax.records import (
     iso,
     job_id,
 )
+from syncd.runtime.bulkhead import describe
 from syncd.state import State
 
 log = logging.getLogger("syncd.fax")
@@ -111,7 +112,7 @@ class FaxOutbox:
     # -- new files ---------------------------------------------------------------
     def _wanted(self, obj: ObjectInfo, report: PassReport) -> bool:
         """A settled file version not handled before (hidden files and folder placeholders are skipped)."""
-        relative = obj.key[len(self.prefix):]
+        relative = obj.key[len(self.prefix) :]
         if not relative or obj.key.endswith("/") or any(p.startswith(".") for p in relative.split("/")):
             return False
         if self.state.fax_seen(self.box.name, obj.key, obj.etag):
@@ -126,10 +127,16 @@ class FaxOutbox:
         return wait <= 0
 
     def _take(self, obj: ObjectInfo, report: PassReport) -> None:
-        relative = obj.key[len(self.prefix):]
+        relative = obj.key[len(self.prefix) :]
         if obj.special:  # anyone with folder access can plant one; what it points to is never read or copied
-            return self._reject(obj, None, f"this is a {obj.special}, not a file; only regular PDF files are "
-                                "faxed, so it was not read and is left where it is", report, special=True)
+            return self._reject(
+                obj,
+                None,
+                f"this is a {obj.special}, not a file; only regular PDF files are "
+                "faxed, so it was not read and is left where it is",
+                report,
+                special=True,
+            )
         problem = self._size_problem(obj.size)
         if problem:
             return self._reject(obj, None, problem, report)
@@ -149,11 +156,21 @@ class FaxOutbox:
         except FaxFileError as exc:
             return self._reject(obj, fingerprint, str(exc), report)
         if pages > self.box.max_pages:
-            return self._reject(obj, fingerprint, f"the PDF has {pages:,} pages, more than this outbox sends "
-                                f"({self.box.max_pages}, max_pages); split it and drop the parts", report)
+            return self._reject(
+                obj,
+                fingerprint,
+                f"the PDF has {pages:,} pages, more than this outbox sends "
+                f"({self.box.max_pages}, max_pages); split it and drop the parts",
+                report,
+            )
         sender = self._sender()
-        job = self._job(obj, fingerprint, recipient.number, SUBMITTING,
-                        {"to_name": recipient.name, "pages": pages, "submitted_at": iso(time.time())})
+        job = self._job(
+            obj,
+            fingerprint,
+            recipient.number,
+            SUBMITTING,
+            {"to_name": recipient.name, "pages": pages, "submitted_at": iso(time.time())},
+        )
         self.state.fax_record(job)  # before Kazoo is asked: a crash from here on is settled, not re-sent
         self._submit(job, sender, data, report)
         return None
@@ -162,8 +179,10 @@ class FaxOutbox:
         if size == 0:
             return "the file is empty (0 bytes); drop the PDF again once it is complete"
         if size > self.box.max_bytes:
-            return (f"the file is {size:,} bytes, more than this outbox accepts ({self.box.max_bytes:,} bytes, "
-                    "max_size_mb); split or compress the PDF")
+            return (
+                f"the file is {size:,} bytes, more than this outbox accepts ({self.box.max_bytes:,} bytes, "
+                "max_size_mb); split or compress the PDF"
+            )
         return None
 
     def _read(self, obj: ObjectInfo) -> bytes | None:
@@ -185,8 +204,10 @@ class FaxOutbox:
     def _sender(self) -> Sender:
         sender = self.queue.sender(self.box.account_id, self.box.sender)
         if not sender.from_number:
-            raise SyncdError(f"fax outbox {self.box.name!r}: no caller id to send from; set from_number, or "
-                             "a faxbox_id whose faxbox has a caller_id (files wait in the outbox)")
+            raise SyncdError(
+                f"fax outbox {self.box.name!r}: no caller id to send from; set from_number, or "
+                "a faxbox_id whose faxbox has a caller_id (files wait in the outbox)"
+            )
         return sender
 
     def _again(self, earlier: FaxJob, obj: ObjectInfo, report: PassReport) -> None:
@@ -195,30 +216,58 @@ class FaxOutbox:
             self.state.fax_update(earlier.job_id, source_etag=obj.etag)
             return
         outcome = earlier.status if earlier.status != COMPLETED else "sent"
-        self._reject(obj, None, f"this file, with the same name and content, was already handled as fax job "
-                     f"{earlier.job_id} ({outcome}); to send it again, rename it", report)
+        self._reject(
+            obj,
+            None,
+            f"this file, with the same name and content, was already handled as fax job "
+            f"{earlier.job_id} ({outcome}); to send it again, rename it",
+            report,
+        )
 
-    def _reject(self, obj: ObjectInfo, fingerprint: str | None, reason: str, report: PassReport,
-                special: bool = False) -> None:
+    def _reject(
+        self, obj: ObjectInfo, fingerprint: str | None, reason: str, report: PassReport, special: bool = False
+    ) -> None:
         """Record the file as rejected (filed next). Nothing is sent, so the row's id need not be the
         file's: a file never read (fingerprint None) gets one of its own for each time it is rejected.
         A special entry (link, FIFO ...) is never moved: only its status file is written."""
         fingerprint = fingerprint or f"etag:{obj.etag}:{time.time_ns()}"
-        detail = {"error": reason, "rejected_at": iso(time.time()), **({"special": obj.special} if special else {})}
+        detail: dict[str, object] = {"error": reason, "rejected_at": iso(time.time())}
+        if special:
+            detail["special"] = obj.special
         job = self._job(obj, fingerprint, None, REJECTED, detail)
         self.state.fax_record(job)
         report.rejected += 1
         log.warning("fax rejected, nothing sent: %s %s", reason, self._where(job))
 
-    def _job(self, obj: ObjectInfo, fingerprint: str, to_number: str | None, status: str,
-             detail: dict[str, object]) -> FaxJob:
-        return FaxJob(job_id(self.box.backend, obj.key, fingerprint), self.box.name, self.box.account_id, obj.key,
-                      obj.etag, fingerprint, obj.size, to_number, status, detail, time.time())
+    def _job(
+        self, obj: ObjectInfo, fingerprint: str, to_number: str | None, status: str, detail: dict[str, object]
+    ) -> FaxJob:
+        return FaxJob(
+            job_id(self.box.backend, obj.key, fingerprint),
+            self.box.name,
+            self.box.account_id,
+            obj.key,
+            obj.etag,
+            fingerprint,
+            obj.size,
+            to_number,
+            status,
+            detail,
+            time.time(),
+        )
 
     # -- Kazoo -------------------------------------------------------------------
     def _submit(self, job: FaxJob, sender: Sender, data: bytes, report: PassReport) -> None:
-        request = FaxRequest(job.job_id, job.account_id, job.to_number or "", job.detail.get("to_name"), sender,
-                             int(job.detail["pages"]), len(data), job.created_at)
+        request = FaxRequest(
+            job.job_id,
+            job.account_id,
+            job.to_number or "",
+            job.detail.get("to_name"),
+            sender,
+            int(job.detail["pages"]),
+            len(data),
+            job.created_at,
+        )
         try:
             kazoo_id, created = self.queue.submit(request, data)
         except FaxRefused as exc:  # about this fax, not a passing fault: sending again would fail again
@@ -229,8 +278,13 @@ class FaxOutbox:
             return
         self.state.fax_update(job.job_id, status=SUBMITTED, detail={**job.detail, "kazoo_id": kazoo_id})
         report.submitted += created
-        log.info("fax job %s in Kazoo: to %s, %s page(s) %s", "created" if created else "already",
-                 job.to_number, job.detail["pages"], self._where(job))
+        log.info(
+            "fax job %s in Kazoo: to %s, %s page(s) %s",
+            "created" if created else "already",
+            job.to_number,
+            job.detail["pages"],
+            self._where(job),
+        )
 
     def _settle_submitting(self, job: FaxJob) -> None:
         """A job recorded but maybe never written (syncd died mid-request): Kazoo is asked first."""
@@ -245,8 +299,9 @@ class FaxOutbox:
             data = b""
         if "md5:" + hashlib.md5(data).hexdigest() != job.fingerprint:  # noqa: S324
             self.state.fax_forget(job.job_id)  # never sent, and that version is gone: the new one is new work
-            log.warning("fax not sent: the file changed or left the outbox before it reached Kazoo %s",
-                        self._where(job))
+            log.warning(
+                "fax not sent: the file changed or left the outbox before it reached Kazoo %s", self._where(job)
+            )
             return
         self._submit(job, self._sender(), data, PassReport())
 
@@ -256,18 +311,29 @@ class FaxOutbox:
             since = self._missing.setdefault(job.job_id, time.monotonic())
             if time.monotonic() - since < GONE_AFTER:
                 return
-            result = JobResult("missing", True, False, 0, {"result_text": "the job disappeared from Kazoo "
-                                                           "before it ended (deleted?)"})
+            result = JobResult(
+                "missing", True, False, 0, {"result_text": "the job disappeared from Kazoo before it ended (deleted?)"}
+            )
         self._missing.pop(job.job_id, None)
         if not result.ended:
             return
         status = COMPLETED if result.success else FAILED
-        detail = {**job.detail, **result.details, "kazoo_status": result.status, "attempts": result.attempts,
-                  "ended_at": iso(time.time())}
+        detail = {
+            **job.detail,
+            **result.details,
+            "kazoo_status": result.status,
+            "attempts": result.attempts,
+            "ended_at": iso(time.time()),
+        }
         self.state.fax_update(job.job_id, status=status, detail=detail)
         report.ended += 1
-        log.info("fax job %s: %s after %d attempt(s) %s", status, detail.get("result_text") or result.status,
-                 result.attempts, self._where(job))
+        log.info(
+            "fax job %s: %s after %d attempt(s) %s",
+            status,
+            detail.get("result_text") or result.status,
+            result.attempts,
+            self._where(job),
+        )
 
     def _file(self, job: FaxJob, report: PassReport) -> None:
         where = self.filing.file(job)
@@ -282,7 +348,7 @@ class FaxOutbox:
             step()  # type: ignore[operator]
         except StateDamaged:
             raise
-        except Exception as exc:  # noqa: BLE001 - a bulkhead: one file's trouble of any kind stays with it
+        except Exception as exc:
             text = describe(exc)
             report.errors.append(f"{key}: {text}")
             if f"{key}\x00{text}" not in self._reported:
@@ -292,4 +358,3 @@ class FaxOutbox:
 
     def _where(self, job: FaxJob) -> str:
         return f"outbox={self.box.name} account={job.account_id} job={job.job_id} key={job.source_key!r}"
-

@@ -15,6 +15,7 @@ from typing import Any
 
 import phonenumbers
 
+
 class FaxFileError(Exception):
     """Why a file cannot be faxed, in words for the person who dropped it."""
 
@@ -27,15 +28,17 @@ def normalise_number(raw: str, region: str) -> str:
     except phonenumbers.NumberParseException:
         raise FaxFileError(f"{raw!r} is not a phone number") from None
     if not phonenumbers.is_valid_number(number):
-        raise FaxFileError(f"{raw!r} is not a valid phone number (read as "
-                           f"{phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)}; "
-                           f"numbers without + are read as {region} numbers)")
+        raise FaxFileError(
+            f"{raw!r} is not a valid phone number (read as "
+            f"{phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)}; "
+            f"numbers without + are read as {region} numbers)"
+        )
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 # Where a job stands in syncd's state DB.
 SUBMITTING = "submitting"  # recorded before Kazoo is asked: a crash here is resolved by looking in Kazoo
-SUBMITTED = "submitted"    # Kazoo holds the job; followed until it ends
+SUBMITTED = "submitted"  # Kazoo holds the job; followed until it ends
 COMPLETED, FAILED, REJECTED = "completed", "failed", "rejected"  # ended: the file is filed beside the outbox
 ENDED = (COMPLETED, FAILED, REJECTED)
 
@@ -74,8 +77,8 @@ class Outbox:
 
     name: str
     account_id: str
-    backend: str      # the [backends.X] name: part of every job id
-    folder: str       # where files are dropped, e.g. "fax/outbox"
+    backend: str  # the [backends.X] name: part of every job id
+    folder: str  # where files are dropped, e.g. "fax/outbox"
     sent: str
     failed: str
     rejected: str
@@ -104,7 +107,7 @@ class FaxRequest:
 class JobResult:
     """What Kazoo says of a job: still going (ended False) or how it ended."""
 
-    status: str                 # Kazoo's pvt_job_status
+    status: str  # Kazoo's pvt_job_status
     ended: bool
     success: bool = False
     attempts: int = 0
@@ -118,9 +121,9 @@ class FaxJob:
     job_id: str
     outbox: str
     account_id: str
-    source_key: str      # the file's key in the outbox's backend
-    source_etag: str     # the version that was handled: the file is moved only while it still has it
-    fingerprint: str     # "md5:<hex>" of the bytes, or "etag:<etag>" when they were never read
+    source_key: str  # the file's key in the outbox's backend
+    source_etag: str  # the version that was handled: the file is moved only while it still has it
+    fingerprint: str  # "md5:<hex>" of the bytes, or "etag:<etag>" when they were never read
     size: int
     to_number: str | None
     status: str

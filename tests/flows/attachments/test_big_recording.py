@@ -22,14 +22,18 @@ from tests.conftest import ROOT, s3_client, write_config
 from tests.support import kazoo_data as kd
 from tests.support.servers import CouchServer, S3Server
 
-pytestmark = [pytest.mark.couchdb, pytest.mark.s3, pytest.mark.slow,
-              pytest.mark.only_on("couchdb", reason="pouchdb-server 4.2 aborts on attachments of about 110 MB")]
+pytestmark = [
+    pytest.mark.couchdb,
+    pytest.mark.s3,
+    pytest.mark.slow,
+    pytest.mark.only_on("couchdb", reason="pouchdb-server 4.2 aborts on attachments of about 110 MB"),
+]
 SIZE = 200 << 20
 RSS_LIMIT_MB = 120
 
 
 def _random_file(path: Path, size: int) -> str:
-    md5 = hashlib.md5()  # noqa: S324 - a checksum
+    md5 = hashlib.md5()
     with path.open("wb") as f:
         for _ in range(size >> 20):
             chunk = os.urandom(1 << 20)
@@ -39,8 +43,13 @@ def _random_file(path: Path, size: int) -> str:
 
 
 def test_a_200_mb_recording_streams_to_s3_md5_identical_in_bounded_memory(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, modb = account
     couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port))
     audio = tmp_path / "recording.mp3"
@@ -49,17 +58,23 @@ def test_a_200_mb_recording_streams_to_s3_md5_identical_in_bounded_memory(
     name = recording.pop("_attachments").popitem()[0]
     couch.save(modb, recording)
     with audio.open("rb") as body:  # streamed from disk, as Kazoo streams the recording it made
-        answer = requests.put(f"{couch_server.auth_url}/{quote(modb, safe='')}/{recording['_id']}/{quote(name)}",
-                              params={"rev": recording["_rev"]}, data=body,
-                              headers={"Content-Type": "audio/mpeg"}, timeout=600)
+        answer = requests.put(
+            f"{couch_server.auth_url}/{quote(modb, safe='')}/{recording['_id']}/{quote(name)}",
+            params={"rev": recording["_rev"]},
+            data=body,
+            headers={"Content-Type": "audio/mpeg"},
+            timeout=600,
+        )
     assert answer.status_code == 201, answer.text
     audio.unlink()
-    config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,),
-                          extra='[two_way]\nreconcile_cron = ""\n')
+    config = write_config(
+        tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,), extra='[two_way]\nreconcile_cron = ""\n'
+    )
     key = object_name("s3", {}, modb, {**recording, "_attachments": {}}, name)
     client = s3_client(s3_server.url)
-    daemon = subprocess.Popen([sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT,
-                              stderr=subprocess.PIPE, text=True)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
     peak_kb, deadline = 0, time.monotonic() + 240
     try:
         while time.monotonic() < deadline:
@@ -72,7 +87,7 @@ def test_a_200_mb_recording_streams_to_s3_md5_identical_in_bounded_memory(
         daemon.terminate()
         _, err = daemon.communicate(timeout=60)
     assert daemon.returncode == 0, err[-3000:]
-    md5 = hashlib.md5()  # noqa: S324
+    md5 = hashlib.md5()
     for chunk in client.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(1 << 20):
         md5.update(chunk)
     assert md5.hexdigest() == expected

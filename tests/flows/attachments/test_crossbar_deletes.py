@@ -61,14 +61,29 @@ def recorded(couch: CouchClient, modb: str, doc: dict[str, Any]) -> Any:
 
     (att,) = inline_attachments(doc)
     state = State(":memory:")
-    state.record_items([NewItem(modb, doc["_id"], att.name, "t", "k", att.digest, att.length, att.content_type,
-                                doc["pvt_account_id"], "mailbox_message")])
+    state.record_items(
+        [
+            NewItem(
+                modb,
+                doc["_id"],
+                att.name,
+                "t",
+                "k",
+                att.digest,
+                att.length,
+                att.content_type,
+                doc["pvt_account_id"],
+                "mailbox_message",
+            )
+        ]
+    )
     (item,) = state.items_of_doc(modb, doc["_id"])
     return item
 
 
-def test_delete_goes_through_crossbar_with_the_api_key(couch: CouchClient, account: tuple[str, str],
-                                                       crossbar: tuple[str, list[str]]) -> None:
+def test_delete_goes_through_crossbar_with_the_api_key(
+    couch: CouchClient, account: tuple[str, str], crossbar: tuple[str, list[str]]
+) -> None:
     account_id, modb = account
     url, calls = crossbar
     box = kd.new_id()
@@ -79,14 +94,17 @@ def test_delete_goes_through_crossbar_with_the_api_key(couch: CouchClient, accou
     item = recorded(couch, modb, doc)
     result = deleter.apply(item, deleter.inspect(item))
     assert result.ok and "Crossbar" in result.reason
-    assert calls == ["PUT /v2/api_auth",
-                     f"DELETE /v2/accounts/{account_id}/vmboxes/{box}/messages/{doc['_id']} token=token-1"]
+    assert calls == [
+        "PUT /v2/api_auth",
+        f"DELETE /v2/accounts/{account_id}/vmboxes/{box}/messages/{doc['_id']} token=token-1",
+    ]
     after = couch.get(modb, doc["_id"]) or {}
     assert after["pvt_deleted"] is True and after["metadata"]["folder"] == "deleted"
 
 
 def test_crossbar_is_not_called_when_the_doc_changed_after_planning(
-        couch: CouchClient, account: tuple[str, str], crossbar: tuple[str, list[str]]) -> None:
+    couch: CouchClient, account: tuple[str, str], crossbar: tuple[str, list[str]]
+) -> None:
     account_id, modb = account
     url, calls = crossbar
     doc = kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(2000, "cb2"), *kd.now_month())
@@ -102,8 +120,9 @@ def test_crossbar_is_not_called_when_the_doc_changed_after_planning(
     assert not (couch.get(modb, doc["_id"]) or {}).get("pvt_deleted")
 
 
-def test_a_refused_api_key_is_a_clear_error(couch: CouchClient, account: tuple[str, str],
-                                            crossbar: tuple[str, list[str]]) -> None:
+def test_a_refused_api_key_is_a_clear_error(
+    couch: CouchClient, account: tuple[str, str], crossbar: tuple[str, list[str]]
+) -> None:
     from syncd.errors import KazooError
 
     with pytest.raises(KazooError, match="API key was refused"):

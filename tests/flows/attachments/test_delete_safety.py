@@ -14,8 +14,8 @@ from syncd.kazoo.deletes import KazooDeleter
 from syncd.state import State
 from tests.conftest import run_syncd, s3_client, write_config
 from tests.support import kazoo_data as kd
-from tests.support.servers import CouchServer, S3Server
 from tests.support.daemons import FAST, key_of, s3_setup, soft_deleted, voicemails
+from tests.support.servers import CouchServer, S3Server
 
 pytestmark = [pytest.mark.couchdb, pytest.mark.s3]
 
@@ -41,8 +41,13 @@ def none_deleted(couch: CouchClient, modb: str, docs: list[dict[str, Any]]) -> b
 
 
 def test_deleting_every_object_of_an_account_holds_it_until_the_operator_says_so(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, modb = account
     config, docs = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 4)
     marked(config)
@@ -69,8 +74,13 @@ def test_deleting_every_object_of_an_account_holds_it_until_the_operator_says_so
 
 
 def test_a_failed_listing_deletes_nothing(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     _, modb = account
     config, docs = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 2)
     marked(config)
@@ -86,17 +96,25 @@ def test_a_failed_listing_deletes_nothing(
 
 
 def test_an_empty_bucket_deletes_nothing(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     """syncd's own S3 backend re-pointed at an empty bucket (a config slip): no deletes."""
     account_id, modb = account
     docs = voicemails(couch, modb, account_id, 2)
-    backend = ('[backends.store]\ntype = "s3"\nbucket = "{b}"\nendpoint_url = "' + s3_server.url + '"\n'
-               'access_key_id = "AKIATEST"\nsecret_access_key = "test-secret"\n\n'
-               '[[flows]]\nkind = "voicemail"\nbackend = "store"\n')
+    backend = (
+        '[backends.store]\ntype = "s3"\nbucket = "{b}"\nendpoint_url = "' + s3_server.url + '"\n'
+        'access_key_id = "AKIATEST"\nsecret_access_key = "test-secret"\n\n'
+        '[[flows]]\nkind = "voicemail"\nbackend = "store"\n'
+    )
     extra = FAST.format(scan=300, more="") + backend
-    config = write_config(tmp_path / "c.toml", couch_server.auth_url, extra.replace("{b}", bucket),
-                          accounts=(account_id,))
+    config = write_config(
+        tmp_path / "c.toml", couch_server.auth_url, extra.replace("{b}", bucket), accounts=(account_id,)
+    )
     assert run_syncd(config, "run", "--once").returncode == 0
     marked(config)
     empty = bucket + "-empty"
@@ -110,8 +128,13 @@ def test_an_empty_bucket_deletes_nothing(
 
 
 def test_no_marker_no_deletes(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     _, modb = account
     config, docs = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 3)
     marked(config)
@@ -130,8 +153,13 @@ def test_no_marker_no_deletes(
 
 
 def test_an_object_seen_missing_once_is_not_deleted_before_the_grace_period(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     _, modb = account
     config, docs = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 3)
     config.write_text(config.read_text().replace("grace_period = 1", "grace_period = 3600"))
@@ -149,8 +177,13 @@ def test_an_object_seen_missing_once_is_not_deleted_before_the_grace_period(
 
 
 def test_a_voicemail_changed_after_the_delete_was_planned_is_not_deleted(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     _, modb = account
     config, docs = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 2)
     state = State(str(tmp_path / "state.sqlite3"))
@@ -176,8 +209,13 @@ def test_a_voicemail_changed_after_the_delete_was_planned_is_not_deleted(
 
 
 def test_recordings_are_uploaded_again_not_deleted_by_default(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, modb = account
     config, _ = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 1)
     rec = kd.call_recording(account_id, kd.fake_mp3(9000, "rec"), *kd.now_month())

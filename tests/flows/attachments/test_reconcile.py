@@ -11,10 +11,10 @@ import pytest
 
 from syncd.kazoo.couch import CouchClient
 from tests.conftest import run_syncd, s3_client
-from tests.support import kazoo_data as kd
-from tests.support.servers import CouchServer, S3Server
 from tests.flows.attachments.test_delete_safety import marked, reconcile
+from tests.support import kazoo_data as kd
 from tests.support.daemons import key_of, s3_setup, soft_deleted, voicemails
+from tests.support.servers import CouchServer, S3Server
 
 pytestmark = [pytest.mark.couchdb, pytest.mark.s3]
 
@@ -38,8 +38,13 @@ def missed_by_the_feed(couch: CouchClient, state_path: Path, modb: str, account_
 
 
 def test_dry_run_changes_nothing(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, modb = account
     config, docs = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 3)
     marked(config)
@@ -65,8 +70,13 @@ def test_dry_run_changes_nothing(
 
 
 def test_reconcile_uploads_what_the_feed_missed(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, modb = account
     config, _ = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 1)
     doc = missed_by_the_feed(couch, tmp_path / "state.sqlite3", modb, account_id)
@@ -78,8 +88,13 @@ def test_reconcile_uploads_what_the_feed_missed(
 
 
 def test_reconcile_restores_an_object_changed_behind_syncds_back_and_keeps_the_changed_copy(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     _, modb = account
     config, docs = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 1)
     marked(config)
@@ -97,8 +112,13 @@ def test_reconcile_restores_an_object_changed_behind_syncds_back_and_keeps_the_c
 
 
 def test_reconcile_forgets_rows_whose_doc_is_gone_and_keeps_the_object(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     _, modb = account
     config, docs = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 2)
     marked(config)
@@ -114,11 +134,24 @@ def test_reconcile_forgets_rows_whose_doc_is_gone_and_keeps_the_object(
 
 
 def test_voicemail_deleted_in_kazoo_moves_its_object_to_the_trash_when_asked(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     _, modb = account
-    config, docs = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 2,
-                            more='[two_way.voicemail]\non_kazoo_delete = "trash"\n')
+    config, docs = s3_setup(
+        tmp_path,
+        couch,
+        couch_server,
+        s3_server,
+        bucket,
+        account,
+        2,
+        more='[two_way.voicemail]\non_kazoo_delete = "trash"\n',
+    )
     marked(config)
     doc = couch.get(modb, docs[0]["_id"]) or {}
     doc["pvt_deleted"], doc["metadata"]["folder"] = True, "deleted"  # deleted through Kazoo's API

@@ -42,8 +42,7 @@ def raw(doc: dict) -> bytes:
     return base64.b64decode(att["data"])
 
 
-def voicemail_without_audio(couch: CouchClient, s3_server: S3Server, bucket: str,
-                            account_id: str) -> tuple[dict, str]:
+def voicemail_without_audio(couch: CouchClient, s3_server: S3Server, bucket: str, account_id: str) -> tuple[dict, str]:
     """An S3 plan for the account, and a voicemail doc whose attachment is not written yet."""
     couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port))
     vm = kd.mailbox_message(account_id, kd.new_id(), b"", *kd.now_month())
@@ -51,20 +50,30 @@ def voicemail_without_audio(couch: CouchClient, s3_server: S3Server, bucket: str
 
 
 def test_plan_routes_voicemail_and_recording_to_s3_at_kazoos_keys(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, modb = account
     handler = kd.new_id()
-    couch.save("system_data", kd.s3_storage_doc(account_id, handler, bucket=bucket, port=s3_server.port,
-                                                settings={"folder_base_path": "vm"}))
+    couch.save(
+        "system_data",
+        kd.s3_storage_doc(account_id, handler, bucket=bucket, port=s3_server.port, settings={"folder_base_path": "vm"}),
+    )
     year, month = kd.now_month()
     box = kd.new_id()
     couch.save(dbnames.account_db(account_id), kd.vmbox_doc(account_id, box))
     vm = kd.mailbox_message(account_id, box, kd.fake_mp3(2916, "vm"), year, month)
     rec = kd.call_recording(account_id, kd.fake_mp3(40_000, "rec"), year, month)
     fax = kd.inbound_fax(account_id, b"II*\x00fax", year, month)  # fax is not in this plan
-    probe = {"_id": f"{year}{month:02d}-{kd.new_id()}", "pvt_type": "storage_settings_probe",
-             "_attachments": kd.inline(f"{kd.new_id()}_test_credentials_file.txt", b"probe", "text/plain")}
+    probe = {
+        "_id": f"{year}{month:02d}-{kd.new_id()}",
+        "pvt_type": "storage_settings_probe",
+        "_attachments": kd.inline(f"{kd.new_id()}_test_credentials_file.txt", b"probe", "text/plain"),
+    }
     for doc in (vm, rec, fax, probe):
         kd.write_as_kazoo(couch, modb, doc)
 
@@ -79,7 +88,7 @@ def test_plan_routes_voicemail_and_recording_to_s3_at_kazoos_keys(
     for doc in (vm, rec):
         key = kazoo_key(modb, doc, {"folder_base_path": "vm"})
         assert body(s3_server.url, bucket, key) == raw(doc)
-        assert objects[key]["ETag"].strip('"') == hashlib.md5(raw(doc)).hexdigest()  # noqa: S324
+        assert objects[key]["ETag"].strip('"') == hashlib.md5(raw(doc)).hexdigest()
 
     status = json.loads(run_syncd(config, "status", "--json").stdout)
     rows = {r["pvt_type"]: r for r in status["flows"]}
@@ -90,21 +99,25 @@ def test_plan_routes_voicemail_and_recording_to_s3_at_kazoos_keys(
     assert again.returncode == 0 and "0 uploaded" in again.stderr
 
 
-def test_local_folder_flow_from_syncd_config(tmp_path: Path, couch: CouchClient, couch_server: CouchServer,
-                                             account: tuple[str, str]) -> None:
+def test_local_folder_flow_from_syncd_config(
+    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, account: tuple[str, str]
+) -> None:
     account_id, modb = account
     archive = tmp_path / "archive"
     archive.mkdir()
     year, month = kd.now_month()
-    vm = kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(5000, "local"), year, month,
-                            att_name="message été.mp3")
+    vm = kd.mailbox_message(
+        account_id, kd.new_id(), kd.fake_mp3(5000, "local"), year, month, att_name="message été.mp3"
+    )
     fax = kd.inbound_fax(account_id, b"II*\x00inbound", year, month)
     outbox_fax = {**kd.inbound_fax(account_id, b"II*\x00sent", year, month), "folder": "outbox"}
     for doc in (vm, fax, outbox_fax):
         kd.write_as_kazoo(couch, modb, doc)
-    extra = (f'[backends.archive]\ntype = "local"\npath = "{archive}"\n\n'
-             '[[flows]]\nkind = "voicemail"\nbackend = "archive"\nprefix = "vm"\n\n'
-             '[[flows]]\nkind = "faxes"\nbackend = "archive"\nprefix = "faxes"\n')  # flows never share a folder
+    extra = (
+        f'[backends.archive]\ntype = "local"\npath = "{archive}"\n\n'
+        '[[flows]]\nkind = "voicemail"\nbackend = "archive"\nprefix = "vm"\n\n'
+        '[[flows]]\nkind = "faxes"\nbackend = "archive"\nprefix = "faxes"\n'
+    )  # flows never share a folder
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, extra, accounts=(account_id,))
     result = run_syncd(config, "run", "--once")
     assert result.returncode == 0, result.stderr
@@ -118,13 +131,22 @@ def test_local_folder_flow_from_syncd_config(tmp_path: Path, couch: CouchClient,
     assert len(files) == 2 and not any(p.name.startswith(".syncd-tmp") for p in files)
 
 
-def test_account_db_media_routed_by_plan_account(tmp_path: Path, couch: CouchClient, couch_server: CouchServer,
-                                                  s3_server: S3Server, bucket: str,
-                                                  account: tuple[str, str]) -> None:
+def test_account_db_media_routed_by_plan_account(
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, _ = account
     handler = kd.new_id()
-    couch.save("system_data", kd.s3_storage_doc(account_id, handler, bucket=bucket, port=s3_server.port,
-                                                modb_types=(), account_types=("media",)))
+    couch.save(
+        "system_data",
+        kd.s3_storage_doc(
+            account_id, handler, bucket=bucket, port=s3_server.port, modb_types=(), account_types=("media",)
+        ),
+    )
     media = kd.media_doc(account_id, kd.fake_mp3(7000, "moh"))
     account_db = dbnames.account_db(account_id)
     couch.save(account_db, media)
@@ -136,11 +158,15 @@ def test_account_db_media_routed_by_plan_account(tmp_path: Path, couch: CouchCli
 
 
 def test_stub_plan_object_already_there_is_recorded_not_uploaded(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, modb = account
-    couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port,
-                                                stub=True))
+    couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port, stub=True))
     year, month = kd.now_month()
     vm = kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(3000, "stub"), year, month)
     kd.write_as_kazoo(couch, modb, vm)
@@ -157,16 +183,29 @@ def test_stub_plan_object_already_there_is_recorded_not_uploaded(
 
 
 def test_offloaded_attachment_is_recorded_from_its_handler_blob(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server, bucket: str,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, modb = account
     vm, name = voicemail_without_audio(couch, s3_server, bucket, account_id)
-    settings = {erlang.OtpErlangAtom(b"bucket"): erlang.OtpErlangBinary(bucket.encode()),
-                erlang.OtpErlangAtom(b"secret"): erlang.OtpErlangBinary(b"blob-secret-value")}
+    settings = {
+        erlang.OtpErlangAtom(b"bucket"): erlang.OtpErlangBinary(bucket.encode()),
+        erlang.OtpErlangAtom(b"secret"): erlang.OtpErlangBinary(b"blob-secret-value"),
+    }
     stored_key = f"{dbnames.encode(modb)}/{vm['_id']}_{name}"
     blob = base64.b64encode(erlang.term_to_binary((settings, erlang.OtpErlangBinary(stored_key.encode()))))
-    vm["pvt_attachments"] = {name: {"content_type": "audio/mpeg", "length": 2916, "stub": False,
-                                    "handler": {"kz_att_s3": {"S3": blob.decode(), "metadata": {}}}}}
+    vm["pvt_attachments"] = {
+        name: {
+            "content_type": "audio/mpeg",
+            "length": 2916,
+            "stub": False,
+            "handler": {"kz_att_s3": {"S3": blob.decode(), "metadata": {}}},
+        }
+    }
     couch.save(modb, vm)
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,))
     result = run_syncd(config, "run", "--once", "-v")
@@ -177,9 +216,14 @@ def test_offloaded_attachment_is_recorded_from_its_handler_blob(
     assert "blob-secret-value" not in result.stderr
 
 
-def test_doc_first_attachment_second_is_picked_up(tmp_path: Path, couch: CouchClient, couch_server: CouchServer,
-                                                  s3_server: S3Server, bucket: str,
-                                                  account: tuple[str, str]) -> None:
+def test_doc_first_attachment_second_is_picked_up(
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     account_id, modb = account
     vm, name = voicemail_without_audio(couch, s3_server, bucket, account_id)
     couch.save(modb, vm)  # Kazoo writes the doc first ...

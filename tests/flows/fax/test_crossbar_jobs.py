@@ -18,12 +18,12 @@ from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from syncd.state import State
 from tests.conftest import write_config
+from tests.flows.fax.test_outbox_daemon import SENDER, TO, local_share, status_of
 from tests.support import fax_kazoo as fk
 from tests.support import kazoo_data as kd
 from tests.support.crossbar_faxes import API_KEY, CrossbarFaxes, crossbar_faxes
-from tests.support.servers import CouchServer
-from tests.flows.fax.test_outbox_daemon import SENDER, TO, local_share, status_of
 from tests.support.daemons import daemon, wait_for
+from tests.support.servers import CouchServer
 
 pytestmark = [pytest.mark.couchdb, pytest.mark.slow]
 
@@ -31,15 +31,30 @@ pytestmark = [pytest.mark.couchdb, pytest.mark.slow]
 def setup(tmp_path: Path, couch: CouchClient, couch_url: str, account_id: str, crossbar_url: str):  # noqa: ANN201
     couch.create_db(fk.FAXES)
     faxbox = kd.new_id()
-    couch.save(dbnames.account_db(account_id), {"_id": faxbox, "pvt_type": "faxbox", "caller_id": SENDER,
-                                                "caller_name": "Acme", "fax_header": "ACME", "retries": 2})
+    couch.save(
+        dbnames.account_db(account_id),
+        {
+            "_id": faxbox,
+            "pvt_type": "faxbox",
+            "caller_id": SENDER,
+            "caller_name": "Acme",
+            "fax_header": "ACME",
+            "retries": 2,
+        },
+    )
     share = local_share(tmp_path)
-    config = write_config(tmp_path / "c.toml", couch_url, accounts=(account_id,), extra=(
-        f"[backends.office]\n{share.backend_toml}\n"
-        f'[fax]\npoll_interval = 0.3\nsubmit_via = "crossbar"\n\n'
-        f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
-        f'faxbox_id = "{faxbox}"\nsettle_seconds = 0\n\n'
-        f'[two_way]\nreconcile_cron = ""\n\n[kazoo.crossbar]\nurl = "{crossbar_url}"\napi_key = "{API_KEY}"\n'))
+    config = write_config(
+        tmp_path / "c.toml",
+        couch_url,
+        accounts=(account_id,),
+        extra=(
+            f"[backends.office]\n{share.backend_toml}\n"
+            f'[fax]\npoll_interval = 0.3\nsubmit_via = "crossbar"\n\n'
+            f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
+            f'faxbox_id = "{faxbox}"\nsettle_seconds = 0\n\n'
+            f'[two_way]\nreconcile_cron = ""\n\n[kazoo.crossbar]\nurl = "{crossbar_url}"\napi_key = "{API_KEY}"\n'
+        ),
+    )
     return share, config, faxbox
 
 
@@ -48,7 +63,8 @@ def puts(api: CrossbarFaxes) -> list[str]:
 
 
 def test_a_pdf_is_sent_through_the_faxbox_and_followed_by_kazoos_id(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, account: tuple[str, str]) -> None:
+    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, account: tuple[str, str]
+) -> None:
     account_id, _ = account
     with crossbar_faxes(couch) as (url, api):
         share, config, faxbox = setup(tmp_path, couch, couch_server.auth_url, account_id, url)
@@ -68,7 +84,8 @@ def test_a_pdf_is_sent_through_the_faxbox_and_followed_by_kazoos_id(
 
 
 def test_a_fax_kazoo_refuses_is_rejected_with_kazoos_reason(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, account: tuple[str, str]) -> None:
+    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, account: tuple[str, str]
+) -> None:
     account_id, _ = account
     with crossbar_faxes(couch) as (url, api):
         share, config, _ = setup(tmp_path, couch, couch_server.auth_url, account_id, url)
@@ -83,8 +100,8 @@ def test_a_fax_kazoo_refuses_is_rejected_with_kazoos_reason(
 
 @pytest.mark.parametrize("reached_kazoo", [True, False])
 def test_a_job_whose_answer_was_lost_in_a_crash_is_found_by_syncd_job_id_not_sent_twice(
-        reached_kazoo: bool, tmp_path: Path, couch: CouchClient, couch_server: CouchServer,
-        account: tuple[str, str]) -> None:
+    reached_kazoo: bool, tmp_path: Path, couch: CouchClient, couch_server: CouchServer, account: tuple[str, str]
+) -> None:
     account_id, _ = account
     with crossbar_faxes(couch) as (url, api):
         share, config, faxbox = setup(tmp_path, couch, couch_server.auth_url, account_id, url)
@@ -94,13 +111,32 @@ def test_a_job_whose_answer_was_lost_in_a_crash_is_found_by_syncd_job_id_not_sen
         ours = job_id("office", key, fingerprint)
         etag = LocalBackend(str(tmp_path / "share")).stat(key).etag
         state = State(str(config.parent / "state.sqlite3"))  # what a kill during the PUT leaves behind
-        state.fax_record(FaxJob(ours, "office", account_id, key, etag, fingerprint, len(document), TO, SUBMITTING,
-                                {"to_name": "lost", "pages": 1}, time.time()))
+        state.fax_record(
+            FaxJob(
+                ours,
+                "office",
+                account_id,
+                key,
+                etag,
+                fingerprint,
+                len(document),
+                TO,
+                SUBMITTING,
+                {"to_name": "lost", "pages": 1},
+                time.time(),
+            )
+        )
         state.close()
         if reached_kazoo:  # Kazoo created the job; the answer never came back
-            body = (b'--b\r\nContent-Type: application/json\r\n\r\n{"data": {"to_number": "' + TO.encode()
-                    + b'", "syncd_job_id": "' + ours.encode() + b'"}}\r\n--b\r\nContent-Type: application/pdf\r\n\r\n'
-                    + document + b"\r\n--b--\r\n")
+            body = (
+                b'--b\r\nContent-Type: application/json\r\n\r\n{"data": {"to_number": "'
+                + TO.encode()
+                + b'", "syncd_job_id": "'
+                + ours.encode()
+                + b'"}}\r\n--b\r\nContent-Type: application/pdf\r\n\r\n'
+                + document
+                + b"\r\n--b--\r\n"
+            )
             assert api.create(account_id, faxbox, "multipart/mixed; boundary=b", body)[0] == 202
         with daemon(config):
             wait_for(lambda: fk.jobs(couch, account_id), 30, "the job in Kazoo")

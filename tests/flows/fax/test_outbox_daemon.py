@@ -23,8 +23,8 @@ from syncd.backends.gdrive import FOLDER
 from syncd.kazoo.couch import CouchClient
 from tests.conftest import run_syncd, s3_client, write_config
 from tests.support import fax_kazoo as fk
-from tests.support.servers import CouchServer, DriveServer, S3Server
 from tests.support.daemons import daemon, wait_for
+from tests.support.servers import CouchServer, DriveServer, S3Server
 
 pytestmark = [pytest.mark.couchdb, pytest.mark.slow]
 
@@ -58,6 +58,7 @@ def local_share(tmp_path: Path) -> Share:
 
     def keys() -> set[str]:
         return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
     return Share(f'type = "local"\npath = "{root}"\nwatch = "off"\n', put, read, keys)
 
 
@@ -72,15 +73,20 @@ def s3_share(s3_server: S3Server, bucket: str) -> Share:
 
     def keys() -> set[str]:
         return {o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
-    toml = (f'type = "s3"\nbucket = "{bucket}"\nendpoint_url = "{s3_server.url}"\naccess_key_id = "AKIATEST"\n'
-            f'secret_access_key = "test-secret"\nregion = "us-east-1"\n')
+
+    toml = (
+        f'type = "s3"\nbucket = "{bucket}"\nendpoint_url = "{s3_server.url}"\naccess_key_id = "AKIATEST"\n'
+        f'secret_access_key = "test-secret"\nregion = "us-east-1"\n'
+    )
     return Share(toml, lambda k, d: client.put_object(Bucket=bucket, Key=k, Body=d), read, keys)
 
 
 def drive_share(drive_server: DriveServer) -> Share:
     """A Drive folder shared with syncd; files are added by a person (not by syncd's app)."""
+
     def person(meta: dict[str, Any], content: bytes = b"") -> dict[str, Any]:
         return drive_server.control("as-user", {"meta": meta, "content": base64.b64encode(content).decode()})
+
     root = person({"name": "office", "mimeType": FOLDER})["id"]
     fax = person({"name": "fax", "mimeType": FOLDER, "parents": [root]})["id"]
     outbox = person({"name": "outbox", "mimeType": FOLDER, "parents": [fax]})["id"]
@@ -94,10 +100,14 @@ def drive_share(drive_server: DriveServer) -> Share:
         person({"name": name, "parents": [folders[folder]], "mimeType": "application/pdf"}, data)
 
     from syncd.backends.gdrive import DriveBackend
-    backend = DriveBackend(drive_server.service_account_file().read_text(), folder_id=root, api_endpoint=drive_server.url)
+
+    backend = DriveBackend(
+        drive_server.service_account_file().read_text(), folder_id=root, api_endpoint=drive_server.url
+    )
 
     def read(key: str) -> bytes | None:
         from syncd.errors import NotFound
+
         try:
             with backend.get(key) as f:
                 return f.read()
@@ -106,17 +116,26 @@ def drive_share(drive_server: DriveServer) -> Share:
 
     def keys() -> set[str]:
         return {o.key for o in backend.list()}
-    toml = (f'type = "google_drive"\ncredentials_file = "{drive_server.service_account_file("fax.json")}"\n'
-            f'folder_id = "{root}"\napi_endpoint = "{drive_server.url}"\n')
+
+    toml = (
+        f'type = "google_drive"\ncredentials_file = "{drive_server.service_account_file("fax.json")}"\n'
+        f'folder_id = "{root}"\napi_endpoint = "{drive_server.url}"\n'
+    )
     return Share(toml, put, read, keys)
 
 
 def outbox_config(tmp_path: Path, couch_url: str, account_id: str, share: Share, more: str = "") -> Path:
-    return write_config(tmp_path / "c.toml", couch_url, accounts=(account_id,), extra=(
-        f"[backends.office]\n{share.backend_toml}\n[fax]\npoll_interval = 0.3\n\n"
-        f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
-        f'from_number = "{SENDER}"\nfrom_name = "Acme Front Desk"\nsettle_seconds = 0.5\nmax_size_mb = 1\n'
-        f"{more}\n[two_way]\nreconcile_cron = \"\"\n"))
+    return write_config(
+        tmp_path / "c.toml",
+        couch_url,
+        accounts=(account_id,),
+        extra=(
+            f"[backends.office]\n{share.backend_toml}\n[fax]\npoll_interval = 0.3\n\n"
+            f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
+            f'from_number = "{SENDER}"\nfrom_name = "Acme Front Desk"\nsettle_seconds = 0.5\nmax_size_mb = 1\n'
+            f'{more}\n[two_way]\nreconcile_cron = ""\n'
+        ),
+    )
 
 
 def status_of(share: Share, key: str) -> dict[str, Any] | None:
@@ -142,12 +161,21 @@ def office(tmp_path: Path, couch_server: CouchServer, faxes_db: None, account: t
 @pytest.mark.parametrize("outcome", ["sent", "failed"])
 @pytest.mark.parametrize("kind", ["local", "s3", "drive"])
 def test_a_pdf_dropped_in_the_outbox_is_faxed_once_and_filed_in_sent_or_failed(
-        kind: str, outcome: str, tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
-        account: tuple[str, str], request: pytest.FixtureRequest) -> None:
+    kind: str,
+    outcome: str,
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    faxes_db: None,
+    account: tuple[str, str],
+    request: pytest.FixtureRequest,
+) -> None:
     account_id, _ = account
-    share = {"local": lambda: local_share(tmp_path),
-             "s3": lambda: s3_share(request.getfixturevalue("s3_server"), request.getfixturevalue("bucket")),
-             "drive": lambda: drive_share(request.getfixturevalue("drive_server"))}[kind]()
+    share = {
+        "local": lambda: local_share(tmp_path),
+        "s3": lambda: s3_share(request.getfixturevalue("s3_server"), request.getfixturevalue("bucket")),
+        "drive": lambda: drive_share(request.getfixturevalue("drive_server")),
+    }[kind]()
     config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
     document = fk.pdf(pages=3, seed=kind)
     share.put(f"fax/outbox/{TO} - Acme Legal.pdf", document)
@@ -156,15 +184,18 @@ def test_a_pdf_dropped_in_the_outbox_is_faxed_once_and_filed_in_sent_or_failed(
         (job,) = fk.jobs(couch, account_id)
         assert job["pvt_type"] == "fax" and job["pvt_job_status"] == "pending"
         assert (job["to_number"], job["to_name"], job["from_number"], job["from_name"]) == (
-            TO, "Acme Legal", SENDER, "Acme Front Desk")
+            TO,
+            "Acme Legal",
+            SENDER,
+            "Acme Front Desk",
+        )
         assert (job["pvt_account_id"], job["pvt_pages"], job["pvt_size"]) == (account_id, 3, len(document))
         assert (job["retries"], job["attempts"]) == (1, 0)
         attachment = job["_attachments"]["original_file.pdf"]
         assert attachment["content_type"] == "application/pdf"
         assert attachment["digest"] == "md5-" + base64.b64encode(hashlib.md5(document).digest()).decode()
         # failed: read while still in faxes; sent: after Kazoo moved it to the MODB (both happen in Kazoo)
-        fk.end_job(couch, couch_server.auth_url, job["_id"], success=outcome == "sent", pages=3,
-                   move=outcome == "sent")
+        fk.end_job(couch, couch_server.auth_url, job["_id"], success=outcome == "sent", pages=3, move=outcome == "sent")
         filed = f"fax/{outcome}/{TO} - Acme Legal.pdf"
         wait_for(lambda: status_of(share, filed), 30, f"the file filed in {outcome}/")
     assert share.read(filed) == document
@@ -179,7 +210,8 @@ def test_a_pdf_dropped_in_the_outbox_is_faxed_once_and_filed_in_sent_or_failed(
 
 
 def test_a_failed_fax_is_filed_in_failed_with_kazoos_reason(
-        couch: CouchClient, couch_server: CouchServer, office: Office) -> None:
+    couch: CouchClient, couch_server: CouchServer, office: Office
+) -> None:
     account_id, share, config = office
     share.put(f"fax/outbox/{TO}/offer.pdf", fk.pdf(seed="failed"))  # recipient from the folder's name
     with daemon(config):
@@ -199,14 +231,17 @@ def test_a_failed_fax_is_filed_in_failed_with_kazoos_reason(
 
 
 def test_bad_files_are_rejected_with_the_reason_and_nothing_is_sent(
-        couch: CouchClient, couch_server: CouchServer, office: Office) -> None:
+    couch: CouchClient, couch_server: CouchServer, office: Office
+) -> None:
     account_id, share, config = office
-    bad = {f"{TO} - letter.pdf": (b"PK\x03\x04 a word document, renamed", "not a PDF"),
-           f"{TO} - empty.pdf": (b"", "empty"),
-           f"{TO} - huge.pdf": (fk.pdf(seed="huge") + b"%" * (1024 * 1024), "more than this outbox accepts"),
-           "+1 555 12 - wrong number.pdf": (fk.pdf(seed="bad number"), "not a valid phone number"),
-           "contract.pdf": (fk.pdf(seed="nobody"), "no recipient"),
-           f"{TO} - broken.pdf": (b"%PDF-1.7\n1 0 obj << /Type /Catalog", "damaged")}
+    bad = {
+        f"{TO} - letter.pdf": (b"PK\x03\x04 a word document, renamed", "not a PDF"),
+        f"{TO} - empty.pdf": (b"", "empty"),
+        f"{TO} - huge.pdf": (fk.pdf(seed="huge") + b"%" * (1024 * 1024), "more than this outbox accepts"),
+        "+1 555 12 - wrong number.pdf": (fk.pdf(seed="bad number"), "not a valid phone number"),
+        "contract.pdf": (fk.pdf(seed="nobody"), "no recipient"),
+        f"{TO} - broken.pdf": (b"%PDF-1.7\n1 0 obj << /Type /Catalog", "damaged"),
+    }
     for name, (data, _) in bad.items():
         share.put(f"fax/outbox/{name}", data)
     with daemon(config):
@@ -226,7 +261,8 @@ def state_sql(config: Path, sql: str, *args: Any) -> None:
 
 
 def test_the_same_file_version_dropped_again_is_one_job(
-        couch: CouchClient, couch_server: CouchServer, office: Office) -> None:
+    couch: CouchClient, couch_server: CouchServer, office: Office
+) -> None:
     account_id, share, config = office
     document, key = fk.pdf(seed="twice"), f"fax/outbox/{TO} - twice.pdf"
     share.put(key, document)
@@ -245,7 +281,8 @@ def test_the_same_file_version_dropped_again_is_one_job(
 
 
 def test_sigkill_right_after_the_job_is_written_then_restart_sends_once(
-        couch: CouchClient, couch_server: CouchServer, office: Office) -> None:
+    couch: CouchClient, couch_server: CouchServer, office: Office
+) -> None:
     account_id, share, config = office
     share.put(f"fax/outbox/{TO} - killed.pdf", fk.pdf(seed="killed"))
     with daemon(config) as proc:
@@ -271,10 +308,12 @@ def _state_status(config: Path) -> str | None:
 
 
 def test_a_job_interrupted_before_kazoo_got_it_is_sent_after_restart_and_one_kazoo_ended_is_never_resent(
-        couch: CouchClient, couch_server: CouchServer, office: Office) -> None:
+    couch: CouchClient, couch_server: CouchServer, office: Office
+) -> None:
     from syncd.backends.local import LocalBackend
     from syncd.flows.fax.records import SUBMITTING, FaxJob, job_id
     from syncd.state import State
+
     account_id, share, config = office
     key, document = f"fax/outbox/{TO} - interrupted.pdf", fk.pdf(pages=2, seed="interrupted")
     share.put(key, document)
@@ -282,8 +321,21 @@ def test_a_job_interrupted_before_kazoo_got_it_is_sent_after_restart_and_one_kaz
     fingerprint = "md5:" + hashlib.md5(document).hexdigest()
     etag = LocalBackend(str(config.parent / "share")).stat(key).etag
     state = State(str(config.parent / "state.sqlite3"))
-    state.fax_record(FaxJob(job_id("office", key, fingerprint), "office", account_id, key, etag, fingerprint,
-                            len(document), TO, SUBMITTING, {"to_name": "interrupted", "pages": 2}, time.time()))
+    state.fax_record(
+        FaxJob(
+            job_id("office", key, fingerprint),
+            "office",
+            account_id,
+            key,
+            etag,
+            fingerprint,
+            len(document),
+            TO,
+            SUBMITTING,
+            {"to_name": "interrupted", "pages": 2},
+            time.time(),
+        )
+    )
     state.close()
     with daemon(config):
         wait_for(lambda: fk.jobs(couch, account_id), 30, "the job sent after the restart")
@@ -303,7 +355,8 @@ def test_a_job_interrupted_before_kazoo_got_it_is_sent_after_restart_and_one_kaz
 
 
 def test_a_file_replaced_after_its_job_started_is_never_deleted_and_is_faxed_as_a_new_version(
-        couch: CouchClient, couch_server: CouchServer, office: Office) -> None:
+    couch: CouchClient, couch_server: CouchServer, office: Office
+) -> None:
     account_id, share, config = office
     key, first, second = f"fax/outbox/{TO} - quote.pdf", fk.pdf(seed="v1"), fk.pdf(pages=2, seed="v2")
     share.put(key, first)
@@ -324,39 +377,63 @@ def test_a_file_replaced_after_its_job_started_is_never_deleted_and_is_faxed_as_
 
 
 def test_a_faxbox_gives_the_sender_and_a_missing_one_holds_files_without_rejecting_them(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None, account: tuple[str, str]
+) -> None:
     from syncd.kazoo import dbnames
     from tests.support import kazoo_data as kd
+
     account_id, _ = account
     share = local_share(tmp_path)
     faxbox = kd.new_id()
-    config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,), extra=(
-        f"[backends.office]\n{share.backend_toml}\n[fax]\npoll_interval = 0.3\n\n"
-        f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
-        f'faxbox_id = "{faxbox}"\nsettle_seconds = 0\n'))
+    config = write_config(
+        tmp_path / "c.toml",
+        couch_server.auth_url,
+        accounts=(account_id,),
+        extra=(
+            f"[backends.office]\n{share.backend_toml}\n[fax]\npoll_interval = 0.3\n\n"
+            f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
+            f'faxbox_id = "{faxbox}"\nsettle_seconds = 0\n'
+        ),
+    )
     share.put(f"fax/outbox/{TO} - boxed.pdf", fk.pdf(seed="faxbox"))
     with daemon(config):
         time.sleep(2)
         assert fk.jobs(couch, account_id) == [] and share.read(f"fax/outbox/{TO} - boxed.pdf") is not None
-        couch.save(dbnames.account_db(account_id), {
-            "_id": faxbox, "pvt_type": "faxbox", "name": "Front desk", "caller_id": SENDER,
-            "caller_name": "Acme", "fax_header": "ACME CORP", "fax_identity": SENDER, "retries": 3})
+        couch.save(
+            dbnames.account_db(account_id),
+            {
+                "_id": faxbox,
+                "pvt_type": "faxbox",
+                "name": "Front desk",
+                "caller_id": SENDER,
+                "caller_name": "Acme",
+                "fax_header": "ACME CORP",
+                "fax_identity": SENDER,
+                "retries": 3,
+            },
+        )
         wait_for(lambda: fk.jobs(couch, account_id), 30, "the job once the faxbox exists")
     (job,) = fk.jobs(couch, account_id)
     assert (job["faxbox_id"], job["from_number"], job["from_name"], job["fax_identity_name"], job["retries"]) == (
-        faxbox, SENDER, "Acme", "ACME CORP", 3)
+        faxbox,
+        SENDER,
+        "Acme",
+        "ACME CORP",
+        3,
+    )
 
 
 def test_file_events_wake_the_outbox_and_a_burst_of_them_is_still_one_job(
-        tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None,
-        account: tuple[str, str]) -> None:
+    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None, account: tuple[str, str]
+) -> None:
     account_id, _ = account
     share = local_share(tmp_path)
     share.backend_toml = share.backend_toml.replace('watch = "off"', 'watch = "inotify"')
     config = outbox_config(tmp_path, couch_server.auth_url, account_id, share).read_text()
     config_path = tmp_path / "c.toml"
-    config_path.write_text(config.replace("poll_interval = 0.3\n\n[[fax.outbox]]", "poll_interval = 120\n\n[[fax.outbox]]"))
+    config_path.write_text(
+        config.replace("poll_interval = 0.3\n\n[[fax.outbox]]", "poll_interval = 120\n\n[[fax.outbox]]")
+    )
     document = fk.pdf(seed="events")
     with daemon(config_path):
         time.sleep(2)  # the first pass at start is over; from now on only events come before 120 s

@@ -7,32 +7,46 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 
 from syncd.kazoo.couch import CouchClient
 from tests.conftest import run_syncd, s3_client, write_config
+from tests.flows.attachments.test_upload import kazoo_key
 from tests.support import fax_kazoo as fk
 from tests.support import kazoo_data as kd
 from tests.support.servers import CouchServer, S3Server
-from tests.flows.attachments.test_upload import kazoo_key
 
 pytestmark = [pytest.mark.couchdb, pytest.mark.s3]
 
 
 @pytest.mark.parametrize("received_format", ["pdf", "both"])
 def test_a_received_tiff_fax_is_uploaded_as_a_pdf_under_the_plans_name(
-        received_format: str, tmp_path, couch: CouchClient, couch_server: CouchServer, s3_server: S3Server,
-        bucket: str, account: tuple[str, str]) -> None:
+    received_format: str,
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
     import pypdf
+
     account_id, modb = account
-    couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port,
-                                                 modb_types=("fax",)))
+    couch.save(
+        "system_data",
+        kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port, modb_types=("fax",)),
+    )
     tiff = fk.tiff(pages=2)
     fax = kd.inbound_fax(account_id, tiff, *kd.now_month())
     kd.write_as_kazoo(couch, modb, fax)
-    config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,),
-                          extra=f'[fax]\nreceived_format = "{received_format}"\n')
+    config = write_config(
+        tmp_path / "c.toml",
+        couch_server.auth_url,
+        accounts=(account_id,),
+        extra=f'[fax]\nreceived_format = "{received_format}"\n',
+    )
     result = run_syncd(config, "run", "--once")
     assert result.returncode == 0, result.stderr
     tiff_key = kazoo_key(modb, fax)
