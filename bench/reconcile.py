@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.measure import couch_for_bench, require_rclone, run_measured  # noqa: E402
 from syncd.kazoo.couch import CouchClient  # noqa: E402
 from syncd.kazoo.naming import object_name  # noqa: E402
-from syncd.kazoo.work import s3_target  # noqa: E402
+from syncd.kazoo.routing import s3_target  # noqa: E402
 from syncd.state import NewItem, State  # noqa: E402
 from tests.conftest import s3_client, write_config  # noqa: E402
 from tests.support import kazoo_data as kd  # noqa: E402

@@ -29,7 +29,7 @@ from apscheduler.triggers.cron import CronTrigger
 from syncd.backends import BackendSpec, open_backend
 from syncd.backends.base import Backend
 from syncd.config import BackendConfig, Config
-from syncd.engine.backend_deletes import apply_kazoo_deletes
+from syncd.engine.kazoo_to_backend import carry_kazoo_deletes_to_backends
 from syncd.engine.plan import Guard, Policy
 from syncd.engine.runner import RunStats, UploadRunner
 from syncd.engine.twoway import Report, TwoWay
@@ -47,7 +47,7 @@ from syncd.kazoo.faxes import CrossbarFaxQueue, KazooFaxQueue
 from syncd.kazoo.follower import SYSTEM_DATA, Follower
 from syncd.kazoo.hot_feeds import HotFeeds
 from syncd.kazoo.plans import PlanBook
-from syncd.kazoo.work import PDF_TARGET_SUFFIX, DocPlanner, FlowRule, needs_pdf
+from syncd.kazoo.routing import PDF_TARGET_SUFFIX, DocPlanner, FlowRule, needs_pdf
 from syncd.runtime import logs, sdnotify
 from syncd.runtime.bulkhead import Bulkhead, supervised
 from syncd.runtime.hints import Hints
@@ -267,7 +267,7 @@ class Daemon:
                             problem=f"scan:{target}",
                         )
                 tw.confirm(report)
-                apply_kazoo_deletes(tw, report)
+                carry_kazoo_deletes_to_backends(tw, report)
 
             self._guard("compare storage with Kazoo", run, reads_couch=False)
         return report

@@ -16,7 +16,7 @@ from syncd.kazoo.endpoints import EndpointPolicy
 from syncd.kazoo.faxes import FAXES_DB, KazooFaxQueue
 from syncd.kazoo.follower import SYSTEM_DATA, account_ids
 from syncd.kazoo.plans import PlanBook
-from syncd.kazoo.work import handler_target
+from syncd.kazoo.routing import handler_target
 from syncd.runtime.bulkhead import describe
 from syncd.state import State
 

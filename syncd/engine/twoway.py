@@ -188,7 +188,7 @@ class TwoWay:
             if not self.policy.deletes_in_kazoo(item):
                 self._contained(item, report, partial(self._restore, item, report))
         for item in self.guarded(deletes, report, allow_deletes):
-            self._contained(item, report, partial(self._delete_in_kazoo, item, report))
+            self._contained(item, report, partial(self._soft_delete_in_kazoo, item, report))
 
     @staticmethod
     def _contained(item: Item, report: Report, step: Callable[[], Any]) -> Any:
@@ -246,7 +246,7 @@ class TwoWay:
                 log.error("account=%s %s", account, message)
         return cleared
 
-    def _delete_in_kazoo(self, item: Item, report: Report) -> None:
+    def _soft_delete_in_kazoo(self, item: Item, report: Report) -> None:
         why = (
             f"object {item.object_key!r} gone from {item.target} (first missing "
             f"{_ago(item.missing_since)}, confirmed by a stat after the grace period)"

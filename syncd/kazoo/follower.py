@@ -24,7 +24,7 @@ from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient, DbUpdatesUnsupported
 from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.hot_feeds import HotFeeds
-from syncd.kazoo.work import DocPlanner
+from syncd.kazoo.routing import DocPlanner
 from syncd.runtime.bulkhead import Bulkhead
 from syncd.state import NewItem, State
 

@@ -18,8 +18,8 @@ from syncd.flows.fax.records import FaxFileError
 from syncd.kazoo import dbnames
 from syncd.kazoo.handler_blobs import BlobError, external_copy
 from syncd.kazoo.plans import PlanBook
+from syncd.kazoo.routing import DocPlanner, FlowRule, handler_target
 from syncd.kazoo.storage_docs import check_storage_doc
-from syncd.kazoo.work import DocPlanner, FlowRule, handler_target
 from tests.support import fax_kazoo as fk
 from tests.support import kazoo_data as kd
 

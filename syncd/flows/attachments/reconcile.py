@@ -18,12 +18,12 @@ from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
-from syncd.engine.backend_deletes import apply_kazoo_deletes
+from syncd.engine.kazoo_to_backend import carry_kazoo_deletes_to_backends
 from syncd.engine.twoway import MARKER, TRASH, PlanLine, Report, TwoWay
 from syncd.errors import PlanError
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.deletes import is_deleted
-from syncd.kazoo.work import DocPlanner
+from syncd.kazoo.routing import DocPlanner
 from syncd.state import State
 from syncd.state.items import as_item
 
@@ -56,7 +56,7 @@ class Reconciler:
         if report.counts.get("missing", 0) and not self.tw.dry_run:
             self._wait_grace(stop, say)
         self.tw.confirm(report, allow_deletes, account_id)
-        apply_kazoo_deletes(self.tw, report, allow_deletes, account_id)
+        carry_kazoo_deletes_to_backends(self.tw, report, allow_deletes, account_id)
         for target in self.state.tracked_targets(account_id):
             count, keys = self.state.orphans(target, (MARKER, TRASH))
             if count:

@@ -56,7 +56,7 @@ def crossbar(couch: CouchClient) -> Iterator[tuple[str, list[str]]]:
 
 
 def recorded(couch: CouchClient, modb: str, doc: dict[str, Any]) -> Any:
-    from syncd.kazoo.work import inline_attachments
+    from syncd.kazoo.routing import inline_attachments
     from syncd.state import NewItem
 
     (att,) = inline_attachments(doc)

@@ -18,7 +18,9 @@ from syncd.state import Item
 log = logging.getLogger("syncd.twoway")
 
 
-def apply_kazoo_deletes(tw: TwoWay, report: Report, allow: bool = False, account_id: str | None = None) -> None:
+def carry_kazoo_deletes_to_backends(
+    tw: TwoWay, report: Report, allow: bool = False, account_id: str | None = None
+) -> None:
     flagged = [i for i in tw.state.deleted_in_kazoo(limit=100_000) if not account_id or i.account_id == account_id]
     acting = []
     for item in flagged:
