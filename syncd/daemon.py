@@ -20,22 +20,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import AbstractContextManager, closing
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from syncd.backends import BackendSpec, open_backend
-from syncd.backends.base import Backend
-from syncd.config import BackendConfig, Config
+from syncd.backends import open_backend
+from syncd.config import Config
 from syncd.engine.kazoo_to_backend import carry_kazoo_deletes_to_backends
 from syncd.engine.plan import Guard, Policy
 from syncd.engine.runner import RunStats, UploadRunner
 from syncd.engine.twoway import Report, TwoWay
 from syncd.engine.uploader import RetryPolicy, Uploader
-from syncd.errors import CouchUnavailable, StateDamaged, StateUnavailable, SyncdError
+from syncd.errors import CouchUnavailable, StateDamaged, StateUnavailable
 from syncd.flows.attachments.reconcile import Reconciler
+from syncd.flows.attachments.targets import CouchSource, Targets, backend_spec, flow_setup
 from syncd.flows.fax.convert import TiffToPdf
 from syncd.flows.fax.outbox import FaxOutbox, PassReport
 from syncd.flows.fax.records import Outbox
@@ -47,76 +46,24 @@ from syncd.kazoo.faxes import CrossbarFaxQueue, KazooFaxQueue
 from syncd.kazoo.follower import SYSTEM_DATA, Follower
 from syncd.kazoo.hot_feeds import HotFeeds
 from syncd.kazoo.plans import PlanBook
-from syncd.kazoo.routing import PDF_TARGET_SUFFIX, DocPlanner, FlowRule, needs_pdf
+from syncd.kazoo.routing import DocPlanner, needs_pdf
 from syncd.runtime import logs, sdnotify
 from syncd.runtime.bulkhead import Bulkhead, supervised
-from syncd.runtime.hints import Hints
-from syncd.state import Item, State
+from syncd.runtime.hints import HintHooks, Hints
+from syncd.state import State
 
 log = logging.getLogger("syncd")
 
 
-class CouchSource:
-    """The engine's AttachmentSource, reading from CouchDB."""
+class ReconcileArgs(Protocol):
+    """What `syncd reconcile` was asked (the CLI's parsed arguments fit)."""
 
-    def __init__(self, couch: CouchClient) -> None:
-        self.couch = couch
-
-    def open(self, item: Item) -> AbstractContextManager[BinaryIO] | None:
-        stream = self.couch.open_attachment(item.db, item.doc_id, item.attachment)
-        return None if stream is None else closing(stream)
-
-
-class Targets:
-    """The engine's BackendResolver: target id -> backend, built once and reused."""
-
-    def __init__(
-        self, flow_specs: dict[str, BackendSpec], planner: DocPlanner, couch: CouchClient, endpoints: EndpointPolicy
-    ) -> None:
-        self.flow_specs, self.planner, self.couch, self.endpoints = flow_specs, planner, couch, endpoints
-        self._built: dict[str, tuple[BackendSpec, Backend]] = {}
-        self._lock = threading.Lock()
-
-    def backend_for(self, item: Item) -> Backend:
-        target = item.target.removesuffix(PDF_TARGET_SUFFIX)  # a fax's PDF beside its TIFF: same backend
-        spec = self.flow_specs.get(target) or self.planner.kazoo_targets.get(target)
-        if spec is None:  # after a restart: route the document again to learn its target
-            doc = self.couch.get(item.db, item.doc_id)
-            if doc is not None:
-                self.planner.items(item.db, doc)
-            spec = self.planner.kazoo_targets.get(target)
-        if spec is None:
-            raise SyncdError(
-                f"target {item.target} is no longer in the storage plan for this document; "
-                "it waits until the plan routes it again"
-            )
-        if target.startswith("kazoo:") and spec.options.get("endpoint_url"):
-            self.endpoints.check_url(spec.options["endpoint_url"])  # a tenant's endpoint: public ones only
-        with self._lock:
-            built = self._built.get(target)
-            if built is None or built[0] is not spec:
-                built = self._built[target] = (spec, open_backend(spec))
-            return built[1]
-
-
-def backend_spec(backend: BackendConfig) -> BackendSpec:
-    return BackendSpec(backend.type, {k: v for k, v in backend.options.items() if v is not None and k != "watch"})
-
-
-def flow_setup(config: Config) -> tuple[list[FlowRule], dict[str, BackendSpec]]:
-    """syncd's own flows as FlowRules, and the backends they name."""
-    specs, rules = {}, []
-    for flow in config.flows:
-        backend = config.backends[flow.backend]
-        target = f"syncd:{backend.name}"
-        specs[target] = backend_spec(backend)
-        naming: dict[str, Any] = {"field_separator": flow.field_separator}
-        if flow.field_list is not None:
-            naming["field_list"] = list(flow.field_list)
-        if flow.prefix:
-            naming["folder_base_path"] = flow.prefix
-        rules.append(FlowRule(target, flow.classification, flow.pvt_type, frozenset(flow.accounts), naming))
-    return rules, specs
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def account(self) -> str | None: ...
+    @property
+    def allow_deletes(self) -> bool: ...
 
 
 class Daemon:
@@ -173,6 +120,23 @@ class Daemon:
     def reconciler(self, dry_run: bool = False, progress: Any = None) -> Reconciler:
         return Reconciler(self.state, self.couch, self.planner, self.two_way(dry_run, progress))
 
+    def reconcile(self, args: ReconcileArgs, stop: threading.Event, progress: Any, say: Any) -> Report:
+        """`syncd reconcile`: plan over every followed database and target; unless dry_run, apply
+        it and upload what it recorded (an upload that fails counts as skipped)."""
+        self.follower.discover()
+        report = self.reconciler(args.dry_run, progress).run(args.account, args.allow_deletes, stop, say=say)
+        if not args.dry_run:
+            report.counts["skipped"] += self.runner.drain(stop, once=True).failed
+        return report
+
+    def waiting(self) -> int:
+        """Items not uploaded yet: pending or failed (retried with backoff)."""
+        return self.state.count("pending", "failed")
+
+    def problems(self) -> dict[str, str]:
+        """Standing problems by scope (doc:..., account:..., target:...)."""
+        return self.state.problems()
+
     def run_once(self, stop: threading.Event) -> RunStats:
         """Drain every feed and the whole backlog once. Raises CouchUnavailable."""
         self.follower.discover()
@@ -203,7 +167,8 @@ class Daemon:
             threads.append(self.thread("fax", lambda: self._fax_loop(stop)))
         for thread in threads:
             thread.start()
-        self.hints = Hints(self, stop)
+        hooks = HintHooks(self.two_way, self.twoway_lock, self.fax_hint, self.bulkhead.contain, self.thread)
+        self.hints = Hints(self.config, self.state, hooks, stop)
         scheduler.start()
         sdnotify.notify("READY=1")
         log.info(

@@ -129,15 +129,16 @@ def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
             daemon.run_forever(stop)
             return EXIT_OK
         stats = daemon.run_once(stop)
-        pending = daemon.state.count("pending", "failed")
+        pending = daemon.waiting()
         print(
             f"syncd: {stats.synced} uploaded or verified, {stats.failed} failed, "
             f"{stats.gone} gone from CouchDB, {pending} waiting",
             file=sys.stderr,
         )
-        for scope, problem in daemon.state.problems().items():
+        problems = daemon.problems()
+        for scope, problem in problems.items():
             print(f"syncd: problem ({scope}): {problem}", file=sys.stderr)
-        failed = stats.failed or daemon.state.problems()
+        failed = stats.failed or problems
         return EXIT_FAILED if failed else EXIT_OK
     finally:
         daemon.close()
@@ -197,11 +198,7 @@ def cmd_reconcile(cfg: config.Config, args: argparse.Namespace) -> int:
     try:
         stop = _stop_on_signals()
         with views.progress_bar(enabled=not args.json) as tick:
-            daemon.follower.discover()
-            report = daemon.reconciler(args.dry_run, tick).run(args.account, args.allow_deletes, stop, say=_say)
-        if not args.dry_run:  # the uploads and re-uploads the plan recorded
-            stats = daemon.runner.drain(stop, once=True)
-            report.counts["skipped"] += stats.failed
+            report = daemon.reconcile(args, stop, tick, _say)
         if args.json:
             print(json.dumps(views.as_json(report, args.dry_run), indent=2))
         else:

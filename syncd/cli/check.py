@@ -8,8 +8,8 @@ from functools import partial
 
 from syncd.backends import BackendSpec, open_backend
 from syncd.config import Config
-from syncd.daemon import backend_spec, flow_setup
 from syncd.errors import KazooError, PlanError
+from syncd.flows.attachments.targets import backend_spec, flow_setup
 from syncd.flows.fax.records import Outbox
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.endpoints import EndpointPolicy

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -20,21 +23,34 @@ from syncd.errors import StateDamaged
 from syncd.runtime.bulkhead import describe
 
 if TYPE_CHECKING:
-    from syncd.daemon import Daemon
+    from syncd.config import Config
+    from syncd.engine.twoway import TwoWay
+    from syncd.state import State
 
 log = logging.getLogger("syncd.watch")
 DEBOUNCE_SECONDS = 0.5
 
 
+@dataclass(frozen=True)
+class HintHooks:
+    """What the hint threads need from the daemon, as callbacks (never the daemon itself)."""
+
+    two_way: Callable[[], TwoWay]  # a fresh pass; called under `lock`, which serialises two-way work
+    lock: AbstractContextManager[Any]
+    fax_hint: Callable[[str, str], None]  # (backend name, key): a file event in a fax outbox
+    contain: Callable[[str, BaseException], object]  # the bulkhead: log once, count, carry on
+    thread: Callable[..., threading.Thread]  # a supervised thread (name, loop, daemon=...)
+
+
 class Hints:
-    def __init__(self, daemon: Daemon, stop: threading.Event) -> None:
-        self.daemon, self.stop = daemon, stop
+    def __init__(self, config: Config, state: State, hooks: HintHooks, stop: threading.Event) -> None:
+        self.config, self.state, self.hooks, self.stop = config, state, hooks, stop
         self._keys: dict[tuple[str | None, str], None] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._observers: list[Any] = []
-        self._threads = [daemon.thread("hints", self._consume, daemon=True)]
-        for backend in daemon.config.backends.values():
+        self._threads = [hooks.thread("hints", self._consume, daemon=True)]
+        for backend in config.backends.values():
             watch = backend.options.get("watch") or "inotify"
             if backend.type == "local" and watch != "off" and backend.options.get("path"):
                 target = f"syncd:{backend.name}"
@@ -43,18 +59,18 @@ class Hints:
                         backend.options["path"],
                         partial(self.add, target),
                         polling=watch == "poll",
-                        on_change=partial(daemon.fax_hint, backend.name),
+                        on_change=partial(hooks.fax_hint, backend.name),
                     )
                 )
-        sqs = daemon.config.two_way
+        sqs = config.two_way
         if sqs.sqs_queue_url:
             from syncd.backends.s3_events import SqsWatcher
 
             watcher = SqsWatcher(sqs.sqs_queue_url, **sqs.sqs)
             self._threads.append(
-                daemon.thread("sqs-events", lambda: watcher.run(stop, lambda _b, k: self.add(None, k)), daemon=True)
+                hooks.thread("sqs-events", lambda: watcher.run(stop, lambda _b, k: self.add(None, k)), daemon=True)
             )
-        self._threads.append(daemon.thread("change-feeds", self._poll_change_feeds, daemon=True))
+        self._threads.append(hooks.thread("change-feeds", self._poll_change_feeds, daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -74,35 +90,38 @@ class Hints:
             if keys:
                 self._hand_over(keys)
 
+    @contextmanager
+    def _pass(self) -> Iterator[TwoWay]:
+        with self.hooks.lock:
+            yield self.hooks.two_way()
+
     def _hand_over(self, keys: list[tuple[str | None, str]]) -> None:
-        with self.daemon.twoway_lock:
-            tw = self.daemon.two_way()
+        with self._pass() as tw:
             for target, key in keys:
                 try:
                     tw.hint(target, key)
                 except StateDamaged:
                     raise
                 except Exception as exc:  # noqa: BLE001 - one key's trouble never stops the others
-                    self.daemon.bulkhead.contain(f"cannot follow up a deletion event for key {key!r}", exc)
+                    self.hooks.contain(f"cannot follow up a deletion event for key {key!r}", exc)
 
     def _poll_change_feeds(self) -> None:
         """Every change_poll_interval: each tracked target's change log, when its backend keeps one."""
-        while not self.stop.wait(self.daemon.config.two_way.change_poll_interval):
-            with self.daemon.twoway_lock:
-                tw = self.daemon.two_way()
-                for target in self.daemon.state.tracked_targets():
+        while not self.stop.wait(self.config.two_way.change_poll_interval):
+            with self._pass() as tw:
+                for target in self.state.tracked_targets():
                     scope = f"changes:{target}"
                     try:
                         follow_changes(tw, target)
                     except StateDamaged:
                         raise
                     except Exception as exc:  # noqa: BLE001 - one target's log never stops the others
-                        if self.daemon.state.set_problem(scope, describe(exc)):
+                        if self.state.set_problem(scope, describe(exc)):
                             log.warning(
                                 "cannot read the change log of %s (%s); listing scans still cover deletes", target, exc
                             )
                         continue
-                    if self.daemon.state.clear_problem(scope):
+                    if self.state.clear_problem(scope):
                         log.info("reading the change log of %s again", target)
 
     def close(self) -> None:
