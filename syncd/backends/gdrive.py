@@ -28,7 +28,6 @@ has its own authorised connection.
 from __future__ import annotations
 
 import builtins
-import hashlib
 import io
 import json
 import threading
@@ -44,6 +43,15 @@ from googleapiclient.discovery import build_from_document
 from googleapiclient.http import MediaIoBaseUpload, MediaUpload, build_http
 
 from syncd.backends.base import Backend, HashingReader, ObjectChange, ObjectInfo, ResumeSlot
+from syncd.backends.gdrive_files import (
+    KEY_PROPERTY,
+    PROPERTY_BYTES,
+    ROOT_PROPERTY,
+    has_property,
+    key_property_value,
+    object_info,
+    quote_query,
+)
 from syncd.backends.gdrive_io import (
     FULL_SCOPE,
     TRANSPORT_ERRORS,
@@ -58,8 +66,6 @@ from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFoun
 
 FOLDER = "application/vnd.google-apps.folder"
 MiB = 1024 * 1024
-KEY_PROPERTY, ROOT_PROPERTY = "syncd_key", "syncd_root"
-PROPERTY_BYTES = 124  # Drive's limit for one property's key and value together (UTF-8)
 _FILE_FIELDS = "id,name,size,md5Checksum,mimeType,parents,trashed,appProperties,modifiedTime"
 
 
@@ -106,16 +112,16 @@ class DriveBackend(Backend):
         yield from self._walk(self.folder_id, "", prefix)
 
     def _walk(self, folder_id: str, path: str, prefix: str) -> Iterator[ObjectInfo]:
-        for child in self._query(f"'{_quote(folder_id)}' in parents and trashed = false"):
+        for child in self._query(f"'{quote_query(folder_id)}' in parents and trashed = false"):
             key = f"{path}{child['name']}"
             if child["mimeType"] == FOLDER:
                 if prefix.startswith(key + "/") or (key + "/").startswith(prefix):
                     yield from self._walk(child["id"], key + "/", prefix)
             elif key.startswith(prefix):
-                yield _info(key, child)
+                yield object_info(key, child)
 
     def stat(self, key: str) -> ObjectInfo:
-        return _info(key, self._find(key))
+        return object_info(key, self._find(key))
 
     def get(self, key: str) -> AbstractContextManager[BinaryIO]:
         file = self._find(key)
@@ -173,7 +179,7 @@ class DriveBackend(Backend):
                     f"trash the replaced {key!r}",
                     self._files().update(fileId=file_id, body={"trashed": True}, supportsAllDrives=True),
                 )
-        return _info(key, created)
+        return object_info(key, created)
 
     def _resumable(self, key: str, request: Any, media: StreamUpload, slot: ResumeSlot | None) -> dict[str, Any]:
         """Send the chunks; continue the slot's session when Drive still has it."""
@@ -317,7 +323,9 @@ class DriveBackend(Backend):
                 return
 
     def _children(self, folder_id: str, name: str) -> Iterator[dict[str, Any]]:
-        return self._query(f"'{_quote(folder_id)}' in parents and trashed = false and name = '{_quote(name)}'")
+        return self._query(
+            f"'{quote_query(folder_id)}' in parents and trashed = false and name = '{quote_query(name)}'"
+        )
 
     def _drive_args(self) -> dict[str, Any]:
         if not self.drive_id:
@@ -341,8 +349,8 @@ class DriveBackend(Backend):
         if not files:
             files = list(
                 self._query(
-                    f"{_has(ROOT_PROPERTY, self.folder_id)} and {_has(KEY_PROPERTY, _key_value(key))} "
-                    "and trashed = false"
+                    f"{has_property(ROOT_PROPERTY, self.folder_id)} and "
+                    f"{has_property(KEY_PROPERTY, key_property_value(key))} and trashed = false"
                 )
             )
         if not files:
@@ -376,7 +384,7 @@ class DriveBackend(Backend):
         if not labels:
             return {}
         out = {k: v for k, v in labels.items() if len(k.encode()) + len(v.encode()) <= PROPERTY_BYTES}
-        return {**out, KEY_PROPERTY: _key_value(key), ROOT_PROPERTY: self.folder_id}
+        return {**out, KEY_PROPERTY: key_property_value(key), ROOT_PROPERTY: self.folder_id}
 
     @staticmethod
     def _split(key: str) -> tuple[str, str]:
@@ -384,23 +392,3 @@ class DriveBackend(Backend):
         if not key or any(p in ("", ".", "..") for p in parts) or "\x00" in key:
             raise InvalidKey(key, "Drive paths need non-empty names between '/' (no '.' or '..')")
         return "/".join(parts[:-1]), parts[-1]
-
-
-def _key_value(key: str) -> str:
-    """The key itself when it fits in one property, else its SHA-256 (Drive's 124-byte limit)."""
-    if len(KEY_PROPERTY.encode()) + len(key.encode()) <= PROPERTY_BYTES:
-        return key
-    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
-
-def _has(name: str, value: str) -> str:
-    return f"appProperties has {{ key='{name}' and value='{_quote(value)}' }}"
-
-
-def _info(key: str, file: dict[str, Any]) -> ObjectInfo:
-    md5 = file.get("md5Checksum")
-    return ObjectInfo(key, int(file.get("size") or 0), md5 or f"id:{file['id']}", md5, file["id"])
-
-
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")
