@@ -50,7 +50,7 @@ from syncd.kazoo.routing import DocPlanner, needs_pdf
 from syncd.runtime import logs, sdnotify
 from syncd.runtime.bulkhead import Bulkhead, supervised
 from syncd.runtime.hints import HintHooks, Hints
-from syncd.state import State
+from syncd.state import ItemStatus, State
 
 log = logging.getLogger("syncd")
 
@@ -131,7 +131,7 @@ class Daemon:
 
     def waiting(self) -> int:
         """Items not uploaded yet: pending or failed (retried with backoff)."""
-        return self.state.count("pending", "failed")
+        return self.state.count(ItemStatus.PENDING, ItemStatus.FAILED)
 
     def problems(self) -> dict[str, str]:
         """Standing problems by scope (doc:..., account:..., target:...)."""

@@ -142,3 +142,16 @@ def test_tests_mirror_the_package_with_one_file_per_name() -> None:
     for folder in {p.parent for p in tests.rglob("test_*.py")} - {tests}:
         top_level = folder.relative_to(tests).parts[0]
         assert top_level in PACKAGES | {"hostile", "support"}, f"tests/{top_level} mirrors no package"
+
+
+def test_every_engine_protocol_lives_in_engine_abc() -> None:
+    for path in (PKG / "engine").glob("*.py"):
+        if path.name == "abc.py":
+            continue
+        tree = ast.parse(path.read_text())
+        protocols = [
+            node.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef) and any("Protocol" in ast.unparse(base) for base in node.bases)
+        ]
+        assert not protocols, (rel(path), protocols)

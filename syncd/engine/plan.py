@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from syncd.state import Item
+from syncd.state import Item, ItemStatus
 
 
 class Act(StrEnum):
@@ -56,7 +56,7 @@ def decide(item: Item, listed: tuple[Any, ...] | None, now: float, grace: float)
 
 def _changed(item: Item, listed: tuple[Any, ...]) -> bool:
     _key, size, etag, md5 = listed
-    if item.status != "synced":  # Kazoo's own copy: syncd recorded no checksum to compare
+    if item.status != ItemStatus.SYNCED:  # Kazoo's own copy: syncd recorded no checksum to compare
         return False
     if item.length and size != item.length:
         return True

@@ -20,38 +20,19 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from syncd.backends.base import Backend
+from syncd.engine.abc import BackendResolver, KazooSide
 from syncd.engine.plan import Act, Guard, Policy, decide, proceed_command
-from syncd.engine.uploader import BackendResolver
 from syncd.errors import NotFound, StateError, StorageError, SyncdError
 from syncd.runtime.bulkhead import describe
-from syncd.state import Item, State
+from syncd.state import Item, ItemStatus, State
 
 log = logging.getLogger("syncd.twoway")
 
 MARKER = ".syncd-marker"
 TRASH = ".syncd-trash/"
-
-
-class DocCheckLike(Protocol):
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def reason(self) -> str: ...
-    @property
-    def already_deleted(self) -> bool: ...
-
-
-Check = TypeVar("Check", bound=DocCheckLike)
-
-
-class KazooSide(Protocol[Check]):
-    """Kazoo's side of a delete: inspect the doc, then apply at what was inspected."""
-
-    def inspect(self, item: Item) -> Check: ...
-    def apply(self, item: Item, check: Check) -> Check: ...
 
 
 @dataclass(frozen=True)
@@ -275,7 +256,7 @@ class TwoWay:
             report.add("delete-in-kazoo", item, why)
 
     def _restore(self, item: Item, report: Report) -> None:
-        if item.status != "synced":  # Kazoo's own offloaded copy: CouchDB has no bytes to restore from
+        if item.status != ItemStatus.SYNCED:  # Kazoo's own offloaded copy: CouchDB has no bytes to restore from
             report.add(
                 "lost",
                 item,

@@ -7,33 +7,16 @@ import binascii
 import logging
 import random
 import time
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol, cast
+from typing import BinaryIO, cast
 
 from syncd.backends.base import Backend, HashingReader, ObjectInfo
+from syncd.engine.abc import AttachmentSource, BackendResolver, Converter
 from syncd.errors import IntegrityError, NotFound, StateError, SyncdError
 from syncd.runtime.bulkhead import describe
 from syncd.state import Item, State
 
 log = logging.getLogger("syncd.upload")
-
-
-class AttachmentSource(Protocol):
-    def open(self, item: Item) -> AbstractContextManager[BinaryIO] | None:
-        """Stream the item's attachment bytes, or None when CouchDB no longer has it."""
-
-
-class Converter(Protocol):
-    """Makes what is uploaded from what CouchDB holds, for items that are renditions (engine.convert)."""
-
-    def applies(self, item: Item) -> bool: ...
-    def convert(self, source: BinaryIO, expected_md5: str | None) -> AbstractContextManager[Any]: ...
-
-
-class BackendResolver(Protocol):
-    def backend_for(self, item: Item) -> Backend:
-        """The backend behind item.target; raises SyncdError when it cannot be built."""
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,11 @@ from typing import Any
 from syncd.errors import StateError
 from syncd.state.db import GuardedConnection, StateLock
 from syncd.state.fax import FaxState
-from syncd.state.items import ITEM_COLUMNS, Item, NewItem, item_from_row
+from syncd.state.items import ITEM_COLUMNS, Item, ItemStatus, NewItem, item_from_row
 from syncd.state.schema import MIGRATIONS, SCHEMA_VERSION
 from syncd.state.two_way import TwoWayState, insert_audit
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Item", "NewItem", "State"]
-
-
-PENDING, FAILED, SYNCED, OFFLOADED = "pending", "failed", "synced", "offloaded"
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Item", "ItemStatus", "NewItem", "State"]
 
 
 class UploadSessionSlot:
@@ -335,7 +332,7 @@ def _record(
 
 
 def _upsert_args(item: NewItem, now: float) -> tuple[Any, ...]:
-    status = OFFLOADED if item.offloaded else PENDING
+    status = ItemStatus.OFFLOADED if item.offloaded else ItemStatus.PENDING
     return (
         item.db,
         item.doc_id,

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from typing import Any
+
+
+class ItemStatus(StrEnum):
+    """Where an item stands: the items.status column."""
+
+    PENDING = "pending"  # to upload, or to upload again
+    FAILED = "failed"  # the last attempt failed: retried with backoff
+    SYNCED = "synced"  # uploaded by syncd and verified (MD5 read = MD5 stored)
+    OFFLOADED = "offloaded"  # Kazoo stored it itself (pvt_attachments): recorded, never uploaded
 
 
 @dataclass(frozen=True)
