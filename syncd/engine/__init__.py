@@ -1,7 +1,8 @@
 """The engine: takes recorded work from the state DB and applies it through
-backends, verifying every byte. It sees backends only through
-syncd.backends.base.Backend and Kazoo only through the small AttachmentSource
-protocol, and imports no SDK and no config (a test enforces this).
+backends, verifying every byte, and carries deletes both ways. It sees
+backends only through syncd.backends.base.Backend, and Kazoo and the flows
+only through the protocols in engine/abc.py; it imports no SDK, no config and
+no flow (tests/test_architecture.py holds this).
 
 Upload rule: an item counts as synced only when the MD5 of the bytes read from
 CouchDB equals the attachment's CouchDB digest AND the backend reports that
