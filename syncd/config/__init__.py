@@ -149,16 +149,15 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     v.unknown(log, "log", {"level"})
     level = v.choice(log, "log.level", LOG_LEVELS, "info")
     notices: list[str] = []
-    kazoo = _kazoo(
-        v, v.table(raw, "kazoo"), crossbar_config(v, v.table(raw, "kazoo"), v.table(raw, "two_way"), notices)
-    )
+    kazoo_table, two_way_table = v.table(raw, "kazoo"), v.table(raw, "two_way")  # each read (and judged) once
+    kazoo = _kazoo(v, kazoo_table, crossbar_config(v, kazoo_table, two_way_table, notices))
     upload = _upload(v, v.table(raw, "upload"))
     backends = {
         name: BackendConfig(name, kind, opts)
         for name, (kind, opts) in backend_options(v, v.table(raw, "backends")).items()
     }
     flows = _flows(v, raw.get("flows", []), backends)
-    two_way = two_way_config(v, v.table(raw, "two_way"))
+    two_way = two_way_config(v, two_way_table)
     fax = fax_config(v, v.table(raw, "fax"), set(backends))
     check_overlaps(v, _places(backends, flows, fax))
     if fax.submit_via == "crossbar" and not kazoo.crossbar:

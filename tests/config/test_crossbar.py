@@ -53,6 +53,21 @@ def test_a_bad_section_is_refused_by_name(section: dict[str, str], problem: str)
     assert problem in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"kazoo": {"crossbar": "https://kazoo:8443"}},
+        {"kazoo": "crossbar"},
+        {"two_way": ["crossbar_url"]},
+    ],
+)
+def test_a_section_of_the_wrong_type_is_refused_once_by_name(raw: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as err:
+        config.parse({**BASE, **raw})
+    problems = [line for line in str(err.value).splitlines() if "must be a table" in line]
+    assert len(problems) == 1, str(err.value)
+
+
 def test_the_cli_logs_the_deprecation_at_start(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(
