@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -161,26 +162,25 @@ class ExistingCouchServer:
         names = requests.get(f"{self.auth_url}/_all_dbs", timeout=60).json()
         return [name for name in names if name.replace("/", "").startswith(prefix)]
 
-    def owned_docs(self, db: str) -> list[dict[str, Any]]:
-        answer = requests.get(f"{self.auth_url}/{db}/_all_docs", params={"include_docs": "true"}, timeout=60)
-        if answer.status_code == 404:
-            return []
-        rows = answer.json()["rows"]
-        return [
-            row["doc"]
-            for row in rows
-            if row["id"].startswith(self.session) or str(row["doc"].get("pvt_account_id", "")).startswith(self.session)
-        ]
+    def is_ours(self, doc: dict[str, Any]) -> bool:
+        """A document this session wrote: its id, or the account it belongs to, carries the token."""
+        return str(doc["_id"]).startswith(self.session) or str(doc.get("pvt_account_id", "")).startswith(self.session)
+
+    def remove(self, databases: Iterable[str], chosen: Callable[[dict[str, Any]], bool]) -> None:
+        """Drop these databases, and delete the chosen documents of Kazoo's shared databases."""
+        for name in databases:
+            requests.delete(f"{self.auth_url}/{quote(name, safe='')}", timeout=60)
+        for db in self.SHARED_DBS:
+            answer = requests.get(f"{self.auth_url}/{db}/_all_docs", params={"include_docs": "true"}, timeout=60)
+            for doc in (row["doc"] for row in answer.json().get("rows", []) if row.get("doc")):
+                if chosen(doc):
+                    requests.delete(
+                        f"{self.auth_url}/{db}/{quote(doc['_id'], safe='')}", params={"rev": doc["_rev"]}, timeout=60
+                    )
 
     def stop(self) -> None:
         """Remove what this session wrote, and only that."""
-        for name in self.owned_databases():
-            requests.delete(f"{self.auth_url}/{quote(name, safe='')}", timeout=60)
-        for db in self.SHARED_DBS:
-            for doc in self.owned_docs(db):
-                requests.delete(
-                    f"{self.auth_url}/{db}/{quote(doc['_id'], safe='')}", params={"rev": doc["_rev"]}, timeout=60
-                )
+        self.remove(self.owned_databases(), self.is_ours)
 
 
 def couch_server_for_tests(workdir: Path, session: str) -> CouchServer | RealCouchServer | ExistingCouchServer:

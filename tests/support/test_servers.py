@@ -4,10 +4,8 @@ session exactly what that session wrote is removed, and nothing of anyone else's
 from __future__ import annotations
 
 import secrets
-from urllib.parse import quote
 
 import pytest
-import requests
 
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
@@ -48,17 +46,8 @@ def test_a_session_removes_what_it_wrote_and_nothing_else(couch_server: CouchSer
         assert _present(couch, ours, our_dbs) == [False] * 5
         assert _present(couch, theirs, their_dbs) == [True] * 5
     finally:
-        _remove(couch_server, theirs, their_dbs)  # the stand-in for someone else's data goes too
-
-
-def _remove(server: CouchServer, account_id: str, dbs: list[str]) -> None:
-    for db in dbs:
-        requests.delete(f"{server.auth_url}/{quote(db, safe='')}", timeout=30)
-    for db in ExistingCouchServer.SHARED_DBS:
-        answer = requests.get(f"{server.auth_url}/{db}/_all_docs", params={"include_docs": "true"}, timeout=30)
-        for row in answer.json().get("rows", []):
-            if account_id in (row["id"], row["doc"].get("pvt_account_id")):
-                requests.delete(f"{server.auth_url}/{db}/{row['id']}", params={"rev": row["value"]["rev"]}, timeout=30)
+        cleaner = ExistingCouchServer(couch_server.auth_url, session)  # the stand-in for someone else's data goes too
+        cleaner.remove(their_dbs, lambda doc: theirs in (doc["_id"], doc.get("pvt_account_id")))
 
 
 def test_a_url_that_is_not_a_couchdb_is_refused_by_name() -> None:
