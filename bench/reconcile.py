@@ -100,13 +100,13 @@ def seed_state(state_path: Path, storage_doc: dict, modb: str, account_id: str, 
         )
         for doc, name, key, data, _ in rows
     ]
-    state.record_items(items)
-    with state._tx() as db:  # as after the uploads: synced, with S3's etag and MD5
+    state.work.record(items)
+    with state.db.tx() as db:  # as after the uploads: synced, with S3's etag and MD5
         db.executemany(
             "UPDATE items SET status = 'synced', etag = ?, md5 = ?, synced_at = ? WHERE db = ? AND doc_id = ?",
             [(etag, etag, time.time(), modb, doc["_id"]) for doc, *_, etag in rows],
         )
-    state.add_database(modb, account_id)
+    state.feeds.add_database(modb, account_id)
     state.close()
 
 

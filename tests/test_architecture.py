@@ -58,6 +58,20 @@ def test_there_are_flows_and_none_imports_another() -> None:
             assert not others, (rel(path), others)
 
 
+def test_each_flow_meets_the_daemons_contract_and_the_daemon_knows_no_more() -> None:
+    """Every flow package has a flow.py whose class the daemon runs through syncd.runtime.flow.Flow;
+    the daemon imports a flow's flow.py and nothing else of it."""
+    from syncd.daemon import FLOWS
+    from syncd.runtime.flow import Flow
+
+    contract = {n for n in vars(Flow) if not n.startswith("_")} | set(Flow.__annotations__)
+    assert {cls.__module__ for cls in FLOWS} == {f"syncd.flows.{f.name}.flow" for f in flows()}
+    for cls in FLOWS:
+        assert contract <= set(dir(cls)), (cls.__name__, contract - set(dir(cls)))
+    reached = {n for n in imports(PKG / "daemon.py") if n.startswith("syncd.flows")}
+    assert all(n.count(".") == 3 and n.endswith(".flow") for n in reached), reached
+
+
 def test_below_the_flows_only_a_flows_records_are_imported() -> None:
     """config, state, kazoo, runtime and backends share a flow's vocabulary (its records module);
     only the wiring (daemon.py, cli/) reaches a flow's workings."""

@@ -21,7 +21,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from syncd import __version__, config
@@ -155,39 +154,24 @@ def cmd_check(cfg: config.Config, _args: argparse.Namespace) -> int:
 
 
 def cmd_status(cfg: config.Config, args: argparse.Namespace) -> int:
+    from syncd.daemon import status
     from syncd.state import State
 
     state = State(cfg.state_path)
     try:
-        rows, problems = state.summary(), state.problems()
-        problems.update({f"held:{account}": message for account, message in state.holds().items()})
-        faxes = [{"outbox": o, "status": s, "count": n} for o, s, n in state.fax_counts()]
+        sections, problems = status(state), state.problems.all()
+        problems.update({f"held:{account}": message for account, message in state.holds.all().items()})
     finally:
         state.close()
     if args.json:
-        print(json.dumps({"flows": rows, "fax_outboxes": faxes, "problems": problems}, indent=2))
+        shown: dict[str, Any] = {section.key: section.rows for section in sections}
+        print(json.dumps({**shown, "problems": problems}, indent=2))
         return EXIT_OK
-    _print_table(rows, problems)
-    for row in faxes:
-        print(logs.scrub(f"fax outbox {row['outbox']}: {row['count']} {row['status']}"))
-    return EXIT_OK
-
-
-def _print_table(rows: list[dict[str, Any]], problems: dict[str, str]) -> None:
-    out: Callable[[str], None] = lambda line: print(logs.scrub(line))  # noqa: E731
-    out(f"{'ACCOUNT':32}  {'TYPE':15}  {'TARGET':30}  SYNCED  KAZOO  PENDING  FAILED  LAST SUCCESS")
-    for r in rows:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["last_success"])) if r["last_success"] else "-"
-        out(
-            f"{r['account_id']:32}  {r['pvt_type']:15}  {r['target'][:30]:30}  {r['synced']:6}  "
-            f"{r['offloaded']:5}  {r['pending']:7}  {r['failed']:6}  {when}"
-        )
-        if r["failed"] and r["last_error"]:
-            out(f"    last error: {r['last_error']}")
-    if not rows:
-        out("(nothing recorded yet)")
+    for line in [line for section in sections for line in section.lines]:
+        print(logs.scrub(line))
     for scope, problem in problems.items():
-        out(f"problem ({scope}): {problem}")
+        print(logs.scrub(f"problem ({scope}): {problem}"))
+    return EXIT_OK
 
 
 def cmd_reconcile(cfg: config.Config, args: argparse.Namespace) -> int:
@@ -215,7 +199,7 @@ def cmd_audit(cfg: config.Config, args: argparse.Namespace) -> int:
 
     state = State(cfg.state_path)
     try:
-        rows = state.audit(args.limit, args.account)
+        rows = state.audit.lines(args.limit, args.account)
     finally:
         state.close()
     if args.json:

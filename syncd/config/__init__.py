@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from syncd.backends import BackendSpec
 from syncd.config.backends import CHECKSUM_MODES, backend_options, credential_secrets, kazoo_drive
 from syncd.config.crossbar import CrossbarConfig, crossbar_config
 from syncd.config.fax import FaxConfig, fax_config
@@ -64,6 +65,10 @@ class BackendConfig:
     name: str
     type: str
     options: dict[str, Any] = field(repr=False)
+
+    def spec(self) -> BackendSpec:
+        """What open_backend needs: the options set, without syncd's own (watch)."""
+        return BackendSpec(self.type, {k: v for k, v in self.options.items() if v is not None and k != "watch"})
 
 
 @dataclass(frozen=True)

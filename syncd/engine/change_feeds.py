@@ -21,16 +21,16 @@ def follow_changes(tw: TwoWay, target: str) -> int:
     if not isinstance(backend, ChangeFeed):
         return 0
     feed = f"changes:{target}"
-    token = tw.state.cursor(feed)
+    token = tw.state.feeds.cursor(feed)
     if token is None:
-        tw.state.record_changes(feed, backend.start_token(), [])
+        tw.state.feeds.record_changes(feed, backend.start_token(), [])
         return 0
     changes, next_token = backend.changes_since(token)
     looked = 0
     for change in changes:
-        for item in tw.state.items_with_object_id(target, change.object_id):
+        for item in tw.state.listings.items_with_object_id(target, change.object_id):
             if change.gone or item.missing_since is not None:
                 tw.look(item)
                 looked += 1
-    tw.state.record_changes(feed, next_token, [])
+    tw.state.feeds.record_changes(feed, next_token, [])
     return looked

@@ -21,13 +21,15 @@ log = logging.getLogger("syncd.twoway")
 def carry_kazoo_deletes_to_backends(
     tw: TwoWay, report: Report, allow: bool = False, account_id: str | None = None
 ) -> None:
-    flagged = [i for i in tw.state.deleted_in_kazoo(limit=100_000) if not account_id or i.account_id == account_id]
+    flagged = [
+        i for i in tw.state.listings.deleted_in_kazoo(limit=100_000) if not account_id or i.account_id == account_id
+    ]
     acting = []
     for item in flagged:
         mode = tw.policy.on_kazoo_delete.get(item.pvt_type, "keep")
         if mode == "keep":
             if not tw.dry_run:
-                tw.state.forget(item.id, "deleted in Kazoo; its object is kept (on_kazoo_delete = keep)")
+                tw.state.work.forget(item.id, "deleted in Kazoo; its object is kept (on_kazoo_delete = keep)")
             report.add("forget", item, "deleted in Kazoo; object kept by policy")
         else:
             acting.append(item)
@@ -43,7 +45,7 @@ def _remove_object(tw: TwoWay, item: Item, mode: str, report: Report) -> None:
         info = backend.stat(item.object_key)
     except NotFound:
         if not tw.dry_run:
-            tw.state.forget(item.id, "deleted in Kazoo; its object was already gone")
+            tw.state.work.forget(item.id, "deleted in Kazoo; its object was already gone")
         report.add("forget", item, "deleted in Kazoo; object already gone")
         return
     except SyncdError as exc:
@@ -51,10 +53,10 @@ def _remove_object(tw: TwoWay, item: Item, mode: str, report: Report) -> None:
         return
     if (item.md5 and info.md5 and info.md5 != item.md5) or (not item.md5 and item.etag and info.etag != item.etag):
         if not tw.dry_run:
-            tw.state.audit_refusal(
+            tw.state.audit.refusal(
                 item, "backend", "deleted in Kazoo, but the object changed since syncd stored it; left in place"
             )
-            tw.state.forget(item.id, "deleted in Kazoo; object changed behind syncd's back, left in place")
+            tw.state.work.forget(item.id, "deleted in Kazoo; object changed behind syncd's back, left in place")
         report.add("refused", item, "object changed since syncd stored it; left in place")
         return
     action = "trash-object" if mode == "trash" else "delete-object"
@@ -74,7 +76,7 @@ def _remove_object(tw: TwoWay, item: Item, mode: str, report: Report) -> None:
         report.add("skipped", item, f"cannot remove the object ({exc}); tried again later")
         return
     reason = "deleted in Kazoo" + (f"; moved to {where!r}" if where else "; object deleted (on_kazoo_delete = delete)")
-    tw.state.record_delete(item, "backend", action, reason)
+    tw.state.audit.record_delete(item, "backend", action, reason)
     log.warning(
         "%s: %s account=%s db=%s doc=%s key=%r", action, reason, item.account_id, item.db, item.doc_id, item.object_key
     )

@@ -8,7 +8,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from syncd.engine.uploader import Outcome, Uploader
-from syncd.state import Item, State
+from syncd.state import Item
+from syncd.state.work import WorkItems
 
 log = logging.getLogger("syncd.runner")
 
@@ -33,8 +34,8 @@ class RunStats:
 class UploadRunner:
     """Keeps `workers` uploads in flight. On stop, finishes those in flight and returns."""
 
-    def __init__(self, state: State, uploader: Uploader, workers: int) -> None:
-        self.state, self.uploader, self.workers = state, uploader, workers
+    def __init__(self, work: WorkItems, uploader: Uploader, workers: int) -> None:
+        self.work, self.uploader, self.workers = work, uploader, workers
         self.wake = threading.Event()
 
     def drain(self, stop: threading.Event, once: bool = False) -> RunStats:
@@ -52,7 +53,7 @@ class UploadRunner:
                     if once
                     else {i.id for i in in_flight.values()}
                 )
-                batch = self.state.claim_due(room, skip=skip, ignore_backoff=once) if room > 0 else []
+                batch = self.work.claim_due(room, skip=skip, ignore_backoff=once) if room > 0 else []
                 for item in batch:
                     in_flight[pool.submit(self.uploader.process, item)] = item
                 if not in_flight:

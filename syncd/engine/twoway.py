@@ -87,7 +87,7 @@ class TwoWay:
         if backend is None:
             return
         try:
-            _, objects = self.state.store_listing(target, backend.list())
+            _, objects = self.state.listings.store_listing(target, backend.list())
         except SyncdError as exc:
             self.refuse(
                 report,
@@ -98,7 +98,7 @@ class TwoWay:
         tracked = tracked_present = 0
         due = time.time()
         missing, found = [], []
-        for item, listed in self.state.compare_listing(target, account_id):
+        for item, listed in self.state.listings.compare_listing(target, account_id):
             self.progress(1)
             act = decide(item, listed, due, self.policy.grace)
             tracked += 1
@@ -125,15 +125,15 @@ class TwoWay:
             self.refuse(report, target, refusal)
             return
         if not self.dry_run:
-            self.state.mark_missing(missing)
-            self.state.clear_missing(found)
-            self.state.note_target(target, backend.describe(), scanned_objects=objects)
-            self.state.clear_problem(f"target:{target}")
+            self.state.listings.mark_missing(missing)
+            self.state.listings.clear_missing(found)
+            self.state.listings.note_target(target, backend.describe(), scanned_objects=objects)
+            self.state.problems.clear(f"target:{target}")
 
     def hint(self, target: str | None, key: str) -> bool:
         """An event says key may be gone; True when a HEAD confirms it is (first sighting)."""
         noted = False
-        for item in self.state.items_at(key):
+        for item in self.state.listings.items_at(key):
             if target is None or item.target == target:
                 noted |= self.look(item)
         return noted
@@ -144,14 +144,14 @@ class TwoWay:
             self.backends.backend_for(item).stat(item.object_key)
         except NotFound:
             if not self.dry_run:
-                self.state.mark_missing([item.id])
+                self.state.listings.mark_missing([item.id])
             log.info("object reported gone, confirmed by a stat; waiting out the grace period %s", _where(item))
             return True
         except SyncdError as exc:
             log.warning("cannot check an object an event reported gone (%s) %s", exc, _where(item))
             return False
         if item.missing_since is not None and not self.dry_run:
-            self.state.clear_missing([item.id])
+            self.state.listings.clear_missing([item.id])
             log.info("object is back before its grace period ended; nothing will be deleted %s", _where(item))
         return False
 
@@ -159,7 +159,7 @@ class TwoWay:
     def confirm(self, report: Report, allow_deletes: bool = False, account_id: str | None = None) -> None:
         """Second sightings: HEAD each due item, guard, then delete in Kazoo or re-upload."""
         gone: list[Item] = []
-        for item in self.state.due_missing(time.time() - self.policy.grace, limit=100_000):
+        for item in self.state.listings.due_missing(time.time() - self.policy.grace, limit=100_000):
             if account_id and item.account_id != account_id:
                 continue
             if self._contained(item, report, partial(self._still_gone, item, report)):
@@ -195,7 +195,7 @@ class TwoWay:
             report.add("skipped", item, f"cannot stat the object now ({exc}); tried again later")
             return False
         if not self.dry_run:
-            self.state.clear_missing([item.id])
+            self.state.listings.clear_missing([item.id])
         report.add("found-again", item, "the object is back", keep_line=False)
         return False
 
@@ -206,12 +206,12 @@ class TwoWay:
         run_trip = None if allow else self.guard.check_run(len(deletes))
         cleared = []
         for account, items in by_account.items():
-            tracked, missing, recent = self.state.account_counts(account, time.time() - self.guard.window)
+            tracked, missing, recent = self.state.holds.account_counts(account, time.time() - self.guard.window)
             why = run_trip or (
                 None if allow else self.guard.check_account(account, len(items), tracked, missing, recent)
             )
             if why is None:
-                if not self.dry_run and self.state.release(account):
+                if not self.dry_run and self.state.holds.release(account):
                     log.info("deletes for account %s no longer held", account)
                 cleared += items
                 continue
@@ -222,8 +222,8 @@ class TwoWay:
             report.held[account] = message
             for item in items:
                 report.add("held", item, why, keep_line=False)
-            if not self.dry_run and self.state.hold(account, message, len(items)):
-                self.state.audit_event("held", f"{len(items)} delete(s) held: {message}", account_id=account)
+            if not self.dry_run and self.state.holds.hold(account, message, len(items)):
+                self.state.audit.event("held", f"{len(items)} delete(s) held: {message}", account_id=account)
                 log.error("account=%s %s", account, message)
         return cleared
 
@@ -241,17 +241,17 @@ class TwoWay:
             return
         if check.already_deleted:
             if not self.dry_run:
-                self.state.forget(item.id, f"{why}; the doc was already deleted in Kazoo")
+                self.state.work.forget(item.id, f"{why}; the doc was already deleted in Kazoo")
             report.add("forget", item, "already deleted in Kazoo")
         elif not check.ok:
             if not self.dry_run:
-                self.state.audit_refusal(item, "kazoo", f"{why}; not deleted: {check.reason}")
-                self.state.clear_missing([item.id])
+                self.state.audit.refusal(item, "kazoo", f"{why}; not deleted: {check.reason}")
+                self.state.listings.clear_missing([item.id])
             report.add("refused", item, check.reason)
             log.warning("not deleting in Kazoo: %s %s", check.reason, _where(item))
         else:
             if not self.dry_run:
-                self.state.record_delete(item, "kazoo", "soft-delete", f"{why}; {check.reason}")
+                self.state.audit.record_delete(item, "kazoo", "soft-delete", f"{why}; {check.reason}")
                 log.warning("deleted in Kazoo (soft): %s %s", why, _where(item))
             report.add("delete-in-kazoo", item, why)
 
@@ -265,7 +265,7 @@ class TwoWay:
             )
             return
         if not self.dry_run:
-            self.state.requeue(item.id, "object vanished from the backend; uploading it again")
+            self.state.work.requeue(item.id, "object vanished from the backend; uploading it again")
         report.add("reupload", item, "object gone from the backend; Kazoo keeps this type, upload again")
 
     def _reupload_changed(self, backend: Backend, item: Item, report: Report) -> None:
@@ -283,14 +283,14 @@ class TwoWay:
         except StorageError as exc:
             report.add("skipped", item, f"cannot keep the changed object aside ({exc}); not replaced")
             return
-        self.state.requeue(item.id, f"object changed behind syncd's back; kept aside as {aside!r}")
+        self.state.work.requeue(item.id, f"object changed behind syncd's back; kept aside as {aside!r}")
         report.add("reupload-changed", item, f"object differs; kept aside as {aside!r}")
 
     # -- helpers -------------------------------------------------------------
     def backend(self, target: str, report: Report) -> Backend | None:
         """The target's backend, resolved through one of its items (a deleted doc may not route: try a few)."""
         problem = None
-        for item in self.state.sample_items(target, 10):
+        for item in self.state.listings.sample_items(target, 10):
             try:
                 return self.backends.backend_for(item)
             except SyncdError as exc:
@@ -325,7 +325,7 @@ class TwoWay:
             pass
         except SyncdError as exc:
             return f"cannot check the marker {MARKER!r} on {backend.describe()}: {exc}"
-        known = self.state.target_info(target) or {}
+        known = self.state.listings.target_info(target) or {}
         if known.get("marker_at"):
             return (
                 f"the marker {MARKER!r} syncd wrote to {backend.describe()} is gone: wrong bucket or folder, "
@@ -337,14 +337,14 @@ class TwoWay:
         if not self.dry_run:
             body = f"syncd marker for {target}; syncd deletes nothing here while this file is missing\n".encode()
             backend.put(MARKER, io.BytesIO(body), length=len(body), content_type="text/plain")
-            self.state.note_target(target, backend.describe(), marker=True)
+            self.state.listings.note_target(target, backend.describe(), marker=True)
             log.info("wrote the location marker %s to %s", MARKER, backend.describe())
         return None
 
     def refuse(self, report: Report, target: str, why: str) -> None:
         report.refused[target] = why
-        if not self.dry_run and self.state.set_problem(f"target:{target}", why):
-            self.state.audit_event("refused", f"no deletes for this target: {why}", target=target)
+        if not self.dry_run and self.state.problems.set(f"target:{target}", why):
+            self.state.audit.event("refused", f"no deletes for this target: {why}", target=target)
             log.error("target %s: %s", target, why)
 
 

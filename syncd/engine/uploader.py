@@ -14,7 +14,8 @@ from syncd.backends.base import Backend, HashingReader, ObjectInfo
 from syncd.engine.abc import AttachmentSource, BackendResolver, Converter
 from syncd.errors import IntegrityError, NotFound, StateError, SyncdError
 from syncd.runtime.bulkhead import describe
-from syncd.state import Item, State
+from syncd.state import Item
+from syncd.state.work import WorkItems
 
 log = logging.getLogger("syncd.upload")
 
@@ -47,13 +48,13 @@ def md5_from_digest(digest: str | None) -> str | None:
 class Uploader:
     def __init__(
         self,
-        state: State,
+        work: WorkItems,
         source: AttachmentSource,
         backends: BackendResolver,
         retry: RetryPolicy,
         converter: Converter | None = None,
     ) -> None:
-        self.state, self.source, self.backends, self.retry = state, source, backends, retry
+        self.work, self.source, self.backends, self.retry = work, source, backends, retry
         self.converter = converter
 
     def process(self, item: Item) -> str:
@@ -66,7 +67,7 @@ class Uploader:
         except Exception as exc:
             text = describe(exc)
             retry_at = self.retry.next_attempt(item.attempts)
-            self.state.mark_failed(item.id, text, retry_at)
+            self.work.mark_failed(item.id, text, retry_at)
             log.warning(
                 "upload failed, attempt %d, next try in %ds: %s %s",
                 item.attempts,
@@ -91,7 +92,7 @@ class Uploader:
         if opened is None:
             # Deleted from Kazoo before we got to it: nothing exists to upload. A new
             # version of the attachment comes back through the feed as new work.
-            self.state.forget(item.id, "attachment no longer in CouchDB before upload")
+            self.work.forget(item.id, "attachment no longer in CouchDB before upload")
             log.warning("attachment left CouchDB before it was uploaded; dropped %s", _where(item))
             return Outcome.GONE
         with opened as stream:
@@ -111,7 +112,7 @@ class Uploader:
             content_type=item.content_type,
             md5=expected,
             properties=_labels(item),
-            resume=self.state.resume_slot(item),
+            resume=self.work.resume_slot(item),
         )
         if expected is None and isinstance(reader, HashingReader):
             if info.md5 is None:
@@ -146,7 +147,7 @@ class Uploader:
                 f"{backend.describe()} reports MD5 {info.md5} for {item.object_key!r}, "
                 f"the bytes read from CouchDB have {expected}"
             )
-        self.state.mark_synced(item.id, info.etag, info.md5, info.object_id)
+        self.work.mark_synced(item.id, info.etag, info.md5, info.object_id)
         log.info("uploaded %d bytes %s", item.length, _where(item))
         return Outcome.SYNCED
 
@@ -157,7 +158,7 @@ class Uploader:
             return False
         if expected is None or info.md5 != expected:
             return False
-        self.state.mark_synced(item.id, info.etag, info.md5, info.object_id)
+        self.work.mark_synced(item.id, info.etag, info.md5, info.object_id)
         log.info("already stored with the same MD5, recorded %s", _where(item))
         return True
 

@@ -68,9 +68,9 @@ class Follower:
         # account id -> plan generation it failed under; problems left by an earlier run are
         # retried once (generation -1) and cleared when the account's feeds read cleanly.
         self._paused: dict[str, int] = {
-            scope.split(":", 1)[1]: -1 for scope in state.problems() if scope.startswith("account:")
+            scope.split(":", 1)[1]: -1 for scope in state.problems.all() if scope.startswith("account:")
         }
-        self._doc_problems = {scope for scope in state.problems() if scope.startswith("doc:")}
+        self._doc_problems = {scope for scope in state.problems.all() if scope.startswith("doc:")}
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
         self.db_updates_supported: bool | None = None
@@ -78,12 +78,12 @@ class Follower:
     # -- discovery -----------------------------------------------------------
     def discover(self) -> int:
         """Find followed accounts and their databases; returns how many new databases."""
-        known = self.state.databases()
+        known = self.state.feeds.databases()
         added = 0
         for account_id in self._account_ids():
             for name in self._candidate_dbs(account_id, full=True):
                 if name not in known and self.couch.db_exists(name):
-                    self.state.add_database(name, account_id)
+                    self.state.feeds.add_database(name, account_id)
                     added += 1
         if added:
             log.info("following %d new database(s)", added)
@@ -91,12 +91,12 @@ class Follower:
 
     def check_current_month(self) -> int:
         """The fallback when _db_updates is unavailable: look for this month's MODBs."""
-        known = self.state.databases()
+        known = self.state.feeds.databases()
         added = 0
         for account_id in set(known.values()):
             name = self._modb_now(account_id)
             if name not in known and self.couch.db_exists(name):
-                self.state.add_database(name, account_id)
+                self.state.feeds.add_database(name, account_id)
                 added += 1
         return added
 
@@ -135,7 +135,7 @@ class Follower:
             self._note_updates(results)
 
     def _note_updates(self, results: list[dict[str, Any]]) -> None:
-        followed = set(self.state.databases().values())
+        followed = set(self.state.feeds.databases().values())
         woke = False
         for update in results:
             name = dbnames.decode(str(update.get("db_name", "")))
@@ -145,7 +145,7 @@ class Follower:
                 woke = True
             elif info is not None and info.account_id in followed:
                 if update.get("type") == "created":
-                    self.state.add_database(name, info.account_id)
+                    self.state.feeds.add_database(name, info.account_id)
                 self._mark_dirty(name)
                 self._heat(name)
                 woke = True
@@ -177,7 +177,7 @@ class Follower:
         self._follow_system_data()
         self._follow_accounts()
         recorded = 0
-        for name, account_id in sorted(self.state.databases().items()):
+        for name, account_id in sorted(self.state.feeds.databases().items()):
             if only is not None and name not in only:
                 continue
             if self._paused.get(account_id) == self._plan_generation:
@@ -196,7 +196,7 @@ class Follower:
     def _poll_db(self, name: str, account_id: str) -> int:
         recorded = 0
         while True:
-            since = self.state.cursor(name) or 0
+            since = self.state.feeds.cursor(name) or 0
             results, last_seq = self.couch.changes(name, since, self.page_size)
             try:
                 items = [
@@ -209,14 +209,14 @@ class Follower:
                 self._pause(account_id, str(exc))
                 return recorded
             deleted = [c["id"] for c in results if c.get("deleted") or (c.get("doc") and is_deleted(c["doc"]))]
-            self.state.record_changes(name, last_seq, items, deleted_docs=deleted)
+            self.state.feeds.record_changes(name, last_seq, items, deleted_docs=deleted)
             recorded += len(items)
             if items:
                 self.on_work()
                 self._heat(name)
             if account_id in self._paused:
                 del self._paused[account_id]
-                if self.state.clear_problem(f"account:{account_id}"):
+                if self.state.problems.clear(f"account:{account_id}"):
                     log.info("storage plan fixed; resuming account=%s", account_id)
             if len(results) < self.page_size:
                 return recorded
@@ -231,17 +231,17 @@ class Follower:
             raise
         except Exception as exc:  # noqa: BLE001 - one document's bad data never stops the others
             text = self.bulkhead.contain(f"account={account_id} db={name} doc={str(doc.get('_id'))[:200]!r}", exc)
-            self.state.set_problem(scope, f"{text}; skipped until the document changes (account {account_id})")
+            self.state.problems.set(scope, f"{text}; skipped until the document changes (account {account_id})")
             self._doc_problems.add(scope)
             return []
         if scope in self._doc_problems:
             self._doc_problems.discard(scope)
-            self.state.clear_problem(scope)
+            self.state.problems.clear(scope)
         return items
 
     def _pause(self, account_id: str, problem: str) -> None:
         self._paused[account_id] = self._plan_generation
-        if self.state.set_problem(f"account:{account_id}", problem):
+        if self.state.problems.set(f"account:{account_id}", problem):
             log.error(
                 "%s; account=%s waits (nothing is skipped) until the storage document is fixed", problem, account_id
             )
@@ -257,13 +257,13 @@ class Follower:
         if self.only_accounts:
             return
         changed = self._drain_feed(ACCOUNTS)
-        known = self.state.databases() if changed else {}
+        known = self.state.feeds.databases() if changed else {}
         for doc in changed:
             account_id = str(doc.get("_id", ""))
             if doc.get("pvt_type") == "account" and dbnames.is_account_id(account_id):
                 for name in self._candidate_dbs(account_id, full=False):
                     if name not in known and self.couch.db_exists(name):
-                        self.state.add_database(name, account_id)
+                        self.state.feeds.add_database(name, account_id)
                         known[name] = account_id
                         log.info("following new account=%s db=%s", account_id, name)
 
@@ -271,9 +271,9 @@ class Follower:
         """Read a system database's feed to the end; returns the changed docs."""
         docs: list[dict[str, Any]] = []
         while True:
-            since = self.state.cursor(db) or 0
+            since = self.state.feeds.cursor(db) or 0
             results, last_seq = self.couch.changes(db, since, self.page_size)
             docs += [c["doc"] for c in results if c.get("doc")]
-            self.state.record_changes(db, last_seq, [])
+            self.state.feeds.record_changes(db, last_seq, [])
             if len(results) < self.page_size:
                 return docs

@@ -1,28 +1,30 @@
-"""The state database's connection and lock: SQLite failures named, one daemon per file.
+"""The state database: one SQLite connection, its transactions and migrations.
 
+- The connection runs in WAL mode with synchronous=NORMAL: a killed process
+  loses nothing committed; a power cut may lose the last commits, which only
+  replays work that is idempotent (an object already present with the same MD5
+  is recorded, not uploaded twice). It is shared by all threads behind a lock:
+  SQLite serialises writers anyway. Long reads get their own read-only
+  connection (WAL lets readers run beside the writer).
 - Every sqlite3 error becomes a StateError that says what happened and what to
   do: StateUnavailable when it can clear by itself (disk full, read-only,
   I/O error, busy), StateDamaged when the file is unusable.
-- One syncd may write a state database at a time: `syncd run` (and a
-  reconcile that acts) holds an exclusive flock on `<path>.lock`, taken before
-  any migration. The lock file says who holds it, so a second run can name
-  the holder. Read-only commands (status, audit, check) never take it.
+- Schema changes are migrations keyed by PRAGMA user_version (syncd.state.schema),
+  applied under the state lock (syncd.state.lock).
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-import socket
 import sqlite3
-import sys
 import threading
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from syncd.errors import StateDamaged, StateError, StateLocked, StateUnavailable
+from syncd.errors import StateDamaged, StateError, StateUnavailable
+from syncd.state.lock import StateLock
+from syncd.state.schema import MIGRATIONS, SCHEMA_VERSION
 
 _TRANSIENT = (
     "database or disk is full",
@@ -87,63 +89,128 @@ class GuardedConnection:
             raise StateUnavailable(f"state database {self._path} is closed (syncd is stopping)")
 
 
-class StateLock:
-    """An exclusive, non-blocking flock beside the state database, released when the process ends."""
+class Database:
+    """The state database at path. exclusive=True (the daemon, an acting reconcile): hold the
+    state lock for the process's life, taken before any migration. Read-only commands open it
+    beside a running daemon."""
 
-    def __init__(self, state_path: str) -> None:
-        self.path = state_path + ".lock"
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
+    def __init__(self, path: str, exclusive: bool = False) -> None:
+        self.path = path
+        self._held: StateLock | None = None
+        _make_folder(path)
+        if exclusive and path != ":memory:":
+            self._held = StateLock(path)
+            self._held.acquire()
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise StateError(
-                f"cannot open the lock file {self.path}: {exc.strerror}; check [state] path "
-                "and that its directory is writable"
-            ) from None
+            self._conn = _connect(path)
+        except BaseException:
+            self._release()
+            raise
+        self._lock = threading.RLock()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            os.close(fd)
-            raise StateLocked(
-                f"state database {self.path.removesuffix('.lock')} is in use by another syncd "
-                f"({holder}); only one syncd may run on a state database: stop the other one "
-                "(systemctl stop syncd) or give this one its own [state] path"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(
-            fd,
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "since": time.time(),
-                    "command": " ".join(sys.argv[:3]),
-                }
-            ).encode(),
-        )
-        self._fd = fd
+            self._migrate()
+        except BaseException:
+            self._release()
+            raise
 
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+    def execute(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
+        """A statement outside any transaction (reads, and single writes that need none)."""
+        with self._lock:
+            return self._conn.execute(sql, args)
 
-    def try_briefly(self) -> bool:
-        """Take the lock if free (True) - for a migration by a read-only command; else False."""
+    @contextmanager
+    def tx(self) -> Iterator[GuardedConnection]:
+        """One write transaction (BEGIN IMMEDIATE): all of it commits, or none of it."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except StateError:
+                    pass  # the transaction is gone with the failure that ended it
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def reader(self) -> Iterator[Any]:
+        """A connection of its own for a long read, so it never blocks writers."""
+        if self.path == ":memory:":
+            yield self
+            return
+        connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
         try:
-            self.acquire()
-        except StateLocked:
-            return False
-        return True
+            yield connection
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._held is not None:
+            self._held.release()
+            self._held = None
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    f"state database {self.path} has schema {version}, newer than this "
+                    f"syncd understands ({SCHEMA_VERSION}); upgrade syncd"
+                )
+            if version == SCHEMA_VERSION:
+                return
+            brief = None
+            if self._held is None and self.path != ":memory:":
+                brief = StateLock(self.path)
+                if not brief.try_briefly():
+                    raise StateError(
+                        f"state database {self.path} needs an upgrade that the syncd holding it "
+                        "will make; try again once it is running"
+                    )
+            try:
+                self._apply_migrations()
+            finally:
+                if brief is not None:
+                    brief.release()
+
+    def _apply_migrations(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]  # again, now under the lock
+        for number in range(version, SCHEMA_VERSION):
+            with self.tx() as db:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={number + 1}")
 
 
-def _read_holder(fd: int) -> str:
+def _make_folder(path: str) -> None:
     try:
-        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info.get("since", 0))))
-        return f"pid {int(info.get('pid'))} on {info.get('host')}, since {since}: {info.get('command')}"
-    except (OSError, ValueError, TypeError):
-        return "holder unknown"
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(
+            f"cannot create the folder of state database {path}: {exc.strerror}; check [state] path"
+        ) from None
+
+
+def _connect(path: str) -> GuardedConnection:
+    try:
+        connection = GuardedConnection(
+            sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30), path
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA foreign_keys=ON")
+    except StateError:
+        raise
+    except (sqlite3.Error, OSError) as exc:
+        raise StateError(
+            f"cannot open state database {path}: {exc}; check [state] path and that the directory is writable"
+        ) from None
+    return connection

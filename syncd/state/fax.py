@@ -1,6 +1,6 @@
-"""State DB queries for the fax outbox: one row per file version handled.
+"""The fax outbox's record: one row per file version handled.
 
-A mixin of syncd.state.State (its connection, lock and `_tx`). A row is
+A row is
 written *before* Kazoo is asked to send (status submitting), so after a crash
 syncd knows to look in Kazoo rather than to send again.
 """
@@ -8,11 +8,11 @@ syncd knows to look in Kazoo rather than to send again.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
 from syncd.flows.fax.records import FaxJob
+from syncd.state.db import Database
 
 FAX_COLUMNS = (
     "job_id, outbox, account_id, source_key, source_etag, fingerprint, size, to_number, status, "
@@ -26,39 +26,39 @@ def _job(row: tuple[Any, ...]) -> FaxJob:
     return FaxJob(**values)
 
 
-class FaxState:
-    _db: sqlite3.Connection
+class FaxJobs:
+    """The fax_jobs table: what each outbox file became in Kazoo."""
 
-    def _tx(self) -> Any:  # provided by State
-        raise NotImplementedError
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    def fax_seen(self, outbox: str, key: str, etag: str) -> bool:
+    def seen(self, outbox: str, key: str, etag: str) -> bool:
         """Whether this version of the file at key is being handled. Once its job is filed, the
         file left the outbox: the same version found there again was dropped again."""
         return (
-            self._db.execute(
+            self.db.execute(
                 "SELECT 1 FROM fax_jobs WHERE outbox = ? AND source_key = ? AND source_etag = ? AND filed_at IS NULL",
                 (outbox, key, etag),
             ).fetchone()
             is not None
         )
 
-    def fax_job(self, job_id: str) -> FaxJob | None:
-        row = self._db.execute(
+    def job(self, job_id: str) -> FaxJob | None:
+        row = self.db.execute(
             f"SELECT {FAX_COLUMNS} FROM fax_jobs WHERE job_id = ?",  # noqa: S608
             (job_id,),
         ).fetchone()
         return None if row is None else _job(row)
 
-    def fax_jobs(self, outbox: str, *statuses: str, unfiled: bool = False) -> list[FaxJob]:
+    def jobs(self, outbox: str, *statuses: str, unfiled: bool = False) -> list[FaxJob]:
         marks = ",".join("?" * len(statuses))
         sql = f"SELECT {FAX_COLUMNS} FROM fax_jobs WHERE outbox = ? AND status IN ({marks})"  # noqa: S608
         if unfiled:
             sql += " AND filed_at IS NULL"
-        return [_job(r) for r in self._db.execute(sql + " ORDER BY created_at", (outbox, *statuses))]
+        return [_job(r) for r in self.db.execute(sql + " ORDER BY created_at", (outbox, *statuses))]
 
-    def fax_record(self, job: FaxJob) -> None:
-        with self._tx() as db:
+    def record(self, job: FaxJob) -> None:
+        with self.db.tx() as db:
             db.execute(
                 f"INSERT INTO fax_jobs ({FAX_COLUMNS}, updated_at) "  # noqa: S608
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -79,7 +79,7 @@ class FaxState:
                 ),
             )
 
-    def fax_update(
+    def update(
         self,
         job_id: str,
         *,
@@ -96,22 +96,22 @@ class FaxState:
         }
         changes = {k: v for k, v in sets.items() if v is not None}
         assignments = ", ".join(f"{k} = ?" for k in changes)
-        with self._tx() as db:
+        with self.db.tx() as db:
             db.execute(
                 f"UPDATE fax_jobs SET {assignments}, updated_at = ? WHERE job_id = ?",  # noqa: S608
                 (*changes.values(), time.time(), job_id),
             )
 
-    def fax_forget(self, job_id: str) -> None:
+    def forget(self, job_id: str) -> None:
         """Drop a row whose job never reached Kazoo (its file changed or vanished first)."""
-        with self._tx() as db:
+        with self.db.tx() as db:
             db.execute("DELETE FROM fax_jobs WHERE job_id = ? AND status = 'submitting'", (job_id,))
 
-    def fax_counts(self) -> list[tuple[str, str, int]]:
+    def counts(self) -> list[tuple[str, str, int]]:
         """(outbox, status, count) for status output."""
         return [
             tuple(r)
-            for r in self._db.execute(
+            for r in self.db.execute(
                 "SELECT outbox, CASE WHEN filed_at IS NULL OR status NOT IN ('completed', 'failed', 'rejected') "
                 "THEN status ELSE status || ' (filed)' END, COUNT(*) FROM fax_jobs GROUP BY 1, 2 ORDER BY 1, 2"
             )

@@ -43,11 +43,11 @@ def _world(count: int, marker: bool = True) -> tuple[State, MemoryBackend, list[
     state, backend = State(":memory:"), MemoryBackend()
     if marker:
         _put(backend, MARKER, b"m")
-        state.note_target(TARGET, backend.describe(), marker=True)
+        state.listings.note_target(TARGET, backend.describe(), marker=True)
     docs = [f"vm{i}" for i in range(count)]
     for doc in docs:
         _put(backend, f"vm/{doc}", doc.encode())
-    state.record_items(
+    state.work.record(
         [
             NewItem(
                 db=DB,
@@ -64,9 +64,9 @@ def _world(count: int, marker: bool = True) -> tuple[State, MemoryBackend, list[
             for d in docs
         ]
     )
-    for item in state.claim_due(100):
-        state.mark_synced(item.id, backend.stat(item.object_key).etag, None)
-    state.record_items([], db_name=DB, deleted_docs=docs)
+    for item in state.work.claim_due(100):
+        state.work.mark_synced(item.id, backend.stat(item.object_key).etag, None)
+    state.work.record([], db_name=DB, deleted_docs=docs)
     return state, backend, docs
 
 
@@ -94,8 +94,8 @@ def test_each_policy_does_what_it_says_and_audits_removals(mode: str, left: set[
     state, backend, _ = _world(2)
     report = _carry(state, backend, mode)
     assert _keys(backend) == left
-    assert state.count("synced") == 0  # every row settled, whatever the policy
-    removed = [row.action for row in state.audit() if row.side == "backend"]
+    assert state.work.count("synced") == 0  # every row settled, whatever the policy
+    removed = [row.action for row in state.audit.lines() if row.side == "backend"]
     assert removed == ([] if mode == "keep" else [f"{mode}-object"] * 2)
     assert report.counts["forget" if mode == "keep" else f"{mode}-object"] == 2
 
@@ -106,12 +106,12 @@ def test_an_object_changed_behind_syncds_back_is_left_in_place_and_audited() -> 
     report = _carry(state, backend, "delete")
     assert _keys(backend) == {MARKER, "vm/vm1"}
     assert report.counts["refused"] == 1
-    assert [row.action for row in state.audit() if row.side == "backend"].count("refused") == 1
+    assert [row.action for row in state.audit.lines() if row.side == "backend"].count("refused") == 1
 
 
 def test_without_the_marker_nothing_is_removed() -> None:
     state, backend, _ = _world(2, marker=False)
-    state.note_target(TARGET, backend.describe(), marker=True)  # written once, gone since: a wrong mount
+    state.listings.note_target(TARGET, backend.describe(), marker=True)  # written once, gone since: a wrong mount
     report = _carry(state, backend, "delete")
     assert _keys(backend) == {"vm/vm0", "vm/vm1"}
     assert TARGET in report.refused and "marker" in report.refused[TARGET]

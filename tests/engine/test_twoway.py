@@ -27,6 +27,9 @@ from syncd.errors import BackendUnavailable
 from syncd.kazoo.deletes import DocCheck
 from syncd.state import NewItem, State
 
+# every state module that reads the clock: the machine's fake time reaches them all
+STATE_CLOCKS = tuple(f"syncd.state.{m}" for m in ("work", "feeds", "listings", "guard", "audit", "problems"))
+
 ACCOUNT, DB, TARGET, GRACE = "a" * 32, "account/aa/aa/aaaaaaaaaaaaaaaaaaaaaaaaaaaa-202611", "t", 60.0
 
 
@@ -97,14 +100,12 @@ class TwoWayMachine(RuleBasedStateMachine):
         super().__init__()
         self.clock = Clock()
         fake = self.clock.module()
-        self.patches = [
-            mock.patch(f"{m}.time", fake) for m in ("syncd.engine.twoway", "syncd.state.two_way", "syncd.state")
-        ]
+        self.patches = [mock.patch(f"{m}.time", fake) for m in ("syncd.engine.twoway", *STATE_CLOCKS)]
         for patch in self.patches:
             patch.start()
         self.state, self.bucket, self.kazoo = State(":memory:"), Bucket(), Kazoo()
         _put(self.bucket, MARKER)
-        self.state.note_target(TARGET, self.bucket.describe(), marker=True)
+        self.state.listings.note_target(TARGET, self.bucket.describe(), marker=True)
         self.guard = Guard(max_count=3, max_share=0.5, share_from=2, max_per_run=5, window=3600)
         self.tracked: list[str] = []  # doc ids with an item, in upload order
         self.orphans: set[str] = set()  # object keys syncd never tracked
@@ -125,7 +126,7 @@ class TwoWayMachine(RuleBasedStateMachine):
     def upload(self) -> None:
         doc = f"doc{len(self.tracked)}"
         _put(self.bucket, f"vm/{doc}")
-        self.state.record_items(
+        self.state.work.record(
             [
                 NewItem(
                     db=DB,
@@ -141,9 +142,9 @@ class TwoWayMachine(RuleBasedStateMachine):
                 )
             ]
         )
-        for item in self.state.claim_due(100):
+        for item in self.state.work.claim_due(100):
             if item.doc_id == doc:  # items queued again (an object changed) wait for an uploader: none here
-                self.state.mark_synced(item.id, self.bucket.stat(item.object_key).etag, None)
+                self.state.work.mark_synced(item.id, self.bucket.stat(item.object_key).etag, None)
         self.kazoo.revs[doc] = 1
         self.tracked.append(doc)
 

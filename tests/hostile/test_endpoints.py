@@ -63,7 +63,7 @@ def _last_error(outcome) -> str:  # noqa: ANN001
 
     state = State(str(outcome.config.parent / "state.sqlite3"))
     try:
-        errors = [r["last_error"] for r in state.summary() if r["account_id"] == outcome.bad_account]
+        errors = [r["last_error"] for r in state.work.summary() if r["account_id"] == outcome.bad_account]
     finally:
         state.close()
     assert len(errors) == 1 and errors[0], errors

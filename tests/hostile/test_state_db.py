@@ -109,8 +109,8 @@ def test_a_full_disk_is_said_once_and_the_work_resumes_when_it_clears(
     runner.start()
     try:
         wait_for(lambda: "syncd running" in caplog.text, 30, "the daemon")
-        pages = daemon.state._db.execute("PRAGMA page_count").fetchone()[0]
-        daemon.state._db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from now on
+        pages = daemon.state.db.execute("PRAGMA page_count").fetchone()[0]
+        daemon.state.db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from now on
         for i in range(20):
             couch.save(modb, kd.mailbox_message(account_id, kd.new_id(), kd.fake_mp3(20_000, str(i)), *kd.now_month()))
         wait_for(lambda: "cannot be written (database or disk is full)" in caplog.text, 30, "the full disk")
@@ -118,8 +118,8 @@ def test_a_full_disk_is_said_once_and_the_work_resumes_when_it_clears(
         said = [r for r in caplog.records if "database or disk is full" in r.getMessage()]
         assert len(said) == 1, [r.getMessage() for r in said]
         assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.WARNING)
-        daemon.state._db.execute("PRAGMA max_page_count = 1073741823")  # space freed
-        wait_for(lambda: daemon.state.count("synced") == 20, 60, "the 20 voicemails after the disk cleared")
+        daemon.state.db.execute("PRAGMA max_page_count = 1073741823")  # space freed
+        wait_for(lambda: daemon.state.work.count("synced") == 20, 60, "the 20 voicemails after the disk cleared")
         wait_for(lambda: "state database writable again; work resumes" in caplog.text, 30, "the all-clear")
     finally:
         stop.set()

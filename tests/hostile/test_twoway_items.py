@@ -46,7 +46,7 @@ def test_an_unexpected_error_on_one_item_skips_it_and_the_others_are_deleted() -
     backend = MemoryBackend()
     backend.put(MARKER, io.BytesIO(b"m"), length=1, content_type="text/plain")
     docs = [f"doc{i}" for i in range(4)]
-    state.record_items(
+    state.work.record(
         [
             NewItem(
                 db="account/aa/aa/x-202611",
@@ -63,17 +63,17 @@ def test_an_unexpected_error_on_one_item_skips_it_and_the_others_are_deleted() -
             for d in docs
         ]
     )
-    for item in state.claim_due(10):
-        state.mark_synced(item.id, "etag", None)
-    state.note_target("t", backend.describe(), marker=True)
-    ids = [state.item("account/aa/aa/x-202611", d, "a.mp3", "t")["id"] for d in docs]  # type: ignore[index]
-    state.mark_missing(ids, when=time.time() - 1000)
+    for item in state.work.claim_due(10):
+        state.work.mark_synced(item.id, "etag", None)
+    state.listings.note_target("t", backend.describe(), marker=True)
+    ids = [state.work.item("account/aa/aa/x-202611", d, "a.mp3", "t")["id"] for d in docs]  # type: ignore[index]
+    state.listings.mark_missing(ids, when=time.time() - 1000)
     kazoo = Kazoo(bad="doc1")
     guard = Guard(max_count=100, max_share=1.0, share_from=100, max_per_run=100, window=3600)
     report = Report()
     TwoWay(state, Resolver(backend), kazoo, Policy(grace=0), guard).confirm(report)  # type: ignore[arg-type]
     assert sorted(kazoo.deleted) == ["doc0", "doc2", "doc3"]
-    assert state.item("account/aa/aa/x-202611", "doc1", "a.mp3", "t") is not None  # kept, tried again later
+    assert state.work.item("account/aa/aa/x-202611", "doc1", "a.mp3", "t") is not None  # kept, tried again later
     skipped = [line for line in report.lines if "AttributeError" in str(line)]
     assert skipped, report.lines
-    assert [r.action for r in state.audit()].count("soft-delete") == 3
+    assert [r.action for r in state.audit.lines()].count("soft-delete") == 3

@@ -67,11 +67,11 @@ def test_one_items_unexpected_error_fails_it_alone_and_no_digest_is_verified_by_
     state = State(":memory:")
     data = {"ok": b"fine bytes", "boom": b"boom bytes", "liar": b"liar bytes"}
     backends: dict[str, Backend] = {"ok": MemoryBackend(), "boom": Exploding(), "liar": Lying()}
-    state.record_items([_item(k, v, None) for k, v in data.items()])  # no CouchDB digest on any
-    uploader = Uploader(state, Source(data), Resolver(backends), RetryPolicy(1, 2))
-    outcomes = {item.doc_id: uploader.process(item) for item in state.claim_due(10)}
+    state.work.record([_item(k, v, None) for k, v in data.items()])  # no CouchDB digest on any
+    uploader = Uploader(state.work, Source(data), Resolver(backends), RetryPolicy(1, 2))
+    outcomes = {item.doc_id: uploader.process(item) for item in state.work.claim_due(10)}
     assert outcomes == {"ok": Outcome.SYNCED, "boom": Outcome.FAILED, "liar": Outcome.FAILED}
-    rows = {d: state.item("account/aa/aa/x-202611", d, "a.mp3", "t") for d in data}
+    rows = {d: state.work.item("account/aa/aa/x-202611", d, "a.mp3", "t") for d in data}
     assert rows["ok"]["status"] == "synced"  # type: ignore[index]
     assert rows["boom"]["last_error"] == "AttributeError: 'NoneType' object has no attribute 'region'"  # type: ignore[index]
     assert "the bytes read from CouchDB have" in rows["liar"]["last_error"]  # type: ignore[index]

@@ -25,10 +25,10 @@ def test_a_schema_1_database_is_migrated_and_keeps_its_items(tmp_path: Path) -> 
     db.close()
 
     state = State(str(path))
-    assert state._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    (item,) = state.items_at("k/vm.mp3")
+    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    (item,) = state.listings.items_at("k/vm.mp3")
     assert (item.doc_id, item.status, item.etag, item.missing_since) == ("202611-m1", "synced", "e1", None)
-    indexes = {r[0] for r in state._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    indexes = {r[0] for r in state.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"items_key", "items_target_key", "items_missing"} <= indexes
     state.close()
 
@@ -43,3 +43,32 @@ def test_a_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="newer than this syncd understands"):
         State(str(path))
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+
+
+def test_state_is_one_database_with_one_repository_per_concern() -> None:
+    state = State(":memory:")
+    try:
+        repositories = {name: part for name, part in vars(state).items() if name not in ("path", "db")}
+        assert set(repositories) == {"work", "feeds", "listings", "holds", "audit", "problems", "fax"}
+        assert all(part.db is state.db for part in repositories.values())  # one connection, one lock
+        own = {n for n, v in vars(State).items() if callable(v) and not n.startswith("_")}
+        assert own == {"close"}, "queries belong to a repository, not to State"
+    finally:
+        state.close()
+
+
+def test_a_transaction_that_fails_leaves_nothing_behind() -> None:
+    state = State(":memory:")
+    try:
+
+        def half_a_change() -> None:
+            with state.db.tx() as db:
+                db.execute("INSERT INTO problems (scope, message, since) VALUES ('x', 'y', 0)")
+                raise RuntimeError("the second half of the change failed")
+
+        with pytest.raises(RuntimeError):
+            half_a_change()
+        assert state.problems.all() == {}
+        assert state.problems.set("x", "y") and state.problems.all() == {"x": "y"}
+    finally:
+        state.close()

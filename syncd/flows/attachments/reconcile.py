@@ -48,7 +48,7 @@ class Reconciler:
         # pass reads what the other writes (new work is pending, scans compare synced rows).
         lister = threading.Thread(target=self._scan_all, args=(scans, account_id), name="reconcile-scan")
         lister.start()
-        for db_name, owner in sorted(self.state.databases().items()):
+        for db_name, owner in sorted(self.state.feeds.databases().items()):
             if not account_id or owner == account_id:
                 self._kazoo_db(db_name, owner, report)
         lister.join()
@@ -57,14 +57,14 @@ class Reconciler:
             self._wait_grace(stop, say)
         self.tw.confirm(report, allow_deletes, account_id)
         carry_kazoo_deletes_to_backends(self.tw, report, allow_deletes, account_id)
-        for target in self.state.tracked_targets(account_id):
-            count, keys = self.state.orphans(target, (MARKER, TRASH))
+        for target in self.state.listings.tracked_targets(account_id):
+            count, keys = self.state.listings.orphans(target, (MARKER, TRASH))
             if count:
                 report.orphans[target] = (count, keys)
         return report
 
     def _scan_all(self, report: Report, account_id: str | None) -> None:
-        for target in self.state.tracked_targets(account_id):
+        for target in self.state.listings.tracked_targets(account_id):
             self.tw.scan(target, report, account_id)
 
     def _kazoo_db(self, db_name: str, account_id: str, report: Report) -> None:
@@ -80,26 +80,26 @@ class Reconciler:
         except PlanError as exc:
             self.tw.refuse(report, f"account:{account_id}", str(exc))
             return
-        gone = [d for d in self.state.doc_ids(db_name) if d not in alive]
+        gone = [d for d in self.state.work.doc_ids(db_name) if d not in alive]
         for doc_id in gone:
-            for item in self.state.items_of_doc(db_name, doc_id):
+            for item in self.state.work.items_of_doc(db_name, doc_id):
                 report.add("kazoo-deleted", item, "doc deleted in Kazoo")
         if not self.tw.dry_run and gone:
-            self.state.record_items([], db_name, deleted_docs=gone)
+            self.state.work.record([], db_name, deleted_docs=gone)
 
     def _route(self, db_name: str, docs: list[dict[str, Any]], report: Report) -> None:
         """Items of these docs that syncd does not hold at this digest and key: new work."""
         routed = [item for doc in docs for item in self.planner.items(db_name, doc)]
         if not routed:
             return
-        known = self.state.known_versions(routed[0].db, [str(doc["_id"]) for doc in docs])
+        known = self.state.work.known_versions(routed[0].db, [str(doc["_id"]) for doc in docs])
         fresh = [
             item
             for item in routed
             if known.get((item.doc_id, item.attachment, item.target)) != (item.digest, item.object_key)
         ]
         if fresh and not self.tw.dry_run:
-            self.state.record_items(fresh)
+            self.state.work.record(fresh)
         for item in fresh:
             report.counts["upload"] += 1
             report.lines.append(PlanLine("upload", as_item(item), "in Kazoo, routed to this target, not stored yet"))

@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 from syncd.backends import BackendSpec, open_backend
 from syncd.backends.base import Backend
-from syncd.config import BackendConfig, Config
+from syncd.config import Config
 from syncd.errors import SyncdError
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.endpoints import EndpointPolicy
@@ -61,17 +61,13 @@ class Targets:
             return built[1]
 
 
-def backend_spec(backend: BackendConfig) -> BackendSpec:
-    return BackendSpec(backend.type, {k: v for k, v in backend.options.items() if v is not None and k != "watch"})
-
-
 def flow_setup(config: Config) -> tuple[list[FlowRule], dict[str, BackendSpec]]:
     """syncd's own flows as FlowRules, and the backends they name."""
     specs, rules = {}, []
     for flow in config.flows:
         backend = config.backends[flow.backend]
         target = f"syncd:{backend.name}"
-        specs[target] = backend_spec(backend)
+        specs[target] = backend.spec()
         naming: dict[str, Any] = {"field_separator": flow.field_separator}
         if flow.field_list is not None:
             naming["field_list"] = list(flow.field_list)

@@ -45,7 +45,7 @@ from syncd.flows.fax.records import (
     job_id,
 )
 from syncd.runtime.bulkhead import describe
-from syncd.state import State
+from syncd.state.fax import FaxJobs
 
 log = logging.getLogger("syncd.fax")
 
@@ -84,8 +84,8 @@ class PassReport:
 
 
 class FaxOutbox:
-    def __init__(self, outbox: Outbox, backend: Backend, queue: FaxQueue, state: State) -> None:
-        self.box, self.backend, self.queue, self.state = outbox, backend, queue, state
+    def __init__(self, outbox: Outbox, backend: Backend, queue: FaxQueue, jobs: FaxJobs) -> None:
+        self.box, self.backend, self.queue, self.jobs = outbox, backend, queue, jobs
         self.prefix = outbox.folder.strip("/") + "/"
         self.filing = Filing(outbox, backend, self.prefix)
         self._sightings: dict[str, tuple[str, int, float]] = {}  # key -> (etag, size, first seen)
@@ -95,7 +95,7 @@ class FaxOutbox:
     def run_pass(self) -> PassReport:
         """One full pass. Raises SyncdError when the outbox cannot be listed (nothing is decided then)."""
         report = PassReport()
-        for job in self.state.fax_jobs(self.box.name, SUBMITTING):
+        for job in self.jobs.jobs(self.box.name, SUBMITTING):
             self._guarded(report, job.source_key, lambda j=job: self._settle_submitting(j))
         listed = set()
         for obj in self.backend.list(self.prefix):
@@ -103,9 +103,9 @@ class FaxOutbox:
             if self._wanted(obj, report):
                 self._guarded(report, obj.key, lambda o=obj: self._take(o, report))
         self._sightings = {k: v for k, v in self._sightings.items() if k in listed}
-        for job in self.state.fax_jobs(self.box.name, SUBMITTED):
+        for job in self.jobs.jobs(self.box.name, SUBMITTED):
             self._guarded(report, job.source_key, lambda j=job: self._follow(j, report))
-        for job in self.state.fax_jobs(self.box.name, *ENDED, unfiled=True):
+        for job in self.jobs.jobs(self.box.name, *ENDED, unfiled=True):
             self._guarded(report, job.source_key, lambda j=job: self._file(j, report))
         return report
 
@@ -115,7 +115,7 @@ class FaxOutbox:
         relative = obj.key[len(self.prefix) :]
         if not relative or obj.key.endswith("/") or any(p.startswith(".") for p in relative.split("/")):
             return False
-        if self.state.fax_seen(self.box.name, obj.key, obj.etag):
+        if self.jobs.seen(self.box.name, obj.key, obj.etag):
             return False
         seen = self._sightings.get(obj.key)
         now = time.monotonic()
@@ -148,7 +148,7 @@ class FaxOutbox:
         if data is None:
             return None  # changed while read: the next pass sees the new version
         fingerprint = "md5:" + hashlib.md5(data).hexdigest()  # noqa: S324 - identity, not security
-        earlier = self.state.fax_job(job_id(self.box.backend, obj.key, fingerprint))
+        earlier = self.jobs.job(job_id(self.box.backend, obj.key, fingerprint))
         if earlier is not None:
             return self._again(earlier, obj, report)
         try:
@@ -171,7 +171,7 @@ class FaxOutbox:
             SUBMITTING,
             {"to_name": recipient.name, "pages": pages, "submitted_at": iso(time.time())},
         )
-        self.state.fax_record(job)  # before Kazoo is asked: a crash from here on is settled, not re-sent
+        self.jobs.record(job)  # before Kazoo is asked: a crash from here on is settled, not re-sent
         self._submit(job, sender, data, report)
         return None
 
@@ -213,7 +213,7 @@ class FaxOutbox:
     def _again(self, earlier: FaxJob, obj: ObjectInfo, report: PassReport) -> None:
         """The same bytes at the same key as a job syncd already has."""
         if earlier.filed_at is None:  # dropped again (or touched) before its job ended: that job files it
-            self.state.fax_update(earlier.job_id, source_etag=obj.etag)
+            self.jobs.update(earlier.job_id, source_etag=obj.etag)
             return
         outcome = earlier.status if earlier.status != COMPLETED else "sent"
         self._reject(
@@ -235,7 +235,7 @@ class FaxOutbox:
         if special:
             detail["special"] = obj.special
         job = self._job(obj, fingerprint, None, REJECTED, detail)
-        self.state.fax_record(job)
+        self.jobs.record(job)
         report.rejected += 1
         log.warning("fax rejected, nothing sent: %s %s", reason, self._where(job))
 
@@ -272,11 +272,11 @@ class FaxOutbox:
             kazoo_id, created = self.queue.submit(request, data)
         except FaxRefused as exc:  # about this fax, not a passing fault: sending again would fail again
             detail = {**job.detail, "error": str(exc), "rejected_at": iso(time.time())}
-            self.state.fax_update(job.job_id, status=REJECTED, detail=detail)
+            self.jobs.update(job.job_id, status=REJECTED, detail=detail)
             report.rejected += 1
             log.warning("fax rejected by Kazoo, nothing sent: %s %s", exc, self._where(job))
             return
-        self.state.fax_update(job.job_id, status=SUBMITTED, detail={**job.detail, "kazoo_id": kazoo_id})
+        self.jobs.update(job.job_id, status=SUBMITTED, detail={**job.detail, "kazoo_id": kazoo_id})
         report.submitted += created
         log.info(
             "fax job %s in Kazoo: to %s, %s page(s) %s",
@@ -290,7 +290,7 @@ class FaxOutbox:
         """A job recorded but maybe never written (syncd died mid-request): Kazoo is asked first."""
         kazoo_id = self.queue.locate(job.job_id, job.account_id, job.created_at)
         if kazoo_id is not None:  # it got there: follow it
-            self.state.fax_update(job.job_id, status=SUBMITTED, detail={**job.detail, "kazoo_id": kazoo_id})
+            self.jobs.update(job.job_id, status=SUBMITTED, detail={**job.detail, "kazoo_id": kazoo_id})
             log.info("fax job found in Kazoo after a restart, not sent again %s", self._where(job))
             return
         try:
@@ -298,7 +298,7 @@ class FaxOutbox:
         except NotFound:
             data = b""
         if "md5:" + hashlib.md5(data).hexdigest() != job.fingerprint:  # noqa: S324
-            self.state.fax_forget(job.job_id)  # never sent, and that version is gone: the new one is new work
+            self.jobs.forget(job.job_id)  # never sent, and that version is gone: the new one is new work
             log.warning(
                 "fax not sent: the file changed or left the outbox before it reached Kazoo %s", self._where(job)
             )
@@ -325,7 +325,7 @@ class FaxOutbox:
             "attempts": result.attempts,
             "ended_at": iso(time.time()),
         }
-        self.state.fax_update(job.job_id, status=status, detail=detail)
+        self.jobs.update(job.job_id, status=status, detail=detail)
         report.ended += 1
         log.info(
             "fax job %s: %s after %d attempt(s) %s",
@@ -337,7 +337,7 @@ class FaxOutbox:
 
     def _file(self, job: FaxJob, report: PassReport) -> None:
         where = self.filing.file(job)
-        self.state.fax_update(job.job_id, filed=True)
+        self.jobs.update(job.job_id, filed=True)
         report.filed += 1
         log.info("fax file filed in %s %s", where, self._where(job))
 

@@ -61,7 +61,7 @@ def recorded(couch: CouchClient, modb: str, doc: dict[str, Any]) -> Any:
 
     (att,) = inline_attachments(doc)
     state = State(":memory:")
-    state.record_items(
+    state.work.record(
         [
             NewItem(
                 modb,
@@ -77,7 +77,7 @@ def recorded(couch: CouchClient, modb: str, doc: dict[str, Any]) -> Any:
             )
         ]
     )
-    (item,) = state.items_of_doc(modb, doc["_id"])
+    (item,) = state.work.items_of_doc(modb, doc["_id"])
     return item
 
 

@@ -188,7 +188,7 @@ def test_a_voicemail_changed_after_the_delete_was_planned_is_not_deleted(
     config, docs = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 2)
     state = State(str(tmp_path / "state.sqlite3"))
     try:
-        moved, rerecorded = (state.items_of_doc(modb, d["_id"])[0] for d in docs)
+        moved, rerecorded = (state.work.items_of_doc(modb, d["_id"])[0] for d in docs)
     finally:
         state.close()
     deleter = KazooDeleter(couch)

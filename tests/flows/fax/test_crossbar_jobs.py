@@ -111,7 +111,7 @@ def test_a_job_whose_answer_was_lost_in_a_crash_is_found_by_syncd_job_id_not_sen
         ours = job_id("office", key, fingerprint)
         etag = LocalBackend(str(tmp_path / "share")).stat(key).etag
         state = State(str(config.parent / "state.sqlite3"))  # what a kill during the PUT leaves behind
-        state.fax_record(
+        state.fax.record(
             FaxJob(
                 ours,
                 "office",

@@ -96,7 +96,7 @@ def state() -> State:
 
 def test_a_file_is_taken_only_once_it_has_stopped_changing(state: State) -> None:
     backend, queue = MemoryBackend(), Queue()
-    box = FaxOutbox(outbox(settle=0.2), backend, queue, state)
+    box = FaxOutbox(outbox(settle=0.2), backend, queue, state.fax)
     drop(backend, f"{TO} - a.pdf", fk.pdf(seed="a"))
     assert box.run_pass().submitted == 0  # first sight
     drop(backend, f"{TO} - a.pdf", fk.pdf(seed="a, still being written"))
@@ -114,36 +114,36 @@ def test_a_failed_listing_decides_nothing(state: State) -> None:
 
     backend = Broken()
     drop(backend, f"{TO} - a.pdf", fk.pdf(seed="a"))
-    box = FaxOutbox(outbox(), backend, Queue(), state)
+    box = FaxOutbox(outbox(), backend, Queue(), state.fax)
     with pytest.raises(BackendUnavailable):
         box.run_pass()
 
 
 def test_kazoo_down_at_submission_sends_once_when_it_is_back(state: State) -> None:
     backend, queue = MemoryBackend(), Queue()
-    box = FaxOutbox(outbox(), backend, queue, state)
+    box = FaxOutbox(outbox(), backend, queue, state.fax)
     drop(backend, f"{TO} - a.pdf", fk.pdf(seed="a"))
     queue.down = KazooError("CouchDB unreachable")
     report = box.run_pass()
-    assert report.errors and state.fax_jobs("box", "submitting")
+    assert report.errors and state.fax.jobs("box", "submitting")
     queue.down = None
     for _ in range(3):
         box.run_pass()
-    assert len(queue.jobs) == 1 and queue.submits == 2 and state.fax_jobs("box", "submitted")
+    assert len(queue.jobs) == 1 and queue.submits == 2 and state.fax.jobs("box", "submitted")
 
 
 def test_a_refusal_by_kazoo_files_the_pdf_as_rejected(state: State) -> None:
     backend, queue = MemoryBackend(), Queue()
     queue.down = FaxRefused("Kazoo refused it: HTTP 400 validation error")
     drop(backend, f"{TO} - a.pdf", fk.pdf(seed="a"))
-    report = FaxOutbox(outbox(), backend, queue, state).run_pass()
+    report = FaxOutbox(outbox(), backend, queue, state.fax).run_pass()
     assert report.rejected == 1 and report.filed == 1
     assert keys(backend) == {f"fax/rejected/{TO} - a.pdf", f"fax/rejected/{TO} - a.pdf.json"}
 
 
 def test_the_same_bytes_dropped_again_after_sending_are_refused_not_ignored_or_resent(state: State) -> None:
     backend, queue = ContentEtags(), Queue()
-    box = FaxOutbox(outbox(), backend, queue, state)
+    box = FaxOutbox(outbox(), backend, queue, state.fax)
     document = fk.pdf(seed="again")
     drop(backend, f"{TO} - a.pdf", document)
     box.run_pass()
@@ -174,7 +174,7 @@ def test_filing_never_deletes_a_file_replaced_while_it_was_copied(state: State) 
             return info
 
     backend, queue = SavedOver(), Queue()
-    box = FaxOutbox(outbox(), backend, queue, state)
+    box = FaxOutbox(outbox(), backend, queue, state.fax)
     drop(backend, f"{TO} - a.pdf", fk.pdf(seed="original"))
     box.run_pass()
     queue.ended[next(iter(queue.jobs))] = True
@@ -188,7 +188,7 @@ def test_filing_never_deletes_a_file_replaced_while_it_was_copied(state: State) 
 
 def test_unusual_names_keep_their_exact_name_when_filed(state: State) -> None:
     backend, queue = MemoryBackend(), Queue()
-    box = FaxOutbox(outbox(), backend, queue, state)
+    box = FaxOutbox(outbox(), backend, queue, state.fax)
     name = f"{TO} - Devis été 50%2F50 ✓.pdf"
     drop(backend, name, fk.pdf(seed="unicode"))
     drop(backend, ".DS_Store", b"\x00\x01")  # hidden files are not faxes, and not rejected either

@@ -321,7 +321,7 @@ def test_a_job_interrupted_before_kazoo_got_it_is_sent_after_restart_and_one_kaz
     fingerprint = "md5:" + hashlib.md5(document).hexdigest()
     etag = LocalBackend(str(config.parent / "share")).stat(key).etag
     state = State(str(config.parent / "state.sqlite3"))
-    state.fax_record(
+    state.fax.record(
         FaxJob(
             job_id("office", key, fingerprint),
             "office",

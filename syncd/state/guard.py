@@ -1,0 +1,51 @@
+"""The mass-delete guard's record: accounts whose deletes are held, and what it counts.
+
+A hold lasts until the guard finds the account within its limits again (or an
+operator runs `syncd reconcile --allow-deletes`).
+"""
+
+from __future__ import annotations
+
+import time
+
+from syncd.state.db import Database
+from syncd.state.listings import TRACKED
+
+
+class Holds:
+    """Held accounts, and the counts the guard weighs before it lets a delete through."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def account_counts(self, account_id: str, since: float) -> tuple[int, int, int]:
+        """(tracked items, items seen missing, deletes applied since `since`) for the guard."""
+        tracked, missing = self.db.execute(
+            f"SELECT COUNT(*), COUNT(missing_since) FROM items WHERE account_id = ? AND status IN {TRACKED}",  # noqa: S608
+            (account_id,),
+        ).fetchone()
+        (deleted,) = self.db.execute(
+            "SELECT COUNT(*) FROM audit WHERE account_id = ? AND at >= ? AND "
+            "action IN ('soft-delete', 'delete-object', 'trash-object')",
+            (account_id, since),
+        ).fetchone()
+        return int(tracked), int(missing), int(deleted)
+
+    def hold(self, account_id: str, message: str, planned: int) -> bool:
+        """Hold an account's deletes; True when the hold is new."""
+        with self.db.tx() as db:
+            new = db.execute("SELECT 1 FROM holds WHERE account_id = ?", (account_id,)).fetchone() is None
+            db.execute(
+                "INSERT INTO holds (account_id, message, planned, since) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (account_id) DO UPDATE SET message = excluded.message, "
+                "planned = excluded.planned",
+                (account_id, message, planned, time.time()),
+            )
+            return new
+
+    def release(self, account_id: str) -> bool:
+        with self.db.tx() as db:
+            return int(db.execute("DELETE FROM holds WHERE account_id = ?", (account_id,)).rowcount) > 0
+
+    def all(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT account_id, message FROM holds ORDER BY account_id").fetchall())
