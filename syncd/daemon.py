@@ -21,6 +21,7 @@ from syncd.config import Config
 from syncd.engine.runner import RunStats
 from syncd.engine.twoway import Report
 from syncd.flows.attachments.flow import AttachmentsFlow, ReconcileArgs
+from syncd.flows.cdr.flow import CdrFlow
 from syncd.flows.fax.flow import FaxFlow, received_fax_rendition
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
@@ -33,7 +34,7 @@ from syncd.state import State
 
 log = logging.getLogger("syncd")
 
-FLOWS: tuple[type[Flow], ...] = (AttachmentsFlow, FaxFlow)
+FLOWS: tuple[type[Flow], ...] = (AttachmentsFlow, FaxFlow, CdrFlow)
 
 
 def probes(config: Config, couch: CouchClient, kazoo_reachable: bool) -> list[Probe]:
@@ -69,7 +70,8 @@ class Daemon:
         )
         self.attachments = AttachmentsFlow(shared)
         self.fax = FaxFlow(shared)
-        self.flows: list[Flow] = [self.attachments, self.fax]
+        self.cdr = CdrFlow(shared)
+        self.flows: list[Flow] = [self.attachments, self.fax, self.cdr]
 
     # -- what the CLI asks -------------------------------------------------------
     def reconcile(self, args: ReconcileArgs, stop: threading.Event, progress: Any, say: Any) -> Report:

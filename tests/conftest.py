@@ -16,6 +16,7 @@ import pytest
 from syncd.kazoo.couch import CouchClient
 from tests.support import kazoo_data as kd
 from tests.support.servers import CouchServer, DriveServer, S3Server, couch_server_for_tests
+from tests.support.sql_servers import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +68,13 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 @pytest.fixture(scope="session")
 def drive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DriveServer]:
     server = DriveServer(tmp_path_factory.mktemp("drive"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
     yield server
     server.stop()
 

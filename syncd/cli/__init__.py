@@ -101,7 +101,26 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=100)
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(handler=cmd_audit)
+    cdr = sub.add_parser("cdr", help="CDR export", parents=[common]).add_subparsers(
+        dest="cdr_command", metavar="ACTION"
+    )
+    export = cdr.add_parser("export", help="write a window of CDRs to the sinks again (idempotent)", parents=[common])
+    export.add_argument("--from", dest="first", required=True, type=_day, metavar="YYYY-MM-DD", help="first day (UTC)")
+    export.add_argument("--to", dest="last", required=True, type=_day, metavar="YYYY-MM-DD", help="last day (UTC)")
+    export.add_argument("--account", metavar="ID", help="only this account (32 hex); default: every followed one")
+    export.add_argument("--sink", metavar="NAME", help="only this [[cdr.sink]]")
+    export.add_argument("--dry-run", action="store_true", help="count what would be written, write nothing")
+    export.set_defaults(handler=cmd_cdr_export)
     return p
+
+
+def _day(text: str) -> Any:
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2026-11-27") from None
 
 
 def _stop_on_signals() -> threading.Event:
@@ -218,6 +237,21 @@ def cmd_audit(cfg: config.Config, args: argparse.Namespace) -> int:
             print(logs.scrub(f"{'':19}  {what}"))
     if not rows:
         print("(no deletes or refusals recorded)")
+    return EXIT_OK
+
+
+def cmd_cdr_export(cfg: config.Config, args: argparse.Namespace) -> int:
+    from syncd.daemon import Daemon
+
+    daemon = Daemon(cfg)
+    try:
+        report = daemon.cdr.export(args.first, args.last, args.account, args.sink, args.dry_run)
+    finally:
+        daemon.close()
+    verb = "would write" if args.dry_run else "wrote"
+    print(f"{report.found} CDR(s) found from {args.first} to {args.last}")
+    for sink, count in report.written.items():
+        print(logs.scrub(f"sink {sink}: {verb} {count} row(s)"))
     return EXIT_OK
 
 

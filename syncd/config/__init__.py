@@ -18,6 +18,7 @@ from typing import Any
 
 from syncd.backends import BackendSpec
 from syncd.config.backends import CHECKSUM_MODES, backend_options, credential_secrets, kazoo_drive
+from syncd.config.cdr import CdrConfig, cdr_config
 from syncd.config.crossbar import CrossbarConfig, crossbar_config
 from syncd.config.fax import FaxConfig, fax_config
 from syncd.config.kinds import DAY, FLOW_KINDS
@@ -102,6 +103,7 @@ class Config:
     flows: tuple[FlowConfig, ...] = ()
     two_way: TwoWayConfig = TwoWayConfig()
     fax: FaxConfig = FaxConfig()
+    cdr: CdrConfig = CdrConfig()
     # keys that still work but have moved, each with where to (logged as warnings at start)
     deprecations: tuple[str, ...] = ()
 
@@ -111,6 +113,7 @@ class Config:
         found += [b.options["secret_access_key"] for b in self.backends.values() if b.options.get("secret_access_key")]
         crossbar_key = self.kazoo.crossbar.api_key if self.kazoo.crossbar else None
         found += [x for x in (crossbar_key, self.two_way.sqs.get("secret_access_key")) if x]
+        found += list(self.cdr.passwords)
         drives = [self.kazoo.google_drive] + [b.options for b in self.backends.values() if b.type == "google_drive"]
         for drive in drives:
             found += credential_secrets(drive.get("credentials"))
@@ -139,7 +142,7 @@ def load(path: str) -> Config:
 def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     """Validate an already-parsed TOML document."""
     v = Validator()
-    v.unknown(raw, "", {"couchdb", "state", "log", "kazoo", "upload", "backends", "flows", "two_way", "fax"})
+    v.unknown(raw, "", {"couchdb", "state", "log", "kazoo", "upload", "backends", "flows", "two_way", "fax", "cdr"})
     couch = _couch(v, v.table(raw, "couchdb", required=True))
     state = v.table(raw, "state", required=True)
     v.unknown(state, "state", {"path"})
@@ -164,6 +167,7 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     flows = _flows(v, raw.get("flows", []), backends)
     two_way = two_way_config(v, two_way_table)
     fax = fax_config(v, v.table(raw, "fax"), set(backends))
+    cdr = cdr_config(v, v.table(raw, "cdr"), state_path)
     check_overlaps(v, _places(backends, flows, fax))
     if fax.submit_via == "crossbar" and not kazoo.crossbar:
         v.problem(
@@ -173,7 +177,18 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     if v.problems:
         raise ConfigError(source, v.problems)
     return Config(
-        source, couch, state_path or "", level or "info", kazoo, upload, backends, flows, two_way, fax, tuple(notices)
+        source,
+        couch,
+        state_path or "",
+        level or "info",
+        kazoo,
+        upload,
+        backends,
+        flows,
+        two_way,
+        fax,
+        cdr,
+        tuple(notices),
     )
 
 

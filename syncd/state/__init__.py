@@ -8,6 +8,7 @@
     audit     every delete made or refused, and why
     problems  standing problems by scope
     fax       what each fax outbox file became in Kazoo
+    cdrs      CDRs waiting for each sink, and each sink's cursor
 
 Each part of syncd is handed the repositories it needs; all share one
 connection (SQLite serialises writers anyway).
@@ -16,6 +17,7 @@ connection (SQLite serialises writers anyway).
 from __future__ import annotations
 
 from syncd.state.audit import AuditLog
+from syncd.state.cdrs import CdrQueue
 from syncd.state.db import Database
 from syncd.state.fax import FaxJobs
 from syncd.state.feeds import Feeds
@@ -44,6 +46,7 @@ class State:
         self.audit = AuditLog(self.db)
         self.problems = Problems(self.db)
         self.fax = FaxJobs(self.db)
+        self.cdrs = CdrQueue(self.db)
 
     def close(self) -> None:
         self.db.close()

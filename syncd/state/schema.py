@@ -76,5 +76,20 @@ MIGRATIONS = [
     CREATE INDEX fax_jobs_source ON fax_jobs (outbox, source_key, source_etag);
     CREATE INDEX fax_jobs_open ON fax_jobs (outbox, status) WHERE filed_at IS NULL;
     """,
+    # 6: CDR export. cdrs is the queue every sink reads in seq order; a changed CDR is
+    # replaced by a new row (a new, higher seq), so each sink sees it again and upserts it.
+    # cdr_sinks holds each sink's cursor (the last seq it holds) and its last error.
+    """
+    CREATE TABLE cdrs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        db TEXT NOT NULL, doc_id TEXT NOT NULL, account_id TEXT NOT NULL, rev TEXT NOT NULL,
+        started INTEGER, doc BLOB NOT NULL, recorded_at REAL NOT NULL,
+        UNIQUE (db, doc_id)
+    );
+    CREATE TABLE cdr_sinks (
+        sink TEXT PRIMARY KEY, seq INTEGER NOT NULL DEFAULT 0, exported INTEGER NOT NULL DEFAULT 0,
+        newest_started INTEGER, exported_at REAL, last_error TEXT, error_at REAL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

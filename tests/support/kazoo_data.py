@@ -248,3 +248,55 @@ def write_as_kazoo(couch: CouchClient, db: str, doc: dict[str, Any]) -> dict[str
         stored["_rev"] = couch.save(db, stored)
     doc["_rev"] = stored["_rev"]
     return stored
+
+
+def cdr_doc(
+    account_id: str,
+    started: dt.datetime,
+    *,
+    direction: str = "inbound",
+    duration: int = 95,
+    billing: int = 90,
+    ccv: dict[str, Any] | None = None,
+    call_id: str | None = None,
+) -> dict[str, Any]:
+    """A CDR as Kazoo's cdr app writes it (applications/cdr/priv/couchdb/fixtures/cdr.json, with the
+    fields of the cdrs schema): `timestamp` is when the call ended, Gregorian seconds; _id is
+    YYYYMM-<call_id> in the MODB of that month. ccv=None gives a CDR without custom_channel_vars."""
+    call_id = call_id or f"{secrets.token_hex(8)}@10.0.0.1"
+    ended = int(started.timestamp()) + GREGORIAN + duration
+    doc: dict[str, Any] = {
+        "_id": f"{started:%Y%m}-{call_id}",
+        "call_id": call_id,
+        "call_direction": direction,
+        "request": "+14155550100@" + f"{account_id[:6]}.sip.test",
+        "to": "+14155550100@" + f"{account_id[:6]}.sip.test",
+        "from": "+16505550111@10.0.0.9",
+        "from_uri": "+16505550111@10.0.0.9",
+        "to_uri": "+14155550100@" + f"{account_id[:6]}.sip.test",
+        "caller_id_number": "+16505550111",
+        "caller_id_name": "Alice Example",
+        "callee_id_number": "+14155550100",
+        "callee_id_name": "Front Desk",
+        "timestamp": ended,
+        "duration_seconds": duration,
+        "billing_seconds": billing,
+        "ringing_seconds": duration - billing,
+        "hangup_cause": "NORMAL_CLEARING",
+        "hangup_code": "sip:200",
+        "disposition": "SUCCESS",
+        "media_server": "fs1.kazoo.test",
+        "node": "ecallmgr@kazoo.test",
+        "app_name": "ecallmgr",
+        "app_version": "4.3.0",
+        "interaction_id": f"{ended}-{secrets.token_hex(4)}",
+        "pvt_vsn": 2,
+        "pvt_type": "cdr",
+        "pvt_account_id": account_id,
+        "pvt_account_db": dbnames.modb(account_id, started.year, started.month, encoded=True),
+        "pvt_created": ended,
+        "pvt_modified": ended,
+    }
+    if ccv is not None:
+        doc["custom_channel_vars"] = {"account_id": account_id, **ccv}
+    return doc

@@ -1,0 +1,87 @@
+"""One sink's export: queued CDRs out in order, in batches, the cursor moved after each.
+
+A batch the sink refuses is told apart from a sink that is down: if the sink
+still answers, the batch is written row by row and a row it refuses alone is
+skipped with a standing problem naming the CDR (one bad CDR never blocks the
+ones behind it); if it does not answer, nothing moves and the rows wait.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from syncd.flows.cdr.records import CdrSink
+from syncd.flows.cdr.rows import sink_row
+from syncd.flows.cdr.sql import SinkUnavailable, SqlSink
+from syncd.kazoo.cdrs import call_start
+from syncd.state import State
+from syncd.state.cdrs import QueuedCdr
+
+log = logging.getLogger("syncd.cdr")
+Offsets = Callable[[str, int], int]  # (account id, Gregorian seconds) -> the account's UTC offset then
+
+
+class SinkPump:
+    def __init__(self, sink: CdrSink, state: State, offsets: Offsets) -> None:
+        self.sink, self.state, self.offsets = sink, state, offsets
+        self.writer = SqlSink(sink)
+
+    def pump(self, stop: Callable[[], bool] = lambda: False) -> int:
+        """Export until the queue is drained (or stop); returns rows exported. Raises SinkUnavailable."""
+        exported = 0
+        while not stop():
+            batch = self.state.cdrs.after(self.sink.name, self.sink.batch_size)
+            if not batch:
+                return exported
+            wanted = [q for q in batch if not self.sink.accounts or q.account_id in self.sink.accounts]
+            written = self._write([(q, self._row(q)) for q in wanted])
+            newest = max((s for q in wanted if (s := _started(q))), default=None)
+            self.state.cdrs.advance(self.sink.name, batch[-1].seq, written, newest)
+            exported += written
+        return exported
+
+    def _row(self, queued: QueuedCdr) -> dict[str, Any]:
+        return sink_row(self.sink, queued.doc, self.offsets(queued.account_id, _started(queued) or 0))
+
+    def _write(self, rows: list[tuple[QueuedCdr, dict[str, Any]]]) -> int:
+        try:
+            self.writer.upsert([row for _, row in rows])
+            return len(rows)
+        except SinkUnavailable:
+            self.writer.check()  # raises SinkUnavailable when the sink itself is away: the rows wait
+        written = 0
+        for queued, row in rows:
+            try:
+                self.writer.upsert([row])
+                written += 1
+            except SinkUnavailable as exc:
+                self.writer.check()
+                self._refused(queued, exc)
+        return written
+
+    def _refused(self, queued: QueuedCdr, exc: SinkUnavailable) -> None:
+        doc_id = str(queued.doc.get("_id"))[:200]
+        scope = f"cdr:{self.sink.name}/{queued.db}/{doc_id}"
+        log.error(
+            "CDR sink %r refused account=%s db=%s doc=%s: %s; skipped",
+            self.sink.name,
+            queued.account_id,
+            queued.db,
+            doc_id,
+            exc,
+        )
+        self.state.problems.set(scope, f"refused by the sink, skipped: {exc}")
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _started(queued: QueuedCdr) -> int | None:
+    return call_start(queued.doc) or None
+
+
+def backoff(failures: int) -> float:
+    """Seconds before trying a down sink again: 1, 2, 4 ... at most a minute."""
+    return float(min(60, 2 ** min(failures, 6)))

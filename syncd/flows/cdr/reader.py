@@ -1,0 +1,78 @@
+"""CDR docs from Kazoo into the state DB's queue.
+
+Every followed MODB (the databases the follower found, back to
+history_months) and, when asked, `anonymous_cdrs` is read through its
+changes feed with a cursor of its own (`cdr:<db>`), so CDR export never moves
+or waits for the attachments flow's cursors. Each database is a bulkhead: one
+that cannot be read is a problem in `syncd status` and the others carry on.
+A CDR deleted in Kazoo keeps its exported rows (billing data is not undone).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from syncd.errors import CouchUnavailable, StateError
+from syncd.kazoo.cdrs import ANONYMOUS_CDRS, call_start, is_cdr
+from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.dbnames import parse
+from syncd.state import State
+from syncd.state.cdrs import FoundCdr
+
+log = logging.getLogger("syncd.cdr")
+PAGE = 500
+
+
+class CdrReader:
+    def __init__(
+        self, couch: CouchClient, state: State, anonymous: bool, contain: Callable[[str, BaseException], str]
+    ) -> None:
+        self.couch, self.state, self.anonymous, self.contain = couch, state, anonymous, contain
+
+    def databases(self) -> dict[str, str]:
+        """Database -> account id, for every database CDRs are read from."""
+        found = {}
+        for name in self.state.feeds.databases():
+            info = parse(name)
+            if info is not None and info.classification == "modb":
+                found[name] = info.account_id
+        if self.anonymous:
+            found[ANONYMOUS_CDRS] = ""
+        return found
+
+    def read(self) -> int:
+        """Read every database's new CDRs into the queue; returns rows queued. Raises CouchUnavailable."""
+        queued = 0
+        for name, account_id in sorted(self.databases().items()):
+            try:
+                queued += self._read_db(name, account_id)
+                self.state.problems.clear(f"cdr-db:{name}")
+            except (CouchUnavailable, StateError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one database's trouble never stops the others
+                text = self.contain(f"cannot read CDRs of db={name}", exc)
+                self.state.problems.set(f"cdr-db:{name}", text)
+        return queued
+
+    def _read_db(self, name: str, account_id: str) -> int:
+        feed, queued = f"cdr:{name}", 0
+        while True:
+            since = self.state.feeds.cursor(feed) or 0
+            results, last_seq = self.couch.changes(name, since, PAGE)
+            found = [_found(name, account_id, c["doc"]) for c in results if _is_live_cdr(c)]
+            queued += self.state.cdrs.record(feed, last_seq, found)
+            if len(results) < PAGE:
+                return queued
+
+
+def _is_live_cdr(change: dict[str, Any]) -> bool:
+    doc = change.get("doc")
+    return not change.get("deleted") and isinstance(doc, dict) and is_cdr(doc)
+
+
+def _found(db: str, account_id: str, doc: dict[str, Any]) -> FoundCdr:
+    ccv = doc.get("custom_channel_vars")
+    owner = account_id or (ccv.get("account_id") if isinstance(ccv, dict) else None) or ""
+    return FoundCdr(db, str(owner), doc, call_start(doc) or None)

@@ -1,0 +1,33 @@
+"""The CDR flow's vocabulary, shared with config: what a [[cdr.sink]] asks for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SINK_TYPES = ("sql",)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a sink: `source` is a Crossbar CSV column, `ccv:<name>` (a custom channel
+    var) or `cdr` (the whole CDR as JSON); `name` is what the sink calls it."""
+
+    source: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CdrSink:
+    name: str
+    type: str
+    url: str = field(repr=False)  # may hold a password: never logged (see display)
+    display: str  # the URL without its password, for messages
+    table: str
+    columns: tuple[Column, ...]
+    accounts: tuple[str, ...] = ()  # only these accounts; () = every followed account
+    batch_size: int = 500
+
+    @property
+    def key_column(self) -> str:
+        """The column holding the CDR id: the upsert key, so a replay never duplicates."""
+        return next(c.name for c in self.columns if c.source == "id")

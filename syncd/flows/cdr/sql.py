@@ -1,0 +1,134 @@
+"""The SQL sink, through SQLAlchemy Core: PostgreSQL (psycopg 3, the CDR as jsonb), MySQL /
+MariaDB (PyMySQL, JSON) and SQLite (JSON as text).
+
+- The table is created when missing. A column the config adds is added to the
+  table with ALTER TABLE ADD COLUMN (existing rows get NULL); a column the config
+  drops stays in the table, untouched: syncd never drops data.
+- Rows are upserted keyed by the CDR id (ON CONFLICT / ON DUPLICATE KEY), a batch
+  per transaction: a replayed batch, or a CDR that changed, updates its row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from syncd.errors import SyncdError
+from syncd.flows.cdr.records import CdrSink
+from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS
+
+
+class SinkUnavailable(SyncdError):
+    """The sink cannot take rows now (down, refused, misconfigured): the rows wait in the queue."""
+
+
+class SqlSink:
+    def __init__(self, sink: CdrSink) -> None:
+        self.sink = sink
+        self._engine: sa.Engine | None = None
+        self._table: sa.Table | None = None
+
+    def describe(self) -> str:
+        return f"{self.sink.display} table {self.sink.table}"
+
+    def check(self) -> str:
+        with self._guard("reach"):
+            self._ready()
+        return f"{self.describe()} reachable"
+
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Write rows (one transaction); raises SinkUnavailable."""
+        if not rows:
+            return
+        with self._guard("write to"):
+            table = self._ready()
+            engine = self._engine_()
+            with engine.begin() as conn:
+                conn.execute(self._statement(table, engine.dialect.name), list(rows))
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine, self._table = None, None
+
+    def _statement(self, table: sa.Table, dialect: str) -> Any:
+        key = self.sink.key_column
+        others = [c.name for c in self.sink.columns if c.name != key]
+        if dialect == "postgresql":
+            ins = postgresql.insert(table)
+            return ins.on_conflict_do_update(index_elements=[key], set_={n: ins.excluded[n] for n in others})
+        if dialect == "sqlite":
+            ins_l = sqlite.insert(table)
+            return ins_l.on_conflict_do_update(index_elements=[key], set_={n: ins_l.excluded[n] for n in others})
+        if dialect in ("mysql", "mariadb"):
+            ins_m = mysql.insert(table)
+            return ins_m.on_duplicate_key_update({n: ins_m.inserted[n] for n in others})
+        raise SinkUnavailable(f"CDR sink {self.sink.name!r}: SQL dialect {dialect!r} has no upsert syncd knows")
+
+    def _ready(self) -> sa.Table:
+        """The table, created or widened to the config's columns on first use."""
+        if self._table is None:
+            engine = self._engine_()
+            table = _table(self.sink, engine.dialect.name)
+            with engine.begin() as conn:
+                table.create(conn, checkfirst=True)
+                present = {c["name"] for c in sa.inspect(conn).get_columns(self.sink.table)}
+                for column in table.columns:
+                    if column.name not in present:
+                        kind = column.type.compile(dialect=engine.dialect)
+                        conn.execute(
+                            sa.text(
+                                f"ALTER TABLE {_quoted(engine, self.sink.table)} ADD COLUMN "
+                                f"{_quoted(engine, column.name)} {kind}"
+                            )
+                        )
+            self._table = table
+        return self._table
+
+    def _engine_(self) -> sa.Engine:
+        if self._engine is None:
+            self._engine = sa.create_engine(self.sink.url, pool_pre_ping=True, future=True)
+        return self._engine
+
+    @contextmanager
+    def _guard(self, verb: str) -> Iterator[None]:
+        """SQLAlchemy's errors as SinkUnavailable naming the sink; the URL's password never shown."""
+        try:
+            yield
+        except (SQLAlchemyError, ImportError, OSError) as exc:
+            text = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+            self.close()  # a fresh connection (and table check) next time
+            raise SinkUnavailable(
+                f"cannot {verb} CDR sink {self.sink.name!r} ({self.describe()}): {text}; "
+                "the CDRs wait in the state database and go out in order once it answers"
+            ) from None
+
+
+def _table(sink: CdrSink, dialect: str) -> sa.Table:
+    key = sink.key_column
+    columns = [
+        sa.Column(c.name, _type(c.source, dialect), primary_key=c.name == key, nullable=c.name != key)
+        for c in sink.columns
+    ]
+    return sa.Table(sink.table, sa.MetaData(), *columns)
+
+
+def _type(source: str, dialect: str) -> Any:
+    if source == "cdr":
+        return postgresql.JSONB() if dialect == "postgresql" else sa.JSON()
+    if source == "id":
+        return sa.String(255)  # YYYYMM-<call id>: a key MySQL can index
+    if source in INTEGER_COLUMNS:
+        return sa.BigInteger()
+    if source in NUMBER_COLUMNS:
+        return sa.Float()
+    return sa.Text()
+
+
+def _quoted(engine: sa.Engine, name: str) -> str:
+    return str(engine.dialect.identifier_preparer.quote(name))

@@ -1,0 +1,227 @@
+"""Kazoo's CDR documents and the columns Crossbar exports for them (kazoo-reference §7).
+
+A CDR is a `pvt_type: "cdr"` doc in the account's MODB of the call's month
+(`anonymous_cdrs` for calls with no account), `_id` = `YYYYMM-<call_id>`.
+`public_row` computes Crossbar's CSV columns (kzd_cdrs.hrl COLUMNS, in that
+order) the way kzd_cdrs / cb_cdrs do:
+
+- the row's time is `timestamp - duration_seconds` (Gregorian seconds), so a
+  call is dated when it started;
+- `unix_timestamp` subtracts 62167219200; `rfc_1036` is `Mon, 02 Jan 2006
+  15:04:05 GMT`; `iso_8601` the date alone; `iso_8601_combined` the UTC time
+  with `Z`; `datetime` is `YYYY-MM-DD HH:MM:SS` shifted by the UTC offset
+  (Crossbar's `utc_offset` request value; syncd uses the account's timezone);
+- `cost` is the customer cost in Kazoo's units (1/10000 dollar) when the call
+  was billed per minute, else 0 (kapps_call_util:call_cost); `rate` is the
+  per-minute rate in dollars;
+- `authorizing_id` is empty when it is the account itself.
+
+Where Crossbar writes an empty field, the row holds None.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+CDR_TYPE = "cdr"
+ANONYMOUS_CDRS = "anonymous_cdrs"
+UNIX_EPOCH_IN_GREGORIAN = 62_167_219_200
+DOLLAR_TO_UNITS = 10_000
+
+COLUMNS = (
+    "id",
+    "call_id",
+    "caller_id_number",
+    "caller_id_name",
+    "callee_id_number",
+    "callee_id_name",
+    "duration_seconds",
+    "billing_seconds",
+    "timestamp",
+    "hangup_cause",
+    "other_leg_call_id",
+    "owner_id",
+    "to",
+    "from",
+    "direction",
+    "request",
+    "authorizing_id",
+    "cost",
+    "dialed_number",
+    "calling_from",
+    "datetime",
+    "unix_timestamp",
+    "rfc_1036",
+    "iso_8601",
+    "iso_8601_combined",
+    "call_type",
+    "rate",
+    "rate_name",
+    "bridge_id",
+    "recording_url",
+    "media_recordings",
+    "media_server",
+    "call_priority",
+    "interaction_id",
+)
+INTEGER_COLUMNS = frozenset({"duration_seconds", "billing_seconds", "timestamp", "cost", "unix_timestamp"})
+NUMBER_COLUMNS = frozenset({"rate"})
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def is_cdr(doc: dict[str, Any]) -> bool:
+    return doc.get("pvt_type") == CDR_TYPE and isinstance(doc.get("_id"), str)
+
+
+def call_start(doc: dict[str, Any]) -> int:
+    """The row's time, Gregorian seconds: when the call started (timestamp - duration)."""
+    return _int(doc.get("timestamp"), 0) - _int(doc.get("duration_seconds"), 0)
+
+
+def public_row(doc: dict[str, Any], utc_offset: int = 0) -> dict[str, Any]:
+    """Crossbar's CSV columns of one CDR doc, in COLUMNS order; utc_offset (s) shifts `datetime` only."""
+    start = call_start(doc)
+    ccv = custom_channel_vars(doc)
+    row: dict[str, Any] = {
+        "id": _text(doc.get("_id")),
+        "call_id": _text(doc.get("call_id")),
+        "caller_id_number": _text(doc.get("caller_id_number")),
+        "caller_id_name": _text(doc.get("caller_id_name")),
+        "callee_id_number": _text(doc.get("callee_id_number")),
+        "callee_id_name": _text(doc.get("callee_id_name")),
+        "duration_seconds": _maybe_int(doc.get("duration_seconds")),
+        "billing_seconds": _maybe_int(doc.get("billing_seconds")),
+        "timestamp": start,
+        "hangup_cause": _text(doc.get("hangup_cause")),
+        "other_leg_call_id": _text(doc.get("other_leg_call_id")),
+        "owner_id": _text(ccv.get("owner_id")),
+        "to": _text(doc.get("to")),
+        "from": _text(doc.get("from")),
+        "direction": _text(doc.get("call_direction")),
+        "request": _text(doc.get("request")),
+        "authorizing_id": _authorizing_id(ccv),
+        "cost": call_cost(doc) if ccv.get("account_billing") == "per_minute" else 0,
+        "dialed_number": _dialed_number(doc),
+        "calling_from": _calling_from(doc),
+        **_times(start, utc_offset),
+        "call_type": _text(ccv.get("account_billing")),
+        "rate": _int(ccv.get("rate"), 0) / DOLLAR_TO_UNITS,
+        "rate_name": _text(ccv.get("rate_name")),
+        "bridge_id": _text(ccv.get("bridge_id")),
+        "recording_url": _text(doc.get("recording_url")),
+        "media_recordings": _recordings(ccv.get("media_recordings")),
+        "media_server": _text(doc.get("media_server")),
+        "call_priority": _text(ccv.get("call_priority")),
+        "interaction_id": _text(doc.get("interaction_id")),
+    }
+    return {name: row[name] for name in COLUMNS}
+
+
+def call_cost(doc: dict[str, Any]) -> int:
+    """kapps_call_util:call_cost: units charged for the billed seconds at the CDR's rate."""
+    ccv = custom_channel_vars(doc)
+    seconds = _int(doc.get("billing_seconds"), 0) - _int(ccv.get("billing_seconds_offset"), 0)
+    if seconds <= 0 or seconds <= _int(ccv.get("rate_nocharge_time"), 0):
+        return 0
+    rate = _int(ccv.get("rate"), 0)
+    increment = _int(ccv.get("rate_increment"), 60) or 60
+    minimum = _int(ccv.get("rate_minimum"), 0)
+    surcharge = _int(ccv.get("surcharge"), 0)
+    if seconds <= minimum:
+        cost = math.trunc(surcharge + (minimum / 60) * rate)
+    else:
+        steps = math.ceil((seconds - minimum) / increment)
+        cost = math.trunc(surcharge + (minimum / 60) * rate + steps * ((increment / 60) * rate))
+    discount = math.trunc((_int(ccv.get("discount_percentage"), 0) * 0.01) * cost)
+    return math.trunc(cost - discount)
+
+
+def utc_offset(timezone: str | None, gregorian: int) -> int:
+    """Seconds to add to UTC for an account's timezone (an IANA name) at that moment; 0 if unknown."""
+    if not timezone:
+        return 0
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return 0
+    offset = _datetime(gregorian).astimezone(zone).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
+def _times(start: int, utc_offset: int) -> dict[str, Any]:
+    """The time columns; None where the CDR has no usable time (Python has no year 0)."""
+    try:
+        moment, local = _datetime(start), _datetime(start + utc_offset)
+    except (OverflowError, ValueError):
+        return dict.fromkeys(("datetime", "unix_timestamp", "rfc_1036", "iso_8601", "iso_8601_combined"))
+    return {
+        "datetime": local.strftime("%Y-%m-%d %H:%M:%S"),
+        "unix_timestamp": start - UNIX_EPOCH_IN_GREGORIAN,
+        "rfc_1036": f"{_WEEKDAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} "
+        f"{moment.year} {moment:%H:%M:%S} GMT",
+        "iso_8601": f"{moment.year:04d}-{moment:%m-%d}",
+        "iso_8601_combined": f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z",
+    }
+
+
+def _datetime(gregorian: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=gregorian - UNIX_EPOCH_IN_GREGORIAN)
+
+
+def _authorizing_id(ccv: dict[str, Any]) -> str | None:
+    account, authorizing = ccv.get("account_id", ""), ccv.get("authorizing_id", "")
+    return None if account == authorizing else _text(authorizing)
+
+
+def _dialed_number(doc: dict[str, Any]) -> str | None:
+    direction = doc.get("call_direction")
+    source = doc.get("request") if direction == "inbound" else doc.get("to") if direction == "outbound" else None
+    return None if direction not in ("inbound", "outbound") else str(source or "").split("@")[0] or None
+
+
+def _calling_from(doc: dict[str, Any]) -> str | None:
+    direction = doc.get("call_direction")
+    if direction == "inbound":
+        return _text(doc.get("caller_id_number"))
+    if direction == "outbound":
+        return str(doc.get("from_uri") or "").split("@")[0] or None
+    return None
+
+
+def _recordings(value: Any) -> str | None:
+    """A list in Kazoo; one text here (comma-separated) so every sink can hold it."""
+    if value in (None, "", []):
+        return None
+    return ",".join(str(v) for v in (value if isinstance(value, list) else [value]))
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _maybe_int(value: Any) -> int | None:
+    """Kazoo reads numbers leniently (kz_term:to_integer): 12, 12.7 and "12" are all 12."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return math.trunc(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _int(value: Any, default: int) -> int:
+    found = _maybe_int(value)
+    return default if found is None else found
+
+
+def custom_channel_vars(doc: dict[str, Any]) -> dict[str, Any]:
+    ccv = doc.get("custom_channel_vars")
+    return ccv if isinstance(ccv, dict) else {}

@@ -1,0 +1,116 @@
+"""The CDR queue: CDR docs read from Kazoo, in the order every sink exports them.
+
+A feed's page of CDRs and its cursor are written in one transaction. Each
+sink keeps its own cursor (the last seq it holds), so a sink that is down
+only falls behind: its rows wait here and go out in order once it is back,
+and no other sink or flow waits for it. A sink's write and its cursor are
+not one transaction (they live in two databases); a crash between them
+replays a batch, which the sink's upsert (keyed by the CDR id) absorbs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from syncd.state.db import Database
+
+
+@dataclass(frozen=True)
+class QueuedCdr:
+    seq: int
+    db: str
+    account_id: str
+    doc: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FoundCdr:
+    db: str
+    account_id: str
+    doc: dict[str, Any]
+    started: int | None  # Gregorian seconds the call started, for status and windows
+
+
+class CdrQueue:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record(self, feed: str, seq: Any, found: Iterable[FoundCdr]) -> int:
+        """Queue new and changed CDRs and move the feed's cursor, in one transaction; returns rows queued."""
+        now, queued = time.time(), 0
+        with self.db.tx() as db:
+            for cdr in found:
+                doc_id, rev = str(cdr.doc["_id"]), str(cdr.doc.get("_rev", ""))
+                old = db.execute("SELECT rev FROM cdrs WHERE db = ? AND doc_id = ?", (cdr.db, doc_id)).fetchone()
+                if old is not None and old[0] == rev:
+                    continue  # the same revision read again (a replayed page): nothing new to export
+                db.execute(
+                    "INSERT OR REPLACE INTO cdrs (db, doc_id, account_id, rev, started, doc, recorded_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (cdr.db, doc_id, cdr.account_id, rev, cdr.started, _pack(cdr.doc), now),
+                )
+                queued += 1
+            db.execute(
+                "INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+                (feed, json.dumps(seq), now),
+            )
+        return queued
+
+    def after(self, sink: str, limit: int) -> list[QueuedCdr]:
+        """The next rows this sink has not exported, oldest first."""
+        rows = self.db.execute(
+            "SELECT seq, db, account_id, doc FROM cdrs WHERE seq > ? ORDER BY seq LIMIT ?",
+            (self.cursor(sink), limit),
+        ).fetchall()
+        return [QueuedCdr(seq, db, account, _unpack(doc)) for seq, db, account, doc in rows]
+
+    def cursor(self, sink: str) -> int:
+        row = self.db.execute("SELECT seq FROM cdr_sinks WHERE sink = ?", (sink,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def advance(self, sink: str, seq: int, exported: int, newest_started: int | None) -> None:
+        """The sink holds every row up to seq (its error, if any, is over)."""
+        with self.db.tx() as db:
+            db.execute(
+                "INSERT INTO cdr_sinks (sink, seq, exported, newest_started, exported_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, exported = exported + excluded.exported, "
+                "newest_started = MAX(COALESCE(newest_started, 0), COALESCE(excluded.newest_started, 0)), "
+                "exported_at = excluded.exported_at, last_error = NULL, error_at = NULL",
+                (sink, seq, exported, newest_started, time.time()),
+            )
+
+    def failed(self, sink: str, error: str) -> None:
+        with self.db.tx() as db:
+            db.execute(
+                "INSERT INTO cdr_sinks (sink, last_error, error_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (sink) DO UPDATE SET last_error = excluded.last_error, error_at = excluded.error_at",
+                (sink, error, time.time()),
+            )
+
+    def status(self) -> list[dict[str, Any]]:
+        """Per sink: rows exported, rows waiting, the newest call exported, the last error."""
+        newest = self.db.execute("SELECT COALESCE(MAX(seq), 0), MAX(started) FROM cdrs").fetchone()
+        rows = self.db.execute(
+            "SELECT sink, seq, exported, newest_started, exported_at, last_error, error_at FROM cdr_sinks ORDER BY sink"
+        ).fetchall()
+        keys = ("sink", "seq", "exported", "newest_started", "exported_at", "last_error", "error_at")
+        found = [dict(zip(keys, r, strict=True)) for r in rows]
+        for sink in found:
+            sink["waiting"] = self.db.execute("SELECT COUNT(*) FROM cdrs WHERE seq > ?", (sink["seq"],)).fetchone()[0]
+            sink["newest_in_kazoo"] = newest[1]
+        return found
+
+
+def _pack(doc: dict[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
+
+
+def _unpack(blob: bytes) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(zlib.decompress(blob))
+    return doc
