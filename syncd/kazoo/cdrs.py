@@ -29,6 +29,7 @@ CDR_TYPE = "cdr"
 ANONYMOUS_CDRS = "anonymous_cdrs"
 UNIX_EPOCH_IN_GREGORIAN = 62_167_219_200
 DOLLAR_TO_UNITS = 10_000
+_INT64 = 2**63
 
 COLUMNS = (
     "id",
@@ -79,7 +80,8 @@ def is_cdr(doc: dict[str, Any]) -> bool:
 
 def call_start(doc: dict[str, Any]) -> int:
     """The row's time, Gregorian seconds: when the call started (timestamp - duration)."""
-    return _int(doc.get("timestamp"), 0) - _int(doc.get("duration_seconds"), 0)
+    start = _int(doc.get("timestamp"), 0) - _int(doc.get("duration_seconds"), 0)
+    return start if -_INT64 <= start < _INT64 else 0
 
 
 def public_row(doc: dict[str, Any], utc_offset: int = 0) -> dict[str, Any]:
@@ -118,7 +120,7 @@ def public_row(doc: dict[str, Any], utc_offset: int = 0) -> dict[str, Any]:
         "call_priority": _text(ccv.get("call_priority")),
         "interaction_id": _text(doc.get("interaction_id")),
     }
-    return {name: row[name] for name in COLUMNS}
+    return {name: _fits(name, row[name]) for name in COLUMNS}
 
 
 def call_cost(doc: dict[str, Any]) -> int:
@@ -208,13 +210,22 @@ def _text(value: Any) -> str | None:
 
 
 def _maybe_int(value: Any) -> int | None:
-    """Kazoo reads numbers leniently (kz_term:to_integer): 12, 12.7 and "12" are all 12."""
+    """Kazoo reads numbers leniently (kz_term:to_integer): 12, 12.7 and "12" are all 12. A number no
+    64-bit column can hold is no number a call has: None."""
     if isinstance(value, bool):
         return None
     try:
-        return math.trunc(float(value))
+        found = math.trunc(float(value))
     except (TypeError, ValueError, OverflowError):
         return None
+    return found if -_INT64 <= found < _INT64 else None
+
+
+def _fits(name: str, value: Any) -> Any:
+    """A computed number too large for a 64-bit column (a hostile rate times a long call) is left empty."""
+    if name in INTEGER_COLUMNS and isinstance(value, int) and not -_INT64 <= value < _INT64:
+        return None
+    return value
 
 
 def _int(value: Any, default: int) -> int:

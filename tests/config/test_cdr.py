@@ -1,0 +1,95 @@
+"""[cdr] and [[cdr.sink]]: what an operator may ask, and a clear refusal for everything else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd import config
+from syncd.errors import ConfigError
+from syncd.kazoo.cdrs import COLUMNS
+
+BASE: dict[str, Any] = {"couchdb": {"url": "http://127.0.0.1:5984"}, "state": {"path": "/var/lib/syncd/s.db"}}
+
+
+def sinks(*tables: dict[str, Any]) -> config.Config:
+    return config.parse({**BASE, "cdr": {"sink": list(tables)}})
+
+
+def test_a_bare_sink_is_sqlite_beside_the_state_db_with_every_crossbar_column_and_the_json() -> None:
+    (sink,) = sinks({"name": "local"}).cdr.sinks
+    assert sink.url == "sqlite:////var/lib/syncd/cdrs.sqlite3" and sink.table == "kazoo_cdrs"
+    assert [c.source for c in sink.columns] == [*COLUMNS, "cdr"]
+    assert sink.key_column == "id"
+
+
+def test_columns_are_chosen_renamed_and_widened_with_custom_channel_vars() -> None:
+    (sink,) = sinks(
+        {
+            "name": "billing",
+            "columns": ["call_id", "billing_seconds", "cost"],
+            "rename": {"id": "cdr_id", "billing_seconds": "billsec"},
+            "custom_channel_vars": ["owner_id", "X-Billing-Code"],
+            "json_column": "",
+        }
+    ).cdr.sinks
+    assert [(c.source, c.name) for c in sink.columns] == [
+        ("id", "cdr_id"),  # always there: the upsert key
+        ("call_id", "call_id"),
+        ("billing_seconds", "billsec"),
+        ("cost", "cost"),
+        ("ccv:owner_id", "ccv_owner_id"),
+        ("ccv:X-Billing-Code", "ccv_X_Billing_Code"),
+    ]
+    assert sink.key_column == "cdr_id"
+
+
+def test_a_password_file_goes_into_the_url_never_into_what_is_shown(tmp_path: Path) -> None:
+    secret = tmp_path / "pg"
+    secret.write_text("s3cr/et@\n")
+    cfg = sinks(
+        {"name": "pg", "url": "postgresql+psycopg://syncd@db.example:5432/billing", "password_file": str(secret)}
+    )
+    (sink,) = cfg.cdr.sinks
+    assert sink.url == "postgresql+psycopg://syncd:s3cr%2Fet%40@db.example:5432/billing"
+    assert "s3cr" not in sink.display and "s3cr" not in repr(sink) and "s3cr/et@" in cfg.secrets()
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"name": "x", "url": "postgresql://u:pw@h/db"}, "holds a password: give it as password_file"),
+        ({"name": "x", "url": "oracle://h/db"}, "must start with one of sqlite://"),
+        ({"name": "x", "table": "cdrs; DROP TABLE users"}, "is not a plain SQL name"),
+        ({"name": "x", "columns": ["id", "salary"]}, "unknown column(s) 'salary'"),
+        ({"name": "x", "columns": "id"}, "must be an array of Crossbar CDR column names"),
+        ({"name": "x", "rename": {"nosuch": "y"}}, "'nosuch' is not a column of this sink"),
+        ({"name": "x", "rename": {"cost": "a b"}}, "must be a plain SQL name"),
+        ({"name": "x", "rename": {"cost": "rate"}}, "two columns would both be called rate"),
+        ({"name": "x", "custom_channel_vars": ["ok", "../etc"]}, "custom channel var names"),
+        ({"name": "x", "json_column": "1x"}, 'or "" for no JSON column'),
+        ({"name": "x", "batch_size": 0}, "cdr.sink[0].batch_size"),
+        ({"name": "x", "accounts": ["not-an-account"]}, "32-character lowercase hex"),
+        ({"name": "x", "type": "excel"}, "cdr.sink[0].type"),
+        ({"name": "x", "colour": "red"}, "colour"),
+        ({}, "cdr.sink[0].name"),
+    ],
+)
+def test_every_bad_sink_setting_is_refused_by_name(table: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        sinks(table)
+    assert message in str(err.value), str(err.value)
+
+
+def test_two_sinks_with_one_name_would_share_a_cursor_and_are_refused() -> None:
+    with pytest.raises(ConfigError, match="two sinks are named 'a'"):
+        sinks({"name": "a"}, {"name": "a", "table": "other"})
+
+
+def test_cdr_must_be_tables() -> None:
+    with pytest.raises(ConfigError, match=r"cdr.sink: must be an array of tables"):
+        config.parse({**BASE, "cdr": {"sink": "pg"}})
+    with pytest.raises(ConfigError, match=r"cdr.poll_interval"):
+        config.parse({**BASE, "cdr": {"poll_interval": float("nan")}})

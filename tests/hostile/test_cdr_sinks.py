@@ -1,0 +1,120 @@
+"""The CDR flow against hostile CDR docs, a sink that refuses a row, a sink that is not there,
+and kill -9 in the middle of an export: one bad CDR or sink fails alone, and every CDR lands
+exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from syncd.kazoo.couch import CouchClient
+from tests.conftest import ROOT, run_syncd, write_config
+from tests.support import kazoo_data as kd
+from tests.support.daemons import daemon, wait_for
+from tests.support.servers import free_port
+from tests.support.sql_servers import PostgresServer, cdr_config, pg_rows, sqlite_rows
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+
+
+def test_a_row_the_database_refuses_is_skipped_by_name_and_the_others_go_out(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str], postgres_server: PostgresServer
+) -> None:
+    account_id, modb_name = account
+    table = "cdrs_" + secrets.token_hex(4)
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, cdr_config(postgres_server, table), (account_id,))
+    bad = kd.cdr_doc(account_id, NOW)
+    bad["caller_id_name"] = "Mallory\x00"  # PostgreSQL text cannot hold NUL: the row is refused
+    good = [kd.cdr_doc(account_id, NOW) for _ in range(9)]
+    for doc in [*good[:4], bad, *good[4:]]:
+        kd.write_as_kazoo(couch, modb_name, doc)
+    done = run_syncd(config, "run", "--once")
+    assert done.returncode == 1  # a standing problem: the refused CDR
+    assert f"problem (cdr:billing/{modb_name}/{bad['_id']}): refused by the sink" in done.stderr, done.stderr
+    assert "cannot contain NUL" in done.stderr
+    assert sorted(r["id"] for r in pg_rows(postgres_server, table)) == sorted(d["_id"] for d in good)
+    assert len(sqlite_rows(tmp_path, "kazoo_cdrs")) == 10  # SQLite holds the NUL: that sink takes all ten
+    status = run_syncd(config, "status")
+    assert f"problem (cdr:billing/{modb_name}/{bad['_id']}): refused by the sink, skipped" in status.stdout
+
+
+def test_hostile_cdr_values_are_exported_as_empty_fields_never_stopping_the_sink(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str]
+) -> None:
+    account_id, modb_name = account
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, '[[cdr.sink]]\nname = "local"\n', (account_id,))
+    odd = [kd.cdr_doc(account_id, NOW) for _ in range(6)]
+    odd[0].update(timestamp="soon", duration_seconds="nan", billing_seconds=[1])
+    odd[1]["custom_channel_vars"] = "not a table"
+    odd[2]["custom_channel_vars"] = {"rate": {"nested": True}, "account_billing": "per_minute", "media_recordings": 7}
+    odd[3].update(call_direction=None, request=None, to=12, from_uri={"x": 1})
+    odd[4]["caller_id_name"] = "é" * 100_000
+    odd[5]["timestamp"] = 10**30
+    for doc in odd:
+        kd.write_as_kazoo(couch, modb_name, doc)
+    assert run_syncd(config, "run", "--once").returncode == 0
+    rows = {r["id"]: r for r in sqlite_rows(tmp_path, "kazoo_cdrs")}
+    assert set(rows) == {d["_id"] for d in odd}
+    assert rows[odd[0]["_id"]]["duration_seconds"] is None and rows[odd[5]["_id"]]["rfc_1036"] is None
+    assert rows[odd[2]["_id"]]["cost"] == 0 and rows[odd[2]["_id"]]["media_recordings"] == "7"
+
+
+def test_check_names_a_sink_that_is_not_there_and_its_password_never(
+    tmp_path: Path, couch_server: Any, account: tuple[str, str]
+) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("hunter2-" + secrets.token_hex(4))
+    sink = (
+        f'[[cdr.sink]]\nname = "gone"\nurl = "postgresql+psycopg://syncd@127.0.0.1:{free_port()}/billing"\n'
+        f'password_file = "{secret}"\n'
+    )
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, sink, (account[0],))
+    done = run_syncd(config, "check")
+    assert done.returncode == 1
+    line = next(x for x in done.stdout.splitlines() if "cdr sink gone" in x)
+    assert "cannot reach CDR sink 'gone'" in line and secret.read_text() not in done.stdout + done.stderr
+
+
+def _start(config: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT, stderr=subprocess.DEVNULL
+    )
+
+
+def test_kill_9_during_an_export_loses_and_duplicates_no_cdr(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str], postgres_server: PostgresServer
+) -> None:
+    account_id, modb_name = account
+    docs = [kd.cdr_doc(account_id, NOW) for _ in range(1500)]
+    answer = requests.post(
+        f"{couch_server.auth_url}/{quote(modb_name, safe='')}/_bulk_docs", json={"docs": docs}, timeout=120
+    )
+    assert answer.status_code == 201, answer.text
+    table = "cdrs_" + secrets.token_hex(4)
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, cdr_config(postgres_server, table), (account_id,))
+    rng, seen = random.Random(), []
+    for _ in range(3):
+        before = len(pg_rows(postgres_server, table))
+        proc = _start(config)
+        try:
+            wait_for(lambda before=before: len(pg_rows(postgres_server, table)) > before, 60, "the export to resume")
+            time.sleep(rng.uniform(0.05, 0.4))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        seen.append(len(pg_rows(postgres_server, table)))
+    assert all(0 < n < len(docs) for n in seen), seen  # every kill landed mid-export
+    with daemon(config):
+        wait_for(lambda: len(pg_rows(postgres_server, table)) == len(docs), 120, "every CDR")
+    ids = [r["id"] for r in pg_rows(postgres_server, table)]
+    assert len(ids) == len(set(ids)) == len(docs) and set(ids) == {d["_id"] for d in docs}
