@@ -16,7 +16,7 @@ import pytest
 from syncd.kazoo.couch import CouchClient
 from tests.support import kazoo_data as kd
 from tests.support.servers import CouchServer, DriveServer, S3Server, couch_server_for_tests
-from tests.support.sql_servers import PostgresServer
+from tests.support.sql_servers import MariaDbServer, PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,6 +75,13 @@ def drive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DriveServ
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[MariaDbServer]:
+    server = MariaDbServer()
     yield server
     server.stop()
 

@@ -93,3 +93,20 @@ def test_cdr_must_be_tables() -> None:
         config.parse({**BASE, "cdr": {"sink": "pg"}})
     with pytest.raises(ConfigError, match=r"cdr.poll_interval"):
         config.parse({**BASE, "cdr": {"poll_interval": float("nan")}})
+
+
+def test_the_example_config_documents_every_sink_key_and_its_sink_parses(tmp_path: Path) -> None:
+    from syncd.config.cdr import _SINK_KEYS
+
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text()
+    block = text[text.index("# [[cdr.sink]]") :]
+    for key in _SINK_KEYS - {"password"}:  # password (inline) is named in the comment above the block
+        assert f"# {key} = " in block, key
+    assert "use password_file (or password)" in text
+    (tmp_path / "pg-password").write_text("pw")
+    sink_lines = [line.removeprefix("# ") for line in block.splitlines() if line.startswith("# ")]
+    uncommented = "\n".join(sink_lines).replace('"pg-password"', f'"{tmp_path / "pg-password"}"')
+    import tomllib
+
+    (sink,) = config.parse({**BASE, "cdr": tomllib.loads(uncommented)["cdr"]}).cdr.sinks
+    assert sink.name == "billing" and sink.key_column == "id" and "pw" not in sink.display

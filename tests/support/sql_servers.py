@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,13 @@ class PostgresServer:
         self._wait()
 
     def pause(self) -> None:
-        """The database goes away (as in an outage); start() brings it back with its data."""
-        self.proc.terminate()
+        """The database goes away (as in an outage; fast shutdown drops the clients' sessions);
+        start() brings it back with its data."""
+        subprocess.run(
+            [*self._as, postgres_bin("pg_ctl"), "stop", "-D", str(self._data), "-m", "fast", "-w"],
+            check=True,
+            capture_output=True,
+        )
         self.proc.wait(30)
 
     def query(self, sql: str) -> list[tuple[str, ...]]:
@@ -197,6 +203,92 @@ def _rows(url: str, table: str) -> list[dict[str, Any]]:
             return []
         reflected = sa.Table(table, sa.MetaData(), autoload_with=engine)
         with engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(sa.select(reflected))]
+            rows = [dict(r._mapping) for r in conn.execute(sa.select(reflected))]
     finally:
         engine.dispose()
+    # a reflected MySQL DOUBLE reads back as Decimal: compare numbers as Python floats
+    return [{k: float(v) if isinstance(v, Decimal) else v for k, v in row.items()} for row in rows]
+
+
+class MariaDbServer:
+    """A throwaway MariaDB from Debian's mariadb-server: user `syncd` with a password, database `billing`."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="syncd-maria-"))
+        self.password = "maria-" + secrets.token_hex(8)
+        self.password_file = self.dir / "password"
+        self.password_file.write_text(self.password)
+        self.socket = self.dir / "mysqld.sock"
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        subprocess.run(
+            [
+                _maria("mariadb-install-db"),
+                f"--datadir={self.dir / 'data'}",
+                f"--user={user}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        log = (self.dir / "mariadb.log").open("ab")
+        self.proc = subprocess.Popen(
+            [
+                _maria("mariadbd"),
+                "--no-defaults",
+                f"--datadir={self.dir / 'data'}",
+                f"--user={user}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                f"--socket={self.socket}",
+                f"--pid-file={self.dir / 'mariadb.pid'}",
+                "--skip-log-bin",
+                "--innodb-flush-log-at-trx-commit=0",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while not self._ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mariadbd did not start: {(self.dir / 'mariadb.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        self._sql(
+            f"CREATE DATABASE billing; CREATE USER 'syncd'@'127.0.0.1' IDENTIFIED BY '{self.password}'; "
+            "GRANT ALL ON billing.* TO 'syncd'@'127.0.0.1';"
+        )
+        self.url = f"mysql+pymysql://syncd@127.0.0.1:{self.port}/billing"
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        return _rows(self.url.replace("syncd@", f"syncd:{self.password}@"), table)
+
+    def _ready(self) -> bool:
+        try:
+            self._sql("SELECT 1")
+        except subprocess.CalledProcessError:
+            return False
+        return True
+
+    def _sql(self, sql: str) -> None:
+        subprocess.run(
+            [_maria("mariadb"), "-S", str(self.socket), "-u", "root", "-e", sql], check=True, capture_output=True
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _maria(name: str) -> str:
+    path = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None)
+    if not path:
+        raise RuntimeError(f"MariaDB's {name} not found: install Debian's mariadb-server package")
+    return path

@@ -126,7 +126,7 @@ def _type(source: str, dialect: str) -> Any:
     if source in INTEGER_COLUMNS:
         return sa.BigInteger()
     if source in NUMBER_COLUMNS:
-        return sa.Float()
+        return sa.Float(precision=53)  # double precision everywhere (MySQL's FLOAT alone is 4 bytes)
     return sa.Text()
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from syncd.kazoo.dbnames import modb
 from tests.conftest import run_syncd, write_config
 from tests.support import kazoo_data as kd
 from tests.support.daemons import daemon, wait_for
-from tests.support.sql_servers import PostgresServer, cdr_config, pg_delete, pg_rows, sqlite_rows
+from tests.support.sql_servers import MariaDbServer, PostgresServer, cdr_config, pg_delete, pg_rows, sqlite_rows
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
 
@@ -74,6 +75,35 @@ def test_cdrs_reach_every_sink_as_crossbar_columns_and_a_changed_cdr_updates_its
         assert len(pg_rows(postgres_server, table)) == 3
     status = run_syncd(config, "status")
     assert "cdr sink billing: 4 exported, 0 waiting" in status.stdout, status.stdout
+
+
+def test_mariadb_takes_the_same_rows_and_updates_a_changed_cdr(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str], mariadb_server: MariaDbServer
+) -> None:
+    account_id, modb_name = account
+    sink = (
+        f'[cdr]\npoll_interval = 0.2\n\n[[cdr.sink]]\nname = "maria"\nurl = "{mariadb_server.url}"\n'
+        f'password_file = "{mariadb_server.password_file}"\ntable = "cdrs_{secrets.token_hex(4)}"\n'
+    )
+    table = sink.split('table = "')[1].split('"')[0]
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, sink, accounts=(account_id,))
+    with daemon(config):
+        docs = [kd.write_as_kazoo(couch, modb_name, d) for d in calls(account_id)]
+        wait_for(lambda: len(mariadb_server.rows(table)) == 3, 30, "3 CDRs in MariaDB")
+        by_id = {r["id"]: r for r in mariadb_server.rows(table)}
+        for doc in docs:
+            assert {c: by_id[doc["_id"]][c] for c in COLUMNS} == public_row(doc), doc["_id"]
+            assert json.loads(by_id[doc["_id"]]["cdr"])["call_id"] == doc["call_id"]
+        changed = couch.get(modb_name, docs[2]["_id"]) or {}
+        couch.save(modb_name, {**changed, "hangup_cause": "ORIGINATOR_CANCEL"})
+        wait_for(
+            lambda: (
+                {r["id"]: r["hangup_cause"] for r in mariadb_server.rows(table)}[docs[2]["_id"]] == "ORIGINATOR_CANCEL"
+            ),
+            30,
+            "the changed CDR's row updated",
+        )
+    assert len(mariadb_server.rows(table)) == 3
 
 
 def test_a_sink_down_only_delays_itself_and_catches_up_in_order_exactly_once(
