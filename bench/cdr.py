@@ -1,0 +1,229 @@
+"""CDR export benchmark: N CDRs in real CouchDB -> PostgreSQL, against the pipeline's two ceilings.
+
+    .venv/bin/python bench/cdr.py [--count 1000000] [--couchdb real|pouchdb|URL] [--latency 200]
+
+Seeds one account's MODB with N Kazoo-shaped CDRs (bulk writes) and starts a PostgreSQL
+from Debian's packages (tests/support/sql_servers.py). Then, in the same run:
+- ceiling 1, reading: `curl` of the MODB's `_changes?include_docs=true` (the same feed syncd reads);
+- ceiling 2, writing: `psql \\copy` of the same N rows (Crossbar's columns and the CDR as jsonb,
+  computed before the clock starts) from a CSV file into a table of syncd's shape;
+- syncd: `syncd run --once` with one PostgreSQL sink: CouchDB -> state DB queue -> rows -> upserts,
+  end to end, its wall time and peak RSS; every row is then counted in PostgreSQL;
+- latency: `syncd run` as a daemon while --latency CDRs are written one by one (20 a second);
+  the time from each write to its row being visible in PostgreSQL, p50 / p95 / max.
+Rates are rows per second; the ratio is syncd's rate over the lower ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.measure import couch_for_bench, run_measured  # noqa: E402
+from syncd.flows.cdr.rows import public_doc  # noqa: E402
+from syncd.kazoo.cdrs import COLUMNS, public_row  # noqa: E402
+from syncd.kazoo.couch import CouchClient  # noqa: E402
+from tests.conftest import write_config  # noqa: E402
+from tests.support import kazoo_data as kd  # noqa: E402
+from tests.support.sql_servers import PostgresServer, postgres_bin  # noqa: E402
+
+BATCH = 5000
+
+
+def require_tools() -> None:
+    """curl is the reading ceiling's tool and PostgreSQL the sink: say how to get them, never a traceback."""
+    if shutil.which("curl") is None:
+        raise SystemExit("this benchmark times curl as the reading ceiling: apt-get install curl")
+    try:
+        postgres_bin("initdb")
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def seed(couch_url: str, modb: str, account_id: str, count: int) -> None:
+    session = requests.Session()
+    start = dt.datetime.now(dt.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    ccv = {"owner_id": kd.new_id(), "account_billing": "per_minute", "rate": 120}
+    for first in range(0, count, BATCH):
+        docs = [
+            kd.cdr_doc(account_id, start + dt.timedelta(seconds=i), ccv=ccv, call_id=f"bench-{i}")
+            for i in range(first, min(count, first + BATCH))
+        ]
+        answer = session.post(f"{couch_url}/{quote(modb, safe='')}/_bulk_docs", json={"docs": docs}, timeout=600)
+        answer.raise_for_status()
+        print(f"  seeded {min(count, first + BATCH):,} / {count:,}", end="\r", file=sys.stderr)
+    print(file=sys.stderr)
+
+
+def curl_ceiling(couch_url: str, modb: str) -> float:
+    url = f"{couch_url}/{quote(modb, safe='')}/_changes?include_docs=true"
+    elapsed, _, done = run_measured(["curl", "-sf", "-o", "/dev/null", url])
+    if done.returncode != 0:
+        raise SystemExit(f"curl failed: {done.stderr}")
+    return elapsed
+
+
+def copy_ceiling(couch: CouchClient, modb: str, server: PostgresServer, work: Path) -> float:
+    """psql \\copy of the same rows into a table shaped as syncd makes it; the CSV is built first."""
+    path = work / "rows.csv"
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        for doc in couch.all_docs(modb, page_size=5000):
+            if doc.get("pvt_type") == "cdr":
+                row = public_row(doc)
+                writer.writerow([*("" if row[c] is None else row[c] for c in COLUMNS), json.dumps(public_doc(doc))])
+    columns = ", ".join(f'"{c}" TEXT' for c in COLUMNS) + ", cdr JSONB"
+    server.query(f"CREATE TABLE copy_ceiling ({columns}, PRIMARY KEY (id))")
+    env = {**os.environ, "PGPASSWORD": server.password}
+    command = [
+        postgres_bin("psql"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(server.port),
+        "-U",
+        "syncd",
+        "-d",
+        "billing",
+        "-c",
+        f"\\copy copy_ceiling FROM '{path}' CSV",
+    ]
+    elapsed, _, done = run_measured(command, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"psql \\copy failed: {done.stderr}")
+    return elapsed
+
+
+def sink_config(server: PostgresServer, table: str) -> str:
+    return (
+        f'[cdr]\npoll_interval = 0.1\n\n[[cdr.sink]]\nname = "billing"\nurl = "{server.url}"\n'
+        f'password_file = "{server.password_file}"\ntable = "{table}"\n'
+    )
+
+
+def count_rows(server: PostgresServer, table: str) -> int:
+    return int(server.query(f"SELECT COUNT(*) FROM {table}")[0][0])  # noqa: S608 - the bench's own table
+
+
+def latency(
+    couch: CouchClient, modb: str, account_id: str, server: PostgresServer, config: Path, n: int
+) -> list[float]:
+    """Seconds from each CDR written (while the daemon runs) to its row in PostgreSQL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT, stderr=subprocess.DEVNULL
+    )
+    written: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = None
+        while deadline is None or (len(seen) < n and time.monotonic() < deadline):
+            if done.is_set() and deadline is None:
+                deadline = time.monotonic() + 30  # the last rows may take a moment
+            rows = server.query("SELECT id FROM latency") if _has(server, "latency") else []
+            now = time.monotonic()
+            for (cdr_id,) in rows:
+                seen.setdefault(cdr_id, now)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    try:
+        time.sleep(3)  # the daemon is up and has read the backlog's feed
+        watcher.start()
+        start = dt.datetime.now(dt.UTC)
+        for i in range(n):
+            doc = kd.cdr_doc(account_id, start, call_id=f"late-{i}")
+            couch.save(modb, doc)
+            written[doc["_id"]] = time.monotonic()
+            time.sleep(0.05)
+        done.set()
+        watcher.join()
+    finally:
+        done.set()
+        proc.terminate()
+        proc.wait(60)
+    return sorted(seen[k] - written[k] for k in written if k in seen)
+
+
+def _has(server: PostgresServer, table: str) -> bool:
+    return bool(server.query(f"SELECT to_regclass('{table}') IS NOT NULL")[0][0] == "t")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--couchdb", default="real", help="pouchdb | real (shared/couchdb) | URL of your CouchDB")
+    parser.add_argument("--latency", type=int, default=200, help="CDRs written one by one for the latency figure")
+    parser.add_argument("--profile", metavar="SVG", help="record syncd's run under py-spy into this flame graph")
+    args = parser.parse_args()
+    require_tools()
+    work = Path(tempfile.mkdtemp(prefix="syncd-bench-cdr-"))
+    couch_server = couch_for_bench(args.couchdb, work)
+    pg = PostgresServer()
+    try:
+        couch = CouchClient(couch_server.auth_url, None, None, 120)
+        account_id = kd.new_id()
+        modb = kd.seed_account(couch, account_id)
+        print(f"seeding {args.count:,} CDRs into {couch_server.version} ...", file=sys.stderr)
+        started = time.monotonic()
+        seed(couch_server.auth_url, modb, account_id, args.count)
+        print(f"  seeded in {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+        read_s = curl_ceiling(couch_server.auth_url, modb)
+        copy_s = copy_ceiling(couch, modb, pg, work)
+        config = write_config(work / "c.toml", couch_server.auth_url, sink_config(pg, "bench"), accounts=(account_id,))
+        command = [sys.executable, "-m", "syncd", "-c", str(config), "run", "--once"]
+        if args.profile:  # a .txt gets py-spy's collapsed stacks, anything else a flame graph
+            fmt = "raw" if args.profile.endswith(".txt") else "flamegraph"
+            command = ["py-spy", "record", "-o", args.profile, "-f", fmt, "--", *command]
+        syncd_s, rss_kb, done = run_measured(command, cwd=ROOT)
+        exported = count_rows(pg, "bench")
+        if done.returncode != 0 or exported != args.count:
+            print(done.stderr[-3000:], file=sys.stderr)
+            raise SystemExit(f"syncd exported {exported:,} of {args.count:,} rows (exit {done.returncode})")
+
+        # the same sink name, so the same cursor: the daemon exports only what is written from now on
+        late_config = write_config(work / "l.toml", couch_server.auth_url, sink_config(pg, "latency"), (account_id,))
+        delays = latency(couch, modb, account_id, pg, late_config, args.latency) if args.latency else []
+
+        rates = {"curl _changes": args.count / read_s, "psql \\copy": args.count / copy_s}
+        ours = args.count / syncd_s
+        lower = min(rates.values())
+        print(f"\n{args.count:,} CDRs, {couch_server.version} -> PostgreSQL (same run)")
+        for name, rate in rates.items():
+            print(f"  ceiling {name:14} {rate:10,.0f} rows/s")
+        print(f"  syncd run --once        {ours:10,.0f} rows/s  ({syncd_s:.1f} s, peak RSS {rss_kb / 1024:.0f} MB)")
+        print(f"  ratio to the lower ceiling: {ours / lower:.2f}")
+        if delays:
+            p95 = delays[min(len(delays) - 1, int(0.95 * len(delays)))]
+            print(
+                f"  latency, CDR written -> row visible ({len(delays)} of {args.latency}): p50 "
+                f"{statistics.median(delays):.2f} s, p95 {p95:.2f} s, max {delays[-1]:.2f} s"
+            )
+        return 0
+    finally:
+        pg.stop()
+        couch_server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
