@@ -42,19 +42,18 @@ class CdrQueue:
 
     def record(self, feed: str, seq: Any, found: Iterable[FoundCdr]) -> int:
         """Queue new and changed CDRs and move the feed's cursor, in one transaction; returns rows queued."""
-        now, queued = time.time(), 0
+        now, rows = time.time(), [(c, str(c.doc["_id"]), str(c.doc.get("_rev", ""))) for c in found]
         with self.db.tx() as db:
-            for cdr in found:
-                doc_id, rev = str(cdr.doc["_id"]), str(cdr.doc.get("_rev", ""))
-                old = db.execute("SELECT rev FROM cdrs WHERE db = ? AND doc_id = ?", (cdr.db, doc_id)).fetchone()
-                if old is not None and old[0] == rev:
-                    continue  # the same revision read again (a replayed page): nothing new to export
-                db.execute(
-                    "INSERT OR REPLACE INTO cdrs (db, doc_id, account_id, rev, started, doc, recorded_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (cdr.db, doc_id, cdr.account_id, rev, cdr.started, _pack(cdr.doc), now),
-                )
-                queued += 1
+            # a changed CDR leaves its old row (and seq) and comes back with a new, higher seq;
+            # the same revision read again (a replayed page) is ignored: nothing new to export
+            db.executemany(
+                "DELETE FROM cdrs WHERE db = ? AND doc_id = ? AND rev != ?", [(c.db, i, r) for c, i, r in rows]
+            )
+            queued = db.executemany(
+                "INSERT OR IGNORE INTO cdrs (db, doc_id, account_id, rev, started, doc, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(c.db, i, c.account_id, r, c.started, _pack(c.doc), now) for c, i, r in rows],
+            ).rowcount
             db.execute(
                 "INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",

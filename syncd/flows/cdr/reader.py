@@ -22,7 +22,7 @@ from syncd.state import State
 from syncd.state.cdrs import FoundCdr
 
 log = logging.getLogger("syncd.cdr")
-PAGE = 500
+PAGE = 2000  # CDRs per changes page: fewer round trips; a page is a few MB
 
 
 class CdrReader:
