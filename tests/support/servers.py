@@ -137,7 +137,7 @@ class ExistingCouchServer:
     and its documents in the shared databases deleted; nothing else is touched.
     """
 
-    SHARED_DBS = ("accounts", "system_data", "faxes")
+    SHARED_DBS = ("accounts", "system_data", "faxes", "anonymous_cdrs")
 
     def __init__(self, url: str, session: str) -> None:
         parts = urlsplit(url)

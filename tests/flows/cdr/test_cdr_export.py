@@ -188,3 +188,21 @@ def test_a_month_boundary_window_reads_both_modbs(
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM kazoo_cdrs")).scalar() == 1
     engine.dispose()
+
+
+def test_anonymous_cdrs_are_exported_only_when_asked(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str]
+) -> None:
+    account_id, _ = account
+    if not couch.db_exists("anonymous_cdrs"):
+        couch.create_db("anonymous_cdrs")  # Kazoo's own database: created if missing, never dropped
+    doc = kd.write_as_kazoo(couch, "anonymous_cdrs", kd.cdr_doc(account_id, NOW, ccv=None))
+    sink = '[[cdr.sink]]\nname = "local"\n'
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, sink, (account_id,))
+    run_syncd(config, "run", "--once")
+    assert doc["_id"] not in {r["id"] for r in sqlite_rows(tmp_path, "kazoo_cdrs")}
+    config = write_config(
+        tmp_path / "c.toml", couch_server.auth_url, "[cdr]\nanonymous = true\n\n" + sink, (account_id,)
+    )
+    run_syncd(config, "run", "--once")
+    assert doc["_id"] in {r["id"] for r in sqlite_rows(tmp_path, "kazoo_cdrs")}
