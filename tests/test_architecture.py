@@ -17,6 +17,7 @@ SDKS = OBJECT_STORE_SDKS | {
     "pypdf",
     "phonenumbers",
     "sqlalchemy",
+    "pyarrow",
 }
 ROOT_MODULES = {"__init__.py", "__main__.py", "errors.py", "daemon.py"}
 PACKAGES = {"cli", "config", "state", "kazoo", "backends", "engine", "flows", "runtime"}
@@ -131,6 +132,7 @@ def test_each_sdk_stays_in_its_module() -> None:
         "img2pdf": {"flows/fax/files.py"},
         "phonenumbers": {"flows/fax/records.py"},
         "sqlalchemy": {"flows/cdr/sql.py"},
+        "pyarrow": {"flows/cdr/files.py"},
         "psycopg": set(),  # SQLAlchemy loads the database drivers by URL; syncd never imports one
         "pymysql": set(),
         # config: cron expressions are checked by the parser that runs them

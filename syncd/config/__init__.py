@@ -167,8 +167,8 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     flows = _flows(v, raw.get("flows", []), backends)
     two_way = two_way_config(v, two_way_table)
     fax = fax_config(v, v.table(raw, "fax"), set(backends))
-    cdr = cdr_config(v, v.table(raw, "cdr"), state_path)
-    check_overlaps(v, _places(backends, flows, fax))
+    cdr = cdr_config(v, v.table(raw, "cdr"), state_path, set(backends))
+    check_overlaps(v, _places(backends, flows, fax, cdr))
     if fax.submit_via == "crossbar" and not kazoo.crossbar:
         v.problem(
             "fax.submit_via",
@@ -192,7 +192,9 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     )
 
 
-def _places(backends: dict[str, BackendConfig], flows: tuple[FlowConfig, ...], fax: FaxConfig) -> list[Place]:
+def _places(
+    backends: dict[str, BackendConfig], flows: tuple[FlowConfig, ...], fax: FaxConfig, cdr: CdrConfig
+) -> list[Place]:
     found = [
         place(f"flows[{i}] {f.name!r}", "flow", backends[f.backend].type, backends[f.backend].options, f.prefix)
         for i, f in enumerate(flows)
@@ -202,6 +204,11 @@ def _places(backends: dict[str, BackendConfig], flows: tuple[FlowConfig, ...], f
         place(f"fax.outbox {b.name!r}", "outbox", backends[b.backend].type, backends[b.backend].options, b.folder)
         for b in fax.outboxes
         if b.backend in backends
+    ]
+    files = [(s.name, s.files) for s in cdr.sinks if s.files and s.files.backend in backends]
+    found += [
+        place(f"cdr.sink {name!r}", "cdr files", backends[f.backend].type, backends[f.backend].options, f.folder)
+        for name, f in files
     ]
     return found
 

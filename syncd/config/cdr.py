@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from syncd.config.validator import Validator
-from syncd.flows.cdr.records import SINK_TYPES, CdrSink, Column
+from syncd.flows.cdr.records import FILE_FORMATS, SINK_TYPES, CdrSink, Column, FileLayout
 from syncd.kazoo.cdrs import COLUMNS
 
 SQL_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mysql+pymysql", "mariadb+pymysql")
@@ -34,7 +34,15 @@ _SINK_KEYS = {
     "json_column",
     "accounts",
     "batch_size",
+    "backend",
+    "folder",
+    "format",
+    "flush_interval",
 }
+_SQL_ONLY, _FILES_ONLY = (
+    ("url", "password", "password_file", "table"),
+    ("backend", "folder", "format", "flush_interval"),
+)
 
 
 @dataclass(frozen=True)
@@ -45,13 +53,13 @@ class CdrConfig:
     passwords: tuple[str, ...] = field(default=(), repr=False)  # for the log redactor
 
 
-def cdr_config(v: Validator, t: dict[str, Any], state_path: str | None) -> CdrConfig:
+def cdr_config(v: Validator, t: dict[str, Any], state_path: str | None, backends: set[str]) -> CdrConfig:
     v.unknown(t, "cdr", {"anonymous", "poll_interval", "sink"})
     raw = t.get("sink", [])
     if not isinstance(raw, list):
         v.problem("cdr.sink", "must be an array of tables ([[cdr.sink]])")
         raw = []
-    found = [_sink(v, s, f"cdr.sink[{i}]", state_path) for i, s in enumerate(raw)]
+    found = [_sink(v, s, f"cdr.sink[{i}]", state_path, backends) for i, s in enumerate(raw)]
     sinks = [s for s in found if s is not None]
     names = [s[0].name for s in sinks]
     for name in {n for n in names if names.count(n) > 1}:
@@ -64,13 +72,20 @@ def cdr_config(v: Validator, t: dict[str, Any], state_path: str | None) -> CdrCo
     )
 
 
-def _sink(v: Validator, s: Any, path: str, state_path: str | None) -> tuple[CdrSink, str | None] | None:
+def _sink(
+    v: Validator, s: Any, path: str, state_path: str | None, backends: set[str]
+) -> tuple[CdrSink, str | None] | None:
     if not isinstance(s, dict):
         v.problem(path, "must be a table")
         return None
     v.unknown(s, path, _SINK_KEYS)
     name = v.string(s, f"{path}.name", required=True)
     kind = v.choice(s, f"{path}.type", SINK_TYPES, "sql")
+    if kind == "files":
+        return _files_sink(v, s, path, name, backends)
+    for key in _FILES_ONLY:
+        if key in s:
+            v.problem(f"{path}.{key}", 'belongs to a files sink (type = "files"); this sink is SQL')
     table = v.string(s, f"{path}.table") or "kazoo_cdrs"
     if not _IDENTIFIER.fullmatch(table):
         v.problem(f"{path}.table", f"{table!r} is not a plain SQL name (letters, digits, _; at most 63)")
@@ -90,6 +105,38 @@ def _sink(v: Validator, s: Any, path: str, state_path: str | None) -> tuple[CdrS
         batch_size=int(v.number(s, f"{path}.batch_size", 500, minimum=1, maximum=10_000, integer=True)),
     )
     return sink, password
+
+
+def _files_sink(
+    v: Validator, s: dict[str, Any], path: str, name: str | None, backends: set[str]
+) -> tuple[CdrSink, str | None] | None:
+    for key in _SQL_ONLY:
+        if key in s:
+            v.problem(f"{path}.{key}", "belongs to a SQL sink; a files sink writes to a backend (backend, folder)")
+    backend = v.string(s, f"{path}.backend", required=True)
+    if backend and backend not in backends:
+        v.problem(
+            f"{path}.backend", f"names no [backends.{backend}] table (defined: {', '.join(sorted(backends)) or 'none'})"
+        )
+    folder = v.folder(s, f"{path}.folder", "cdrs")
+    layout_format = v.choice(s, f"{path}.format", FILE_FORMATS, "csv") or "csv"
+    flush = v.number(s, f"{path}.flush_interval", 60.0, minimum=1, maximum=86_400)
+    columns = _columns(v, s, path)
+    if not name or not backend or backend not in backends or folder is None or columns is None:
+        return None
+    layout = FileLayout(backend, folder, layout_format, flush)
+    sink = CdrSink(
+        name=name,
+        type="files",
+        url="",
+        display=f"{backend}:{folder} ({layout_format})",
+        table="",
+        columns=columns,
+        accounts=v.account_ids(s, f"{path}.accounts"),
+        batch_size=int(v.number(s, f"{path}.batch_size", 5000, minimum=1, maximum=100_000, integer=True)),
+        files=layout,
+    )
+    return sink, None
 
 
 def _url(

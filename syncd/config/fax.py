@@ -74,7 +74,7 @@ def _outbox(v: Validator, b: Any, path: str, backends: set[str]) -> Outbox | Non
         v.problem(
             f"{path}.backend", f"names no [backends.{backend}] table (defined: {', '.join(sorted(backends)) or 'none'})"
         )
-    folder = _folder(v, b, f"{path}.folder", None)
+    folder = v.folder(b, f"{path}.folder", None)
     region = str(b.get("default_region", DEFAULT_REGION))
     if len(region) != 2 or not region.isalpha() or not region.isupper():
         v.problem(f"{path}.default_region", f'must be a two-letter country code like "US" (got {region!r})')
@@ -88,28 +88,15 @@ def _outbox(v: Validator, b: Any, path: str, backends: set[str]) -> Outbox | Non
         account_id=str(account),
         backend=backend,
         folder=folder,
-        sent=_folder(v, b, f"{path}.sent_folder", posixpath.join(parent, "sent")) or "",
-        failed=_folder(v, b, f"{path}.failed_folder", posixpath.join(parent, "failed")) or "",
-        rejected=_folder(v, b, f"{path}.rejected_folder", posixpath.join(parent, "rejected")) or "",
+        sent=v.folder(b, f"{path}.sent_folder", posixpath.join(parent, "sent")) or "",
+        failed=v.folder(b, f"{path}.failed_folder", posixpath.join(parent, "failed")) or "",
+        rejected=v.folder(b, f"{path}.rejected_folder", posixpath.join(parent, "rejected")) or "",
         sender=sender,
         region=region,
         max_bytes=int(v.number(b, f"{path}.max_size_mb", 20, minimum=0.001, maximum=1024) * 1024 * 1024),
         settle=v.number(b, f"{path}.settle_seconds", 5.0, minimum=0, maximum=3600),
         max_pages=int(v.number(b, f"{path}.max_pages", 100, minimum=1, maximum=1000, integer=True)),
     )
-
-
-def _folder(v: Validator, b: dict[str, Any], path: str, default: str | None) -> str | None:
-    value = b.get(path.rsplit(".", 1)[-1], default)
-    parts = value.strip("/").split("/") if isinstance(value, str) else []
-    if not parts or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-        v.problem(
-            path,
-            "must be a folder path inside the backend, like \"fax/outbox\" (no '..', no hidden "
-            "names, not the backend's root)",
-        )
-        return None
-    return "/".join(parts)
 
 
 def _sender(v: Validator, b: dict[str, Any], path: str, region: str) -> Sender:

@@ -22,7 +22,7 @@ from syncd.config.validator import Validator
 @dataclass(frozen=True)
 class Place:
     who: str  # as the config names it, e.g. "flows[0] 'voicemail-nfs'"
-    kind: str  # "flow" or "outbox"
+    kind: str  # "flow", "outbox" or "cdr files"
     store: str  # the store the backend is, beyond its name: a bucket at an endpoint, a Drive folder
     path: str  # inside the store ("" = all of it)
 
@@ -70,4 +70,8 @@ def _consequence(a: str, b: str) -> str:
         return "one PDF would be faxed twice"
     if kinds == {"flow", "outbox"}:
         return "what the flow uploads would be faxed"
+    if "outbox" in kinds and "cdr files" in kinds:
+        return "CDR files would be faxed"
+    if "cdr files" in kinds:
+        return "two writers would rewrite each other's files (and two-way sync would take them for its own)"
     return "each would take the other's objects for its own"

@@ -49,6 +49,19 @@ class Validator:
             return None
         return value
 
+    def folder(self, t: dict[str, Any], path: str, default: str | None) -> str | None:
+        """A folder path inside a backend: no '..', no hidden names, not the backend's root."""
+        value = t.get(path.rsplit(".", 1)[-1], default)
+        parts = value.strip("/").split("/") if isinstance(value, str) else []
+        if not parts or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+            self.problem(
+                path,
+                "must be a folder path inside the backend, like \"fax/outbox\" (no '..', no hidden "
+                "names, not the backend's root)",
+            )
+            return None
+        return "/".join(parts)
+
     def url(self, value: str, path: str, schemes: tuple[str, ...] = ("http", "https")) -> bool:
         """A URL with one of schemes, a host and (if any) a valid port; False (and a problem) otherwise."""
         parts = urlsplit(value)

@@ -61,11 +61,20 @@ class CdrQueue:
             )
         return queued
 
-    def after(self, sink: str, limit: int) -> list[QueuedCdr]:
-        """The next rows this sink has not exported, oldest first."""
+    def after(self, sink: str, limit: int, after: int | None = None) -> list[QueuedCdr]:
+        """The next rows this sink has not exported (or those after seq `after`), oldest first."""
         rows = self.db.execute(
             "SELECT seq, db, account_id, doc FROM cdrs WHERE seq > ? ORDER BY seq LIMIT ?",
-            (self.cursor(sink), limit),
+            (self.cursor(sink) if after is None else after, limit),
+        ).fetchall()
+        return [QueuedCdr(seq, db, account, _unpack(doc)) for seq, db, account, doc in rows]
+
+    def partition(self, account_id: str, first: int, end: int) -> list[QueuedCdr]:
+        """Every CDR of one account whose call started in [first, end) (Gregorian s), oldest first."""
+        rows = self.db.execute(
+            "SELECT seq, db, account_id, doc FROM cdrs WHERE account_id = ? AND started >= ? AND started < ? "
+            "ORDER BY started, doc_id",
+            (account_id, first, end),
         ).fetchall()
         return [QueuedCdr(seq, db, account, _unpack(doc)) for seq, db, account, doc in rows]
 

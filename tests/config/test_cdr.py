@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -99,14 +100,64 @@ def test_the_example_config_documents_every_sink_key_and_its_sink_parses(tmp_pat
     from syncd.config.cdr import _SINK_KEYS
 
     text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text()
-    block = text[text.index("# [[cdr.sink]]") :]
+    blocks = text[text.index("# [[cdr.sink]]") :]
     for key in _SINK_KEYS - {"password"}:  # password (inline) is named in the comment above the block
-        assert f"# {key} = " in block, key
+        assert f"# {key} = " in blocks, key
     assert "use password_file (or password)" in text
     (tmp_path / "pg-password").write_text("pw")
-    sink_lines = [line.removeprefix("# ") for line in block.splitlines() if line.startswith("# ")]
-    uncommented = "\n".join(sink_lines).replace('"pg-password"', f'"{tmp_path / "pg-password"}"')
-    import tomllib
+    sinks = []
+    for block in blocks.split("# [[cdr.sink]]")[1:]:
+        lines = [line.removeprefix("# ") for line in block.split("\n\n")[0].splitlines() if line.startswith("# ")]
+        sinks.append(tomllib.loads("\n".join(lines)))
+    sinks[0]["password_file"] = str(tmp_path / "pg-password")
+    local = {"archive": {"type": "local", "path": "/srv/archive"}}
+    sql, files = config.parse({**BASE, "backends": local, "cdr": {"sink": sinks}}).cdr.sinks
+    assert sql.name == "billing" and sql.key_column == "id" and "pw" not in sql.display
+    assert files.files is not None and files.files.format == "parquet"
 
-    (sink,) = config.parse({**BASE, "cdr": tomllib.loads(uncommented)["cdr"]}).cdr.sinks
-    assert sink.name == "billing" and sink.key_column == "id" and "pw" not in sink.display
+
+LOCAL = {"reports": {"type": "local", "path": "/srv/reports"}}
+
+
+def test_a_files_sink_names_a_backend_a_folder_and_a_format() -> None:
+    cfg = config.parse(
+        {
+            **BASE,
+            "backends": LOCAL,
+            "cdr": {"sink": [{"name": "lake", "type": "files", "backend": "reports", "format": "parquet"}]},
+        }
+    )
+    (sink,) = cfg.cdr.sinks
+    assert sink.files is not None and (sink.files.backend, sink.files.folder, sink.files.format) == (
+        "reports",
+        "cdrs",
+        "parquet",
+    )
+    assert sink.files.flush_interval == 60
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"type": "files"}, "cdr.sink[0].backend: missing"),
+        ({"type": "files", "backend": "nosuch"}, "names no [backends.nosuch] table"),
+        ({"type": "files", "backend": "reports", "folder": "../etc"}, "must be a folder path inside the backend"),
+        ({"type": "files", "backend": "reports", "format": "xlsx"}, "cdr.sink[0].format"),
+        ({"type": "files", "backend": "reports", "flush_interval": 0}, "cdr.sink[0].flush_interval"),
+        ({"type": "files", "backend": "reports", "url": "sqlite:///x"}, "belongs to a SQL sink"),
+        ({"backend": "reports"}, 'belongs to a files sink (type = "files")'),
+    ],
+)
+def test_every_bad_files_sink_setting_is_refused_by_name(table: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        config.parse({**BASE, "backends": LOCAL, "cdr": {"sink": [{"name": "x", **table}]}})
+    assert message in str(err.value), str(err.value)
+
+
+def test_two_writers_in_one_folder_are_refused() -> None:
+    sink = {"type": "files", "backend": "reports", "folder": "shared"}
+    with pytest.raises(ConfigError, match="rewrite each other's files"):
+        config.parse({**BASE, "backends": LOCAL, "cdr": {"sink": [{"name": "a", **sink}, {"name": "b", **sink}]}})
+    outbox = {"account": "0" * 32, "backend": "reports", "folder": "shared/outbox", "from_number": "+14155550100"}
+    with pytest.raises(ConfigError, match="CDR files would be faxed"):
+        config.parse({**BASE, "backends": LOCAL, "fax": {"outbox": [outbox]}, "cdr": {"sink": [{"name": "a", **sink}]}})

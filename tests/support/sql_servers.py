@@ -145,13 +145,18 @@ class PostgresServer:
         raise RuntimeError("postgres did not start within 60 s")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        _end(self.proc, self.dir)
+
+
+def _end(proc: subprocess.Popen[bytes], folder: Path) -> None:
+    """Stop a server (its own shutdown first, a kill after 30 s) and remove its files."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _runner(folder: Path) -> list[str]:
@@ -278,13 +283,7 @@ class MariaDbServer:
         )
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        _end(self.proc, self.dir)
 
 
 def _maria(name: str) -> str:

@@ -10,10 +10,12 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
+from syncd.backends import open_backend
 from syncd.config import Config
-from syncd.errors import CouchUnavailable, SyncdError
+from syncd.errors import CouchUnavailable, StorageError, SyncdError
 from syncd.flows.cdr.export import ExportReport, Window, export_window
-from syncd.flows.cdr.pump import SinkPump, backoff
+from syncd.flows.cdr.files import FilesPump, check_files
+from syncd.flows.cdr.pump import Offsets, SinkPump, backoff
 from syncd.flows.cdr.reader import CdrReader
 from syncd.flows.cdr.records import CdrSink
 from syncd.flows.cdr.sql import SinkUnavailable, SqlSink
@@ -36,13 +38,13 @@ class CdrFlow:
         self.shared_couch = shared.couch
         self.zones = AccountTimezones(shared.couch)
         self.reader = CdrReader(shared.couch, self.state, self.config.cdr.anonymous, shared.bulkhead.contain)
-        self.pumps = {s.name: SinkPump(s, self.state, self.zones.offset) for s in self.config.cdr.sinks}
+        self.pumps = {s.name: _pump(self.config, s, self.state, self.zones.offset) for s in self.config.cdr.sinks}
         self._queued = threading.Event()  # new rows: the sinks look now
         self._wake = threading.Event()
 
     @staticmethod
     def probes(config: Config, couch: CouchClient, kazoo_reachable: bool) -> list[Probe]:
-        return [Probe(f"cdr sink {s.name}", partial(_probe, s)) for s in config.cdr.sinks]
+        return [Probe(f"cdr sink {s.name}", partial(_probe, config, s)) for s in config.cdr.sinks]
 
     @staticmethod
     def status(state: State) -> Section:
@@ -66,7 +68,8 @@ class CdrFlow:
             return
         self.guard("read CDRs", self.reader.read)
         for name, pump in self.pumps.items():
-            self.guard(f"export CDRs to sink {name!r}", partial(pump.pump, stop.is_set), problem=f"cdr-sink:{name}")
+            work = partial(pump.pump, stop.is_set, force=True)
+            self.guard(f"export CDRs to sink {name!r}", work, problem=f"cdr-sink:{name}")
 
     def on_file(self, backend: str, key: str) -> None:
         pass  # CDRs come from Kazoo only
@@ -99,7 +102,7 @@ class CdrFlow:
         if self.reader.read():
             self._queued.set()  # the sinks look now, not at their next poll
 
-    def _sink_loop(self, pump: SinkPump, stop: threading.Event) -> None:
+    def _sink_loop(self, pump: Pump, stop: threading.Event) -> None:
         failures = 0
         while not stop.is_set():
             try:
@@ -110,7 +113,7 @@ class CdrFlow:
                 self.state.problems.clear(f"cdr-sink:{pump.sink.name}")
                 self._queued.wait(self.config.cdr.poll_interval)
                 self._queued.clear()
-            except (SinkUnavailable, CouchUnavailable) as exc:
+            except (SinkUnavailable, CouchUnavailable, StorageError) as exc:  # the sink's side: wait, retry
                 failures += 1
                 self._sink_down(pump.sink, str(exc), failures == 1)
                 stop.wait(backoff(failures))
@@ -144,7 +147,19 @@ class AccountTimezones:
         return known[0]
 
 
-def _probe(sink: CdrSink) -> str:
+Pump = SinkPump | FilesPump
+
+
+def _pump(config: Config, sink: CdrSink, state: State, offsets: Offsets) -> Pump:
+    if sink.files is None:
+        return SinkPump(sink, state, offsets)
+    backend = config.backends[sink.files.backend]
+    return FilesPump(sink, state, offsets, lambda: open_backend(backend.spec()))
+
+
+def _probe(config: Config, sink: CdrSink) -> str:
+    if sink.files is not None:
+        return check_files(sink.files, open_backend(config.backends[sink.files.backend].spec()))
     writer = SqlSink(sink)
     try:
         return writer.check()

@@ -28,8 +28,9 @@ class SinkPump:
         self.sink, self.state, self.offsets = sink, state, offsets
         self.writer = SqlSink(sink)
 
-    def pump(self, stop: Callable[[], bool] = lambda: False) -> int:
-        """Export until the queue is drained (or stop); returns rows exported. Raises SinkUnavailable."""
+    def pump(self, stop: Callable[[], bool] = lambda: False, force: bool = False) -> int:
+        """Export until the queue is drained (or stop); returns rows exported. Raises SinkUnavailable.
+        (force: for files sinks, which wait for their flush_interval; a SQL sink always writes.)"""
         exported = 0
         while not stop():
             batch = self.state.cdrs.after(self.sink.name, self.sink.batch_size)

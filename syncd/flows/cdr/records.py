@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SINK_TYPES = ("sql",)
+SINK_TYPES = ("sql", "files")
+FILE_FORMATS = ("csv", "parquet")
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,17 @@ class Column:
 
 
 @dataclass(frozen=True)
+class FileLayout:
+    """A files sink: one object per account and day under `folder` of a [backends.X] backend, in
+    Hive-style partitions (account_id=.../year=.../month=.../day=...), CSV or Parquet."""
+
+    backend: str
+    folder: str
+    format: str = "csv"
+    flush_interval: float = 60.0  # the open day's object is rewritten at most this often
+
+
+@dataclass(frozen=True)
 class CdrSink:
     name: str
     type: str
@@ -26,6 +38,7 @@ class CdrSink:
     columns: tuple[Column, ...]
     accounts: tuple[str, ...] = ()  # only these accounts; () = every followed account
     batch_size: int = 500
+    files: FileLayout | None = None  # type "files": where and how the files go
 
     @property
     def key_column(self) -> str:
