@@ -167,7 +167,7 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     flows = _flows(v, raw.get("flows", []), backends)
     two_way = two_way_config(v, two_way_table)
     fax = fax_config(v, v.table(raw, "fax"), set(backends))
-    cdr = cdr_config(v, v.table(raw, "cdr"), state_path, set(backends))
+    cdr = cdr_config(v, v.table(raw, "cdr"), state_path, {n: b.type for n, b in backends.items()})
     check_overlaps(v, _places(backends, flows, fax, cdr))
     if fax.submit_via == "crossbar" and not kazoo.crossbar:
         v.problem(

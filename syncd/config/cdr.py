@@ -15,7 +15,15 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from syncd.config.validator import Validator
-from syncd.flows.cdr.records import FILE_FORMATS, SINK_TYPES, CdrSink, Column, FileLayout
+from syncd.flows.cdr.records import (
+    FILE_FORMATS,
+    SHEETS_PER,
+    SINK_TYPES,
+    CdrSink,
+    Column,
+    FileLayout,
+    SheetsLayout,
+)
 from syncd.kazoo.cdrs import COLUMNS
 
 SQL_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mysql+pymysql", "mariadb+pymysql")
@@ -38,11 +46,10 @@ _SINK_KEYS = {
     "folder",
     "format",
     "flush_interval",
+    "per",
 }
-_SQL_ONLY, _FILES_ONLY = (
-    ("url", "password", "password_file", "table"),
-    ("backend", "folder", "format", "flush_interval"),
-)
+_SQL_ONLY = ("url", "password", "password_file", "table")
+_FILES_ONLY = ("backend", "folder", "format", "flush_interval")
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,8 @@ class CdrConfig:
     passwords: tuple[str, ...] = field(default=(), repr=False)  # for the log redactor
 
 
-def cdr_config(v: Validator, t: dict[str, Any], state_path: str | None, backends: set[str]) -> CdrConfig:
+def cdr_config(v: Validator, t: dict[str, Any], state_path: str | None, backends: dict[str, str]) -> CdrConfig:
+    """backends: [backends.X] name -> its type."""
     v.unknown(t, "cdr", {"anonymous", "poll_interval", "sink"})
     raw = t.get("sink", [])
     if not isinstance(raw, list):
@@ -73,7 +81,7 @@ def cdr_config(v: Validator, t: dict[str, Any], state_path: str | None, backends
 
 
 def _sink(
-    v: Validator, s: Any, path: str, state_path: str | None, backends: set[str]
+    v: Validator, s: Any, path: str, state_path: str | None, backends: dict[str, str]
 ) -> tuple[CdrSink, str | None] | None:
     if not isinstance(s, dict):
         v.problem(path, "must be a table")
@@ -83,6 +91,8 @@ def _sink(
     kind = v.choice(s, f"{path}.type", SINK_TYPES, "sql")
     if kind == "files":
         return _files_sink(v, s, path, name, backends)
+    if kind == "sheets":
+        return _sheets_sink(v, s, path, name, backends)
     for key in _FILES_ONLY:
         if key in s:
             v.problem(f"{path}.{key}", 'belongs to a files sink (type = "files"); this sink is SQL')
@@ -108,7 +118,7 @@ def _sink(
 
 
 def _files_sink(
-    v: Validator, s: dict[str, Any], path: str, name: str | None, backends: set[str]
+    v: Validator, s: dict[str, Any], path: str, name: str | None, backends: dict[str, str]
 ) -> tuple[CdrSink, str | None] | None:
     for key in _SQL_ONLY:
         if key in s:
@@ -135,6 +145,34 @@ def _files_sink(
         accounts=v.account_ids(s, f"{path}.accounts"),
         batch_size=int(v.number(s, f"{path}.batch_size", 5000, minimum=1, maximum=100_000, integer=True)),
         files=layout,
+    )
+    return sink, None
+
+
+def _sheets_sink(
+    v: Validator, s: dict[str, Any], path: str, name: str | None, backends: dict[str, str]
+) -> tuple[CdrSink, str | None] | None:
+    for key in (*_SQL_ONLY, "folder", "format", "flush_interval"):
+        if key in s:
+            v.problem(f"{path}.{key}", 'does not apply to a Google Sheets sink (type = "sheets")')
+    backend = v.string(s, f"{path}.backend", required=True)
+    if backend and backends.get(backend) != "google_drive":
+        v.problem(f"{path}.backend", "must name a [backends.X] of type google_drive: its credentials write the sheets")
+    per = v.choice(s, f"{path}.per", SHEETS_PER, "account") or "account"
+    s = {"json_column": "", **s}  # a whole CDR rarely fits a cell: asked for, never by default
+    columns = _columns(v, s, path)
+    if not name or not backend or backends.get(backend) != "google_drive" or columns is None:
+        return None
+    sink = CdrSink(
+        name=name,
+        type="sheets",
+        url="",
+        display=f"Google Sheets via {backend} (one spreadsheet per {per})",
+        table="",
+        columns=columns,
+        accounts=v.account_ids(s, f"{path}.accounts"),
+        batch_size=int(v.number(s, f"{path}.batch_size", 500, minimum=1, maximum=5000, integer=True)),
+        sheets=SheetsLayout(backend, per),
     )
     return sink, None
 

@@ -78,6 +78,20 @@ class CdrQueue:
         ).fetchall()
         return [QueuedCdr(seq, db, account, _unpack(doc)) for seq, db, account, doc in rows]
 
+    def spreadsheet(self, sink: str, book: str) -> str | None:
+        """The spreadsheet a Sheets sink made for `book` (an account, or account and month)."""
+        row = self.db.execute("SELECT spreadsheet_id FROM cdr_sheets WHERE sink = ? AND book = ?", (sink, book))
+        found = row.fetchone()
+        return None if found is None else str(found[0])
+
+    def set_spreadsheet(self, sink: str, book: str, spreadsheet_id: str) -> None:
+        with self.db.tx() as db:
+            db.execute(
+                "INSERT INTO cdr_sheets (sink, book, spreadsheet_id, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (sink, book) DO UPDATE SET spreadsheet_id = excluded.spreadsheet_id",
+                (sink, book, spreadsheet_id, time.time()),
+            )
+
     def cursor(self, sink: str) -> int:
         row = self.db.execute("SELECT seq FROM cdr_sinks WHERE sink = ?", (sink,)).fetchone()
         return 0 if row is None else int(row[0])

@@ -95,5 +95,12 @@ MIGRATIONS = [
     """
     CREATE INDEX cdrs_partition ON cdrs (account_id, started);
     """,
+    # 8: the spreadsheet a Sheets sink writes each account's (or account-month's) CDRs into.
+    """
+    CREATE TABLE cdr_sheets (
+        sink TEXT NOT NULL, book TEXT NOT NULL, spreadsheet_id TEXT NOT NULL, created_at REAL NOT NULL,
+        PRIMARY KEY (sink, book)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

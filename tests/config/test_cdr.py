@@ -110,10 +110,14 @@ def test_the_example_config_documents_every_sink_key_and_its_sink_parses(tmp_pat
         lines = [line.removeprefix("# ") for line in block.split("\n\n")[0].splitlines() if line.startswith("# ")]
         sinks.append(tomllib.loads("\n".join(lines)))
     sinks[0]["password_file"] = str(tmp_path / "pg-password")
-    local = {"archive": {"type": "local", "path": "/srv/archive"}}
-    sql, files = config.parse({**BASE, "backends": local, "cdr": {"sink": sinks}}).cdr.sinks
+    backends = {
+        "archive": {"type": "local", "path": "/srv/archive"},
+        "drive": {"type": "google_drive", "credentials": '{"type": "service_account"}'},
+    }
+    sql, files, sheets = config.parse({**BASE, "backends": backends, "cdr": {"sink": sinks}}).cdr.sinks
     assert sql.name == "billing" and sql.key_column == "id" and "pw" not in sql.display
     assert files.files is not None and files.files.format == "parquet"
+    assert sheets.sheets is not None and sheets.sheets.per == "month"
 
 
 LOCAL = {"reports": {"type": "local", "path": "/srv/reports"}}
@@ -161,3 +165,23 @@ def test_two_writers_in_one_folder_are_refused() -> None:
     outbox = {"account": "0" * 32, "backend": "reports", "folder": "shared/outbox", "from_number": "+14155550100"}
     with pytest.raises(ConfigError, match="CDR files would be faxed"):
         config.parse({**BASE, "backends": LOCAL, "fax": {"outbox": [outbox]}, "cdr": {"sink": [{"name": "a", **sink}]}})
+
+
+def test_a_sheets_sink_writes_with_a_google_drive_backends_credentials() -> None:
+    drive = {"drive": {"type": "google_drive", "credentials": '{"type": "service_account"}'}}
+    cfg = config.parse(
+        {**BASE, "backends": {**LOCAL, **drive}, "cdr": {"sink": [{"name": "s", "type": "sheets", "backend": "drive"}]}}
+    )
+    (sink,) = cfg.cdr.sinks
+    assert sink.sheets is not None and (sink.sheets.backend, sink.sheets.per) == ("drive", "account")
+    assert [c.source for c in sink.columns][-1] != "cdr"  # no JSON column unless asked
+    for bad, message in [
+        ({"backend": "reports"}, "must name a [backends.X] of type google_drive"),
+        ({"backend": "drive", "per": "week"}, "cdr.sink[0].per"),
+        ({"backend": "drive", "folder": "x"}, 'does not apply to a Google Sheets sink (type = "sheets")'),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            config.parse(
+                {**BASE, "backends": {**LOCAL, **drive}, "cdr": {"sink": [{"name": "s", "type": "sheets", **bad}]}}
+            )
+        assert message in str(err.value), str(err.value)

@@ -1,4 +1,5 @@
-"""A strict Drive v3 test server on 127.0.0.1, for google-api-python-client.
+"""A strict Drive v3 test server on 127.0.0.1, for google-api-python-client (and Sheets v4 beside
+it: tests/support/sheets_model.py).
 
     python -m tests.support.drive_server --port 8090
 
@@ -41,6 +42,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.drive_model import FOLDER, Drive, DriveError, File, invalid, select
+from tests.support.sheets_model import Sheets, SheetsError
 
 FILE_DEFAULT = ("kind", "id", "name", "mimeType")
 CHUNK = 256 * 1024
@@ -58,6 +60,7 @@ class State:
         self.drive = Drive()
         self.tokens: dict[str, set[str]] = {}  # access token -> scopes
         self.sessions: dict[str, dict[str, Any]] = {}
+        self.sheets = Sheets()  # Sheets v4 on the same port, with the same tokens and faults
         self.faults: list[dict[str, Any]] = []
         self.log: list[dict[str, Any]] = []
         self.lock = threading.RLock()
@@ -120,6 +123,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, method: str, path: str, scopes: set[str]) -> tuple[int, Any, dict[str, str]]:
         drive = self.state.drive
+        if path.startswith("/v4/spreadsheets"):
+            try:
+                body = self._json() if method in ("POST", "PUT") else {}
+                return 200, self.state.sheets.serve(method, path, self.query, body), {}
+            except SheetsError as exc:
+                return exc.code, exc.body(), {}
         if path == "/drive/v3/changes/startPageToken" and method == "GET":
             self._shared_drive_param()
             return 200, {"kind": "drive#startPageToken", "startPageToken": drive.start_token()}, {}
@@ -404,6 +413,15 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, self._as_user(self._json()), {}
             if name == "file" and method == "POST":
                 return 200, self.state.drive.get(self._json()["id"]).resource(), {}
+            if name == "sheets" and method == "GET":  # every spreadsheet: {id: {title, sheets: {title: rows}}}
+                return (
+                    200,
+                    {
+                        b.spreadsheet_id: {"title": b.title, "sheets": {s.title: s.rows for s in b.sheets}}
+                        for b in self.state.sheets.books.values()
+                    },
+                    {},
+                )
             if name == "shared-drive" and method == "POST":
                 return 200, self.state.drive.shared_drive(self._json().get("name", "Shared")).resource(), {}
         return 404, {"error": "no such control"}, {}

@@ -11,13 +11,15 @@ from functools import partial
 from typing import Any
 
 from syncd.backends import open_backend
+from syncd.backends.gsheets import SheetsClient
 from syncd.config import Config
 from syncd.errors import CouchUnavailable, StorageError, SyncdError
 from syncd.flows.cdr.export import ExportReport, Window, export_window
 from syncd.flows.cdr.files import FilesPump, check_files
 from syncd.flows.cdr.pump import Offsets, SinkPump, backoff
 from syncd.flows.cdr.reader import CdrReader
-from syncd.flows.cdr.records import CdrSink
+from syncd.flows.cdr.records import CdrSink, SheetsLayout
+from syncd.flows.cdr.sheets import SheetsPump
 from syncd.flows.cdr.sql import SinkUnavailable, SqlSink
 from syncd.kazoo.cdrs import UNIX_EPOCH_IN_GREGORIAN, utc_offset
 from syncd.kazoo.couch import CouchClient
@@ -147,19 +149,30 @@ class AccountTimezones:
         return known[0]
 
 
-Pump = SinkPump | FilesPump
+Pump = SinkPump | FilesPump | SheetsPump
 
 
 def _pump(config: Config, sink: CdrSink, state: State, offsets: Offsets) -> Pump:
-    if sink.files is None:
-        return SinkPump(sink, state, offsets)
-    backend = config.backends[sink.files.backend]
-    return FilesPump(sink, state, offsets, lambda: open_backend(backend.spec()))
+    if sink.files is not None:
+        backend = config.backends[sink.files.backend]
+        return FilesPump(sink, state, offsets, lambda: open_backend(backend.spec()))
+    if sink.sheets is not None:
+        return SheetsPump(sink, state, offsets, partial(_sheets_client, config, sink.sheets))
+    return SinkPump(sink, state, offsets)
+
+
+def _sheets_client(config: Config, layout: SheetsLayout) -> SheetsClient:
+    options = config.backends[layout.backend].options
+    return SheetsClient(options["credentials"], options.get("subject"), options.get("api_endpoint"))
 
 
 def _probe(config: Config, sink: CdrSink) -> str:
     if sink.files is not None:
         return check_files(sink.files, open_backend(config.backends[sink.files.backend].spec()))
+    if sink.sheets is not None:
+        client = _sheets_client(config, sink.sheets)
+        client.exists("syncd-check")  # a token is granted and Sheets answers (a 404 for this made-up id)
+        return f"{client.describe()} answers with the credentials of [backends.{sink.sheets.backend}]"
     writer = SqlSink(sink)
     try:
         return writer.check()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SINK_TYPES = ("sql", "files")
+SINK_TYPES = ("sql", "files", "sheets")
+SHEETS_PER = ("account", "month")
 FILE_FORMATS = ("csv", "parquet")
 
 
@@ -29,6 +30,15 @@ class FileLayout:
 
 
 @dataclass(frozen=True)
+class SheetsLayout:
+    """A Google Sheets sink: one spreadsheet per account (or per account and month), written with
+    the credentials of a google_drive [backends.X]."""
+
+    backend: str
+    per: str = "account"
+
+
+@dataclass(frozen=True)
 class CdrSink:
     name: str
     type: str
@@ -39,6 +49,7 @@ class CdrSink:
     accounts: tuple[str, ...] = ()  # only these accounts; () = every followed account
     batch_size: int = 500
     files: FileLayout | None = None  # type "files": where and how the files go
+    sheets: SheetsLayout | None = None  # type "sheets": which Google account, one book per what
 
     @property
     def key_column(self) -> str:
