@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from syncd.state.db import Database
+from syncd.state.db import Database, GuardedConnection
 
 
 @dataclass(frozen=True)
@@ -42,24 +42,19 @@ class CdrQueue:
 
     def record(self, feed: str, seq: Any, found: Iterable[FoundCdr]) -> int:
         """Queue new and changed CDRs and move the feed's cursor, in one transaction; returns rows queued."""
-        now, rows = time.time(), [(c, str(c.doc["_id"]), str(c.doc.get("_rev", ""))) for c in found]
         with self.db.tx() as db:
-            # a changed CDR leaves its old row (and seq) and comes back with a new, higher seq;
-            # the same revision read again (a replayed page) is ignored: nothing new to export
-            db.executemany(
-                "DELETE FROM cdrs WHERE db = ? AND doc_id = ? AND rev != ?", [(c.db, i, r) for c, i, r in rows]
-            )
-            queued = db.executemany(
-                "INSERT OR IGNORE INTO cdrs (db, doc_id, account_id, rev, started, doc, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(c.db, i, c.account_id, r, c.started, _pack(c.doc), now) for c, i, r in rows],
-            ).rowcount
+            queued = _queue(db, found)
             db.execute(
                 "INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
-                (feed, json.dumps(seq), now),
+                (feed, json.dumps(seq), time.time()),
             )
         return queued
+
+    def remember(self, found: Iterable[FoundCdr]) -> int:
+        """Queue CDRs read outside a feed (`syncd cdr export`); no cursor moves."""
+        with self.db.tx() as db:
+            return _queue(db, found)
 
     def after(self, sink: str, limit: int, after: int | None = None) -> list[QueuedCdr]:
         """The next rows this sink has not exported (or those after seq `after`), oldest first."""
@@ -127,6 +122,20 @@ class CdrQueue:
             sink["waiting"] = self.db.execute("SELECT COUNT(*) FROM cdrs WHERE seq > ?", (sink["seq"],)).fetchone()[0]
             sink["newest_in_kazoo"] = newest[1]
         return found
+
+
+def _queue(db: GuardedConnection, found: Iterable[FoundCdr]) -> int:
+    """A changed CDR leaves its old row (and seq) and comes back with a new, higher seq; the same
+    revision read again (a replayed page) is ignored: nothing new to export."""
+    now, rows = time.time(), [(c, str(c.doc["_id"]), str(c.doc.get("_rev", ""))) for c in found]
+    db.executemany("DELETE FROM cdrs WHERE db = ? AND doc_id = ? AND rev != ?", [(c.db, i, r) for c, i, r in rows])
+    return int(
+        db.executemany(
+            "INSERT OR IGNORE INTO cdrs (db, doc_id, account_id, rev, started, doc, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(c.db, i, c.account_id, r, c.started, _pack(c.doc), now) for c, i, r in rows],
+        ).rowcount
+    )
 
 
 def _pack(doc: dict[str, Any]) -> bytes:

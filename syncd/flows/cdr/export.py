@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Protocol
 
 from syncd.errors import SyncdError
-from syncd.flows.cdr.pump import Offsets
 from syncd.flows.cdr.records import CdrSink
-from syncd.flows.cdr.rows import sink_row
-from syncd.flows.cdr.sql import SqlSink
 from syncd.kazoo.cdrs import UNIX_EPOCH_IN_GREGORIAN, call_start, is_cdr
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.dbnames import modb
+from syncd.state.cdrs import QueuedCdr
 
 
 @dataclass(frozen=True)
@@ -42,26 +41,27 @@ class ExportReport:
     written: dict[str, int] = field(default_factory=dict)
 
 
-def export_window(window: Window, couch: CouchClient, offsets: Offsets) -> ExportReport:
+class Rewriter(Protocol):
+    """A sink's pump, asked to write these CDRs again whatever its cursor says."""
+
+    def rewrite(self, cdrs: list[QueuedCdr]) -> int: ...
+
+
+def export_window(window: Window, couch: CouchClient, pumps: dict[str, Rewriter]) -> ExportReport:
     report = ExportReport(written={s.name: 0 for s in window.sinks})
     lowest = _gregorian(window.first)
     highest = _gregorian(window.last + timedelta(days=1))
-    writers = {s.name: SqlSink(s) for s in window.sinks}
-    try:
-        for account_id in window.accounts:
-            for db in _modbs(account_id, window.first, window.last):
-                docs = [d for d in couch.all_docs(db) if is_cdr(d) and lowest <= call_start(d) < highest]
-                report.found += len(docs)
-                for sink in window.sinks:
-                    wanted = [d for d in docs if not sink.accounts or account_id in sink.accounts]
-                    rows = [sink_row(sink, d, offsets(account_id, call_start(d))) for d in wanted]
-                    if not window.dry_run:
-                        for start in range(0, len(rows), sink.batch_size):
-                            writers[sink.name].upsert(rows[start : start + sink.batch_size])
-                    report.written[sink.name] += len(rows)
-    finally:
-        for writer in writers.values():
-            writer.close()
+    for account_id in window.accounts:
+        for db in _modbs(account_id, window.first, window.last):
+            docs = [d for d in couch.all_docs(db) if is_cdr(d) and lowest <= call_start(d) < highest]
+            report.found += len(docs)
+            for sink in window.sinks:
+                wanted = [
+                    QueuedCdr(0, db, account_id, d) for d in docs if not sink.accounts or account_id in sink.accounts
+                ]
+                for start in range(0, len(wanted), sink.batch_size):
+                    batch = wanted[start : start + sink.batch_size]
+                    report.written[sink.name] += len(batch) if window.dry_run else pumps[sink.name].rewrite(batch)
     return report
 
 

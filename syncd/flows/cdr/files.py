@@ -30,6 +30,7 @@ from syncd.flows.cdr.records import CdrSink, FileLayout
 from syncd.flows.cdr.rows import sink_row
 from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS, UNIX_EPOCH_IN_GREGORIAN, call_start
 from syncd.state import State
+from syncd.state.cdrs import FoundCdr, QueuedCdr
 
 DAY = 86_400
 CONTENT_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
@@ -62,6 +63,14 @@ class FilesPump:
             self.state.cdrs.advance(self.sink.name, seq, covered, None)
         self._last_flush = time.monotonic()
         return covered
+
+    def rewrite(self, cdrs: list[QueuedCdr]) -> int:
+        """`syncd cdr export`: the CDRs recorded (as read from Kazoo now) and their days written again."""
+        found = [FoundCdr(q.db, q.account_id, q.doc, call_start(q.doc)) for q in cdrs]
+        self.state.cdrs.remember(found)
+        for account_id, day in sorted({(q.account_id, _day(call_start(q.doc))) for q in cdrs}):
+            self.write_day(account_id, day)
+        return len(cdrs)
 
     def write_day(self, account_id: str, day: datetime) -> int:
         first = int(day.timestamp()) + UNIX_EPOCH_IN_GREGORIAN

@@ -93,7 +93,7 @@ class CdrFlow:
             raise SyncdError(f"--account {account!r} is not a 32-character lowercase hex account id")
         accounts = (account,) if account else self.config.kazoo.accounts or tuple(account_ids(self.shared_couch))
         window = Window(first, last, accounts, sinks, dry_run)
-        return export_window(window, self.shared_couch, self.zones.offset)
+        return export_window(window, self.shared_couch, {s.name: self.pumps[s.name] for s in sinks})
 
     def _read_loop(self, stop: threading.Event) -> None:
         while not stop.is_set():

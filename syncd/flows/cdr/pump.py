@@ -43,6 +43,12 @@ class SinkPump:
             exported += written
         return exported
 
+    def rewrite(self, cdrs: list[QueuedCdr]) -> int:
+        """`syncd cdr export`: these CDRs upserted again, the cursor untouched."""
+        wanted = [q for q in cdrs if not self.sink.accounts or q.account_id in self.sink.accounts]
+        self.writer.upsert([self._row(q) for q in wanted])
+        return len(wanted)
+
     def _row(self, queued: QueuedCdr) -> dict[str, Any]:
         return sink_row(self.sink, queued.doc, self.offsets(queued.account_id, _started(queued) or 0))
 

@@ -57,6 +57,15 @@ class SheetsPump:
             exported += len(wanted)
         return exported
 
+    def rewrite(self, cdrs: list[QueuedCdr]) -> int:
+        """`syncd cdr export`: each CDR's row written again (in place when it is there)."""
+        books: dict[str, list[QueuedCdr]] = {}
+        for queued in cdrs:
+            books.setdefault(book_of(self.layout, queued), []).append(queued)
+        for book, grouped in books.items():
+            self._write(book, grouped)
+        return len(cdrs)
+
     def check(self) -> str:
         client = self.client()
         return f"{client.describe()}: {len(self._rows)} spreadsheet(s) open"

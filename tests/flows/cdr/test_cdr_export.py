@@ -206,3 +206,29 @@ def test_anonymous_cdrs_are_exported_only_when_asked(
     )
     run_syncd(config, "run", "--once")
     assert doc["_id"] in {r["id"] for r in sqlite_rows(tmp_path, "kazoo_cdrs")}
+
+
+def test_a_column_added_to_the_config_is_added_to_the_table_and_one_removed_stays(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str], postgres_server: PostgresServer
+) -> None:
+    account_id, modb_name = account
+    table = "cdrs_" + secrets.token_hex(4)
+
+    def sink(columns: list[str]) -> str:
+        return (
+            f'[[cdr.sink]]\nname = "billing"\nurl = "{postgres_server.url}"\n'
+            f'password_file = "{postgres_server.password_file}"\ntable = "{table}"\n'
+            f"columns = {json.dumps(columns)}\n"
+        )
+
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, sink(["call_id", "hangup_cause"]), (account_id,))
+    old = kd.write_as_kazoo(couch, modb_name, kd.cdr_doc(account_id, NOW))
+    assert run_syncd(config, "run", "--once").returncode == 0
+    config = write_config(
+        tmp_path / "c.toml", couch_server.auth_url, sink(["call_id", "billing_seconds"]), (account_id,)
+    )
+    new = kd.write_as_kazoo(couch, modb_name, kd.cdr_doc(account_id, NOW, billing=42))
+    assert run_syncd(config, "run", "--once").returncode == 0
+    rows = {r["id"]: r for r in pg_rows(postgres_server, table)}
+    assert rows[old["_id"]]["billing_seconds"] is None and rows[new["_id"]]["billing_seconds"] == 42
+    assert rows[old["_id"]]["hangup_cause"] == "NORMAL_CLEARING"  # the column the config dropped keeps its data

@@ -147,3 +147,19 @@ def test_parquet_days_go_to_s3_verified_by_md5(
     assert sorted(r[day.columns.index("id")] for r in day.fetchall()) == sorted(d["_id"] for d in docs)
     status = run_syncd(config, "status")
     assert "cdr sink lake: 4 exported, 0 waiting" in status.stdout, status.stdout
+
+
+def test_cdr_export_writes_a_lost_day_file_again(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str]
+) -> None:
+    account_id, modb_name = account
+    reports = tmp_path / "reports"
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, files_sinks(reports), (account_id,))
+    docs = [kd.write_as_kazoo(couch, modb_name, kd.cdr_doc(account_id, TODAY)) for _ in range(3)]
+    assert run_syncd(config, "run", "--once").returncode == 0
+    path = day_path(reports, "csv", account_id, TODAY)
+    first = path.read_bytes()
+    path.unlink()  # a file lost at the provider
+    done = run_syncd(config, "cdr", "export", "--from", str(TODAY.date()), "--to", str(TODAY.date()), "--sink", "csv")
+    assert done.returncode == 0 and "sink csv: wrote 3 row(s)" in done.stdout, done.stdout + done.stderr
+    assert path.read_bytes() == first and len(docs) == 3  # the same day, the same bytes
