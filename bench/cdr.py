@@ -119,6 +119,8 @@ def sink_config(server: PostgresServer, table: str) -> str:
 
 
 def count_rows(server: PostgresServer, table: str) -> int:
+    if not _has(server, table):
+        return 0  # syncd never made it (its stderr is shown): a count, not a traceback
     return int(server.query(f"SELECT COUNT(*) FROM {table}")[0][0])  # noqa: S608 - the bench's own table
 
 
@@ -193,7 +195,7 @@ def main() -> int:
         command = [sys.executable, "-m", "syncd", "-c", str(config), "run", "--once"]
         if args.profile:  # a .txt gets py-spy's collapsed stacks, anything else a flame graph
             fmt = "raw" if args.profile.endswith(".txt") else "flamegraph"
-            command = ["py-spy", "record", "-o", args.profile, "-f", fmt, "--", *command]
+            command = ["py-spy", "record", "--idle", "-o", args.profile, "-f", fmt, "--", *command]
         syncd_s, rss_kb, done = run_measured(command, cwd=ROOT)
         exported = count_rows(pg, "bench")
         if done.returncode != 0 or exported != args.count:

@@ -85,7 +85,8 @@ class Daemon:
         return self.state.problems.all()
 
     def run_once(self, stop: threading.Event) -> RunStats:
-        """Every flow's pass once, then the whole upload backlog. Raises CouchUnavailable."""
+        """Every flow's pass once, in order (the attachments flow's discovery finds the databases
+        the others read), then the whole upload backlog. Raises CouchUnavailable."""
         for flow in self.flows:
             flow.run_once(stop)
         return self.attachments.drain(stop)

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from syncd.state.db import Database, GuardedConnection
 
 
@@ -139,9 +141,17 @@ def _queue(db: GuardedConnection, found: Iterable[FoundCdr]) -> int:
 
 
 def _pack(doc: dict[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
+    try:
+        text = orjson.dumps(doc)
+    except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits: the standard encoder
+        text = json.dumps(doc, separators=(",", ":")).encode()
+    return zlib.compress(text, 1)
 
 
 def _unpack(blob: bytes) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(zlib.decompress(blob))
+    text = zlib.decompress(blob)
+    try:
+        doc: dict[str, Any] = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        doc = json.loads(text)
     return doc

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
@@ -66,10 +67,20 @@ class CdrFlow:
         return []
 
     def run_once(self, stop: threading.Event) -> None:
+        """Read every CDR feed while the SQL and Sheets sinks export what is already queued (each
+        waits on its own server); the files sinks write their days once, after the reading."""
         if not self.pumps:
             return
-        self.guard("read CDRs", self.reader.read)
-        for name, pump in self.pumps.items():
+        reading = threading.Thread(target=self.guard, args=("read CDRs", self.reader.read), name="cdr-read")
+        reading.start()
+        streaming = {name: pump for name, pump in self.pumps.items() if not isinstance(pump, FilesPump)}
+        while reading.is_alive():
+            self._export_once(streaming, stop)
+            reading.join(0.1)
+        self._export_once(self.pumps, stop)
+
+    def _export_once(self, pumps: Mapping[str, Pump], stop: threading.Event) -> None:
+        for name, pump in pumps.items():
             work = partial(pump.pump, stop.is_set, force=True)
             self.guard(f"export CDRs to sink {name!r}", work, problem=f"cdr-sink:{name}")
 

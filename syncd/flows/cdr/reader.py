@@ -22,7 +22,7 @@ from syncd.state import State
 from syncd.state.cdrs import FoundCdr
 
 log = logging.getLogger("syncd.cdr")
-PAGE = 2000  # CDRs per changes page: fewer round trips; a page is a few MB
+PAGE = 500  # CDRs per changes page (a page is decoded whole: its size bounds memory)
 
 
 class CdrReader:
