@@ -31,17 +31,7 @@ class SinkPump:
     def pump(self, stop: Callable[[], bool] = lambda: False, force: bool = False) -> int:
         """Export until the queue is drained (or stop); returns rows exported. Raises SinkUnavailable.
         (force: for files sinks, which wait for their flush_interval; a SQL sink always writes.)"""
-        exported = 0
-        while not stop():
-            batch = self.state.cdrs.after(self.sink.name, self.sink.batch_size)
-            if not batch:
-                return exported
-            wanted = [q for q in batch if not self.sink.accounts or q.account_id in self.sink.accounts]
-            written = self._write([(q, self._row(q)) for q in wanted])
-            newest = max((s for q in wanted if (s := _started(q))), default=None)
-            self.state.cdrs.advance(self.sink.name, batch[-1].seq, written, newest)
-            exported += written
-        return exported
+        return drain(self.state, self.sink, stop, lambda wanted: self._write([(q, self._row(q)) for q in wanted]))
 
     def rewrite(self, cdrs: list[QueuedCdr]) -> int:
         """`syncd cdr export`: these CDRs upserted again, the cursor untouched."""
@@ -83,6 +73,22 @@ class SinkPump:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def drain(state: State, sink: CdrSink, stop: Callable[[], bool], write: Callable[[list[QueuedCdr]], int]) -> int:
+    """Batch after batch from the sink's cursor: write the sink's CDRs, then move the cursor past
+    the batch (the write is idempotent, so a crash in between only writes the batch again)."""
+    exported = 0
+    while not stop():
+        batch = state.cdrs.after(sink.name, sink.batch_size)
+        if not batch:
+            return exported
+        wanted = [q for q in batch if not sink.accounts or q.account_id in sink.accounts]
+        written = write(wanted)
+        newest = max((s for q in wanted if (s := _started(q))), default=None)
+        state.cdrs.advance(sink.name, batch[-1].seq, written, newest)
+        exported += written
+    return exported
 
 
 def _started(queued: QueuedCdr) -> int | None:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncd.backends.gsheets import SheetsClient
-from syncd.flows.cdr.pump import Offsets
+from syncd.flows.cdr.pump import Offsets, drain
 from syncd.flows.cdr.records import CdrSink, SheetsLayout
 from syncd.flows.cdr.rows import sink_row
 from syncd.kazoo.cdrs import UNIX_EPOCH_IN_GREGORIAN, call_start
@@ -41,24 +41,11 @@ class SheetsPump:
         self._rows: dict[str, dict[str, int]] = {}  # spreadsheet id -> CDR id -> its row number
 
     def pump(self, stop: Callable[[], bool] = lambda: False, force: bool = False) -> int:
-        exported = 0
-        while not stop():
-            batch = self.state.cdrs.after(self.sink.name, self.sink.batch_size)
-            if not batch:
-                return exported
-            wanted = [q for q in batch if not self.sink.accounts or q.account_id in self.sink.accounts]
-            books: dict[str, list[QueuedCdr]] = {}
-            for queued in wanted:
-                books.setdefault(book_of(self.layout, queued), []).append(queued)
-            for book, cdrs in books.items():
-                self._write(book, cdrs)
-            newest = max((s for q in wanted if (s := call_start(q.doc))), default=None)
-            self.state.cdrs.advance(self.sink.name, batch[-1].seq, len(wanted), newest)
-            exported += len(wanted)
-        return exported
+        return drain(self.state, self.sink, stop, self.rewrite)
 
     def rewrite(self, cdrs: list[QueuedCdr]) -> int:
-        """`syncd cdr export`: each CDR's row written again (in place when it is there)."""
+        """These CDRs' rows written: appended, or updated in place when they are there (a
+        replayed batch, a changed CDR, `syncd cdr export`)."""
         books: dict[str, list[QueuedCdr]] = {}
         for queued in cdrs:
             books.setdefault(book_of(self.layout, queued), []).append(queued)
