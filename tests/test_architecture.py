@@ -175,3 +175,17 @@ def test_every_engine_protocol_lives_in_engine_abc() -> None:
             if isinstance(node, ast.ClassDef) and any("Protocol" in ast.unparse(base) for base in node.bases)
         ]
         assert not protocols, (rel(path), protocols)
+
+
+def test_the_daemon_loads_no_sink_or_store_library_it_is_not_configured_for() -> None:
+    """SQLAlchemy, pyarrow, the Google client and boto3 cost tens of MB each: a daemon loads them
+    with the sink or backend that needs them (the 200 MB recording test bounds the daemon's RSS)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, syncd.daemon, syncd.cli\n"
+        "print(sorted(m for m in ('sqlalchemy', 'pyarrow', 'googleapiclient', 'boto3') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]", loaded

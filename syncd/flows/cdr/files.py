@@ -21,11 +21,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from syncd.backends.base import Backend
-from syncd.flows.cdr.pump import Offsets
+from syncd.flows.cdr.drain import Offsets
 from syncd.flows.cdr.records import CdrSink, FileLayout
 from syncd.flows.cdr.rows import sink_row
 from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS, UNIX_EPOCH_IN_GREGORIAN, call_start
@@ -123,9 +120,12 @@ def render(sink: CdrSink, rows: list[dict[str, Any]], fmt: str) -> bytes:
 
 
 def _parquet(sink: CdrSink, rows: list[dict[str, Any]]) -> bytes:
+    import pyarrow as pa  # loaded by a Parquet sink only: it costs a daemon ~10 MB
+    import pyarrow.parquet as pq
+
     fields, arrays = [], []
     for column in sink.columns:
-        kind = _arrow_type(column.source)
+        kind = _arrow_type(pa, column.source)
         values = [row[column.name] for row in rows]
         if kind == pa.string():
             values = [None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values]
@@ -136,7 +136,7 @@ def _parquet(sink: CdrSink, rows: list[dict[str, Any]]) -> bytes:
     return out.getvalue()
 
 
-def _arrow_type(source: str) -> pa.DataType:
+def _arrow_type(pa: Any, source: str) -> Any:
     if source in INTEGER_COLUMNS:
         return pa.int64()
     if source in NUMBER_COLUMNS:

@@ -11,17 +11,13 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
-from syncd.backends import open_backend
-from syncd.backends.gsheets import SheetsClient
 from syncd.config import Config
 from syncd.errors import CouchUnavailable, StorageError, SyncdError
+from syncd.flows.cdr.drain import backoff
 from syncd.flows.cdr.export import ExportReport, Window, export_window
-from syncd.flows.cdr.files import FilesPump, check_files
-from syncd.flows.cdr.pump import Offsets, SinkPump, backoff
 from syncd.flows.cdr.reader import CdrReader
-from syncd.flows.cdr.records import CdrSink, SheetsLayout
-from syncd.flows.cdr.sheets import SheetsPump
-from syncd.flows.cdr.sql import SinkUnavailable, SqlSink
+from syncd.flows.cdr.records import CdrSink, SinkUnavailable
+from syncd.flows.cdr.sinks import Pump, make_pump, probe, streams
 from syncd.kazoo.cdrs import UNIX_EPOCH_IN_GREGORIAN, utc_offset
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.dbnames import is_account_id
@@ -41,13 +37,13 @@ class CdrFlow:
         self.shared_couch = shared.couch
         self.zones = AccountTimezones(shared.couch)
         self.reader = CdrReader(shared.couch, self.state, self.config.cdr.anonymous, shared.bulkhead.contain)
-        self.pumps = {s.name: _pump(self.config, s, self.state, self.zones.offset) for s in self.config.cdr.sinks}
+        self.pumps = {s.name: make_pump(self.config, s, self.state, self.zones.offset) for s in self.config.cdr.sinks}
         self._queued = threading.Event()  # new rows: the sinks look now
         self._wake = threading.Event()
 
     @staticmethod
     def probes(config: Config, couch: CouchClient, kazoo_reachable: bool) -> list[Probe]:
-        return [Probe(f"cdr sink {s.name}", partial(_probe, config, s)) for s in config.cdr.sinks]
+        return [Probe(f"cdr sink {s.name}", partial(probe, config, s)) for s in config.cdr.sinks]
 
     @staticmethod
     def status(state: State) -> Section:
@@ -73,7 +69,7 @@ class CdrFlow:
             return
         reading = threading.Thread(target=self.guard, args=("read CDRs", self.reader.read), name="cdr-read")
         reading.start()
-        streaming = {name: pump for name, pump in self.pumps.items() if not isinstance(pump, FilesPump)}
+        streaming = {name: pump for name, pump in self.pumps.items() if streams(pump)}
         while reading.is_alive():
             self._export_once(streaming, stop)
             reading.join(0.1)
@@ -158,37 +154,6 @@ class AccountTimezones:
             known = (zone if isinstance(zone, str) else None, time.monotonic())
             self._known[account_id] = known
         return known[0]
-
-
-Pump = SinkPump | FilesPump | SheetsPump
-
-
-def _pump(config: Config, sink: CdrSink, state: State, offsets: Offsets) -> Pump:
-    if sink.files is not None:
-        backend = config.backends[sink.files.backend]
-        return FilesPump(sink, state, offsets, lambda: open_backend(backend.spec()))
-    if sink.sheets is not None:
-        return SheetsPump(sink, state, offsets, partial(_sheets_client, config, sink.sheets))
-    return SinkPump(sink, state, offsets)
-
-
-def _sheets_client(config: Config, layout: SheetsLayout) -> SheetsClient:
-    options = config.backends[layout.backend].options
-    return SheetsClient(options["credentials"], options.get("subject"), options.get("api_endpoint"))
-
-
-def _probe(config: Config, sink: CdrSink) -> str:
-    if sink.files is not None:
-        return check_files(sink.files, open_backend(config.backends[sink.files.backend].spec()))
-    if sink.sheets is not None:
-        client = _sheets_client(config, sink.sheets)
-        client.exists("syncd-check")  # a token is granted and Sheets answers (a 404 for this made-up id)
-        return f"{client.describe()} answers with the credentials of [backends.{sink.sheets.backend}]"
-    writer = SqlSink(sink)
-    try:
-        return writer.check()
-    finally:
-        writer.close()
 
 
 def _line(row: dict[str, Any]) -> str:

@@ -12,15 +12,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from syncd.flows.cdr.records import CdrSink
+from syncd.flows.cdr.drain import Offsets, drain
+from syncd.flows.cdr.records import CdrSink, SinkUnavailable
 from syncd.flows.cdr.rows import sink_row
-from syncd.flows.cdr.sql import SinkUnavailable, SqlSink
+from syncd.flows.cdr.sql import SqlSink
 from syncd.kazoo.cdrs import call_start
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr
 
 log = logging.getLogger("syncd.cdr")
-Offsets = Callable[[str, int], int]  # (account id, Gregorian seconds) -> the account's UTC offset then
 
 
 class SinkPump:
@@ -40,7 +40,7 @@ class SinkPump:
         return len(wanted)
 
     def _row(self, queued: QueuedCdr) -> dict[str, Any]:
-        return sink_row(self.sink, queued.doc, self.offsets(queued.account_id, _started(queued) or 0))
+        return sink_row(self.sink, queued.doc, self.offsets(queued.account_id, call_start(queued.doc)))
 
     def _write(self, rows: list[tuple[QueuedCdr, dict[str, Any]]]) -> int:
         try:
@@ -73,28 +73,3 @@ class SinkPump:
 
     def close(self) -> None:
         self.writer.close()
-
-
-def drain(state: State, sink: CdrSink, stop: Callable[[], bool], write: Callable[[list[QueuedCdr]], int]) -> int:
-    """Batch after batch from the sink's cursor: write the sink's CDRs, then move the cursor past
-    the batch (the write is idempotent, so a crash in between only writes the batch again)."""
-    exported = 0
-    while not stop():
-        batch = state.cdrs.after(sink.name, sink.batch_size)
-        if not batch:
-            return exported
-        wanted = [q for q in batch if not sink.accounts or q.account_id in sink.accounts]
-        written = write(wanted)
-        newest = max((s for q in wanted if (s := _started(q))), default=None)
-        state.cdrs.advance(sink.name, batch[-1].seq, written, newest)
-        exported += written
-    return exported
-
-
-def _started(queued: QueuedCdr) -> int | None:
-    return call_start(queued.doc) or None
-
-
-def backoff(failures: int) -> float:
-    """Seconds before trying a down sink again: 1, 2, 4 ... at most a minute."""
-    return float(min(60, 2 ** min(failures, 6)))

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from syncd.errors import SyncdError
+
+
+class SinkUnavailable(SyncdError):
+    """The sink cannot take rows now (down, refused, misconfigured): the rows wait in the queue."""
+
+
 SINK_TYPES = ("sql", "files", "sheets")
 SHEETS_PER = ("account", "month")
 FILE_FORMATS = ("csv", "parquet")

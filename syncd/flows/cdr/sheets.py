@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncd.backends.gsheets import SheetsClient
-from syncd.flows.cdr.pump import Offsets, drain
+from syncd.flows.cdr.drain import Offsets, drain
 from syncd.flows.cdr.records import CdrSink, SheetsLayout
 from syncd.flows.cdr.rows import sink_row
 from syncd.kazoo.cdrs import UNIX_EPOCH_IN_GREGORIAN, call_start

@@ -18,13 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from syncd.errors import SyncdError
-from syncd.flows.cdr.records import CdrSink
+from syncd.flows.cdr.records import CdrSink, SinkUnavailable
 from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS
-
-
-class SinkUnavailable(SyncdError):
-    """The sink cannot take rows now (down, refused, misconfigured): the rows wait in the queue."""
 
 
 class SqlSink:
