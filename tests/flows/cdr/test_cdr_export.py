@@ -62,7 +62,9 @@ def test_cdrs_reach_every_sink_as_crossbar_columns_and_a_changed_cdr_updates_its
                 assert by_id[doc["_id"]]["cdr"]["call_id"] == doc["call_id"]  # the whole CDR as JSON
                 assert "_rev" not in by_id[doc["_id"]]["cdr"] and "pvt_type" not in by_id[doc["_id"]]["cdr"]
             assert other not in {r["cdr"].get("custom_channel_vars", {}).get("account_id") for r in rows}
-        assert pg_rows(postgres_server, table)[0]["ccv_owner_id"] is not None
+        owners = {r["id"]: r["ccv_owner_id"] for r in pg_rows(postgres_server, table)}
+        assert owners[docs[0]["_id"]] == docs[0]["custom_channel_vars"]["owner_id"]  # a custom channel var column
+        assert owners[docs[1]["_id"]] is None  # the call without custom channel vars
 
         rated = couch.get(modb_name, docs[1]["_id"]) or {}
         rated["custom_channel_vars"] = {"account_id": account_id, "account_billing": "per_minute", "rate": 600}
