@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -98,7 +99,11 @@ def test_s3_unreachable_items_wait_then_all_arrive(
     tmp_path: Path, couch: CouchClient, couch_server: CouchServer, account: tuple[str, str]
 ) -> None:
     account_id, modb = account
-    port = free_port()  # nothing listens here yet
+    # bound but not listening: every connection is refused, and no other server of the suite can
+    # take the port before the late S3 does (a free port could be taken: uploads then hung, not failed)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
     couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket="late-bucket", port=port))
     payloads = seed_voicemails(couch, account_id, modb, 20)
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,))
@@ -107,6 +112,7 @@ def test_s3_unreachable_items_wait_then_all_arrive(
     try:
         wait_for(lambda: any(r["failed"] for r in status(config)["flows"]), 60, "failed uploads")
         assert daemon.poll() is None, "the daemon died when S3 was unreachable"
+        holder.close()
         late_s3 = S3Server(tmp_path / "s3", port=port)
         s3_client(late_s3.url).create_bucket(Bucket="late-bucket")
         wait_for(lambda: count_objects(late_s3.url, "late-bucket") == 20, 90, "all uploads after the outage")
@@ -116,6 +122,7 @@ def test_s3_unreachable_items_wait_then_all_arrive(
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
     finally:
+        holder.close()
         if daemon.poll() is None:
             daemon.kill()
         if late_s3 is not None:
