@@ -172,6 +172,14 @@ def _times(start: int, utc_offset: int) -> dict[str, Any]:
     }
 
 
+def started_at(doc: dict[str, Any]) -> datetime:
+    """When the call started, in UTC; 1970-01-01 for a CDR without a time Python can show."""
+    try:
+        return _datetime(call_start(doc))
+    except (OverflowError, ValueError):
+        return _datetime(UNIX_EPOCH_IN_GREGORIAN)
+
+
 def _datetime(gregorian: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=gregorian - UNIX_EPOCH_IN_GREGORIAN)
 

@@ -18,14 +18,14 @@ import io
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from syncd.backends.base import Backend
 from syncd.flows.cdr.drain import Offsets
 from syncd.flows.cdr.records import CdrSink, FileLayout
 from syncd.flows.cdr.rows import sink_row
-from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS, UNIX_EPOCH_IN_GREGORIAN, call_start
+from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS, UNIX_EPOCH_IN_GREGORIAN, call_start, started_at
 from syncd.state import State
 from syncd.state.cdrs import FoundCdr, QueuedCdr
 
@@ -49,7 +49,7 @@ class FilesPump:
         while batch := self.state.cdrs.after(self.sink.name, self.sink.batch_size, after=seq):
             for queued in batch:
                 if not self.sink.accounts or queued.account_id in self.sink.accounts:
-                    days.add((queued.account_id, _day(call_start(queued.doc))))
+                    days.add((queued.account_id, _day(queued.doc)))
                     covered += 1
             seq = batch[-1].seq
         for account_id, day in sorted(days):
@@ -65,7 +65,7 @@ class FilesPump:
         """`syncd cdr export`: the CDRs recorded (as read from Kazoo now) and their days written again."""
         found = [FoundCdr(q.db, q.account_id, q.doc, call_start(q.doc)) for q in cdrs]
         self.state.cdrs.remember(found)
-        for account_id, day in sorted({(q.account_id, _day(call_start(q.doc))) for q in cdrs}):
+        for account_id, day in sorted({(q.account_id, _day(q.doc)) for q in cdrs}):
             self.write_day(account_id, day)
         return len(cdrs)
 
@@ -82,9 +82,6 @@ class FilesPump:
             md5=hashlib.md5(body).hexdigest(),  # noqa: S324 - the backends' integrity check, not security
         )
         return len(rows)
-
-    def check(self) -> str:
-        return check_files(self.layout, self.backend())
 
     def backend(self) -> Backend:
         if self._opened is None:
@@ -152,10 +149,6 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _day(gregorian: int) -> datetime:
-    """The UTC day a call started (a CDR without a usable time goes to 1970-01-01)."""
-    try:
-        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=gregorian - UNIX_EPOCH_IN_GREGORIAN)
-    except OverflowError:
-        moment = datetime(1970, 1, 1, tzinfo=UTC)
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+def _day(doc: dict[str, Any]) -> datetime:
+    """The UTC day the call started: the day whose object holds it."""
+    return started_at(doc).replace(hour=0, minute=0, second=0, microsecond=0)

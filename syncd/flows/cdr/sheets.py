@@ -15,14 +15,13 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncd.backends.gsheets import SheetsClient
 from syncd.flows.cdr.drain import Offsets, drain
 from syncd.flows.cdr.records import CdrSink, SheetsLayout
 from syncd.flows.cdr.rows import sink_row
-from syncd.kazoo.cdrs import UNIX_EPOCH_IN_GREGORIAN, call_start
+from syncd.kazoo.cdrs import call_start, started_at
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr
 
@@ -52,10 +51,6 @@ class SheetsPump:
         for book, grouped in books.items():
             self._write(book, grouped)
         return len(cdrs)
-
-    def check(self) -> str:
-        client = self.client()
-        return f"{client.describe()}: {len(self._rows)} spreadsheet(s) open"
 
     def client(self) -> SheetsClient:
         if self._client is None:
@@ -111,11 +106,7 @@ def book_of(layout: SheetsLayout, queued: QueuedCdr) -> str:
     account = queued.account_id or "anonymous"
     if layout.per == "account":
         return account
-    try:
-        started = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=call_start(queued.doc) - UNIX_EPOCH_IN_GREGORIAN)
-    except OverflowError:  # no usable time: filed with 1970
-        started = datetime(1970, 1, 1, tzinfo=UTC)
-    return f"{account} {started:%Y-%m}"
+    return f"{account} {started_at(queued.doc):%Y-%m}"
 
 
 def _cell(value: Any) -> Any:
