@@ -1,14 +1,17 @@
 """CDR export benchmark: N CDRs in real CouchDB -> PostgreSQL, against the pipeline's two ceilings.
 
     .venv/bin/python bench/cdr.py [--count 1000000] [--couchdb real|pouchdb|URL] [--latency 200]
+                                  [--mode daemon|once|both] [--profile out.txt|out.svg]
 
 Seeds one account's MODB with N Kazoo-shaped CDRs (bulk writes) and starts a PostgreSQL
 from Debian's packages (tests/support/sql_servers.py). Then, in the same run:
 - ceiling 1, reading: `curl` of the MODB's `_changes?include_docs=true` (the same feed syncd reads);
 - ceiling 2, writing: `psql \\copy` of the same N rows (Crossbar's columns and the CDR as jsonb,
   computed before the clock starts) from a CSV file into a table of syncd's shape;
-- syncd: `syncd run --once` with one PostgreSQL sink: CouchDB -> state DB queue -> rows -> upserts,
-  end to end, its wall time and peak RSS; every row is then counted in PostgreSQL;
+- syncd with one PostgreSQL sink, CouchDB -> state DB queue -> rows -> upserts, end to end, each
+  from an empty state database: `syncd run` (the daemon, timed from its start until PostgreSQL
+  holds every row) and `syncd run --once` (timed until it exits); wall time and peak RSS, and
+  every row is counted in PostgreSQL;
 - latency: `syncd run` as a daemon while --latency CDRs are written one by one (20 a second);
   the time from each write to its row being visible in PostgreSQL, p50 / p95 / max.
 Rates are rows per second; the ratio is syncd's rate over the lower ceiling.
@@ -22,6 +25,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -36,7 +40,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import couch_for_bench, run_measured  # noqa: E402
+from bench.measure import couch_for_bench, hwm_kb, run_measured  # noqa: E402
 from syncd.flows.cdr.rows import public_doc  # noqa: E402
 from syncd.kazoo.cdrs import COLUMNS, public_row  # noqa: E402
 from syncd.kazoo.couch import CouchClient  # noqa: E402
@@ -118,6 +122,52 @@ def sink_config(server: PostgresServer, table: str) -> str:
     )
 
 
+def once_run(config: Path, server: PostgresServer, table: str, count: int) -> tuple[float, int]:
+    """`syncd run --once` from an empty state database: seconds and peak RSS (KB)."""
+    seconds, rss_kb, done = run_measured([sys.executable, "-m", "syncd", "-c", str(config), "run", "--once"], cwd=ROOT)
+    _all_there(server, table, count, done.returncode, done.stderr)
+    return seconds, rss_kb
+
+
+def daemon_run(config: Path, server: PostgresServer, table: str, count: int, profile: str | None) -> tuple[float, int]:
+    """`syncd run` from an empty state database until every row is in PostgreSQL: seconds and its
+    peak RSS (KB). With profile, py-spy is attached to the daemon for the whole catch-up."""
+    with tempfile.TemporaryFile("w+") as err:
+        start = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT, stderr=err)
+        spy = _attach(proc.pid, profile) if profile else None
+        peak, exported = 0, 0
+        try:
+            while exported < count and proc.poll() is None and time.monotonic() - start < 7200:
+                time.sleep(0.5)
+                peak = max(peak, hwm_kb(proc.pid))
+                exported = count_rows(server, table)
+            seconds = time.monotonic() - start
+            peak = max(peak, hwm_kb(proc.pid))
+        finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+                spy.wait(120)
+            proc.terminate()
+            proc.wait(60)
+        err.seek(0)
+        _all_there(server, table, count, proc.returncode if exported < count else 0, err.read())
+    return seconds, peak
+
+
+def _attach(pid: int, profile: str) -> subprocess.Popen[bytes]:
+    """py-spy attached to a running syncd; a .txt gets collapsed stacks, anything else a flame graph."""
+    fmt = "raw" if profile.endswith(".txt") else "flamegraph"
+    return subprocess.Popen([_py_spy(), "record", "--idle", "-o", profile, "-f", fmt, "--pid", str(pid)])
+
+
+def _all_there(server: PostgresServer, table: str, count: int, returncode: int | None, stderr: str) -> None:
+    exported = count_rows(server, table)
+    if returncode != 0 or exported != count:
+        print(stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"syncd exported {exported:,} of {count:,} rows (exit {returncode})")
+
+
 def count_rows(server: PostgresServer, table: str) -> int:
     if not _has(server, table):
         return 0  # syncd never made it (its stderr is shown): a count, not a traceback
@@ -165,6 +215,14 @@ def latency(
     return sorted(seen[k] - written[k] for k in written if k in seen)
 
 
+def _py_spy() -> str:
+    """py-spy beside this Python (the venv) or on PATH; a clear ask when it is neither."""
+    found = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    if found is None:
+        raise SystemExit("--profile records with py-spy: .venv/bin/pip install py-spy")
+    return found
+
+
 def _has(server: PostgresServer, table: str) -> bool:
     return bool(server.query(f"SELECT to_regclass('{table}') IS NOT NULL")[0][0] == "t")
 
@@ -174,9 +232,12 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--couchdb", default="real", help="pouchdb | real (shared/couchdb) | URL of your CouchDB")
     parser.add_argument("--latency", type=int, default=200, help="CDRs written one by one for the latency figure")
+    parser.add_argument("--mode", choices=("daemon", "once", "both"), default="both", help="which syncd runs to time")
     parser.add_argument("--profile", metavar="SVG", help="record syncd's run under py-spy into this flame graph")
     args = parser.parse_args()
     require_tools()
+    if args.profile:
+        _py_spy()
     work = Path(tempfile.mkdtemp(prefix="syncd-bench-cdr-"))
     couch_server = couch_for_bench(args.couchdb, work)
     pg = PostgresServer()
@@ -191,29 +252,34 @@ def main() -> int:
 
         read_s = curl_ceiling(couch_server.auth_url, modb)
         copy_s = copy_ceiling(couch, modb, pg, work)
-        config = write_config(work / "c.toml", couch_server.auth_url, sink_config(pg, "bench"), accounts=(account_id,))
-        command = [sys.executable, "-m", "syncd", "-c", str(config), "run", "--once"]
-        if args.profile:  # a .txt gets py-spy's collapsed stacks, anything else a flame graph
-            fmt = "raw" if args.profile.endswith(".txt") else "flamegraph"
-            command = ["py-spy", "record", "--idle", "-o", args.profile, "-f", fmt, "--", *command]
-        syncd_s, rss_kb, done = run_measured(command, cwd=ROOT)
-        exported = count_rows(pg, "bench")
-        if done.returncode != 0 or exported != args.count:
-            print(done.stderr[-3000:], file=sys.stderr)
-            raise SystemExit(f"syncd exported {exported:,} of {args.count:,} rows (exit {done.returncode})")
+        figures: dict[str, tuple[float, int]] = {}
+        for mode, table in (("daemon", "bench_daemon"), ("once", "bench")):
+            if args.mode not in (mode, "both"):
+                continue
+            (work / mode).mkdir()
+            config = write_config(work / mode / "c.toml", couch_server.auth_url, sink_config(pg, table), (account_id,))
+            if mode == "daemon":
+                figures["syncd run (daemon)"] = daemon_run(config, pg, table, args.count, args.profile)
+            else:
+                figures["syncd run --once"] = once_run(config, pg, table, args.count)
 
         # the same sink name, so the same cursor: the daemon exports only what is written from now on
-        late_config = write_config(work / "l.toml", couch_server.auth_url, sink_config(pg, "latency"), (account_id,))
+        late_config = write_config(
+            config.parent / "l.toml", couch_server.auth_url, sink_config(pg, "latency"), (account_id,)
+        )
         delays = latency(couch, modb, account_id, pg, late_config, args.latency) if args.latency else []
 
         rates = {"curl _changes": args.count / read_s, "psql \\copy": args.count / copy_s}
-        ours = args.count / syncd_s
         lower = min(rates.values())
         print(f"\n{args.count:,} CDRs, {couch_server.version} -> PostgreSQL (same run)")
         for name, rate in rates.items():
             print(f"  ceiling {name:14} {rate:10,.0f} rows/s")
-        print(f"  syncd run --once        {ours:10,.0f} rows/s  ({syncd_s:.1f} s, peak RSS {rss_kb / 1024:.0f} MB)")
-        print(f"  ratio to the lower ceiling: {ours / lower:.2f}")
+        for name, (seconds, rss_kb) in figures.items():
+            rate = args.count / seconds
+            print(
+                f"  {name:22} {rate:10,.0f} rows/s  ({seconds:.1f} s, peak RSS {rss_kb / 1024:.0f} MB), "
+                f"ratio to the lower ceiling {rate / lower:.2f}"
+            )
         if delays:
             p95 = delays[min(len(delays) - 1, int(0.95 * len(delays)))]
             print(

@@ -25,6 +25,7 @@ from syncd.flows.cdr.flow import CdrFlow
 from syncd.flows.fax.flow import FaxFlow, received_fax_rendition
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
+from syncd.kazoo.feed_pages import FeedPages
 from syncd.runtime import logs, sdnotify
 from syncd.runtime.bulkhead import Bulkhead, supervised
 from syncd.runtime.flow import Flow, Job, Probe, Section, Shared
@@ -66,6 +67,7 @@ class Daemon:
             Crossbar(cb.url, cb.api_key) if cb else None,
             self.bulkhead,
             PassGuard(self.state.problems, self.bulkhead, self.fatal),
+            FeedPages(self.bulkhead),
             rendition=received_fax_rendition(),
         )
         self.attachments = AttachmentsFlow(shared)

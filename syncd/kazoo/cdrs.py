@@ -70,6 +70,7 @@ COLUMNS = (
 INTEGER_COLUMNS = frozenset({"duration_seconds", "billing_seconds", "timestamp", "cost", "unix_timestamp"})
 NUMBER_COLUMNS = frozenset({"rate"})
 
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -120,7 +121,11 @@ def public_row(doc: dict[str, Any], utc_offset: int = 0) -> dict[str, Any]:
         "call_priority": _text(ccv.get("call_priority")),
         "interaction_id": _text(doc.get("interaction_id")),
     }
-    return {name: _fits(name, row[name]) for name in COLUMNS}
+    for name in INTEGER_COLUMNS:  # a hostile rate times a long call: no 64-bit column holds it
+        value = row[name]
+        if value is not None and not -_INT64 <= value < _INT64:
+            row[name] = None
+    return row
 
 
 def call_cost(doc: dict[str, Any]) -> int:
@@ -159,16 +164,20 @@ def utc_offset(timezone: str | None, gregorian: int) -> int:
 def _times(start: int, utc_offset: int) -> dict[str, Any]:
     """The time columns; None where the CDR has no usable time (Python has no year 0)."""
     try:
-        moment, local = _datetime(start), _datetime(start + utc_offset)
+        moment = _datetime(start)
+        local = _datetime(start + utc_offset) if utc_offset else moment
     except (OverflowError, ValueError):
         return dict.fromkeys(("datetime", "unix_timestamp", "rfc_1036", "iso_8601", "iso_8601_combined"))
+    date = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+    clock = f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
     return {
-        "datetime": local.strftime("%Y-%m-%d %H:%M:%S"),
+        "datetime": f"{local.year:04d}-{local.month:02d}-{local.day:02d} "
+        f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}",
         "unix_timestamp": start - UNIX_EPOCH_IN_GREGORIAN,
         "rfc_1036": f"{_WEEKDAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} "
-        f"{moment.year} {moment:%H:%M:%S} GMT",
-        "iso_8601": f"{moment.year:04d}-{moment:%m-%d}",
-        "iso_8601_combined": f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z",
+        f"{moment.year} {clock} GMT",
+        "iso_8601": date,
+        "iso_8601_combined": f"{date}T{clock}Z",
     }
 
 
@@ -181,7 +190,7 @@ def started_at(doc: dict[str, Any]) -> datetime:
 
 
 def _datetime(gregorian: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=gregorian - UNIX_EPOCH_IN_GREGORIAN)
+    return _UNIX_EPOCH + timedelta(seconds=gregorian - UNIX_EPOCH_IN_GREGORIAN)
 
 
 def _authorizing_id(ccv: dict[str, Any]) -> str | None:
@@ -220,20 +229,15 @@ def _text(value: Any) -> str | None:
 def _maybe_int(value: Any) -> int | None:
     """Kazoo reads numbers leniently (kz_term:to_integer): 12, 12.7 and "12" are all 12. A number no
     64-bit column can hold is no number a call has: None."""
-    if isinstance(value, bool):
+    if type(value) is int:  # the usual case, first (a bool is no number here)
+        return value if -_INT64 <= value < _INT64 else None
+    if value is None or isinstance(value, bool):
         return None
     try:
         found = math.trunc(float(value))
     except (TypeError, ValueError, OverflowError):
         return None
     return found if -_INT64 <= found < _INT64 else None
-
-
-def _fits(name: str, value: Any) -> Any:
-    """A computed number too large for a 64-bit column (a hostile rate times a long call) is left empty."""
-    if name in INTEGER_COLUMNS and isinstance(value, int) and not -_INT64 <= value < _INT64:
-        return None
-    return value
 
 
 def _int(value: Any, default: int) -> int:

@@ -23,6 +23,7 @@ from syncd.errors import CouchUnavailable, PlanError, StateError
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient, DbUpdatesUnsupported
 from syncd.kazoo.deletes import is_deleted
+from syncd.kazoo.feed_pages import FeedPages, Page
 from syncd.kazoo.hot_feeds import HotFeeds
 from syncd.kazoo.routing import DocPlanner
 from syncd.runtime.bulkhead import Bulkhead
@@ -55,13 +56,16 @@ class Follower:
         on_work: Callable[[], None] = lambda: None,
         bulkhead: Bulkhead | None = None,
         on_update: Callable[[], None] = lambda: None,
+        pages: FeedPages | None = None,
     ) -> None:
         """on_work: work was recorded (wake the uploads); on_update: _db_updates named a followed
-        database (read its changes now, not at the next poll)."""
+        database (read its changes now, not at the next poll); pages: where every page read is
+        offered to the other readers of the same feeds."""
         self.couch, self.state, self.planner = couch, state, planner
         self.on_update = on_update
         self.hot: HotFeeds | None = None  # set by the daemon: databases that just changed, long-polled
         self.bulkhead = bulkhead or Bulkhead(log)
+        self.pages = pages or FeedPages(self.bulkhead)
         self.only_accounts = frozenset(accounts)
         self.history_months, self.page_size, self.on_work = history_months, page_size, on_work
         self._plan_generation = 0
@@ -191,6 +195,7 @@ class Follower:
                     account_id,
                     f"cannot read database {name}: " + self.bulkhead.contain(f"account={account_id} db={name}", exc),
                 )
+        self.pages.first_pass.set()
         return recorded
 
     def _poll_db(self, name: str, account_id: str) -> int:
@@ -210,6 +215,7 @@ class Follower:
                 return recorded
             deleted = [c["id"] for c in results if c.get("deleted") or (c.get("doc") and is_deleted(c["doc"]))]
             self.state.feeds.record_changes(name, last_seq, items, deleted_docs=deleted)
+            self.pages.offer(Page(name, since, results, last_seq, len(results) >= self.page_size))
             recorded += len(items)
             if items:
                 self.on_work()

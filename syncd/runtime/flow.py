@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from syncd.engine.abc import Converter
     from syncd.kazoo.couch import CouchClient
     from syncd.kazoo.crossbar import Crossbar
+    from syncd.kazoo.feed_pages import FeedPages
     from syncd.runtime.bulkhead import Bulkhead
     from syncd.runtime.passes import PassGuard
     from syncd.state import State
@@ -71,6 +72,7 @@ class Shared:
     crossbar: Crossbar | None  # when [kazoo.crossbar] is configured
     bulkhead: Bulkhead
     guard: PassGuard  # runs one pass of a flow so that nothing it meets ends the daemon
+    pages: FeedPages  # the follower's pages of MODB changes, offered to every flow reading the same feeds
     rendition: Converter | None = None  # what an upload converts first (a received fax's TIFF to PDF)
 
 

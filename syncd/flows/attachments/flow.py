@@ -84,6 +84,7 @@ class AttachmentsFlow:
             on_work=self.runner.wake.set,
             bulkhead=shared.bulkhead,
             on_update=self.feeds_wake.set,
+            pages=shared.pages,
         )
         t = config.two_way
         self.kazoo_deleter = KazooDeleter(couch, shared.crossbar)

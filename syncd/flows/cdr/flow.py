@@ -34,11 +34,16 @@ class CdrFlow:
 
     def __init__(self, shared: Shared) -> None:
         self.config, self.state, self.guard = shared.config, shared.state, shared.guard
-        self.shared_couch = shared.couch
+        self.shared_couch, self.pages = shared.couch, shared.pages
         self.zones = AccountTimezones(shared.couch)
-        self.reader = CdrReader(shared.couch, self.state, self.config.cdr.anonymous, shared.bulkhead.contain)
+        self.reader = CdrReader(
+            shared.couch, self.state, self.config.cdr.anonymous, shared.bulkhead.contain, shared.pages
+        )
         self.pumps = {s.name: make_pump(self.config, s, self.state, self.zones.offset) for s in self.config.cdr.sinks}
         self._queued = threading.Event()  # new rows: the sinks look now
+        if self.pumps:  # without a sink nothing is queued: the state database keeps no CDRs for nobody
+            self.reader.on_queued = self._queued.set
+            shared.pages.subscribe(self.reader.take)
         self._wake = threading.Event()
 
     @staticmethod
@@ -103,6 +108,8 @@ class CdrFlow:
         return export_window(window, self.shared_couch, {s.name: self.pumps[s.name] for s in sinks})
 
     def _read_loop(self, stop: threading.Event) -> None:
+        while not (stop.is_set() or self.pages.first_pass.wait(1)):
+            pass  # the follower's pages bring the backlog meanwhile (kazoo/feed_pages)
         while not stop.is_set():
             self.guard("read CDRs", self._read)
             self._wake.wait(self.config.cdr.poll_interval)

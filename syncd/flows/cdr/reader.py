@@ -3,8 +3,11 @@
 Every followed MODB (the databases the follower found, back to
 history_months) and, when asked, `anonymous_cdrs` is read through its
 changes feed with a cursor of its own (`cdr:<db>`), so CDR export never moves
-or waits for the attachments flow's cursors. Each database is a bulkhead: one
-that cannot be read is a problem in `syncd status` and the others carry on.
+or waits for the attachments flow's cursors. The follower's pages of the same
+feeds are taken when this cursor stands where the page starts (kazoo/feed_pages),
+so a backlog is read from CouchDB once; a database the follower is working
+through is left to it for the moment. Each database is a bulkhead: one that
+cannot be read is a problem in `syncd status` and the others carry on.
 A CDR deleted in Kazoo keeps its exported rows (billing data is not undone).
 """
 
@@ -18,6 +21,7 @@ from syncd.errors import CouchUnavailable, StateError
 from syncd.kazoo.cdrs import ANONYMOUS_CDRS, call_start, is_cdr
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.dbnames import parse
+from syncd.kazoo.feed_pages import FeedPages, Page
 from syncd.state import State
 from syncd.state.cdrs import FoundCdr
 
@@ -27,9 +31,15 @@ PAGE = 500  # CDRs per changes page (a page is decoded whole: its size bounds me
 
 class CdrReader:
     def __init__(
-        self, couch: CouchClient, state: State, anonymous: bool, contain: Callable[[str, BaseException], str]
+        self,
+        couch: CouchClient,
+        state: State,
+        anonymous: bool,
+        contain: Callable[[str, BaseException], str],
+        pages: FeedPages,
     ) -> None:
-        self.couch, self.state, self.anonymous, self.contain = couch, state, anonymous, contain
+        self.couch, self.state, self.anonymous, self.contain, self.pages = couch, state, anonymous, contain, pages
+        self.on_queued: Callable[[], None] = lambda: None  # rows were queued from a page the follower read
 
     def databases(self) -> dict[str, str]:
         """Database -> account id, for every database CDRs are read from."""
@@ -56,15 +66,27 @@ class CdrReader:
                 self.state.problems.set(f"cdr-db:{name}", text)
         return queued
 
+    def take(self, page: Page) -> None:
+        """A page the follower read: queued when this reader's cursor stands at its start."""
+        info = parse(page.db)
+        if info is None or info.classification != "modb":
+            return
+        if self._record(page.db, info.account_id, page.since, page.results, page.last_seq):
+            self.on_queued()
+
     def _read_db(self, name: str, account_id: str) -> int:
-        feed, queued = f"cdr:{name}", 0
-        while True:
-            since = self.state.feeds.cursor(feed) or 0
+        queued = 0
+        while not (name != ANONYMOUS_CDRS and self.pages.being_read(name)):
+            since = self.state.feeds.cursor(f"cdr:{name}") or 0
             results, last_seq = self.couch.changes(name, since, PAGE)
-            found = [_found(name, account_id, c["doc"]) for c in results if _is_live_cdr(c)]
-            queued += self.state.cdrs.record(feed, last_seq, found)
+            queued += self._record(name, account_id, since, results, last_seq) or 0
             if len(results) < PAGE:
-                return queued
+                break
+        return queued
+
+    def _record(self, db: str, account_id: str, since: Any, results: list[dict[str, Any]], last_seq: Any) -> int | None:
+        found = [_found(db, account_id, c["doc"]) for c in results if _is_live_cdr(c)]
+        return self.state.cdrs.record(f"cdr:{db}", since, last_seq, found)
 
 
 def _is_live_cdr(change: dict[str, Any]) -> bool:

@@ -6,14 +6,18 @@ MariaDB (PyMySQL, JSON) and SQLite (JSON as text).
   drops stays in the table, untouched: syncd never drops data.
 - Rows are upserted keyed by the CDR id (ON CONFLICT / ON DUPLICATE KEY), a batch
   per transaction: a replayed batch, or a CDR that changed, updates its row.
+  PostgreSQL takes a batch by COPY into a temporary table and one upsert from it,
+  several times faster than an INSERT per row.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,7 +48,10 @@ class SqlSink:
             table = self._ready()
             engine = self._engine_()
             with engine.begin() as conn:
-                conn.execute(self._statement(table, engine.dialect.name), list(rows))
+                if engine.dialect.name == "postgresql" and len(rows) > 1:
+                    self._copy_upsert(conn, table, rows)
+                else:
+                    conn.execute(self._statement(table, engine.dialect.name), list(rows))
 
     def close(self) -> None:
         if self._engine is not None:
@@ -64,6 +71,33 @@ class SqlSink:
             ins_m = mysql.insert(table)
             return ins_m.on_duplicate_key_update({n: ins_m.inserted[n] for n in others})
         raise SinkUnavailable(f"CDR sink {self.sink.name!r}: SQL dialect {dialect!r} has no upsert syncd knows")
+
+    def _copy_upsert(self, conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+        """PostgreSQL: the batch COPYed into a temporary table (dropped at commit), then upserted from
+        it in one statement. A CDR met twice in one batch is written once, as last seen (one
+        statement may not update a row twice)."""
+        key, names = self.sink.key_column, [c.name for c in self.sink.columns]
+        unique = {row[key]: row for row in rows}.values()
+        batch = sa.Table(
+            "syncd_cdr_batch",
+            sa.MetaData(),
+            *[sa.Column(c.name, c.type) for c in table.columns],
+            prefixes=["TEMPORARY"],
+            postgresql_on_commit="DROP",
+        )
+        batch.create(conn)
+        listed = ", ".join(_quoted(conn.engine, n) for n in names)
+        driver: Any = conn.connection.driver_connection  # psycopg's own: COPY has no SQLAlchemy form
+        statement, dbapi_error = f"COPY syncd_cdr_batch ({listed}) FROM STDIN", conn.dialect.loaded_dbapi.Error
+        try:
+            with driver.cursor().copy(statement) as copy:
+                for row in unique:
+                    copy.write_row([_json_text(v) if isinstance(v, dict | list) else v for v in map(row.get, names)])
+        except dbapi_error as exc:  # as SQLAlchemy would have wrapped it
+            raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi_error) from exc
+        insert = postgresql.insert(table).from_select(names, sa.select(*[batch.c[n] for n in names]))
+        others = {n: insert.excluded[n] for n in names if n != key}
+        conn.execute(insert.on_conflict_do_update(index_elements=[key], set_=others))
 
     def _ready(self) -> sa.Table:
         """The table, created or widened to the config's columns on first use."""
@@ -87,7 +121,7 @@ class SqlSink:
 
     def _engine_(self) -> sa.Engine:
         if self._engine is None:
-            self._engine = sa.create_engine(self.sink.url, pool_pre_ping=True, future=True)
+            self._engine = sa.create_engine(self.sink.url, pool_pre_ping=True, future=True, json_serializer=_json_text)
         return self._engine
 
     @contextmanager
@@ -123,6 +157,13 @@ def _type(source: str, dialect: str) -> Any:
     if source in NUMBER_COLUMNS:
         return sa.Float(precision=53)  # double precision everywhere (MySQL's FLOAT alone is 4 bytes)
     return sa.Text()
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits: the standard encoder
+        return json.dumps(value)
 
 
 def _quoted(engine: sa.Engine, name: str) -> str:
