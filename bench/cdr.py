@@ -1,7 +1,7 @@
 """CDR export benchmark: N CDRs in real CouchDB -> PostgreSQL, against the pipeline's two ceilings.
 
     .venv/bin/python bench/cdr.py [--count 1000000] [--couchdb real|pouchdb|URL] [--latency 200]
-                                  [--mode daemon|once|both] [--profile out.txt|out.svg]
+                                  [--mode daemon|once|both] [--repeat N] [--profile out.txt|out.svg]
 
 Seeds one account's MODB with N Kazoo-shaped CDRs (bulk writes) and starts a PostgreSQL
 from Debian's packages (tests/support/sql_servers.py). Then, in the same run:
@@ -233,6 +233,7 @@ def main() -> int:
     parser.add_argument("--couchdb", default="real", help="pouchdb | real (shared/couchdb) | URL of your CouchDB")
     parser.add_argument("--latency", type=int, default=200, help="CDRs written one by one for the latency figure")
     parser.add_argument("--mode", choices=("daemon", "once", "both"), default="both", help="which syncd runs to time")
+    parser.add_argument("--repeat", type=int, default=1, help="time each syncd run this many times (same data)")
     parser.add_argument("--profile", metavar="SVG", help="record syncd's run under py-spy into this flame graph")
     args = parser.parse_args()
     require_tools()
@@ -253,15 +254,21 @@ def main() -> int:
         read_s = curl_ceiling(couch_server.auth_url, modb)
         copy_s = copy_ceiling(couch, modb, pg, work)
         figures: dict[str, tuple[float, int]] = {}
-        for mode, table in (("daemon", "bench_daemon"), ("once", "bench")):
-            if args.mode not in (mode, "both"):
-                continue
-            (work / mode).mkdir()
-            config = write_config(work / mode / "c.toml", couch_server.auth_url, sink_config(pg, table), (account_id,))
-            if mode == "daemon":
-                figures["syncd run (daemon)"] = daemon_run(config, pg, table, args.count, args.profile)
-            else:
-                figures["syncd run --once"] = once_run(config, pg, table, args.count)
+        for attempt in range(1, args.repeat + 1):
+            for mode in ("daemon", "once"):
+                if args.mode not in (mode, "both"):
+                    continue
+                table = f"bench_{mode}_{attempt}"
+                (work / table).mkdir()
+                sink = sink_config(pg, table)
+                config = write_config(work / table / "c.toml", couch_server.auth_url, sink, (account_id,))
+                name = f"syncd run{' --once' if mode == 'once' else ' (daemon)'}" + (
+                    f" #{attempt}" if args.repeat > 1 else ""
+                )
+                if mode == "daemon":
+                    figures[name] = daemon_run(config, pg, table, args.count, args.profile)
+                else:
+                    figures[name] = once_run(config, pg, table, args.count)
 
         # the same sink name, so the same cursor: the daemon exports only what is written from now on
         late_config = write_config(

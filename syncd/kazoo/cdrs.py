@@ -21,6 +21,7 @@ Where Crossbar writes an empty field, the row holds None.
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -164,21 +165,31 @@ def utc_offset(timezone: str | None, gregorian: int) -> int:
 def _times(start: int, utc_offset: int) -> dict[str, Any]:
     """The time columns; None where the CDR has no usable time (Python has no year 0)."""
     try:
-        moment = _datetime(start)
-        local = _datetime(start + utc_offset) if utc_offset else moment
+        date, weekday_day_month_year = _day(start // 86400)
+        local_date = _day((start + utc_offset) // 86400)[0] if utc_offset else date
     except (OverflowError, ValueError):
         return dict.fromkeys(("datetime", "unix_timestamp", "rfc_1036", "iso_8601", "iso_8601_combined"))
-    date = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
-    clock = f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    clock, local_clock = _clock(start % 86400), _clock((start + utc_offset) % 86400)
     return {
-        "datetime": f"{local.year:04d}-{local.month:02d}-{local.day:02d} "
-        f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}",
+        "datetime": f"{local_date} {local_clock}",
         "unix_timestamp": start - UNIX_EPOCH_IN_GREGORIAN,
-        "rfc_1036": f"{_WEEKDAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} "
-        f"{moment.year} {clock} GMT",
+        "rfc_1036": f"{weekday_day_month_year} {clock} GMT",
         "iso_8601": date,
         "iso_8601_combined": f"{date}T{clock}Z",
     }
+
+
+@functools.lru_cache(maxsize=1024)  # CDRs come day by day: each day's texts are made once
+def _day(gregorian_day: int) -> tuple[str, str]:
+    """`YYYY-MM-DD` and `Mon, 02 Jan 2006` for a Gregorian day number. Raises OverflowError/ValueError."""
+    moment = _datetime(gregorian_day * 86400)
+    date = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+    return date, f"{_WEEKDAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} {moment.year}"
+
+
+def _clock(second_of_day: int) -> str:
+    hours, rest = divmod(second_of_day, 3600)
+    return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
 
 
 def started_at(doc: dict[str, Any]) -> datetime:

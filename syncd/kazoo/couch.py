@@ -12,7 +12,8 @@ import functools
 import io
 import json
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -110,6 +111,22 @@ class CouchClient:
             return data["results"], data["last_seq"]
 
         return self._call(f"read changes of {db}", page)
+
+    def changes_pages(self, db: str, since: Any, limit: int) -> Generator[tuple[list[dict[str, Any]], Any, Any]]:
+        """Pages of db's changes from since to the end, as (results, since, last_seq). While the caller
+        handles a full page the next one is already being read (CouchDB serves while syncd works);
+        a caller that stops early waits for that one read. Raises CouchUnavailable."""
+        results, last_seq = self.changes(db, since, limit)
+        if len(results) < limit:  # the usual case, a few new changes: no thread
+            yield results, since, last_seq
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as pool:
+            while len(results) >= limit:
+                ahead = pool.submit(self.changes, db, last_seq, limit)
+                yield results, since, last_seq
+                since = last_seq
+                results, last_seq = ahead.result()
+            yield results, since, last_seq
 
     def _changes_one_by_one(self, db: str, since: Any, limit: int) -> tuple[list[dict[str, Any]], Any]:
         """The page without docs, then each doc alone; one that cannot be decoded is marked UNREADABLE

@@ -7,6 +7,7 @@ encoded form (account%2FAA%2FBB%2FREST-YYYYMM) in pvt_account_db and URLs.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ class DbInfo:
     month: int | None = None
 
 
+@functools.lru_cache(maxsize=4096)  # every document of a changes page asks for its database's
 def parse(db_name: str) -> DbInfo | None:
     """Classify an account database name (raw or encoded); None for system DBs."""
     m = _DB.match(db_name)

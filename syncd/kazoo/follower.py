@@ -200,9 +200,8 @@ class Follower:
 
     def _poll_db(self, name: str, account_id: str) -> int:
         recorded = 0
-        while True:
-            since = self.state.feeds.cursor(name) or 0
-            results, last_seq = self.couch.changes(name, since, self.page_size)
+        pages = self.couch.changes_pages(name, self.state.feeds.cursor(name) or 0, self.page_size)
+        for results, since, last_seq in pages:
             try:
                 items = [
                     item
@@ -211,6 +210,7 @@ class Follower:
                     for item in self._doc_items(name, account_id, change["doc"])
                 ]
             except PlanError as exc:
+                pages.close()  # the page being read ahead is not needed
                 self._pause(account_id, str(exc))
                 return recorded
             deleted = [c["id"] for c in results if c.get("deleted") or (c.get("doc") and is_deleted(c["doc"]))]
@@ -224,8 +224,7 @@ class Follower:
                 del self._paused[account_id]
                 if self.state.problems.clear(f"account:{account_id}"):
                     log.info("storage plan fixed; resuming account=%s", account_id)
-            if len(results) < self.page_size:
-                return recorded
+        return recorded
 
     def _doc_items(self, name: str, account_id: str, doc: dict[str, Any]) -> list[NewItem]:
         """The work in one document. A document that cannot be read is that document's problem

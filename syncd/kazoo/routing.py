@@ -213,8 +213,8 @@ class DocPlanner:
             raise DocError(doc, "(document)", str(doc[UNREADABLE]))
         if not isinstance(doc.get("_id"), str) or not isinstance(doc.get("pvt_type", ""), str):
             raise DocError(doc, "_id/pvt_type", "must be text")
-        if info is None or _skip(doc):
-            return []
+        if info is None or _skip(doc) or not (doc.get("_attachments") or doc.get("pvt_attachments")):
+            return []  # nothing to upload (a CDR, most of an MODB): no plan is consulted
         found: list[NewItem] = []
         if self.follow_plans:
             found += self._plan_items(db_name, info, doc)

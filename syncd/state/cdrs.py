@@ -38,6 +38,11 @@ class FoundCdr:
     started: int | None  # Gregorian seconds the call started, for status and windows
 
 
+_CHUNK = 250  # CDRs per statement: 7 parameters each, far below SQLite's 32766
+_INSERT = "INSERT OR IGNORE INTO cdrs (db, doc_id, account_id, rev, started, doc, recorded_at) VALUES "
+_ROW = "(?, ?, ?, ?, ?, ?, ?)"
+
+
 class CdrQueue:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -134,16 +139,29 @@ class CdrQueue:
 
 def _queue(db: GuardedConnection, found: Iterable[FoundCdr]) -> int:
     """A changed CDR leaves its old row (and seq) and comes back with a new, higher seq; the same
-    revision read again (a replayed page) is ignored: nothing new to export."""
-    now, rows = time.time(), [(c, str(c.doc["_id"]), str(c.doc.get("_rev", ""))) for c in found]
-    db.executemany("DELETE FROM cdrs WHERE db = ? AND doc_id = ? AND rev != ?", [(c.db, i, r) for c, i, r in rows])
-    return int(
-        db.executemany(
-            "INSERT OR IGNORE INTO cdrs (db, doc_id, account_id, rev, started, doc, recorded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(c.db, i, c.account_id, r, c.started, _pack(c.doc), now) for c, i, r in rows],
-        ).rowcount
-    )
+    revision read again (a replayed page) is ignored: nothing new to export. New CDRs (nearly all)
+    go in by one multi-row statement per chunk; the few already queued are looked at one by one."""
+    now, queued = time.time(), 0
+    rows = [(c, str(c.doc["_id"]), str(c.doc.get("_rev", ""))) for c in found]
+    for first in range(0, len(rows), _CHUNK):
+        chunk = rows[first : first + _CHUNK]
+        inserted = db.execute(
+            _INSERT + ", ".join([_ROW] * len(chunk)) + " RETURNING db, doc_id",
+            [v for c, i, r in chunk for v in (c.db, i, c.account_id, r, c.started, _pack(c.doc), now)],
+        ).fetchall()
+        queued += len(inserted)
+        new = set(inserted)
+        for c, i, r in chunk:
+            if (c.db, i) not in new:
+                queued += _requeue_if_changed(db, c, i, r, now)
+    return queued
+
+
+def _requeue_if_changed(db: GuardedConnection, found: FoundCdr, doc_id: str, rev: str, now: float) -> int:
+    if not db.execute("DELETE FROM cdrs WHERE db = ? AND doc_id = ? AND rev != ?", (found.db, doc_id, rev)).rowcount:
+        return 0  # the same revision, queued already
+    db.execute(_INSERT + _ROW, (found.db, doc_id, found.account_id, rev, found.started, _pack(found.doc), now))
+    return 1
 
 
 def _pack(doc: dict[str, Any]) -> bytes:

@@ -75,13 +75,16 @@ class CdrReader:
             self.on_queued()
 
     def _read_db(self, name: str, account_id: str) -> int:
+        if name != ANONYMOUS_CDRS and self.pages.being_read(name):
+            return 0  # the follower is reading this backlog: its pages come here
         queued = 0
-        while not (name != ANONYMOUS_CDRS and self.pages.being_read(name)):
-            since = self.state.feeds.cursor(f"cdr:{name}") or 0
-            results, last_seq = self.couch.changes(name, since, PAGE)
-            queued += self._record(name, account_id, since, results, last_seq) or 0
-            if len(results) < PAGE:
+        pages = self.couch.changes_pages(name, self.state.feeds.cursor(f"cdr:{name}") or 0, PAGE)
+        for results, since, last_seq in pages:
+            taken = self._record(name, account_id, since, results, last_seq)
+            if taken is None:  # the follower's pages moved the cursor meanwhile: they go on from there
+                pages.close()
                 break
+            queued += taken
         return queued
 
     def _record(self, db: str, account_id: str, since: Any, results: list[dict[str, Any]], last_seq: Any) -> int | None:
