@@ -5,29 +5,51 @@ pyarrow, the Google client) are loaded only by the pumps a config asks for."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from syncd.flows.cdr.records import CdrSink
 from syncd.kazoo.cdrs import call_start
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr
 
+T = TypeVar("T")
 Offsets = Callable[[str, int], int]  # (account id, Gregorian seconds) -> the account's UTC offset then
 
 
-def drain(state: State, sink: CdrSink, stop: Callable[[], bool], write: Callable[[list[QueuedCdr]], int]) -> int:
+def drain(
+    state: State,
+    sink: CdrSink,
+    stop: Callable[[], bool],
+    write: Callable[[T], int],
+    prepare: Callable[[list[QueuedCdr]], T],
+) -> int:
     """Batch after batch from the sink's cursor: write the sink's CDRs, then move the cursor past
-    the batch (the write is idempotent, so a crash in between only writes the batch again)."""
+    the batch (the write is idempotent, so a crash in between only writes the batch again). The
+    next batch is read and prepared (rows computed) while the sink takes this one: the sink's
+    server works while syncd does."""
     exported = 0
-    while not stop():
-        batch = state.cdrs.after(sink.name, sink.batch_size)
-        if not batch:
-            return exported
-        wanted = [q for q in batch if not sink.accounts or q.account_id in sink.accounts]
-        written = write(wanted)
-        newest = max((s for q in wanted if (s := _started(q))), default=None)
-        state.cdrs.advance(sink.name, batch[-1].seq, written, newest)
-        exported += written
+    with ThreadPoolExecutor(1, thread_name_prefix=f"cdr-prepare:{sink.name}") as pool:
+        ahead = pool.submit(_load, state, sink, prepare, state.cdrs.cursor(sink.name))
+        while not stop():
+            batch, wanted, prepared = ahead.result()
+            if not batch:
+                return exported
+            ahead = pool.submit(_load, state, sink, prepare, batch[-1].seq)
+            written = write(prepared)
+            newest = max((s for q in wanted if (s := _started(q))), default=None)
+            state.cdrs.advance(sink.name, batch[-1].seq, written, newest)
+            exported += written
     return exported
+
+
+def _load(
+    state: State, sink: CdrSink, prepare: Callable[[list[QueuedCdr]], T], after: int
+) -> tuple[list[QueuedCdr], list[QueuedCdr], T]:
+    """The batch after seq `after`, the CDRs of it this sink takes, and what prepare makes of them."""
+    batch = state.cdrs.after(sink.name, sink.batch_size, after)
+    wanted = [q for q in batch if not sink.accounts or q.account_id in sink.accounts]
+    return batch, wanted, prepare(wanted)
 
 
 def _started(queued: QueuedCdr) -> int | None:

@@ -23,6 +23,9 @@ from syncd.state.cdrs import QueuedCdr
 log = logging.getLogger("syncd.cdr")
 
 
+Prepared = tuple[list[tuple[QueuedCdr, dict[str, Any]]], str | None]
+
+
 class SinkPump:
     def __init__(self, sink: CdrSink, state: State, offsets: Offsets) -> None:
         self.sink, self.state, self.offsets = sink, state, offsets
@@ -31,7 +34,7 @@ class SinkPump:
     def pump(self, stop: Callable[[], bool] = lambda: False, force: bool = False) -> int:
         """Export until the queue is drained (or stop); returns rows exported. Raises SinkUnavailable.
         (force: for files sinks, which wait for their flush_interval; a SQL sink always writes.)"""
-        return drain(self.state, self.sink, stop, lambda wanted: self._write([(q, self._row(q)) for q in wanted]))
+        return drain(self.state, self.sink, stop, self._write, self._prepare)
 
     def rewrite(self, cdrs: list[QueuedCdr]) -> int:
         """`syncd cdr export`: these CDRs upserted again, the cursor untouched."""
@@ -42,9 +45,15 @@ class SinkPump:
     def _row(self, queued: QueuedCdr) -> dict[str, Any]:
         return sink_row(self.sink, queued.doc, self.offsets(queued.account_id, call_start(queued.doc)))
 
-    def _write(self, rows: list[tuple[QueuedCdr, dict[str, Any]]]) -> int:
+    def _prepare(self, wanted: list[QueuedCdr]) -> Prepared:
+        """A batch's rows, and what PostgreSQL is sent for them, made while the batch before is written."""
+        rows = [(q, self._row(q)) for q in wanted]
+        return rows, self.writer.copy_text([row for _, row in rows])
+
+    def _write(self, prepared: Prepared) -> int:
+        rows, copy_text = prepared
         try:
-            self.writer.upsert([row for _, row in rows])
+            self.writer.upsert([row for _, row in rows], copy_text)
             return len(rows)
         except SinkUnavailable:
             self.writer.check()  # raises SinkUnavailable when the sink itself is away: the rows wait

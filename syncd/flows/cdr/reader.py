@@ -26,7 +26,7 @@ from syncd.state import State
 from syncd.state.cdrs import FoundCdr
 
 log = logging.getLogger("syncd.cdr")
-PAGE = 500  # CDRs per changes page (a page is decoded whole: its size bounds memory)
+PAGE = 500  # changes per page, as the follower reads them (a page is decoded whole: its size bounds memory)
 
 
 class CdrReader:

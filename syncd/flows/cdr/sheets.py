@@ -40,7 +40,7 @@ class SheetsPump:
         self._rows: dict[str, dict[str, int]] = {}  # spreadsheet id -> CDR id -> its row number
 
     def pump(self, stop: Callable[[], bool] = lambda: False, force: bool = False) -> int:
-        return drain(self.state, self.sink, stop, self.rewrite)
+        return drain(self.state, self.sink, stop, self.rewrite, list)
 
     def rewrite(self, cdrs: list[QueuedCdr]) -> int:
         """These CDRs' rows written: appended, or updated in place when they are there (a

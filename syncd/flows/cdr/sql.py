@@ -6,8 +6,8 @@ MariaDB (PyMySQL, JSON) and SQLite (JSON as text).
   drops stays in the table, untouched: syncd never drops data.
 - Rows are upserted keyed by the CDR id (ON CONFLICT / ON DUPLICATE KEY), a batch
   per transaction: a replayed batch, or a CDR that changed, updates its row.
-  PostgreSQL takes a batch by COPY into a temporary table and one upsert from it,
-  several times faster than an INSERT per row.
+  PostgreSQL takes a batch by COPY into a temporary table and one upsert from it
+  (pg_copy.py), several times faster than an INSERT per row.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from syncd.flows.cdr.pg_copy import CopyUpsert, csv_text
 from syncd.flows.cdr.records import CdrSink, SinkUnavailable
 from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS
 
@@ -31,6 +33,7 @@ class SqlSink:
         self.sink = sink
         self._engine: sa.Engine | None = None
         self._table: sa.Table | None = None
+        self._copy: CopyUpsert | None = None
 
     def describe(self) -> str:
         return f"{self.sink.display} table {self.sink.table}"
@@ -40,8 +43,15 @@ class SqlSink:
             self._ready()
         return f"{self.describe()} reachable"
 
-    def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Write rows (one transaction); raises SinkUnavailable."""
+    def copy_text(self, rows: Sequence[dict[str, Any]]) -> str | None:
+        """What upsert sends PostgreSQL for these rows, made ahead (None: another database, or a
+        single row, goes by INSERT)."""
+        if len(rows) < 2 or sa.engine.make_url(self.sink.url).get_backend_name() != "postgresql":
+            return None
+        return csv_text(self.sink, rows, _json_text)
+
+    def upsert(self, rows: Sequence[dict[str, Any]], copy_text: str | None = None) -> None:
+        """Write rows (one transaction); raises SinkUnavailable. copy_text: copy_text(rows), if made."""
         if not rows:
             return
         with self._guard("write to"):
@@ -49,14 +59,14 @@ class SqlSink:
             engine = self._engine_()
             with engine.begin() as conn:
                 if engine.dialect.name == "postgresql" and len(rows) > 1:
-                    self._copy_upsert(conn, table, rows)
+                    self._copy_upsert(conn, copy_text or csv_text(self.sink, rows, _json_text))
                 else:
                     conn.execute(self._statement(table, engine.dialect.name), list(rows))
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
-            self._engine, self._table = None, None
+            self._engine, self._table, self._copy = None, None, None
 
     def _statement(self, table: sa.Table, dialect: str) -> Any:
         key = self.sink.key_column
@@ -72,32 +82,15 @@ class SqlSink:
             return ins_m.on_duplicate_key_update({n: ins_m.inserted[n] for n in others})
         raise SinkUnavailable(f"CDR sink {self.sink.name!r}: SQL dialect {dialect!r} has no upsert syncd knows")
 
-    def _copy_upsert(self, conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-        """PostgreSQL: the batch COPYed into a temporary table (dropped at commit), then upserted from
-        it in one statement. A CDR met twice in one batch is written once, as last seen (one
-        statement may not update a row twice)."""
-        key, names = self.sink.key_column, [c.name for c in self.sink.columns]
-        unique = {row[key]: row for row in rows}.values()
-        batch = sa.Table(
-            "syncd_cdr_batch",
-            sa.MetaData(),
-            *[sa.Column(c.name, c.type) for c in table.columns],
-            prefixes=["TEMPORARY"],
-            postgresql_on_commit="DROP",
-        )
-        batch.create(conn)
-        listed = ", ".join(_quoted(conn.engine, n) for n in names)
-        driver: Any = conn.connection.driver_connection  # psycopg's own: COPY has no SQLAlchemy form
-        statement, dbapi_error = f"COPY syncd_cdr_batch ({listed}) FROM STDIN", conn.dialect.loaded_dbapi.Error
+    def _copy_upsert(self, conn: sa.Connection, text: str) -> None:
+        """PostgreSQL: the batch by COPY (pg_copy.py), in this transaction."""
+        if self._copy is None:
+            self._copy = CopyUpsert(self.sink, partial(_quoted, conn.engine))
+        dbapi_error = conn.dialect.loaded_dbapi.Error
         try:
-            with driver.cursor().copy(statement) as copy:
-                for row in unique:
-                    copy.write_row([_json_text(v) if isinstance(v, dict | list) else v for v in map(row.get, names)])
+            self._copy.send(conn.connection.driver_connection, text)
         except dbapi_error as exc:  # as SQLAlchemy would have wrapped it
-            raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi_error) from exc
-        insert = postgresql.insert(table).from_select(names, sa.select(*[batch.c[n] for n in names]))
-        others = {n: insert.excluded[n] for n in names if n != key}
-        conn.execute(insert.on_conflict_do_update(index_elements=[key], set_=others))
+            raise sa.exc.DBAPIError.instance(self._copy.copy, None, exc, dbapi_error) from exc
 
     def _ready(self) -> sa.Table:
         """The table, created or widened to the config's columns on first use."""
