@@ -1,10 +1,12 @@
 """The CDR flow against hostile CDR docs, a sink that refuses a row, a sink that is not there,
-and kill -9 in the middle of an export: one bad CDR or sink fails alone, and every CDR lands
-exactly once."""
+and kill -9 in the middle of an export followed by a replayed window: one bad CDR or sink fails
+alone, and every CDR lands exactly once in every kind of sink."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import random
 import secrets
 import signal
@@ -15,14 +17,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pyarrow.parquet as pq
 import requests
 
 from syncd.kazoo.couch import CouchClient
 from tests.conftest import ROOT, run_syncd, write_config
 from tests.support import kazoo_data as kd
 from tests.support.daemons import daemon, wait_for
-from tests.support.servers import free_port
-from tests.support.sql_servers import PostgresServer, cdr_config, pg_rows, sqlite_rows
+from tests.support.servers import DriveServer, free_port
+from tests.support.sql_servers import MariaDbServer, PostgresServer, cdr_config, pg_rows, sqlite_rows
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
 
@@ -91,8 +94,54 @@ def _start(config: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def test_kill_9_during_an_export_loses_and_duplicates_no_cdr(
-    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str], postgres_server: PostgresServer
+def every_sink(tmp_path: Path, pg: PostgresServer, maria: MariaDbServer, drive: DriveServer, table: str) -> str:
+    """PostgreSQL and the embedded SQLite (cdr_config), MariaDB, CSV and Parquet days in a local
+    folder, and Google Sheets: every kind of sink syncd has."""
+    (tmp_path / "reports").mkdir()
+    return (
+        cdr_config(pg, table)
+        + f'\n[[cdr.sink]]\nname = "maria"\nurl = "{maria.url}"\npassword_file = "{maria.password_file}"\n'
+        f'table = "{table}"\n\n[backends.reports]\ntype = "local"\npath = "{tmp_path / "reports"}"\n\n'
+        '[[cdr.sink]]\nname = "csv"\ntype = "files"\nbackend = "reports"\nfolder = "csv"\nflush_interval = 1\n\n'
+        '[[cdr.sink]]\nname = "parquet"\ntype = "files"\nbackend = "reports"\nfolder = "parquet"\n'
+        'format = "parquet"\nflush_interval = 1\n\n'
+        f'[backends.gdrive]\ntype = "google_drive"\ncredentials_file = "{drive.service_account_file()}"\n'
+        f'api_endpoint = "{drive.url}"\n\n'
+        '[[cdr.sink]]\nname = "sheets"\ntype = "sheets"\nbackend = "gdrive"\ncolumns = ["call_id"]\n'
+    )
+
+
+def ids_per_sink(
+    tmp_path: Path, pg: PostgresServer, maria: MariaDbServer, drive: DriveServer, table: str, account_id: str
+) -> dict[str, list[str]]:
+    """Every sink's CDR ids, duplicates kept."""
+    reports = tmp_path / "reports"
+    csv_ids = [
+        row["id"] for path in reports.glob("csv/**/cdrs.csv") for row in csv.DictReader(io.StringIO(path.read_text()))
+    ]
+    parquet_ids = [
+        cdr_id for path in reports.glob("parquet/**/cdrs.parquet") for cdr_id in pq.read_table(path)["id"].to_pylist()
+    ]
+    sheets = drive.control("sheets")
+    sheet_ids = [r[0] for b in sheets.values() if account_id in b["title"] for r in b["sheets"]["CDRs"][1:]]
+    return {
+        "billing": [r["id"] for r in pg_rows(pg, table)],
+        "local": [r["id"] for r in sqlite_rows(tmp_path, "kazoo_cdrs")],
+        "maria": [r["id"] for r in maria.rows(table)],
+        "csv": csv_ids,
+        "parquet": parquet_ids,
+        "sheets": sheet_ids,
+    }
+
+
+def test_kill_9_and_a_replayed_window_leave_every_cdr_exactly_once_in_every_sink(
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: Any,
+    account: tuple[str, str],
+    postgres_server: PostgresServer,
+    mariadb_server: MariaDbServer,
+    drive_server: DriveServer,
 ) -> None:
     account_id, modb_name = account
     docs = [kd.cdr_doc(account_id, NOW) for _ in range(3000)]
@@ -101,20 +150,33 @@ def test_kill_9_during_an_export_loses_and_duplicates_no_cdr(
     )
     assert answer.status_code == 201, answer.text
     table = "cdrs_" + secrets.token_hex(4)
-    config = write_config(tmp_path / "c.toml", couch_server.auth_url, cdr_config(postgres_server, table), (account_id,))
+    sinks = every_sink(tmp_path, postgres_server, mariadb_server, drive_server, table)
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, sinks, (account_id,))
     rng, seen = random.Random(), []
     for _ in range(3):
         before = len(pg_rows(postgres_server, table))
         proc = _start(config)
         try:
             wait_for(lambda before=before: len(pg_rows(postgres_server, table)) > before, 60, "the export to resume")
-            time.sleep(rng.uniform(0.0, 0.15))
+            time.sleep(rng.uniform(0.0, 0.3))
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
         seen.append(len(pg_rows(postgres_server, table)))
     assert 0 < seen[0] < len(docs), seen  # the first kill landed mid-export (later ones may find it done)
+    wanted = sorted(d["_id"] for d in docs)
+
+    def every_sink_holds_every_cdr() -> bool:
+        found = ids_per_sink(tmp_path, postgres_server, mariadb_server, drive_server, table, account_id)
+        return all(len(ids) >= len(docs) for ids in found.values())
+
     with daemon(config):
-        wait_for(lambda: len(pg_rows(postgres_server, table)) == len(docs), 120, "every CDR")
-    ids = [r["id"] for r in pg_rows(postgres_server, table)]
-    assert len(ids) == len(set(ids)) == len(docs) and set(ids) == {d["_id"] for d in docs}
+        wait_for(every_sink_holds_every_cdr, 180, "every CDR in every sink")
+    for sink, ids in ids_per_sink(tmp_path, postgres_server, mariadb_server, drive_server, table, account_id).items():
+        assert sorted(ids) == wanted, sink  # exactly once: none lost, none twice
+    day = NOW.date()
+    for _ in range(2):  # the same window exported again, twice
+        done = run_syncd(config, "cdr", "export", "--from", str(day), "--to", str(day), timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+    for sink, ids in ids_per_sink(tmp_path, postgres_server, mariadb_server, drive_server, table, account_id).items():
+        assert sorted(ids) == wanted, sink
