@@ -237,13 +237,25 @@ class MariaDbServer:
             check=True,
             capture_output=True,
         )
+        self._user = user
+        self.start()
+        self._sql(
+            f"CREATE DATABASE billing; CREATE USER 'syncd'@'127.0.0.1' IDENTIFIED BY '{self.password}'; "
+            "GRANT ALL ON billing.* TO 'syncd'@'127.0.0.1';"
+        )
+        self.url = f"mysql+pymysql://syncd@127.0.0.1:{self.port}/billing"
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        return _rows(self.url.replace("syncd@", f"syncd:{self.password}@"), table)
+
+    def start(self) -> None:
         log = (self.dir / "mariadb.log").open("ab")
         self.proc = subprocess.Popen(
             [
                 _maria("mariadbd"),
                 "--no-defaults",
                 f"--datadir={self.dir / 'data'}",
-                f"--user={user}",
+                f"--user={self._user}",
                 f"--port={self.port}",
                 "--bind-address=127.0.0.1",
                 f"--socket={self.socket}",
@@ -261,14 +273,11 @@ class MariaDbServer:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"mariadbd did not start: {(self.dir / 'mariadb.log').read_text()[-2000:]}")
             time.sleep(0.2)
-        self._sql(
-            f"CREATE DATABASE billing; CREATE USER 'syncd'@'127.0.0.1' IDENTIFIED BY '{self.password}'; "
-            "GRANT ALL ON billing.* TO 'syncd'@'127.0.0.1';"
-        )
-        self.url = f"mysql+pymysql://syncd@127.0.0.1:{self.port}/billing"
 
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        return _rows(self.url.replace("syncd@", f"syncd:{self.password}@"), table)
+    def pause(self) -> None:
+        """The database goes away (as in an outage); start() brings it back with its data."""
+        self.proc.terminate()
+        self.proc.wait(60)
 
     def _ready(self) -> bool:
         try:

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +133,49 @@ def test_a_sink_down_only_delays_itself_and_catches_up_in_order_exactly_once(
         assert sorted(ids) == sorted(d["_id"] for d in first + later)  # every CDR, exactly once
     finally:
         server.stop()
+
+
+def test_mariadb_and_a_files_share_down_for_a_while_catch_up_exactly_once(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str]
+) -> None:
+    """The same outage for the other kinds of sink: a MariaDB that stops, and the folder a files sink
+    writes into gone (an unmounted share); the embedded sink carries on meanwhile."""
+    account_id, modb_name = account
+    server, share = MariaDbServer(), tmp_path / "share"  # its own server: this test takes it away
+    share.mkdir()
+    try:
+        sinks = (
+            f'[backends.share]\ntype = "local"\npath = "{share}"\n\n'
+            f'[[cdr.sink]]\nname = "maria"\nurl = "{server.url}"\npassword_file = "{server.password_file}"\n'
+            'table = "cdrs"\n\n[[cdr.sink]]\nname = "days"\ntype = "files"\nbackend = "share"\nfolder = "cdrs"\n'
+            'flush_interval = 1\n\n[[cdr.sink]]\nname = "local"\n'
+        )
+        config = write_config(
+            tmp_path / "c.toml", couch_server.auth_url, "[cdr]\npoll_interval = 0.2\n\n" + sinks, (account_id,)
+        )
+        with daemon(config):
+            first = [kd.write_as_kazoo(couch, modb_name, kd.cdr_doc(account_id, NOW)) for _ in range(5)]
+            wait_for(lambda: len(server.rows("cdrs")) == 5 and len(day_ids(share)) == 5, 30, "5 CDRs in both")
+            server.pause()
+            shutil.rmtree(share)
+            later = [kd.write_as_kazoo(couch, modb_name, kd.cdr_doc(account_id, NOW)) for _ in range(20)]
+            wait_for(lambda: len(sqlite_rows(tmp_path, "kazoo_cdrs")) == 25, 30, "the embedded sink carries on")
+            wait_for_status(config, "cdr-sink:maria")
+            wait_for_status(config, "cdr-sink:days")
+            server.start()
+            share.mkdir()
+            wait_for(lambda: len(server.rows("cdrs")) == 25 and len(day_ids(share)) == 25, 90, "both caught up")
+        wanted = sorted(d["_id"] for d in first + later)
+        assert sorted(r["id"] for r in server.rows("cdrs")) == wanted  # every CDR, exactly once
+        assert sorted(day_ids(share)) == wanted
+    finally:
+        server.stop()
+
+
+def day_ids(share: Path) -> list[str]:
+    return [
+        row["id"] for path in share.glob("cdrs/**/cdrs.csv") for row in csv.DictReader(io.StringIO(path.read_text()))
+    ]
 
 
 def wait_for_status(config: Path, scope: str) -> str:
