@@ -96,3 +96,32 @@ def test_a_backlog_of_cdrs_is_read_from_couchdb_once_and_every_cdr_is_exported(
     assert {r["id"] for r in sqlite_rows(tmp_path, "kazoo_cdrs")} == {d["_id"] for d in docs}
     follower_pages = len(docs) // PAGE + 1  # the MODB also holds the seeded account's own docs
     assert len(reads) == len(set(map(str, reads))) <= follower_pages + 1, reads  # + the CDR reader's look at the end
+
+
+def test_a_database_the_cdr_reader_cannot_read_is_its_own_problem_and_the_others_are_read(
+    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, monkeypatch: Any
+) -> None:
+    """The CDR reader's bulkhead, reading by itself (no follower pages): one database failing in an
+    unexpected way is a standing problem naming it; the other account's CDRs are exported."""
+    (good, good_modb), (bad, bad_modb) = [(a, kd.seed_account(couch, a)) for a in (kd.new_id(), kd.new_id())]
+    now = dt.datetime.now(dt.UTC)
+    kept = kd.write_as_kazoo(couch, good_modb, kd.cdr_doc(good, now))
+    kd.write_as_kazoo(couch, bad_modb, kd.cdr_doc(bad, now))
+    original = CouchClient.changes
+
+    def failing(self: CouchClient, db: str, since: Any, limit: int) -> Any:
+        if db == bad_modb:
+            raise ValueError("a page no decoder expected")
+        return original(self, db, since, limit)
+
+    path = write_config(tmp_path / "c.toml", couch_server.auth_url, '[[cdr.sink]]\nname = "local"\n', (good, bad))
+    daemon = Daemon(config.load(str(path)), exclusive=True)
+    try:
+        daemon.attachments.follower.discover()
+        monkeypatch.setattr(CouchClient, "changes", failing)
+        daemon.cdr.run_once(threading.Event())  # the CDR reader alone: the follower has not read yet
+        problems = daemon.state.problems.all()
+    finally:
+        daemon.close()
+    assert [r["id"] for r in sqlite_rows(tmp_path, "kazoo_cdrs")] == [kept["_id"]]
+    assert "a page no decoder expected" in problems[f"cdr-db:{bad_modb}"]
