@@ -46,10 +46,11 @@ _SINK_KEYS = {
     "folder",
     "format",
     "flush_interval",
+    "close_after",
     "per",
 }
 _SQL_ONLY = ("url", "password", "password_file", "table")
-_FILES_ONLY = ("backend", "folder", "format", "flush_interval")
+_FILES_ONLY = ("backend", "folder", "format", "flush_interval", "close_after")
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,11 @@ def _files_sink(
     folder = v.folder(s, f"{path}.folder", "cdrs")
     layout_format = v.choice(s, f"{path}.format", FILE_FORMATS, "csv") or "csv"
     flush = v.number(s, f"{path}.flush_interval", 60.0, minimum=1, maximum=86_400)
+    close_after = v.number(s, f"{path}.close_after", 21_600.0, minimum=0, maximum=30 * 86_400)
     columns = _columns(v, s, path)
     if not name or not backend or backend not in backends or folder is None or columns is None:
         return None
-    layout = FileLayout(backend, folder, layout_format, flush)
+    layout = FileLayout(backend, folder, layout_format, flush, close_after)
     sink = CdrSink(
         name=name,
         type="files",
@@ -152,7 +154,7 @@ def _files_sink(
 def _sheets_sink(
     v: Validator, s: dict[str, Any], path: str, name: str | None, backends: dict[str, str]
 ) -> tuple[CdrSink, str | None] | None:
-    for key in (*_SQL_ONLY, "folder", "format", "flush_interval"):
+    for key in (*_SQL_ONLY, "folder", "format", "flush_interval", "close_after"):
         if key in s:
             v.problem(f"{path}.{key}", 'does not apply to a Google Sheets sink (type = "sheets")')
     backend = v.string(s, f"{path}.backend", required=True)

@@ -100,6 +100,21 @@ class CdrQueue:
                 (sink, book, spreadsheet_id, time.time()),
             )
 
+    def bounds(self, sink: str, account_id: str, day: int) -> list[int]:
+        """The seqs a closed day's objects cover up to, in order ([] while the day is open)."""
+        row = self.db.execute(
+            "SELECT bounds FROM cdr_days WHERE sink = ? AND account_id = ? AND day = ?", (sink, account_id, day)
+        ).fetchone()
+        return [] if row is None else [int(b) for b in json.loads(row[0])]
+
+    def set_bounds(self, sink: str, account_id: str, day: int, bounds: list[int]) -> None:
+        with self.db.tx() as db:
+            db.execute(
+                "INSERT INTO cdr_days (sink, account_id, day, bounds) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (sink, account_id, day) DO UPDATE SET bounds = excluded.bounds",
+                (sink, account_id, day, json.dumps(bounds)),
+            )
+
     def cursor(self, sink: str) -> int:
         row = self.db.execute("SELECT seq FROM cdr_sinks WHERE sink = ?", (sink,)).fetchone()
         return 0 if row is None else int(row[0])

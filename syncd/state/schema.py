@@ -102,5 +102,14 @@ MIGRATIONS = [
         PRIMARY KEY (sink, book)
     );
     """,
+    # 9: a files sink's closed days: the seq each object of the day covers up to. The day's
+    # cdrs.<fmt> holds rows up to the first bound and is never written again; CDRs that arrive or
+    # change later go into late-<bound>.<fmt> parts, each covering up to the next bound.
+    """
+    CREATE TABLE cdr_days (
+        sink TEXT NOT NULL, account_id TEXT NOT NULL, day INTEGER NOT NULL, bounds TEXT NOT NULL,
+        PRIMARY KEY (sink, account_id, day)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -6,8 +6,12 @@ day, in Hive-style partitions that DuckDB, Athena, BigQuery and pandas read as o
 A day's object is regenerated whole from the CDRs the state DB recorded for that account and
 day, and put with its MD5 (the backend verifies it; the object appears whole or not at all),
 so a replay writes the same bytes again: exactly once by construction. The open day is
-rewritten at most every flush_interval; a closed day is written again only when Kazoo adds or
-changes one of its CDRs (a late rating).
+rewritten at most every flush_interval. A day closes close_after seconds after it ends (UTC);
+its object, once written after that, is never written again: a CDR Kazoo adds or changes later
+(a late rating) goes into a part beside it, late-<seq>.<fmt>, named by the queue position it
+starts after (written again after a crash, it is the same object). A changed CDR then has its
+old row in the earlier object and its current row in the later part (file names sort in the
+order they were written).
 """
 
 from __future__ import annotations
@@ -66,16 +70,37 @@ class FilesPump:
         found = [FoundCdr(q.db, q.account_id, q.doc, call_start(q.doc)) for q in cdrs]
         self.state.cdrs.remember(found)
         for account_id, day in sorted({(q.account_id, _day(q.doc)) for q in cdrs}):
-            self.write_day(account_id, day)
+            self.write_day(account_id, day, whole=True)
         return len(cdrs)
 
-    def write_day(self, account_id: str, day: datetime) -> int:
+    def write_day(self, account_id: str, day: datetime, whole: bool = False) -> int:
+        """The day's objects; returns rows written. An open day's cdrs.<fmt> is written whole from the
+        queue. Once written after the day closed it is final: CDRs queued since (new ones, or changed
+        ones, which come back with a higher seq) go into a part late-<bound>.<fmt> of their own.
+        whole (`syncd cdr export`): every object of the day written again, as its bounds say."""
         first = int(day.timestamp()) + UNIX_EPOCH_IN_GREGORIAN
         cdrs = self.state.cdrs.partition(account_id, first, first + DAY)
+        bounds = self.state.cdrs.bounds(self.sink.name, account_id, first)
+        if not bounds:
+            self._put(account_id, day, None, cdrs)
+            if cdrs and time.time() >= day.timestamp() + DAY + self.layout.close_after:
+                self.state.cdrs.set_bounds(self.sink.name, account_id, first, [max(q.seq for q in cdrs)])
+            return len(cdrs)
+        written = 0
+        if whole:
+            for lower, upper in zip([0, *bounds[:-1]], bounds, strict=True):
+                written += self._put(account_id, day, lower or None, [q for q in cdrs if lower < q.seq <= upper])
+        late = [q for q in cdrs if q.seq > bounds[-1]]
+        if late:  # the part is named by where it starts: written again after a crash, it is the same object
+            written += self._put(account_id, day, bounds[-1], late)
+            self.state.cdrs.set_bounds(self.sink.name, account_id, first, [*bounds, max(q.seq for q in late)])
+        return written
+
+    def _put(self, account_id: str, day: datetime, after: int | None, cdrs: list[QueuedCdr]) -> int:
         rows = [sink_row(self.sink, q.doc, self.offsets(account_id, call_start(q.doc))) for q in cdrs]
         body = render(self.sink, rows, self.layout.format)
         self.backend().put(
-            day_key(self.layout, account_id, day),
+            day_key(self.layout, account_id, day, after),
             io.BytesIO(body),
             length=len(body),
             content_type=CONTENT_TYPES[self.layout.format],
@@ -97,11 +122,13 @@ def check_files(layout: FileLayout, backend: Backend) -> str:
     return f"{backend.describe()}, folder {layout.folder!r} ({layout.format})"
 
 
-def day_key(layout: FileLayout, account_id: str, day: datetime) -> str:
+def day_key(layout: FileLayout, account_id: str, day: datetime, after: int | None = None) -> str:
+    """The day's object, or (after) the part of a closed day holding CDRs queued after that seq."""
     account = account_id or "anonymous"
+    name = "cdrs" if after is None else f"late-{after:012d}"  # sorts after cdrs.<fmt>, parts in order
     return (
         f"{layout.folder}/account_id={account}/year={day.year:04d}/month={day.month:02d}/day={day.day:02d}"
-        f"/cdrs.{layout.format}"
+        f"/{name}.{layout.format}"
     )
 
 

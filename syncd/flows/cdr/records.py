@@ -34,6 +34,7 @@ class FileLayout:
     folder: str
     format: str = "csv"
     flush_interval: float = 60.0  # the open day's object is rewritten at most this often
+    close_after: float = 21_600.0  # seconds after its end (UTC) a day closes: its object is final
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,16 @@ TODAY = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
 YESTERDAY = TODAY - dt.timedelta(days=1)
 
 
-def files_sinks(folder: Path, flush: float = 60) -> str:
+def files_sinks(folder: Path, flush: float = 60, close_after: float = 30 * 86_400) -> str:
+    """A CSV and a Parquet sink in a local folder; days close only when a test asks (close_after),
+    so what a test sees never depends on the hour it runs."""
     folder.mkdir(parents=True, exist_ok=True)  # the share is mounted (a missing root is refused)
+    timing = f"flush_interval = {flush}\nclose_after = {close_after}\n"
     return (
         f'[backends.reports]\ntype = "local"\npath = "{folder}"\n\n'
-        f'[[cdr.sink]]\nname = "csv"\ntype = "files"\nbackend = "reports"\nfolder = "cdrs/csv"\n'
-        f"flush_interval = {flush}\n\n"
+        f'[[cdr.sink]]\nname = "csv"\ntype = "files"\nbackend = "reports"\nfolder = "cdrs/csv"\n{timing}\n'
         f'[[cdr.sink]]\nname = "parquet"\ntype = "files"\nbackend = "reports"\nfolder = "cdrs/parquet"\n'
-        f'format = "parquet"\nflush_interval = {flush}\n'
+        f'format = "parquet"\n{timing}'
     )
 
 
@@ -117,6 +119,43 @@ def test_a_changed_cdr_rewrites_its_day_and_the_open_day_follows_within_flush_in
         couch.save(modb_name, {**changed, "hangup_cause": "USER_BUSY"})
         wait_for(lambda: "USER_BUSY" in path.read_text(), 20, "the changed CDR rewritten in its day")
     assert ids() == [first["_id"], second["_id"]]  # still once each
+
+
+def test_a_closed_days_object_is_final_and_later_cdrs_go_into_parts_beside_it(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str]
+) -> None:
+    account_id, modb_name = account
+    reports, day = tmp_path / "reports", TODAY - dt.timedelta(days=2)
+    old_modb = modb_name[:-6] + f"{day:%Y%m}"
+    if not couch.db_exists(old_modb):
+        couch.create_db(old_modb)
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, files_sinks(reports, 1, 0), (account_id,))
+    docs = [kd.write_as_kazoo(couch, old_modb, kd.cdr_doc(account_id, day)) for _ in range(3)]
+    assert run_syncd(config, "run", "--once").returncode == 0
+    main = day_path(reports, "csv", account_id, day)
+    sealed = main.read_bytes()
+    assert sorted(csv_ids(main)) == sorted(d["_id"] for d in docs)
+
+    late = kd.write_as_kazoo(couch, old_modb, kd.cdr_doc(account_id, day))  # Kazoo wrote it late
+    changed = couch.get(old_modb, docs[0]["_id"]) or {}
+    couch.save(old_modb, {**changed, "hangup_cause": "USER_BUSY"})  # a late rating
+    assert run_syncd(config, "run", "--once").returncode == 0
+    assert run_syncd(config, "run", "--once").returncode == 0  # nothing new: nothing written
+    (part,) = [p for p in main.parent.iterdir() if p.name != main.name]
+    assert main.read_bytes() == sealed  # final: never written again
+    assert part.name.startswith("late-") and sorted(csv_ids(part)) == sorted([late["_id"], docs[0]["_id"]])
+    assert "USER_BUSY" in part.read_text()
+    parquet = sorted(day_path(reports, "parquet", account_id, day).parent.iterdir())
+    assert [p.name for p in parquet] == ["cdrs.parquet", part.name.replace(".csv", ".parquet")]
+
+    window = ["cdr", "export", "--from", str(day.date()), "--to", str(day.date()), "--sink", "csv"]
+    assert run_syncd(config, *window).returncode == 0  # a repair: every object of the day from the queue
+    assert sorted(csv_ids(main) + csv_ids(part)) == sorted(d["_id"] for d in [*docs, late])  # each once
+    assert "USER_BUSY" in part.read_text() and "USER_BUSY" not in main.read_text()
+
+
+def csv_ids(path: Path) -> list[str]:
+    return [r[0] for r in list(csv.reader(io.StringIO(path.read_text())))[1:]]
 
 
 def test_parquet_days_go_to_s3_verified_by_md5(
