@@ -39,6 +39,7 @@ bench: deps rclone
 	$(PY) bench/upload.py --couchdb pouchdb
 	$(PY) bench/reconcile.py --couchdb real
 	$(PY) bench/reconcile.py --couchdb pouchdb
+	$(PY) bench/cdr.py --couchdb real
 
 rclone:
 	@command -v rclone >/dev/null 2>&1 || { \
