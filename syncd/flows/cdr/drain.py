@@ -28,18 +28,19 @@ def drain(
     the batch (the write is idempotent, so a crash in between only writes the batch again). The
     next batch is read and prepared (rows computed) while the sink takes this one: the sink's
     server works while syncd does."""
+    loaded = _load(state, sink, prepare, state.cdrs.cursor(sink.name))
+    if not loaded[0]:
+        return 0  # the usual poll: nothing waiting, no thread
     exported = 0
     with ThreadPoolExecutor(1, thread_name_prefix=f"cdr-prepare:{sink.name}") as pool:
-        ahead = pool.submit(_load, state, sink, prepare, state.cdrs.cursor(sink.name))
-        while not stop():
-            batch, wanted, prepared = ahead.result()
-            if not batch:
-                return exported
+        while loaded[0] and not stop():
+            batch, wanted, prepared = loaded
             ahead = pool.submit(_load, state, sink, prepare, batch[-1].seq)
             written = write(prepared)
             newest = max((s for q in wanted if (s := _started(q))), default=None)
             state.cdrs.advance(sink.name, batch[-1].seq, written, newest)
             exported += written
+            loaded = ahead.result()
     return exported
 
 

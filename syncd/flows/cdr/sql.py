@@ -12,6 +12,7 @@ MariaDB (PyMySQL, JSON) and SQLite (JSON as text).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -46,9 +47,13 @@ class SqlSink:
     def copy_text(self, rows: Sequence[dict[str, Any]]) -> str | None:
         """What upsert sends PostgreSQL for these rows, made ahead (None: another database, or a
         single row, goes by INSERT)."""
-        if len(rows) < 2 or sa.engine.make_url(self.sink.url).get_backend_name() != "postgresql":
+        if len(rows) < 2 or not self._copies():
             return None
         return csv_text(self.sink, rows, _json_text)
+
+    @functools.cache  # noqa: B019 - one SqlSink per configured sink, for the life of the process
+    def _copies(self) -> bool:
+        return bool(sa.engine.make_url(self.sink.url).get_backend_name() == "postgresql")
 
     def upsert(self, rows: Sequence[dict[str, Any]], copy_text: str | None = None) -> None:
         """Write rows (one transaction); raises SinkUnavailable. copy_text: copy_text(rows), if made."""
