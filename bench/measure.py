@@ -14,6 +14,22 @@ from pathlib import Path
 
 
 def hwm_kb(pid: int) -> int:
+    """Peak RSS of pid and of its child processes (syncd's helper): the sum of each one's own
+    peak, an upper bound of what they held at once."""
+    return _own_hwm_kb(pid) + sum(_own_hwm_kb(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(c) for c in task.read_text().split()]
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def _own_hwm_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):

@@ -98,12 +98,16 @@ class CouchClient:
     def changes(self, db: str, since: Any, limit: int) -> tuple[list[dict[str, Any]], Any]:
         """One page of the normal changes feed with docs: (results, last_seq).
 
-        Raises CouchUnavailable; a missing database gives ([], since).
+        Raises CouchUnavailable; a missing database gives ([], since). Only last_seq is used, so
+        CouchDB is asked (seq_interval, as its replicator does) not to compute each row's seq, a
+        quarter of its work for a page of CDRs; servers without the option ignore it.
         """
 
         def page() -> tuple[list[dict[str, Any]], Any]:
             try:
-                data = self._db(db).changes(since=since, limit=limit, include_docs=True, style="main_only")
+                data = self._db(db).changes(
+                    since=since, limit=limit, include_docs=True, style="main_only", seq_interval=limit
+                )
             except couchdb.http.ResourceNotFound:
                 return [], since
             except RecursionError:  # one document nests too deep to decode: read the page doc by doc

@@ -15,6 +15,7 @@ import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -24,18 +25,34 @@ from syncd.state.db import Database, GuardedConnection
 
 @dataclass(frozen=True)
 class QueuedCdr:
+    """A queued CDR as stored: its JSON is decoded only when asked for (`doc`), so a batch can
+    go to another process as the bytes it was read as."""
+
     seq: int
     db: str
     account_id: str
-    doc: dict[str, Any]
+    blob: bytes
+    started: int | None  # Gregorian seconds the call started (call_start), None when unknown
+
+    @classmethod
+    def holding(cls, seq: int, db: str, account_id: str, doc: dict[str, Any], started: int | None) -> QueuedCdr:
+        """A CDR read outside the queue (`syncd cdr export`), its doc already decoded."""
+        queued = cls(seq, db, account_id, _pack(doc), started)
+        queued.__dict__["doc"] = doc  # cached_property's own slot
+        return queued
+
+    @cached_property
+    def doc(self) -> dict[str, Any]:
+        return unpack(self.blob)
 
 
 @dataclass(frozen=True)
 class FoundCdr:
     db: str
     account_id: str
-    doc: dict[str, Any]
+    doc: dict[str, Any]  # as Crossbar shows it: what the sinks export
     started: int | None  # Gregorian seconds the call started, for status and windows
+    rev: str  # the doc's _rev in Kazoo: a changed CDR is queued again, the same one is not
 
 
 _CHUNK = 250  # CDRs per statement: 7 parameters each, far below SQLite's 32766
@@ -72,19 +89,19 @@ class CdrQueue:
     def after(self, sink: str, limit: int, after: int | None = None) -> list[QueuedCdr]:
         """The next rows this sink has not exported (or those after seq `after`), oldest first."""
         rows = self.db.execute(
-            "SELECT seq, db, account_id, doc FROM cdrs WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, db, account_id, doc, started FROM cdrs WHERE seq > ? ORDER BY seq LIMIT ?",
             (self.cursor(sink) if after is None else after, limit),
         ).fetchall()
-        return [QueuedCdr(seq, db, account, _unpack(doc)) for seq, db, account, doc in rows]
+        return [QueuedCdr(*row) for row in rows]
 
     def partition(self, account_id: str, first: int, end: int) -> list[QueuedCdr]:
         """Every CDR of one account whose call started in [first, end) (Gregorian s), oldest first."""
         rows = self.db.execute(
-            "SELECT seq, db, account_id, doc FROM cdrs WHERE account_id = ? AND started >= ? AND started < ? "
+            "SELECT seq, db, account_id, doc, started FROM cdrs WHERE account_id = ? AND started >= ? AND started < ? "
             "ORDER BY started, doc_id",
             (account_id, first, end),
         ).fetchall()
-        return [QueuedCdr(seq, db, account, _unpack(doc)) for seq, db, account, doc in rows]
+        return [QueuedCdr(*row) for row in rows]
 
     def spreadsheet(self, sink: str, book: str) -> str | None:
         """The spreadsheet a Sheets sink made for `book` (an account, or account and month)."""
@@ -157,7 +174,7 @@ def _queue(db: GuardedConnection, found: Iterable[FoundCdr]) -> int:
     revision read again (a replayed page) is ignored: nothing new to export. New CDRs (nearly all)
     go in by one multi-row statement per chunk; the few already queued are looked at one by one."""
     now, queued = time.time(), 0
-    rows = [(c, str(c.doc["_id"]), str(c.doc.get("_rev", ""))) for c in found]
+    rows = [(c, str(c.doc["_id"]), c.rev) for c in found]
     for first in range(0, len(rows), _CHUNK):
         chunk = rows[first : first + _CHUNK]
         inserted = db.execute(
@@ -187,7 +204,7 @@ def _pack(doc: dict[str, Any]) -> bytes:
         return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def _unpack(blob: bytes) -> dict[str, Any]:
+def unpack(blob: bytes) -> dict[str, Any]:
     text = zlib.decompress(blob) if blob[:1] == b"x" else blob  # zlib: queued by an earlier syncd
     try:
         doc: dict[str, Any] = orjson.loads(text)

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from syncd.flows.cdr.records import CdrSink
-from syncd.kazoo.cdrs import call_start
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr
 
@@ -37,7 +36,7 @@ def drain(
             batch, wanted, prepared = loaded
             ahead = pool.submit(_load, state, sink, prepare, batch[-1].seq)
             written = write(prepared)
-            newest = max((s for q in wanted if (s := _started(q))), default=None)
+            newest = max((q.started for q in wanted if q.started), default=None)
             state.cdrs.advance(sink.name, batch[-1].seq, written, newest)
             exported += written
             loaded = ahead.result()
@@ -51,10 +50,6 @@ def _load(
     batch = state.cdrs.after(sink.name, sink.batch_size, after)
     wanted = [q for q in batch if not sink.accounts or q.account_id in sink.accounts]
     return batch, wanted, prepare(wanted)
-
-
-def _started(queued: QueuedCdr) -> int | None:
-    return call_start(queued.doc) or None
 
 
 def backoff(failures: int) -> float:

@@ -55,10 +55,9 @@ def export_window(window: Window, couch: CouchClient, pumps: dict[str, Rewriter]
         for db in _modbs(account_id, window.first, window.last):
             docs = [d for d in couch.all_docs(db) if is_cdr(d) and lowest <= call_start(d) < highest]
             report.found += len(docs)
+            cdrs = [QueuedCdr.holding(0, db, account_id, d, call_start(d) or None) for d in docs]
             for sink in window.sinks:
-                wanted = [
-                    QueuedCdr(0, db, account_id, d) for d in docs if not sink.accounts or account_id in sink.accounts
-                ]
+                wanted = cdrs if not sink.accounts or account_id in sink.accounts else []
                 for start in range(0, len(wanted), sink.batch_size):
                     batch = wanted[start : start + sink.batch_size]
                     report.written[sink.name] += len(batch) if window.dry_run else pumps[sink.name].rewrite(batch)

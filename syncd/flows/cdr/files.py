@@ -27,11 +27,12 @@ from typing import Any
 
 from syncd.backends.base import Backend
 from syncd.flows.cdr.drain import Offsets
+from syncd.flows.cdr.reader import found_cdr
 from syncd.flows.cdr.records import CdrSink, FileLayout
 from syncd.flows.cdr.rows import sink_row
 from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS, UNIX_EPOCH_IN_GREGORIAN, call_start, started_at
 from syncd.state import State
-from syncd.state.cdrs import FoundCdr, QueuedCdr
+from syncd.state.cdrs import QueuedCdr
 
 DAY = 86_400
 CONTENT_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
@@ -67,7 +68,7 @@ class FilesPump:
 
     def rewrite(self, cdrs: list[QueuedCdr]) -> int:
         """`syncd cdr export`: the CDRs recorded (as read from Kazoo now) and their days written again."""
-        found = [FoundCdr(q.db, q.account_id, q.doc, call_start(q.doc)) for q in cdrs]
+        found = [found_cdr(q.db, q.account_id, q.doc) for q in cdrs]
         self.state.cdrs.remember(found)
         for account_id, day in sorted({(q.account_id, _day(q.doc)) for q in cdrs}):
             self.write_day(account_id, day, whole=True)

@@ -1,33 +1,37 @@
 """PostgreSQL's fast path for a batch of CDR rows: COPY into a temporary table, one upsert from it.
 
 An INSERT per row costs PostgreSQL a statement and syncd a parameter set each;
-here the batch is written as CSV by Python's C csv writer, parsed by PostgreSQL
-in one COPY, and merged into the table by one INSERT ... SELECT ... ON CONFLICT.
-The statements are made once per table. Every text is quoted, so no value can
-read as COPY's end-of-data marker, and FORCE_NULL turns the empty ones (where
-Crossbar writes an empty field) into NULL.
+here the batch is written in COPY's text format (a tab between values, \\N for
+NULL, backslash escapes), parsed by PostgreSQL in one COPY, and merged into the
+table by one INSERT ... SELECT ... ON CONFLICT. The statements are made once per
+table. Every backslash in a value is doubled, so no value can read as COPY's
+end-of-data marker or as a separator; an empty text goes as NULL (where Crossbar
+writes an empty field). The text format, not CSV: a CDR's JSON needs only its
+backslashes doubled, where CSV doubles every quote, one character at a time.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from syncd.flows.cdr.records import CdrSink
+from syncd.flows.cdr.rows import json_text, sink_row
+from syncd.state.cdrs import unpack
 
 BATCH_TABLE = "syncd_cdr_batch"
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 class CopyUpsert:
-    def __init__(self, sink: CdrSink, quote: Callable[[str], str]) -> None:
+    def __init__(self, sink: CdrSink, quote: Any) -> None:
         self.key, self.names = sink.key_column, [c.name for c in sink.columns]
         listed = ", ".join(quote(n) for n in self.names)
         others = [quote(n) for n in self.names if n != self.key]
         self.create = f"CREATE TEMPORARY TABLE {BATCH_TABLE} (LIKE {quote(sink.table)}) ON COMMIT DROP"
-        nullable = f", FORCE_NULL ({', '.join(others)})" if others else ""
-        self.copy = f"COPY {BATCH_TABLE} ({listed}) FROM STDIN WITH (FORMAT csv{nullable})"
+        self.copy = f"COPY {BATCH_TABLE} ({listed}) FROM STDIN"
         merge = f"DO UPDATE SET {', '.join(f'{n} = EXCLUDED.{n}' for n in others)}" if others else "DO NOTHING"
         self.upsert = (
             f"INSERT INTO {quote(sink.table)} ({listed}) SELECT {listed} FROM {BATCH_TABLE} "  # noqa: S608 - names quoted
@@ -35,8 +39,8 @@ class CopyUpsert:
         )
 
     def send(self, driver: Any, text: str) -> None:
-        """A batch's CSV (csv_text) through psycopg's own connection, in its open transaction;
-        raises its errors."""
+        """A batch's COPY text (copy_text) through psycopg's own connection, in its open
+        transaction; raises its errors."""
         with driver.cursor() as cursor:
             cursor.execute(self.create)
             with cursor.copy(self.copy) as copy:
@@ -44,14 +48,36 @@ class CopyUpsert:
             cursor.execute(self.upsert)
 
 
-def csv_text(sink: CdrSink, rows: Sequence[dict[str, Any]], json_text: Callable[[Any], str]) -> str:
-    """The rows as COPY's CSV, in the sink's column order. A CDR met twice in one batch is written
-    once, as last seen (one statement may not update a row twice). Pure Python on purpose: it is
-    made while the sink's server takes the batch before."""
+def copy_text(sink: CdrSink, rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as COPY's text, in the sink's column order. A CDR met twice in one batch is
+    written once, as last seen (one statement may not update a row twice)."""
     key, names = sink.key_column, [c.name for c in sink.columns]
     unique = {row[key]: row for row in rows}.values()
-    text = io.StringIO()
-    csv.writer(text, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
-        [json_text(v) if isinstance(v, dict | list) else v for v in map(row.get, names)] for row in unique
-    )
-    return text.getvalue()
+    return "".join(["\t".join([_cell(v) for v in map(row.get, names)]) + "\n" for row in unique])
+
+
+def copy_of_queued(sink: CdrSink, cdrs: Sequence[tuple[bytes, int]]) -> str:
+    """copy_text of queued CDRs given as (their JSON as queued, the account's UTC offset at the
+    call): plain data in, text out, so the helper process can make it (runtime/helper). The
+    queue holds the CDR as Crossbar shows it (reader.py), so its JSON is the whole-CDR column
+    as it stands."""
+    rows = [sink_row(sink, unpack(blob), offset, _public_json(blob)) for blob, offset in cdrs]
+    return copy_text(sink, rows)
+
+
+def _public_json(blob: bytes) -> str | None:
+    """The queued JSON when it is the public CDR already (None: queued by an earlier syncd, with
+    `_rev` and `pvt_*` still in it, or compressed). A `"_` beside `"_id"` may be a private key."""
+    if blob[:1] != b"{" or b'"pvt_' in blob or blob.count(b'"_') != 1:
+        return None
+    return blob.decode()
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
+    if isinstance(value, dict | list):  # JSON escapes every control character: only backslashes remain
+        return json_text(value).replace("\\", "\\\\")
+    return str(value)

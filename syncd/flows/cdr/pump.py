@@ -13,23 +13,27 @@ from collections.abc import Callable
 from typing import Any
 
 from syncd.flows.cdr.drain import Offsets, drain
+from syncd.flows.cdr.pg_copy import copy_of_queued
 from syncd.flows.cdr.records import CdrSink, SinkUnavailable
 from syncd.flows.cdr.rows import sink_row
 from syncd.flows.cdr.sql import SqlSink
-from syncd.kazoo.cdrs import call_start
+from syncd.runtime.helper import Helper
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr
 
 log = logging.getLogger("syncd.cdr")
 
 
-Prepared = tuple[list[tuple[QueuedCdr, dict[str, Any]]], str | None]
+HELPED = 100  # CDRs in a batch from which PostgreSQL's COPY text is made by the helper process
+# A batch's CDRs, their rows (None when the helper made the text), and the text for COPY (PostgreSQL)
+Prepared = tuple[list[QueuedCdr], list[dict[str, Any]] | None, str | None]
 
 
 class SinkPump:
     def __init__(self, sink: CdrSink, state: State, offsets: Offsets) -> None:
         self.sink, self.state, self.offsets = sink, state, offsets
         self.writer = SqlSink(sink)
+        self.helper = Helper(f"CDR sink {sink.name!r}")
 
     def pump(self, stop: Callable[[], bool] = lambda: False, force: bool = False) -> int:
         """Export until the queue is drained (or stop); returns rows exported. Raises SinkUnavailable.
@@ -43,22 +47,33 @@ class SinkPump:
         return len(wanted)
 
     def _row(self, queued: QueuedCdr) -> dict[str, Any]:
-        return sink_row(self.sink, queued.doc, self.offsets(queued.account_id, call_start(queued.doc)))
+        return sink_row(self.sink, queued.doc, self._offset(queued))
+
+    def _offset(self, queued: QueuedCdr) -> int:
+        return self.offsets(queued.account_id, queued.started or 0)
 
     def _prepare(self, wanted: list[QueuedCdr]) -> Prepared:
-        """A batch's rows, and what PostgreSQL is sent for them, made while the batch before is written."""
-        rows = [(q, self._row(q)) for q in wanted]
-        return rows, self.writer.copy_text([row for _, row in rows])
+        """A batch made ready for the sink while the batch before is written. A backlog's batch for
+        PostgreSQL goes to the helper process as the queue's bytes and comes back as COPY's text:
+        the CPU-heavy part then runs beside the threads that read Kazoo, not in turns with them."""
+        if len(wanted) >= HELPED and self.writer.copies():
+            cdrs = [(q.blob, self._offset(q)) for q in wanted]
+            return wanted, None, self.helper.run(copy_of_queued, self.sink, cdrs)
+        rows = [self._row(q) for q in wanted]
+        return wanted, rows, self.writer.copy_text(rows)
 
     def _write(self, prepared: Prepared) -> int:
-        rows, copy_text = prepared
+        wanted, rows, copy_text = prepared
         try:
-            self.writer.upsert([row for _, row in rows], copy_text)
-            return len(rows)
+            if copy_text is not None:
+                self.writer.copy(copy_text)
+            else:
+                self.writer.upsert(rows or [])
+            return len(wanted)
         except SinkUnavailable:
             self.writer.check()  # raises SinkUnavailable when the sink itself is away: the rows wait
         written = 0
-        for queued, row in rows:
+        for queued, row in zip(wanted, rows or [self._row(q) for q in wanted], strict=True):
             try:
                 self.writer.upsert([row])
                 written += 1
@@ -82,3 +97,4 @@ class SinkPump:
 
     def close(self) -> None:
         self.writer.close()
+        self.helper.close()

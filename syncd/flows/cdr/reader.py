@@ -8,7 +8,9 @@ feeds are taken when this cursor stands where the page starts (kazoo/feed_pages)
 so a backlog is read from CouchDB once; a database the follower is working
 through is left to it for the moment. Each database is a bulkhead: one that
 cannot be read is a problem in `syncd status` and the others carry on.
-A CDR deleted in Kazoo keeps its exported rows (billing data is not undone).
+A CDR is queued as Crossbar shows it (without `_rev` and `pvt_*`), the JSON
+every sink's whole-CDR column holds. A CDR deleted in Kazoo keeps its exported
+rows (billing data is not undone).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncd.errors import CouchUnavailable, StateError
+from syncd.flows.cdr.rows import public_doc
 from syncd.kazoo.cdrs import ANONYMOUS_CDRS, call_start, is_cdr
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.dbnames import parse
@@ -88,7 +91,7 @@ class CdrReader:
         return queued
 
     def _record(self, db: str, account_id: str, since: Any, results: list[dict[str, Any]], last_seq: Any) -> int | None:
-        found = [_found(db, account_id, c["doc"]) for c in results if _is_live_cdr(c)]
+        found = [found_cdr(db, account_id, c["doc"]) for c in results if _is_live_cdr(c)]
         return self.state.cdrs.record(f"cdr:{db}", since, last_seq, found)
 
 
@@ -97,7 +100,9 @@ def _is_live_cdr(change: dict[str, Any]) -> bool:
     return not change.get("deleted") and isinstance(doc, dict) and is_cdr(doc)
 
 
-def _found(db: str, account_id: str, doc: dict[str, Any]) -> FoundCdr:
+def found_cdr(db: str, account_id: str, doc: dict[str, Any]) -> FoundCdr:
+    """A CDR doc as read from Kazoo, as it is queued. account_id: the MODB's ("" for anonymous_cdrs,
+    whose CDRs name their account, if any, in custom_channel_vars)."""
     ccv = doc.get("custom_channel_vars")
     owner = account_id or (ccv.get("account_id") if isinstance(ccv, dict) else None) or ""
-    return FoundCdr(db, str(owner), doc, call_start(doc) or None)
+    return FoundCdr(db, str(owner), public_doc(doc), call_start(doc) or None, str(doc.get("_rev", "")))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from syncd.flows.cdr.records import CdrSink, Column
 from syncd.kazoo.cdrs import custom_channel_vars, public_row
 
 
-def sink_row(sink: CdrSink, doc: dict[str, Any], utc_offset: int) -> dict[str, Any]:
-    """Column name -> value (None where Crossbar writes an empty field)."""
+def sink_row(sink: CdrSink, doc: dict[str, Any], utc_offset: int, public_json: str | None = None) -> dict[str, Any]:
+    """Column name -> value (None where Crossbar writes an empty field). public_json: the whole
+    CDR's column as JSON text already made (public_doc's, encoded), instead of the dict."""
     public = public_row(doc, utc_offset)
     plain, ccvs, whole = _plan(sink.columns)
     row = {name: public[source] for name, source in plain}
@@ -18,7 +21,7 @@ def sink_row(sink: CdrSink, doc: dict[str, Any], utc_offset: int) -> dict[str, A
         ccv = custom_channel_vars(doc)
         row.update((name, _scalar(ccv.get(var))) for name, var in ccvs)
     if whole:
-        cdr = public_doc(doc)
+        cdr = public_json if public_json is not None else public_doc(doc)
         row.update((name, cdr) for name in whole)
     return {c.name: row[c.name] for c in sink.columns} if ccvs or whole else row
 
@@ -49,3 +52,11 @@ def _scalar(value: Any) -> str | None:
     if value is None or value == "":
         return None
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def json_text(value: Any) -> str:
+    """JSON for a sink's column, through orjson (several times faster for a whole CDR)."""
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits: the standard encoder
+        return json.dumps(value)

@@ -21,7 +21,7 @@ from syncd.backends.gsheets import SheetsClient
 from syncd.flows.cdr.drain import Offsets, drain
 from syncd.flows.cdr.records import CdrSink, SheetsLayout
 from syncd.flows.cdr.rows import sink_row
-from syncd.kazoo.cdrs import call_start, started_at
+from syncd.kazoo.cdrs import started_at
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr
 
@@ -79,7 +79,7 @@ class SheetsPump:
             rows.update({values[0]: first + i for i, values in enumerate(fresh)})
 
     def _row(self, queued: QueuedCdr) -> dict[str, Any]:
-        return sink_row(self.sink, queued.doc, self.offsets(queued.account_id, call_start(queued.doc)))
+        return sink_row(self.sink, queued.doc, self.offsets(queued.account_id, queued.started or 0))
 
     def _spreadsheet(self, book: str) -> str:
         known = self.state.cdrs.spreadsheet(self.sink.name, book)

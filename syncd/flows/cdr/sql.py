@@ -13,19 +13,18 @@ MariaDB (PyMySQL, JSON) and SQLite (JSON as text).
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from syncd.flows.cdr.pg_copy import CopyUpsert, csv_text
+from syncd.flows.cdr.pg_copy import CopyUpsert, copy_text
 from syncd.flows.cdr.records import CdrSink, SinkUnavailable
+from syncd.flows.cdr.rows import json_text
 from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS
 
 
@@ -47,26 +46,35 @@ class SqlSink:
     def copy_text(self, rows: Sequence[dict[str, Any]]) -> str | None:
         """What upsert sends PostgreSQL for these rows, made ahead (None: another database, or a
         single row, goes by INSERT)."""
-        if len(rows) < 2 or not self._copies():
+        if len(rows) < 2 or not self.copies():
             return None
-        return csv_text(self.sink, rows, _json_text)
+        return copy_text(self.sink, rows)
 
     @functools.cache  # noqa: B019 - one SqlSink per configured sink, for the life of the process
-    def _copies(self) -> bool:
+    def copies(self) -> bool:
+        """PostgreSQL: batches go by COPY (copy), their COPY text made ahead (copy_text, pg_copy)."""
         return bool(sa.engine.make_url(self.sink.url).get_backend_name() == "postgresql")
 
-    def upsert(self, rows: Sequence[dict[str, Any]], copy_text: str | None = None) -> None:
-        """Write rows (one transaction); raises SinkUnavailable. copy_text: copy_text(rows), if made."""
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Write rows (one transaction); raises SinkUnavailable."""
         if not rows:
+            return
+        if len(rows) > 1 and self.copies():
+            self.copy(copy_text(self.sink, rows))
             return
         with self._guard("write to"):
             table = self._ready()
             engine = self._engine_()
             with engine.begin() as conn:
-                if engine.dialect.name == "postgresql" and len(rows) > 1:
-                    self._copy_upsert(conn, copy_text or csv_text(self.sink, rows, _json_text))
-                else:
-                    conn.execute(self._statement(table, engine.dialect.name), list(rows))
+                conn.execute(self._statement(table, engine.dialect.name), list(rows))
+
+    def copy(self, text: str) -> None:
+        """Write a batch given as COPY's text (copy_text, copy_of_queued) in one transaction; PostgreSQL
+        only. Raises SinkUnavailable."""
+        with self._guard("write to"):
+            self._ready()
+            with self._engine_().begin() as conn:
+                self._copy_upsert(conn, text)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -119,7 +127,7 @@ class SqlSink:
 
     def _engine_(self) -> sa.Engine:
         if self._engine is None:
-            self._engine = sa.create_engine(self.sink.url, pool_pre_ping=True, future=True, json_serializer=_json_text)
+            self._engine = sa.create_engine(self.sink.url, pool_pre_ping=True, future=True, json_serializer=json_text)
         return self._engine
 
     @contextmanager
@@ -155,13 +163,6 @@ def _type(source: str, dialect: str) -> Any:
     if source in NUMBER_COLUMNS:
         return sa.Float(precision=53)  # double precision everywhere (MySQL's FLOAT alone is 4 bytes)
     return sa.Text()
-
-
-def _json_text(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits: the standard encoder
-        return json.dumps(value)
 
 
 def _quoted(engine: sa.Engine, name: str) -> str:

@@ -1,0 +1,89 @@
+"""A helper process for CPU-heavy pure functions.
+
+syncd's loops are threads of one process, and Python runs one thread's code at
+a time: while a sink turns thousands of queued CDRs into rows, the follower that
+reads Kazoo waits its turn. A pure function handed to the helper runs in a
+second process, on another core, beside the threads.
+
+The helper is only an accelerator, never a dependency: the same function runs
+in this process while no helper is available (it could not be started, or it
+died: killed, out of memory). A dead helper is replaced on a call made after a
+pause, so one that keeps dying costs a start a minute, not one a call.
+An exception the function raises is the caller's, wherever it ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
+
+log = logging.getLogger("syncd.runtime")
+T = TypeVar("T")
+RETRY_AFTER = 60.0  # seconds before a helper that died is started again
+
+
+class Helper:
+    def __init__(self, name: str, retry_after: float = RETRY_AFTER) -> None:
+        self.name, self.retry_after = name, retry_after
+        self._pool: ProcessPoolExecutor | None = None
+        self._down_since: float | None = None
+        self._lock = threading.Lock()
+
+    def run(self, fn: Callable[..., T], *args: object) -> T:
+        """fn(*args), in the helper process when there is one, else here. fn and its arguments
+        must pickle: a module-level function and plain data."""
+        pool = self._ready()
+        if pool is not None:
+            try:
+                return pool.submit(fn, *args).result()
+            except (BrokenProcessPool, OSError) as exc:  # the helper died under this call: do it here
+                self._lost(pool, exc)
+        return fn(*args)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _ready(self) -> ProcessPoolExecutor | None:
+        with self._lock:
+            if self._pool is not None:
+                return self._pool
+            if self._down_since is not None and time.monotonic() - self._down_since < self.retry_after:
+                return None
+            try:  # spawn, not fork: forking a process that runs threads can copy a held lock
+                context = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_quiet)
+            except OSError as exc:  # no semaphores (/dev/shm), no processes left
+                self._down_since = time.monotonic()
+                log.warning(
+                    "cannot start the %s helper process (%s); the work runs in syncd's own process", self.name, exc
+                )
+            return self._pool
+
+    def _lost(self, pool: ProcessPoolExecutor, exc: BaseException) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool, self._down_since = None, time.monotonic()
+                log.warning(
+                    "the %s helper process stopped (%s); the work runs in syncd's own process, "
+                    "a new helper is tried in %.0f s",
+                    self.name,
+                    exc or type(exc).__name__,
+                    self.retry_after,
+                )
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _quiet() -> None:
+    """In the helper: Ctrl-C (sent to the terminal's whole process group) is the daemon's to act
+    on; the daemon ends the helper as it stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
