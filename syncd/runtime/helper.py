@@ -10,12 +10,17 @@ in this process while no helper is available (it could not be started, or it
 died: killed, out of memory). A dead helper is replaced on a call made after a
 pause, so one that keeps dying costs a start a minute, not one a call.
 An exception the function raises is the caller's, wherever it ran.
+
+The helper is started by multiprocessing's spawn, which imports the main module
+again unless it is a package's __main__: syncd's entry points (the console script
+and `python -m syncd`) guard theirs.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -27,6 +32,7 @@ from typing import TypeVar
 log = logging.getLogger("syncd.runtime")
 T = TypeVar("T")
 RETRY_AFTER = 60.0  # seconds before a helper that died is started again
+PARENT_CHECK = 1.0  # seconds between the helper's looks at whether syncd is still there
 
 
 class Helper:
@@ -62,6 +68,7 @@ class Helper:
             try:  # spawn, not fork: forking a process that runs threads can copy a held lock
                 context = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_quiet)
+                log.info("the %s helper process starts (CPU-heavy work beside syncd's threads)", self.name)
             except OSError as exc:  # no semaphores (/dev/shm), no processes left
                 self._down_since = time.monotonic()
                 log.warning(
@@ -85,5 +92,12 @@ class Helper:
 
 def _quiet() -> None:
     """In the helper: Ctrl-C (sent to the terminal's whole process group) is the daemon's to act
-    on; the daemon ends the helper as it stops."""
+    on; the daemon ends the helper as it stops, and a daemon that is killed leaves no helper."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_with, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    while os.getppid() == parent:  # the parent gone, the helper is adopted: nobody will call on it
+        time.sleep(PARENT_CHECK)
+    os._exit(0)

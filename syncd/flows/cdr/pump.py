@@ -70,8 +70,11 @@ class SinkPump:
             else:
                 self.writer.upsert(rows or [])
             return len(wanted)
-        except SinkUnavailable:
+        except SinkUnavailable as exc:
             self.writer.check()  # raises SinkUnavailable when the sink itself is away: the rows wait
+            log.warning(
+                "CDR sink %r refused a batch of %d (%s); its rows go one by one", self.sink.name, len(wanted), exc
+            )
         written = 0
         for queued, row in zip(wanted, rows or [self._row(q) for q in wanted], strict=True):
             try:
