@@ -40,7 +40,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import couch_for_bench, hwm_kb, run_measured  # noqa: E402
+from bench.measure import couch_for_bench, cpu_parts_s, hwm_parts_kb, run_measured  # noqa: E402
 from syncd.flows.cdr.rows import public_doc  # noqa: E402
 from syncd.kazoo.cdrs import COLUMNS, public_row  # noqa: E402
 from syncd.kazoo.couch import CouchClient  # noqa: E402
@@ -136,14 +136,15 @@ def daemon_run(config: Path, server: PostgresServer, table: str, count: int, pro
         start = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "syncd", "-c", str(config), "run"], cwd=ROOT, stderr=err)
         spy = _attach(proc.pid, profile) if profile else None
-        peak, exported = 0, 0
+        own, helper, exported = 0, 0, 0
         try:
             while exported < count and proc.poll() is None and time.monotonic() - start < 7200:
                 time.sleep(0.5)
-                peak = max(peak, hwm_kb(proc.pid))
+                own, helper = (max(a, b) for a, b in zip((own, helper), hwm_parts_kb(proc.pid), strict=True))
                 exported = count_rows(server, table)
             seconds = time.monotonic() - start
-            peak = max(peak, hwm_kb(proc.pid))
+            own, helper = (max(a, b) for a, b in zip((own, helper), hwm_parts_kb(proc.pid), strict=True))
+            cpu = cpu_parts_s(proc.pid)
         finally:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
@@ -152,7 +153,12 @@ def daemon_run(config: Path, server: PostgresServer, table: str, count: int, pro
             proc.wait(60)
         err.seek(0)
         _all_there(server, table, count, proc.returncode if exported < count else 0, err.read())
-    return seconds, peak
+    print(
+        f"  daemon peak RSS {own / 1024:.0f} MB, its helper process {helper / 1024:.0f} MB; "
+        f"CPU daemon {cpu[0]:.1f} s, helper {cpu[1]:.1f} s",
+        file=sys.stderr,
+    )
+    return seconds, own + helper
 
 
 def _attach(pid: int, profile: str) -> subprocess.Popen[bytes]:

@@ -7,6 +7,7 @@ copy of the (large) benchmark process, so it reports the parent's size.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import time
@@ -16,7 +17,25 @@ from pathlib import Path
 def hwm_kb(pid: int) -> int:
     """Peak RSS of pid and of its child processes (syncd's helper): the sum of each one's own
     peak, an upper bound of what they held at once."""
-    return _own_hwm_kb(pid) + sum(_own_hwm_kb(child) for child in _children(pid))
+    return sum(hwm_parts_kb(pid))
+
+
+def hwm_parts_kb(pid: int) -> tuple[int, int]:
+    """(pid's own peak RSS, its child processes' peaks summed), in KB."""
+    return _own_hwm_kb(pid), sum(_own_hwm_kb(child) for child in _children(pid))
+
+
+def cpu_parts_s(pid: int) -> tuple[float, float]:
+    """(pid's own CPU seconds, user + system, its living child processes' summed)."""
+    return _own_cpu_s(pid), sum(_own_cpu_s(child) for child in _children(pid))
+
+
+def _own_cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _children(pid: int) -> list[int]:

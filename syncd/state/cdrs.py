@@ -50,7 +50,7 @@ class QueuedCdr:
 class FoundCdr:
     db: str
     account_id: str
-    doc: dict[str, Any]  # as Crossbar shows it: what the sinks export
+    doc: dict[str, Any]
     started: int | None  # Gregorian seconds the call started, for status and windows
     rev: str  # the doc's _rev in Kazoo: a changed CDR is queued again, the same one is not
 

@@ -58,19 +58,8 @@ def copy_text(sink: CdrSink, rows: Sequence[dict[str, Any]]) -> str:
 
 def copy_of_queued(sink: CdrSink, cdrs: Sequence[tuple[bytes, int]]) -> str:
     """copy_text of queued CDRs given as (their JSON as queued, the account's UTC offset at the
-    call): plain data in, text out, so the helper process can make it (runtime/helper). The
-    queue holds the CDR as Crossbar shows it (reader.py), so its JSON is the whole-CDR column
-    as it stands."""
-    rows = [sink_row(sink, unpack(blob), offset, _public_json(blob)) for blob, offset in cdrs]
-    return copy_text(sink, rows)
-
-
-def _public_json(blob: bytes) -> str | None:
-    """The queued JSON when it is the public CDR already (None: queued by an earlier syncd, with
-    `_rev` and `pvt_*` still in it, or compressed). A `"_` beside `"_id"` may be a private key."""
-    if blob[:1] != b"{" or b'"pvt_' in blob or blob.count(b'"_') != 1:
-        return None
-    return blob.decode()
+    call): plain data in, text out, so the helper process can make it (runtime/helper)."""
+    return copy_text(sink, [sink_row(sink, unpack(blob), offset) for blob, offset in cdrs])
 
 
 def _cell(value: Any) -> str:

@@ -8,9 +8,7 @@ feeds are taken when this cursor stands where the page starts (kazoo/feed_pages)
 so a backlog is read from CouchDB once; a database the follower is working
 through is left to it for the moment. Each database is a bulkhead: one that
 cannot be read is a problem in `syncd status` and the others carry on.
-A CDR is queued as Crossbar shows it (without `_rev` and `pvt_*`), the JSON
-every sink's whole-CDR column holds. A CDR deleted in Kazoo keeps its exported
-rows (billing data is not undone).
+A CDR deleted in Kazoo keeps its exported rows (billing data is not undone).
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 from syncd.errors import CouchUnavailable, StateError
-from syncd.flows.cdr.rows import public_doc
 from syncd.kazoo.cdrs import ANONYMOUS_CDRS, call_start, is_cdr
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.dbnames import parse
@@ -105,4 +102,4 @@ def found_cdr(db: str, account_id: str, doc: dict[str, Any]) -> FoundCdr:
     whose CDRs name their account, if any, in custom_channel_vars)."""
     ccv = doc.get("custom_channel_vars")
     owner = account_id or (ccv.get("account_id") if isinstance(ccv, dict) else None) or ""
-    return FoundCdr(db, str(owner), public_doc(doc), call_start(doc) or None, str(doc.get("_rev", "")))
+    return FoundCdr(db, str(owner), doc, call_start(doc) or None, str(doc.get("_rev", "")))

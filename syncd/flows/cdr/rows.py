@@ -11,9 +11,8 @@ from syncd.flows.cdr.records import CdrSink, Column
 from syncd.kazoo.cdrs import custom_channel_vars, public_row
 
 
-def sink_row(sink: CdrSink, doc: dict[str, Any], utc_offset: int, public_json: str | None = None) -> dict[str, Any]:
-    """Column name -> value (None where Crossbar writes an empty field). public_json: the whole
-    CDR's column as JSON text already made (public_doc's, encoded), instead of the dict."""
+def sink_row(sink: CdrSink, doc: dict[str, Any], utc_offset: int) -> dict[str, Any]:
+    """Column name -> value (None where Crossbar writes an empty field)."""
     public = public_row(doc, utc_offset)
     plain, ccvs, whole = _plan(sink.columns)
     row = {name: public[source] for name, source in plain}
@@ -21,7 +20,7 @@ def sink_row(sink: CdrSink, doc: dict[str, Any], utc_offset: int, public_json: s
         ccv = custom_channel_vars(doc)
         row.update((name, _scalar(ccv.get(var))) for name, var in ccvs)
     if whole:
-        cdr = public_json if public_json is not None else public_doc(doc)
+        cdr = public_doc(doc)
         row.update((name, cdr) for name in whole)
     return {c.name: row[c.name] for c in sink.columns} if ccvs or whole else row
 
