@@ -29,6 +29,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
+from syncd.runtime.malloc import return_large_buffers_to_the_system
+
 log = logging.getLogger("syncd.runtime")
 T = TypeVar("T")
 RETRY_AFTER = 60.0  # seconds before a helper that died is started again
@@ -46,11 +48,17 @@ class Helper:
         """fn(*args), in the helper process when there is one, else here. fn and its arguments
         must pickle: a module-level function and plain data."""
         pool = self._ready()
-        if pool is not None:
-            try:
-                return pool.submit(fn, *args).result()
-            except (BrokenProcessPool, OSError) as exc:  # the helper died under this call: do it here
-                self._lost(pool, exc)
+        if pool is None:
+            return fn(*args)
+        try:
+            future = pool.submit(fn, *args)
+        except (BrokenProcessPool, RuntimeError, OSError) as exc:  # could not start, or closed meanwhile
+            self._lost(pool, exc)
+            return fn(*args)
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:  # the helper died under this call: it is done here
+            self._lost(pool, exc)
         return fn(*args)
 
     def close(self) -> None:
@@ -67,7 +75,7 @@ class Helper:
                 return None
             try:  # spawn, not fork: forking a process that runs threads can copy a held lock
                 context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_quiet)
+                self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_begin)
                 log.info("the %s helper process starts (CPU-heavy work beside syncd's threads)", self.name)
             except OSError as exc:  # no semaphores (/dev/shm), no processes left
                 self._down_since = time.monotonic()
@@ -90,10 +98,12 @@ class Helper:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _quiet() -> None:
+def _begin() -> None:
     """In the helper: Ctrl-C (sent to the terminal's whole process group) is the daemon's to act
-    on; the daemon ends the helper as it stops, and a daemon that is killed leaves no helper."""
+    on; the daemon ends the helper as it stops, and a daemon that is killed leaves no helper.
+    malloc is tuned as in the daemon (runtime/malloc), so batch after batch does not grow it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return_large_buffers_to_the_system()
     threading.Thread(target=_end_with, args=(os.getppid(),), name="parent-watch", daemon=True).start()
 
 
