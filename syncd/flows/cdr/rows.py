@@ -32,6 +32,7 @@ def public_doc(doc: dict[str, Any]) -> dict[str, Any]:
 
 _Plan = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], tuple[str, ...]]
 _PLANS: dict[int, tuple[tuple[Column, ...], _Plan]] = {}  # by the identity of a sink's columns
+PLANS_KEPT = 64  # the helper process gets each batch's sink anew (unpickled): the cache is bounded
 
 
 def _plan(columns: tuple[Column, ...]) -> _Plan:
@@ -43,6 +44,8 @@ def _plan(columns: tuple[Column, ...]) -> _Plan:
     plain = tuple((c.name, c.source) for c in columns if c.source != "cdr" and not c.source.startswith("ccv:"))
     ccvs = tuple((c.name, c.source[4:]) for c in columns if c.source.startswith("ccv:"))
     plan = plain, ccvs, tuple(c.name for c in columns if c.source == "cdr")
+    if len(_PLANS) >= PLANS_KEPT:
+        _PLANS.clear()
     _PLANS[id(columns)] = (columns, plan)
     return plan
 

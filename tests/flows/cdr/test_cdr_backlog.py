@@ -4,6 +4,7 @@ backslashes, COPY's own markers), exactly once, also when the helper is killed m
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import secrets
@@ -17,6 +18,7 @@ from urllib.parse import quote
 import orjson
 import requests
 
+from syncd.flows.cdr import rows
 from syncd.flows.cdr.pg_copy import copy_of_queued, copy_text
 from syncd.flows.cdr.pump import HELPED
 from syncd.flows.cdr.reader import found_cdr
@@ -30,6 +32,7 @@ from tests.support.daemons import daemon
 from tests.support.sql_servers import PostgresServer, cdr_config, pg_rows
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+COLUMNS_ALL = (*(Column(name, name) for name in COLUMNS), Column("ccv:owner_id", "ccv_owner_id"), Column("cdr", "cdr"))
 AWKWARD = [
     "tab\there",
     "line\nbreak",
@@ -95,7 +98,7 @@ def test_a_backlog_made_by_the_helper_gives_the_rows_crossbar_rules_give(
 
 def test_the_helpers_text_is_the_one_syncd_makes_itself_also_for_cdrs_queued_by_an_earlier_version() -> None:
     account_id = kd.new_id()
-    columns = (*(Column(name, name) for name in COLUMNS), Column("ccv:owner_id", "ccv_owner_id"), Column("cdr", "cdr"))
+    columns = COLUMNS_ALL
     sink = CdrSink(name="s", type="sql", url="postgresql://", display="postgresql://", table="t", columns=columns)
     docs = [{**d, "_rev": "1-abc", "pvt_type": "cdr", "pvt_created": 1} for d in backlog(account_id, 40)]
     expected = copy_text(sink, [sink_row(sink, d, -18000) for d in docs])
@@ -104,6 +107,16 @@ def test_the_helpers_text_is_the_one_syncd_makes_itself_also_for_cdrs_queued_by_
     compressed = [(zlib.compress(orjson.dumps(d)), -18000) for d in docs]  # earlier still: zlib
     assert copy_of_queued(sink, compressed) == expected
     assert all(line.count("\t") == len(columns) - 1 for line in expected.splitlines())  # no value split a row
+
+
+def test_the_helper_keeps_no_more_per_batch_than_the_batch() -> None:
+    """Each batch brings its sink anew (unpickled): what is cached for a sink stays bounded."""
+    account_id = kd.new_id()
+    sink = CdrSink(name="s", type="sql", url="postgresql://", display="postgresql://", table="t", columns=COLUMNS_ALL)
+    cdrs = [(orjson.dumps(d), 0) for d in backlog(account_id, 3)]
+    for _ in range(rows.PLANS_KEPT * 3):
+        copy_of_queued(copy.deepcopy(sink), cdrs)  # a new sink, as unpickled in the helper
+    assert len(rows._PLANS) <= rows.PLANS_KEPT
 
 
 def test_a_helper_killed_mid_backlog_loses_and_duplicates_nothing(
