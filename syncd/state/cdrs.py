@@ -52,7 +52,6 @@ class FoundCdr:
     account_id: str
     doc: dict[str, Any]
     started: int | None  # Gregorian seconds the call started, for status and windows
-    rev: str  # the doc's _rev in Kazoo: a changed CDR is queued again, the same one is not
 
 
 _CHUNK = 250  # CDRs per statement: 7 parameters each, far below SQLite's 32766
@@ -174,7 +173,7 @@ def _queue(db: GuardedConnection, found: Iterable[FoundCdr]) -> int:
     revision read again (a replayed page) is ignored: nothing new to export. New CDRs (nearly all)
     go in by one multi-row statement per chunk; the few already queued are looked at one by one."""
     now, queued = time.time(), 0
-    rows = [(c, str(c.doc["_id"]), c.rev) for c in found]
+    rows = [(c, str(c.doc["_id"]), str(c.doc.get("_rev", ""))) for c in found]
     for first in range(0, len(rows), _CHUNK):
         chunk = rows[first : first + _CHUNK]
         inserted = db.execute(

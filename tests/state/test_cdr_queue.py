@@ -19,7 +19,7 @@ MODB = "account%2Fab%2Fcd%2Fef-202611"
 
 
 def found(doc: dict[str, Any]) -> FoundCdr:
-    return FoundCdr(MODB, ACCOUNT, doc, call_start(doc), str(doc.get("_rev", "")))
+    return FoundCdr(MODB, ACCOUNT, doc, call_start(doc))
 
 
 def cdrs(n: int, rev: str = "1-a") -> list[dict[str, Any]]:

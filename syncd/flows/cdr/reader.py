@@ -102,4 +102,4 @@ def found_cdr(db: str, account_id: str, doc: dict[str, Any]) -> FoundCdr:
     whose CDRs name their account, if any, in custom_channel_vars)."""
     ccv = doc.get("custom_channel_vars")
     owner = account_id or (ccv.get("account_id") if isinstance(ccv, dict) else None) or ""
-    return FoundCdr(db, str(owner), doc, call_start(doc) or None, str(doc.get("_rev", "")))
+    return FoundCdr(db, str(owner), doc, call_start(doc) or None)
