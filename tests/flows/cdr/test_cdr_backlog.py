@@ -46,12 +46,12 @@ AWKWARD = [
 ]
 
 
-def backlog(account_id: str, count: int) -> list[dict[str, Any]]:
+def backlog(account_id: str, count: int, prefix: str = "backlog") -> list[dict[str, Any]]:
     docs = []
     for i in range(count):
         name = AWKWARD[i % len(AWKWARD)]
         ccv = {"owner_id": f"owner\t{i}\\x", "account_billing": "per_minute", "rate": 120} if i % 2 else None
-        doc = kd.cdr_doc(account_id, NOW + dt.timedelta(seconds=i), ccv=ccv, call_id=f"backlog-{i}")
+        doc = kd.cdr_doc(account_id, NOW + dt.timedelta(seconds=i), ccv=ccv, call_id=f"{prefix}-{i}")
         doc["caller_id_name"] = name
         doc["callee_id_name"] = f"{name}|{i}"
         doc["media_recordings"] = [f"rec\\{i}\n.mp3"]
@@ -94,6 +94,35 @@ def test_a_backlog_made_by_the_helper_gives_the_rows_crossbar_rules_give(
         assert rows[cdr["_id"]]["cdr"] == public_doc(stored)
         owner = cdr.get("custom_channel_vars", {}).get("owner_id")
         assert rows[cdr["_id"]]["ccv_owner_id"] == owner
+
+
+def test_bad_cdrs_in_a_helper_batch_are_refused_by_name_and_the_rest_of_both_accounts_arrive(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str], postgres_server: PostgresServer
+) -> None:
+    """A tenant's awkward CDRs in the middle of a backlog batch (NUL in a text, which PostgreSQL
+    cannot store; a duration beyond 64 bits; a name that is an object): the one the sink refuses is
+    skipped by name, and every other CDR of that account and of a good account beside it is
+    exported in the same pass."""
+    account_id, modb_name = account
+    good_id = kd.new_id()
+    good_modb = kd.seed_account(couch, good_id)
+    docs = backlog(account_id, HELPED * 2)
+    docs[5]["caller_id_name"] = "Mallory\x00"
+    docs[50]["duration_seconds"] = 2**70
+    docs[150]["callee_id_name"] = {"nested": ["x" * 10_000]}
+    bad = {docs[5]["_id"]}  # the others are stored: the huge number in the JSON, the object as its text
+    good = backlog(good_id, HELPED * 2, "good")  # call ids are unique across accounts, as in Kazoo
+    bulk_write(couch_server.auth_url, modb_name, docs)
+    bulk_write(couch_server.auth_url, good_modb, good)
+    table = "cdrs_" + secrets.token_hex(4)
+    sinks = helped_config(postgres_server, table)
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, sinks, (account_id, good_id))
+    result = run_syncd(config, "run", "--once")
+    assert result.returncode == 1, result.stderr  # a standing problem: the refused CDRs
+    for cdr_id in bad:
+        assert f"problem (cdr:billing/{modb_name}/{cdr_id}): refused by the sink" in result.stderr, result.stderr
+    ids = sorted(r["id"] for r in pg_rows(postgres_server, table))
+    assert ids == sorted({d["_id"] for d in docs + good} - bad)
 
 
 def test_the_helpers_text_is_the_one_syncd_makes_itself_also_for_cdrs_queued_by_an_earlier_version() -> None:
