@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from syncd.flows.cdr.records import CdrSink
-from syncd.flows.cdr.rows import json_text, sink_row
+from syncd.flows.cdr.rows import json_text, sink_values
 from syncd.state.cdrs import unpack
 
 BATCH_TABLE = "syncd_cdr_batch"
@@ -51,22 +51,32 @@ class CopyUpsert:
 def copy_text(sink: CdrSink, rows: Sequence[dict[str, Any]]) -> str:
     """The rows as COPY's text, in the sink's column order. A CDR met twice in one batch is
     written once, as last seen (one statement may not update a row twice)."""
-    key, names = sink.key_column, [c.name for c in sink.columns]
-    unique = {row[key]: row for row in rows}.values()
-    return "".join(["\t".join([_cell(v) for v in map(row.get, names)]) + "\n" for row in unique])
+    names = [c.name for c in sink.columns]
+    return _copy_text(names.index(sink.key_column), [[row.get(n) for n in names] for row in rows])
 
 
 def copy_of_queued(sink: CdrSink, cdrs: Sequence[tuple[bytes, int]]) -> str:
     """copy_text of queued CDRs given as (their JSON as queued, the account's UTC offset at the
     call): plain data in, text out, so the helper process can make it (runtime/helper)."""
-    return copy_text(sink, [sink_row(sink, unpack(blob), offset) for blob, offset in cdrs])
+    key = [c.name for c in sink.columns].index(sink.key_column)
+    return _copy_text(key, [sink_values(sink, unpack(blob), offset) for blob, offset in cdrs])
 
 
-def _cell(value: Any) -> str:
-    if value is None or value == "":
-        return "\\N"
-    if isinstance(value, str):
-        return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
-    if isinstance(value, dict | list):  # JSON escapes every control character: only backslashes remain
-        return json_text(value).replace("\\", "\\\\")
-    return str(value)
+def _copy_text(key: int, rows: list[list[Any]]) -> str:
+    unique = {values[key]: values for values in rows}.values()
+    return "".join([_line(values) for values in unique])
+
+
+def _line(values: list[Any]) -> str:
+    """One row. The texts are searched for a character to escape once, together: nearly every row
+    has none, and a call per value would cost more than the rest of the line."""
+    texts = [None if v is None or v == "" else v if type(v) is str else _text(v) for v in values]
+    if _SPECIAL.search("".join([t for t in texts if t is not None])) is not None:
+        texts = [None if t is None else t.translate(_ESCAPES) for t in texts]
+    return "\t".join(["\\N" if t is None else t for t in texts]) + "\n"
+
+
+def _text(value: Any) -> str:
+    """A value that is not a text: JSON for an object or a list (JSON escapes every control
+    character, so only its backslashes will need doubling), else its usual text."""
+    return json_text(value) if isinstance(value, dict | list) else str(value)

@@ -13,16 +13,18 @@ from syncd.kazoo.cdrs import custom_channel_vars, public_row
 
 def sink_row(sink: CdrSink, doc: dict[str, Any], utc_offset: int) -> dict[str, Any]:
     """Column name -> value (None where Crossbar writes an empty field)."""
+    return dict(zip([c.name for c in sink.columns], sink_values(sink, doc, utc_offset), strict=True))
+
+
+def sink_values(sink: CdrSink, doc: dict[str, Any], utc_offset: int) -> list[Any]:
+    """The row's values in the sink's column order (sink_row without the names, for COPY)."""
     public = public_row(doc, utc_offset)
-    plain, ccvs, whole = _plan(sink.columns)
-    row = {name: public[source] for name, source in plain}
-    if ccvs:
-        ccv = custom_channel_vars(doc)
-        row.update((name, _scalar(ccv.get(var))) for name, var in ccvs)
-    if whole:
-        cdr = public_doc(doc)
-        row.update((name, cdr) for name in whole)
-    return {c.name: row[c.name] for c in sink.columns} if ccvs or whole else row
+    plan, ccvs, whole = _plan(sink.columns)
+    ccv = custom_channel_vars(doc) if ccvs else {}
+    cdr = public_doc(doc) if whole else None
+    return [
+        public[source] if kind == _PLAIN else _scalar(ccv.get(source)) if kind == _CCV else cdr for kind, source in plan
+    ]
 
 
 def public_doc(doc: dict[str, Any]) -> dict[str, Any]:
@@ -30,24 +32,31 @@ def public_doc(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k == "_id" or not k.startswith(("_", "pvt_"))}
 
 
-_Plan = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], tuple[str, ...]]
+_PLAIN, _CCV, _WHOLE = 0, 1, 2  # where a column's value comes from: Crossbar's row, a custom channel var, the CDR
+_Plan = tuple[tuple[tuple[int, str], ...], bool, bool]
 _PLANS: dict[int, tuple[tuple[Column, ...], _Plan]] = {}  # by the identity of a sink's columns
 PLANS_KEPT = 64  # the helper process gets each batch's sink anew (unpickled): the cache is bounded
 
 
 def _plan(columns: tuple[Column, ...]) -> _Plan:
-    """A sink's columns sorted once: (name, Crossbar column), (name, custom channel var), names of
-    the whole CDR. Kept by identity: hashing the columns for every row would cost more than sorting."""
+    """A sink's columns read once: (kind, source) in column order, whether any is a custom channel
+    var, whether any is the whole CDR. Kept by identity: hashing the columns for every row would
+    cost more than reading them."""
     known = _PLANS.get(id(columns))
     if known is not None and known[0] is columns:
         return known[1]
-    plain = tuple((c.name, c.source) for c in columns if c.source != "cdr" and not c.source.startswith("ccv:"))
-    ccvs = tuple((c.name, c.source[4:]) for c in columns if c.source.startswith("ccv:"))
-    plan = plain, ccvs, tuple(c.name for c in columns if c.source == "cdr")
+    plan = tuple(_kind(c.source) for c in columns)
+    found = plan, any(k == _CCV for k, _ in plan), any(k == _WHOLE for k, _ in plan)
     if len(_PLANS) >= PLANS_KEPT:
         _PLANS.clear()
-    _PLANS[id(columns)] = (columns, plan)
-    return plan
+    _PLANS[id(columns)] = (columns, found)
+    return found
+
+
+def _kind(source: str) -> tuple[int, str]:
+    if source == "cdr":
+        return _WHOLE, source
+    return (_CCV, source[4:]) if source.startswith("ccv:") else (_PLAIN, source)
 
 
 def _scalar(value: Any) -> str | None:
