@@ -32,7 +32,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -40,7 +42,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import couch_for_bench, cpu_parts_s, hwm_parts_kb, run_measured  # noqa: E402
+from bench.measure import couch_for_bench, cpu_parts_s, hwm_parts_kb, run_measured, tree_cpu_s  # noqa: E402
 from syncd.flows.cdr.rows import public_doc  # noqa: E402
 from syncd.kazoo.cdrs import COLUMNS, public_row  # noqa: E402
 from syncd.kazoo.couch import CouchClient  # noqa: E402
@@ -49,6 +51,7 @@ from tests.support import kazoo_data as kd  # noqa: E402
 from tests.support.sql_servers import PostgresServer, postgres_bin  # noqa: E402
 
 BATCH = 5000
+T = TypeVar("T")
 
 
 def require_tools() -> None:
@@ -247,6 +250,28 @@ def _has(server: PostgresServer, table: str) -> bool:
     return bool(server.query(f"SELECT to_regclass('{table}') IS NOT NULL")[0][0] == "t")
 
 
+class ServersCpu:
+    """The CPU seconds CouchDB and PostgreSQL spend in each timed step: on a small machine the
+    servers share the cores with syncd, and this shows who used them."""
+
+    def __init__(self, couch_server: Any, pg: PostgresServer) -> None:
+        couch_proc = getattr(couch_server, "proc", None)
+        self.pids = {"CouchDB": couch_proc.pid if couch_proc else None, "PostgreSQL": pg.proc.pid}
+        self.spent: dict[str, dict[str, float]] = {}
+
+    def during(self, step: str, work: Callable[..., T], *args: Any) -> T:
+        before = {name: tree_cpu_s(pid) for name, pid in self.pids.items()}
+        done = work(*args)
+        self.spent[step] = {name: tree_cpu_s(pid) - before[name] for name, pid in self.pids.items()}
+        return done
+
+    def report(self) -> None:
+        print("  CPU seconds of the servers in each step (same run):")
+        for step, spent in self.spent.items():
+            parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in spent.items())
+            print(f"    {step:22} {parts}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=1_000_000)
@@ -271,8 +296,9 @@ def main() -> int:
         last_id = seed(couch_server.auth_url, modb, account_id, args.count)
         print(f"  seeded in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
-        read_s = curl_ceiling(couch_server.auth_url, modb)
-        copy_s = copy_ceiling(couch, modb, pg, work)
+        servers = ServersCpu(couch_server, pg)
+        read_s = servers.during("ceiling curl _changes", curl_ceiling, couch_server.auth_url, modb)
+        copy_s = servers.during("ceiling psql \\copy", copy_ceiling, couch, modb, pg, work)
         figures: dict[str, tuple[float, int]] = {}
         for attempt in range(1, args.repeat + 1):
             for mode in ("daemon", "once"):
@@ -286,9 +312,10 @@ def main() -> int:
                     f" #{attempt}" if args.repeat > 1 else ""
                 )
                 if mode == "daemon":
-                    figures[name] = daemon_run(config, pg, table, args.count, last_id, args.profile)
+                    run = servers.during(name, daemon_run, config, pg, table, args.count, last_id, args.profile)
                 else:
-                    figures[name] = once_run(config, pg, table, args.count)
+                    run = servers.during(name, once_run, config, pg, table, args.count)
+                figures[name] = run
 
         # the same sink name, so the same cursor: the daemon exports only what is written from now on
         late_config = write_config(
@@ -307,6 +334,7 @@ def main() -> int:
                 f"  {name:22} {rate:10,.0f} rows/s  ({seconds:.1f} s, peak RSS {rss_kb / 1024:.0f} MB), "
                 f"ratio to the lower ceiling {rate / lower:.2f}"
             )
+        servers.report()
         if delays:
             p95 = delays[min(len(delays) - 1, int(0.95 * len(delays)))]
             print(

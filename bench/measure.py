@@ -30,10 +30,19 @@ def cpu_parts_s(pid: int) -> tuple[float, float]:
     return _own_cpu_s(pid), sum(_own_cpu_s(child) for child in _children(pid))
 
 
-def _own_cpu_s(pid: int) -> float:
+def tree_cpu_s(pid: int | None) -> float:
+    """CPU seconds of pid and every process below it, the ones that ended and were waited for
+    included (a server's worker processes come and go); 0 when there is no pid (a server not started here)."""
+    if pid is None:
+        return 0.0
+    return _own_cpu_s(pid, waited=True) + sum(tree_cpu_s(child) for child in _children(pid))
+
+
+def _own_cpu_s(pid: int, waited: bool = False) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if waited else 0)
+        return ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return 0.0
 
