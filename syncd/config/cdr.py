@@ -59,11 +59,12 @@ class CdrConfig:
     poll_interval: float = 2.0
     sinks: tuple[CdrSink, ...] = field(default_factory=tuple)
     passwords: tuple[str, ...] = field(default=(), repr=False)  # for the log redactor
+    keep_days: float = 7.0  # an exported CDR's doc stays in the state database this long (state/cdrs: thin)
 
 
 def cdr_config(v: Validator, t: dict[str, Any], state_path: str | None, backends: dict[str, str]) -> CdrConfig:
     """backends: [backends.X] name -> its type."""
-    v.unknown(t, "cdr", {"anonymous", "poll_interval", "sink"})
+    v.unknown(t, "cdr", {"anonymous", "poll_interval", "sink", "keep_days"})
     raw = t.get("sink", [])
     if not isinstance(raw, list):
         v.problem("cdr.sink", "must be an array of tables ([[cdr.sink]])")
@@ -78,6 +79,7 @@ def cdr_config(v: Validator, t: dict[str, Any], state_path: str | None, backends
         v.number(t, "cdr.poll_interval", 2.0, minimum=0.1, maximum=3600),
         tuple(s[0] for s in sinks),
         tuple(s[1] for s in sinks if s[1]),
+        v.number(t, "cdr.keep_days", 7.0, minimum=1, maximum=36_500),
     )
 
 

@@ -6,6 +6,13 @@ only falls behind: its rows wait here and go out in order once it is back,
 and no other sink or flow waits for it. A sink's write and its cursor are
 not one transaction (they live in two databases); a crash between them
 replays a batch, which the sink's upsert (keyed by the CDR id) absorbs.
+
+The queue is thinned (thin): a CDR every sink has exported, queued more than
+[cdr] keep_days ago, keeps its row (db, id, revision, account, call start) but
+not its doc, so the state database stops growing by a kilobyte per call while
+a page read again still finds each CDR it already holds (nothing is exported
+twice). Thinned rows are invisible to the sinks' reads (after, partition);
+`syncd cdr export` reads Kazoo again and makes a thinned row whole.
 """
 
 from __future__ import annotations
@@ -54,6 +61,8 @@ class FoundCdr:
     started: int | None  # Gregorian seconds the call started, for status and windows
 
 
+THINNED = "cdr-thinned"  # the cursors row holding the seq the queue is thinned through
+_THIN_CHUNK = 2000  # rows thinned per transaction: the state database's lock is held briefly
 _CHUNK = 250  # CDRs per statement: 7 parameters each, far below SQLite's 32766
 _INSERT = "INSERT OR IGNORE INTO cdrs (db, doc_id, account_id, rev, started, doc, recorded_at) VALUES "
 _ROW = "(?, ?, ?, ?, ?, ?, ?)"
@@ -83,12 +92,12 @@ class CdrQueue:
     def remember(self, found: Iterable[FoundCdr]) -> int:
         """Queue CDRs read outside a feed (`syncd cdr export`); no cursor moves."""
         with self.db.tx() as db:
-            return _queue(db, found)
+            return _queue(db, found, restore=True)
 
     def after(self, sink: str, limit: int, after: int | None = None) -> list[QueuedCdr]:
         """The next rows this sink has not exported (or those after seq `after`), oldest first."""
         rows = self.db.execute(
-            "SELECT seq, db, account_id, doc, started FROM cdrs WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, db, account_id, doc, started FROM cdrs WHERE seq > ? AND doc != x'' ORDER BY seq LIMIT ?",
             (self.cursor(sink) if after is None else after, limit),
         ).fetchall()
         return [QueuedCdr(*row) for row in rows]
@@ -97,10 +106,43 @@ class CdrQueue:
         """Every CDR of one account whose call started in [first, end) (Gregorian s), oldest first."""
         rows = self.db.execute(
             "SELECT seq, db, account_id, doc, started FROM cdrs WHERE account_id = ? AND started >= ? AND started < ? "
-            "ORDER BY started, doc_id",
+            "AND doc != x'' ORDER BY started, doc_id",
             (account_id, first, end),
         ).fetchall()
         return [QueuedCdr(*row) for row in rows]
+
+    def thin(self, sinks: Iterable[str], queued_before: float) -> int:
+        """Drop the docs of CDRs every one of `sinks` (all the configured ones) has exported and
+        that were queued before `queued_before` (Unix time); returns rows thinned. A sink that
+        has exported nothing yet (one just added) holds everything back."""
+        cursors = [self._cursor_row(s) for s in sinks]
+        if not cursors or None in cursors:
+            return 0
+        through, thinned = self.thinned_through(), 0
+        exported = min(c for c in cursors if c is not None)
+        while True:
+            with self.db.tx() as db:
+                rows = db.execute(
+                    "SELECT seq FROM cdrs WHERE seq > ? AND seq <= ? AND recorded_at < ? ORDER BY seq LIMIT ?",
+                    (through, exported, queued_before, _THIN_CHUNK),
+                ).fetchall()
+                if not rows:
+                    return thinned
+                through = rows[-1][0]
+                thinned += db.execute(
+                    "UPDATE cdrs SET doc = x'' WHERE seq >= ? AND seq <= ? AND recorded_at < ?",
+                    (rows[0][0], through, queued_before),
+                ).rowcount
+                db.execute(
+                    "INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+                    (THINNED, json.dumps(through), time.time()),
+                )
+
+    def thinned_through(self) -> int:
+        """The seq through which the queue holds no docs (0: nothing thinned)."""
+        row = self.db.execute("SELECT seq FROM cursors WHERE feed = ?", (THINNED,)).fetchone()
+        return int(json.loads(row[0])) if row else 0
 
     def spreadsheet(self, sink: str, book: str) -> str | None:
         """The spreadsheet a Sheets sink made for `book` (an account, or account and month)."""
@@ -132,8 +174,11 @@ class CdrQueue:
             )
 
     def cursor(self, sink: str) -> int:
+        return self._cursor_row(sink) or 0
+
+    def _cursor_row(self, sink: str) -> int | None:
         row = self.db.execute("SELECT seq FROM cdr_sinks WHERE sink = ?", (sink,)).fetchone()
-        return 0 if row is None else int(row[0])
+        return None if row is None else int(row[0])
 
     def advance(self, sink: str, seq: int, exported: int, newest_started: int | None) -> None:
         """The sink holds every row up to seq (its error, if any, is over)."""
@@ -168,10 +213,11 @@ class CdrQueue:
         return found
 
 
-def _queue(db: GuardedConnection, found: Iterable[FoundCdr]) -> int:
+def _queue(db: GuardedConnection, found: Iterable[FoundCdr], restore: bool = False) -> int:
     """A changed CDR leaves its old row (and seq) and comes back with a new, higher seq; the same
     revision read again (a replayed page) is ignored: nothing new to export. New CDRs (nearly all)
-    go in by one multi-row statement per chunk; the few already queued are looked at one by one."""
+    go in by one multi-row statement per chunk; the few already queued are looked at one by one.
+    restore: a thinned row of the same revision gets its doc back (`syncd cdr export`)."""
     now, queued = time.time(), 0
     rows = [(c, str(c.doc["_id"]), str(c.doc.get("_rev", ""))) for c in found]
     for first in range(0, len(rows), _CHUNK):
@@ -184,12 +230,19 @@ def _queue(db: GuardedConnection, found: Iterable[FoundCdr]) -> int:
         new = set(inserted)
         for c, i, r in chunk:
             if (c.db, i) not in new:
-                queued += _requeue_if_changed(db, c, i, r, now)
+                queued += _requeue_if_changed(db, c, i, r, now, restore)
     return queued
 
 
-def _requeue_if_changed(db: GuardedConnection, found: FoundCdr, doc_id: str, rev: str, now: float) -> int:
+def _requeue_if_changed(
+    db: GuardedConnection, found: FoundCdr, doc_id: str, rev: str, now: float, restore: bool
+) -> int:
     if not db.execute("DELETE FROM cdrs WHERE db = ? AND doc_id = ? AND rev != ?", (found.db, doc_id, rev)).rowcount:
+        if restore:  # the same revision, thinned: whole again, its seq kept (no sink sees it anew)
+            db.execute(
+                "UPDATE cdrs SET doc = ? WHERE db = ? AND doc_id = ? AND doc = x''",
+                (_pack(found.doc), found.db, doc_id),
+            )
         return 0  # the same revision, queued already
     db.execute(_INSERT + _ROW, (found.db, doc_id, found.account_id, rev, found.started, _pack(found.doc), now))
     return 1

@@ -96,6 +96,15 @@ def test_cdr_must_be_tables() -> None:
         config.parse({**BASE, "cdr": {"poll_interval": float("nan")}})
 
 
+@pytest.mark.parametrize("days", [0, 0.5, -3, float("nan"), float("inf"), "7", True, 10**9])
+def test_keep_days_outside_1_to_36500_days_is_refused_by_name(days: object) -> None:
+    """keep_days decides when a CDR's doc leaves the state database: a value that would thin at
+    once (0, nan) or make no sense is refused, never taken."""
+    with pytest.raises(ConfigError, match=r"cdr.keep_days"):
+        config.parse({**BASE, "cdr": {"keep_days": days}})
+    assert config.parse({**BASE, "cdr": {"keep_days": 30}}).cdr.keep_days == 30
+
+
 def test_the_example_config_documents_every_sink_key_and_its_sink_parses(tmp_path: Path) -> None:
     from syncd.config.cdr import _SINK_KEYS
 

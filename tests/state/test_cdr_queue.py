@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,50 @@ def test_rows_an_earlier_syncd_compressed_are_read(tmp_path: Path) -> None:
         (MODB, doc["_id"], ACCOUNT, "1-a", call_start(doc), zlib.compress(orjson.dumps(doc), 1)),
     )
     assert queued(state) == [(doc["_id"], "1-a")]
+
+
+def _doc_bytes(state: State) -> int:
+    return int(state.db.execute("SELECT COALESCE(SUM(LENGTH(doc)), 0) FROM cdrs").fetchone()[0])
+
+
+def test_thinning_waits_for_every_sink_and_for_keep_days(tmp_path: Path) -> None:
+    """Only CDRs every configured sink has exported, queued before the cutoff, lose their docs; a
+    sink that has exported nothing yet (just added) holds all of them back."""
+    state = State(str(tmp_path / "s.sqlite3"))
+    state.cdrs.record("cdr:db", None, "s1", [found(d) for d in cdrs(10)])
+    seqs = [q.seq for q in state.cdrs.after("probe", 100, after=0)]
+    whole = _doc_bytes(state)
+    later = time.time() + 60
+    state.cdrs.advance("sql", seqs[7], 8, None)
+    assert state.cdrs.thin(["sql", "sheets"], later) == 0  # sheets has exported nothing
+    assert _doc_bytes(state) == whole
+    state.cdrs.advance("sheets", seqs[3], 4, None)
+    assert state.cdrs.thin(["sql", "sheets"], 0.0) == 0  # everything was queued after the cutoff
+    assert state.cdrs.thin(["sql", "sheets"], later) == 4  # what both sinks hold
+    assert state.cdrs.thinned_through() == seqs[3]
+    assert [q.seq for q in state.cdrs.after("probe", 100, after=0)] == seqs[4:]  # thinned rows are not read
+    assert state.cdrs.after("sql", 100) == state.cdrs.after("probe", 100, after=seqs[7])
+    state.cdrs.advance("sheets", seqs[9], 6, None)
+    assert state.cdrs.thin(["sql", "sheets"], later) == 4  # up to sql's cursor, from where it stopped
+    assert [q.seq for q in state.cdrs.after("probe", 100, after=0)] == seqs[8:]
+
+
+def test_a_thinned_cdr_read_again_is_not_queued_again_and_export_makes_it_whole(tmp_path: Path) -> None:
+    """The point of keeping the row: a replayed page still finds each CDR it holds (a sink sees
+    nothing twice); a changed CDR still comes back; `cdr export` (remember) restores the doc."""
+    state = State(str(tmp_path / "s.sqlite3"))
+    docs = cdrs(3)
+    state.cdrs.record("cdr:db", None, "s1", [found(d) for d in docs])
+    last = state.cdrs.after("probe", 100, after=0)[-1].seq
+    state.cdrs.advance("sql", last, 3, None)
+    assert state.cdrs.thin(["sql"], time.time() + 60) == 3
+    assert state.cdrs.record("cdr:db", "s1", "s2", [found(d) for d in docs]) == 0  # a replay
+    assert state.cdrs.after("sql", 100) == []
+    assert _doc_bytes(state) == 0
+    assert state.cdrs.remember([found(docs[1])]) == 0  # the same revision: no new seq, no new export
+    assert state.cdrs.after("sql", 100) == []
+    account_day = state.cdrs.partition(ACCOUNT, 0, 2**62)
+    assert [q.doc["_id"] for q in account_day] == [docs[1]["_id"]]  # whole again, for the files sink
+    changed = {**docs[2], "_rev": "2-b", "cost": 5}
+    assert state.cdrs.record("cdr:db", "s2", "s3", [found(changed)]) == 1
+    assert [(q.doc["_id"], q.doc["_rev"]) for q in state.cdrs.after("sql", 100)] == [(docs[2]["_id"], "2-b")]

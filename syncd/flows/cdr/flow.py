@@ -27,6 +27,7 @@ from syncd.state import State
 
 log = logging.getLogger("syncd.cdr")
 TIMEZONE_TTL = 600.0  # an account's timezone is read again after this many seconds
+THIN_EVERY = 3600.0  # seconds between thinnings of the CDR queue
 
 
 class CdrFlow:
@@ -65,13 +66,31 @@ class CdrFlow:
         return [Loop("cdr-read", self._read_loop), *sinks]
 
     def jobs(self) -> list[Job]:
-        return []
+        return [Job("cdr-thin", self.thin, seconds=THIN_EVERY, jitter=60)] if self.pumps else []
+
+    def thin(self) -> int:
+        """The queue thinned (state/cdrs: thin) once every sink has exported a CDR and keep_days have
+        passed; returns rows thinned. Not while a files sink is configured: it writes a day again
+        from the queue's whole CDRs when a late one arrives before the day's final write."""
+        if any(s.files is not None for s in self.config.cdr.sinks):
+            return 0
+        cutoff = time.time() - self.config.cdr.keep_days * 86_400
+        thinned = self.state.cdrs.thin([s.name for s in self.config.cdr.sinks], cutoff)
+        if thinned:
+            log.info(
+                "CDR queue: %d CDRs exported to every sink over %g days ago keep only their ids",
+                thinned,
+                self.config.cdr.keep_days,
+            )
+        return thinned
 
     def run_once(self, stop: threading.Event) -> None:
         """Read every CDR feed while the SQL and Sheets sinks export what is already queued (each
         waits on its own server); the files sinks write their days once, after the reading."""
         if not self.pumps:
             return
+        for pump in self.pumps.values():
+            self._tell_if_thinned(pump.sink)
         reading = threading.Thread(target=self.guard, args=("read CDRs", self.reader.read), name="cdr-read")
         reading.start()
         streaming = {name: pump for name, pump in self.pumps.items() if streams(pump)}
@@ -79,6 +98,7 @@ class CdrFlow:
             self._export_once(streaming, stop)
             reading.join(0.1)
         self._export_once(self.pumps, stop)
+        self.guard("thin the CDR queue", self.thin)
 
     def _export_once(self, pumps: Mapping[str, Pump], stop: threading.Event) -> None:
         for name, pump in pumps.items():
@@ -120,6 +140,7 @@ class CdrFlow:
 
     def _sink_loop(self, pump: Pump, stop: threading.Event) -> None:
         failures = 0
+        self._tell_if_thinned(pump.sink)
         while not stop.is_set():
             try:
                 pump.pump(stop.is_set)
@@ -134,6 +155,18 @@ class CdrFlow:
                 self._sink_down(pump.sink, str(exc), failures == 1)
                 stop.wait(backoff(failures))
         pump.close()
+
+    def _tell_if_thinned(self, sink: CdrSink) -> None:
+        """A sink added after the queue was thinned starts where the whole CDRs do."""
+        if self.state.cdrs.cursor(sink.name) < self.state.cdrs.thinned_through():
+            log.warning(
+                "CDR sink %r starts after the CDRs the state database no longer holds whole (exported to the "
+                "other sinks over %g days ago); `syncd cdr export --sink %s --from DATE --to DATE` brings "
+                "those from Kazoo",
+                sink.name,
+                self.config.cdr.keep_days,
+                sink.name,
+            )
 
     def _sink_down(self, sink: CdrSink, error: str, first: bool) -> None:
         self.state.cdrs.failed(sink.name, error)
