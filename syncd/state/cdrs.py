@@ -111,10 +111,11 @@ class CdrQueue:
         ).fetchall()
         return [QueuedCdr(*row) for row in rows]
 
-    def thin(self, sinks: Iterable[str], queued_before: float) -> int:
+    def thin(self, sinks: Iterable[str], queued_before: float, started_before: int | None = None) -> int:
         """Drop the docs of CDRs every one of `sinks` (all the configured ones) has exported and
-        that were queued before `queued_before` (Unix time); returns rows thinned. A sink that
-        has exported nothing yet (one just added) holds everything back."""
+        that were queued before `queued_before` (Unix time) and, when given, whose call started
+        before `started_before` (Gregorian s; a row without a time then stays whole); returns rows
+        thinned. A sink that has exported nothing yet (one just added) holds everything back."""
         cursors = [self._cursor_row(s) for s in sinks]
         if not cursors or None in cursors:
             return 0
@@ -130,8 +131,9 @@ class CdrQueue:
                     return thinned
                 through = rows[-1][0]
                 thinned += db.execute(
-                    "UPDATE cdrs SET doc = x'' WHERE seq >= ? AND seq <= ? AND recorded_at < ?",
-                    (rows[0][0], through, queued_before),
+                    "UPDATE cdrs SET doc = x'' WHERE seq >= ? AND seq <= ? AND recorded_at < ? "
+                    "AND (? IS NULL OR started < ?)",
+                    (rows[0][0], through, queued_before, started_before, started_before),
                 ).rowcount
                 db.execute(
                     "INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
@@ -158,19 +160,20 @@ class CdrQueue:
                 (sink, book, spreadsheet_id, time.time()),
             )
 
-    def bounds(self, sink: str, account_id: str, day: int) -> list[int]:
-        """The seqs a closed day's objects cover up to, in order ([] while the day is open)."""
+    def bounds(self, sink: str, account_id: str, day: int) -> tuple[list[int], bool]:
+        """The seqs the day's objects cover up to, in order ([] before its first write), and whether
+        they were written while the day was open."""
         row = self.db.execute(
-            "SELECT bounds FROM cdr_days WHERE sink = ? AND account_id = ? AND day = ?", (sink, account_id, day)
+            "SELECT bounds, open FROM cdr_days WHERE sink = ? AND account_id = ? AND day = ?", (sink, account_id, day)
         ).fetchone()
-        return [] if row is None else [int(b) for b in json.loads(row[0])]
+        return ([], False) if row is None else ([int(b) for b in json.loads(row[0])], bool(row[1]))
 
-    def set_bounds(self, sink: str, account_id: str, day: int, bounds: list[int]) -> None:
+    def set_bounds(self, sink: str, account_id: str, day: int, bounds: list[int], is_open: bool = False) -> None:
         with self.db.tx() as db:
             db.execute(
-                "INSERT INTO cdr_days (sink, account_id, day, bounds) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (sink, account_id, day) DO UPDATE SET bounds = excluded.bounds",
-                (sink, account_id, day, json.dumps(bounds)),
+                "INSERT INTO cdr_days (sink, account_id, day, bounds, open) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (sink, account_id, day) DO UPDATE SET bounds = excluded.bounds, open = excluded.open",
+                (sink, account_id, day, json.dumps(bounds), int(is_open)),
             )
 
     def cursor(self, sink: str) -> int:

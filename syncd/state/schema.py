@@ -111,5 +111,10 @@ MIGRATIONS = [
         PRIMARY KEY (sink, account_id, day)
     );
     """,
+    # 10: a files sink's day written while open: `bounds` then holds the seq its object covers up
+    # to, and that object is final once the day closes (later CDRs go into late parts).
+    """
+    ALTER TABLE cdr_days ADD COLUMN open INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,7 +7,7 @@ A day's object is regenerated whole from the CDRs the state DB recorded for that
 day, and put with its MD5 (the backend verifies it; the object appears whole or not at all),
 so a replay writes the same bytes again: exactly once by construction. The open day is
 rewritten at most every flush_interval. A day closes close_after seconds after it ends (UTC);
-its object, once written after that, is never written again: a CDR Kazoo adds or changes later
+its object, as last written, is never written again: a CDR Kazoo adds or changes later
 (a late rating) goes into a part beside it, late-<seq>.<fmt>, named by the queue position it
 starts after (written again after a crash, it is the same object). A changed CDR then has its
 old row in the earlier object and its current row in the later part (file names sort in the
@@ -75,18 +75,22 @@ class FilesPump:
         return len(cdrs)
 
     def write_day(self, account_id: str, day: datetime, whole: bool = False) -> int:
-        """The day's objects; returns rows written. An open day's cdrs.<fmt> is written whole from the
-        queue. Once written after the day closed it is final: CDRs queued since (new ones, or changed
-        ones, which come back with a higher seq) go into a part late-<bound>.<fmt> of their own.
-        whole (`syncd cdr export`): every object of the day written again, as its bounds say."""
+        """The day's objects; returns rows written. While the day is open its cdrs.<fmt> is written
+        whole from the queue. The object as last written is final once the day closes: CDRs queued
+        after it (new ones, or changed ones, which come back with a higher seq) go into a part
+        late-<bound>.<fmt> of their own. whole (`syncd cdr export`): every object of the day written
+        again, as its bounds say."""
         first = int(day.timestamp()) + UNIX_EPOCH_IN_GREGORIAN
         cdrs = self.state.cdrs.partition(account_id, first, first + DAY)
-        bounds = self.state.cdrs.bounds(self.sink.name, account_id, first)
-        if not bounds:
+        bounds, was_open = self.state.cdrs.bounds(self.sink.name, account_id, first)
+        is_open = time.time() < day.timestamp() + DAY + self.layout.close_after
+        if not bounds or (was_open and is_open):
             self._put(account_id, day, None, cdrs)
-            if cdrs and time.time() >= day.timestamp() + DAY + self.layout.close_after:
-                self.state.cdrs.set_bounds(self.sink.name, account_id, first, [max(q.seq for q in cdrs)])
+            if cdrs:
+                self.state.cdrs.set_bounds(self.sink.name, account_id, first, [max(q.seq for q in cdrs)], is_open)
             return len(cdrs)
+        if was_open:  # closed since its last write: that object is final as it stands
+            self.state.cdrs.set_bounds(self.sink.name, account_id, first, bounds)
         written = 0
         if whole:
             for lower, upper in zip([0, *bounds[:-1]], bounds, strict=True):

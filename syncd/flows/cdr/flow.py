@@ -69,13 +69,15 @@ class CdrFlow:
         return [Job("cdr-thin", self.thin, seconds=THIN_EVERY, jitter=60)] if self.pumps else []
 
     def thin(self) -> int:
-        """The queue thinned (state/cdrs: thin) once every sink has exported a CDR and keep_days have
-        passed; returns rows thinned. Not while a files sink is configured: it writes a day again
-        from the queue's whole CDRs when a late one arrives before the day's final write."""
-        if any(s.files is not None for s in self.config.cdr.sinks):
-            return 0
+        """The queue thinned (state/cdrs: thin) once every sink has exported a CDR and keep_days
+        have passed; returns rows thinned. With a files sink, only CDRs of days every files sink
+        has closed (a day open is written whole from the queue)."""
+        started_before = None
+        closing = [s.files.close_after for s in self.config.cdr.sinks if s.files is not None]
+        if closing:
+            started_before = int(time.time()) + UNIX_EPOCH_IN_GREGORIAN - int(max(closing)) - 2 * 86_400
         cutoff = time.time() - self.config.cdr.keep_days * 86_400
-        thinned = self.state.cdrs.thin([s.name for s in self.config.cdr.sinks], cutoff)
+        thinned = self.state.cdrs.thin([s.name for s in self.config.cdr.sinks], cutoff, started_before)
         if thinned:
             log.info(
                 "CDR queue: %d CDRs exported to every sink over %g days ago keep only their ids",

@@ -154,6 +154,33 @@ def test_a_closed_days_object_is_final_and_later_cdrs_go_into_parts_beside_it(
     assert "USER_BUSY" in part.read_text() and "USER_BUSY" not in main.read_text()
 
 
+def test_a_day_last_written_while_open_stays_as_written_once_it_closes(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str]
+) -> None:
+    """The day closes between two writes: the object as last written is the final one (someone may
+    have copied it since), and a CDR that arrives after the close goes into a part beside it."""
+    account_id, modb_name = account
+    reports = tmp_path / "reports"
+    docs = [d for d in write_calls(couch, account_id, modb_name, 2) if kd_started(d).date() == YESTERDAY.date()]
+    open_config = write_config(tmp_path / "c.toml", couch_server.auth_url, files_sinks(reports, 1), (account_id,))
+    assert run_syncd(open_config, "run", "--once").returncode == 0  # yesterday is still open (30 days)
+    main = day_path(reports, "csv", account_id, YESTERDAY)
+    written = main.read_bytes()
+    assert sorted(csv_ids(main)) == sorted(d["_id"] for d in docs)
+
+    closed_config = write_config(tmp_path / "c.toml", couch_server.auth_url, files_sinks(reports, 1, 0), (account_id,))
+    old_modb = modb_name[:-6] + f"{YESTERDAY:%Y%m}"
+    late = kd.write_as_kazoo(couch, old_modb, kd.cdr_doc(account_id, YESTERDAY))  # after the day closed
+    assert run_syncd(closed_config, "run", "--once").returncode == 0
+    assert main.read_bytes() == written
+    (part,) = [p for p in main.parent.iterdir() if p.name != main.name]
+    assert csv_ids(part) == [late["_id"]]
+
+
+def kd_started(doc: dict[str, Any]) -> dt.datetime:
+    return dt.datetime.fromtimestamp(doc["timestamp"] - doc["duration_seconds"] - kd.GREGORIAN, dt.UTC)
+
+
 def csv_ids(path: Path) -> list[str]:
     return [r[0] for r in list(csv.reader(io.StringIO(path.read_text())))[1:]]
 

@@ -1,6 +1,6 @@
 """The CDR queue is thinned once every sink has exported a CDR and keep_days have passed: the
 state database stops growing by a CDR's doc per call, a replay still duplicates nothing, a sink
-added later is told where to get the older CDRs, and a files sink holds thinning back."""
+added later is told where to get the older CDRs, and a files sink's open days stay whole."""
 
 from __future__ import annotations
 
@@ -85,24 +85,46 @@ def test_thinned_cdrs_are_never_exported_twice_and_a_new_sink_is_told_to_export_
     assert _ids(tmp_path, "added_cdrs") == sorted(d["_id"] for d in [*docs, late])
 
 
-def test_a_files_sink_holds_thinning_back(
+def test_with_a_files_sink_only_closed_days_are_thinned_and_their_objects_stay_final(
     tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str]
 ) -> None:
-    """A files sink writes a day again from the queue's whole CDRs when a late one arrives before
-    the day's final write: with one configured, nothing is thinned, however old."""
+    """A files sink writes an open day whole from the queue: its CDRs stay whole however old their
+    queue rows are. A closed day's CDRs are thinned; a late CDR for that day then goes into a part
+    beside its object, and `cdr export` writes the object again, the same, from Kazoo's docs."""
     account_id, modb_name = account
-    for _ in range(3):
-        kd.write_as_kazoo(couch, modb_name, kd.cdr_doc(account_id, NOW))
+    old_day = NOW - dt.timedelta(days=3)
+    old_modb = modb_name[:-6] + f"{old_day:%Y%m}"
+    if not couch.db_exists(old_modb):
+        couch.create_db(old_modb)
+    closed = [kd.write_as_kazoo(couch, old_modb, kd.cdr_doc(account_id, old_day)) for _ in range(3)]
+    today = [kd.write_as_kazoo(couch, modb_name, kd.cdr_doc(account_id, NOW)) for _ in range(2)]
     (tmp_path / "files").mkdir()
     sinks = (
         f'[backends.share]\ntype = "local"\npath = "{tmp_path / "files"}"\n\n[cdr]\nkeep_days = 1\n\n'
         '[[cdr.sink]]\nname = "local"\n\n[[cdr.sink]]\nname = "days"\ntype = "files"\nbackend = "share"\n'
-        'folder = "cdrs"\nflush_interval = 1\n'
+        'folder = "cdrs"\nflush_interval = 1\nclose_after = 0\n'
     )
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, sinks, (account_id,))
     assert run_syncd(config, "run", "--once").returncode == 0
-    rows, whole = _queue(tmp_path)
-    assert rows == 3 and whole > 0
+    day_dir = (
+        tmp_path / f"files/cdrs/account_id={account_id}/year={old_day.year}/month={old_day.month:02d}"
+        f"/day={old_day.day:02d}"
+    )
+    sealed = (day_dir / "cdrs.csv").read_bytes()
+
     _age_queue(tmp_path, 30)
     assert run_syncd(config, "run", "--once").returncode == 0
-    assert _queue(tmp_path) == (3, whole)
+    with _state(tmp_path) as db:
+        whole = {r[0] for r in db.execute("SELECT doc_id FROM cdrs WHERE doc != x''")}
+    assert whole == {d["_id"] for d in today}  # the open day's CDRs, however old their rows
+
+    late = kd.write_as_kazoo(couch, old_modb, kd.cdr_doc(account_id, old_day))
+    assert run_syncd(config, "run", "--once").returncode == 0
+    assert (day_dir / "cdrs.csv").read_bytes() == sealed  # final
+    (part,) = [p for p in day_dir.iterdir() if p.name != "cdrs.csv"]
+    assert late["_id"] in part.read_text() and not any(d["_id"] in part.read_text() for d in closed)
+
+    window = ["cdr", "export", "--from", str(old_day.date()), "--to", str(old_day.date()), "--sink", "days"]
+    assert run_syncd(config, *window).returncode == 0
+    assert (day_dir / "cdrs.csv").read_bytes() == sealed  # written again from Kazoo's docs: the same bytes
+    assert late["_id"] in part.read_text()
