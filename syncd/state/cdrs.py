@@ -142,7 +142,8 @@ class CdrQueue:
                 )
 
     def thinned_through(self) -> int:
-        """The seq through which the queue holds no docs (0: nothing thinned)."""
+        """The seq through which thinning has gone (0: not yet). Below it a row is whole only when
+        thinning had to leave it (its call's day still open for a files sink) or export restored it."""
         row = self.db.execute("SELECT seq FROM cursors WHERE feed = ?", (THINNED,)).fetchone()
         return int(json.loads(row[0])) if row else 0
 
