@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncd.flows.cdr.drain import Offsets, drain
-from syncd.flows.cdr.pg_copy import copy_of_queued
+from syncd.flows.cdr.pg_copy import CopyBatch, copy_of_queued
 from syncd.flows.cdr.records import CdrSink, SinkUnavailable
 from syncd.flows.cdr.rows import sink_row
 from syncd.flows.cdr.sql import SqlSink
@@ -25,8 +25,8 @@ log = logging.getLogger("syncd.cdr")
 
 
 HELPED = 100  # CDRs in a batch from which PostgreSQL's COPY text is made by the helper process
-# A batch's CDRs, their rows (None when the helper made the text), and the text for COPY (PostgreSQL)
-Prepared = tuple[list[QueuedCdr], list[dict[str, Any]] | None, str | None]
+# A batch's CDRs, their rows (None when the helper made the text), and the batch for COPY (PostgreSQL)
+Prepared = tuple[list[QueuedCdr], list[dict[str, Any]] | None, CopyBatch | None]
 
 
 class SinkPump:
@@ -63,10 +63,10 @@ class SinkPump:
         return wanted, rows, self.writer.copy_text(rows)
 
     def _write(self, prepared: Prepared) -> int:
-        wanted, rows, copy_text = prepared
+        wanted, rows, copy_batch = prepared
         try:
-            if copy_text is not None:
-                self.writer.copy(copy_text)
+            if copy_batch is not None:
+                self.writer.copy(copy_batch)
             else:
                 self.writer.upsert(rows or [])
             return len(wanted)

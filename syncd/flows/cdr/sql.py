@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from syncd.flows.cdr.pg_copy import CopyUpsert, copy_text
+from syncd.flows.cdr.pg_copy import CopyBatch, CopyUpsert, copy_text
 from syncd.flows.cdr.records import CdrSink, SinkUnavailable
 from syncd.flows.cdr.rows import json_text
 from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS
@@ -43,7 +43,7 @@ class SqlSink:
             self._ready()
         return f"{self.describe()} reachable"
 
-    def copy_text(self, rows: Sequence[dict[str, Any]]) -> str | None:
+    def copy_text(self, rows: Sequence[dict[str, Any]]) -> CopyBatch | None:
         """What upsert sends PostgreSQL for these rows, made ahead (None: another database, or a
         single row, goes by INSERT)."""
         if len(rows) < 2 or not self.copies():
@@ -68,13 +68,13 @@ class SqlSink:
             with engine.begin() as conn:
                 conn.execute(self._statement(table, engine.dialect.name), list(rows))
 
-    def copy(self, text: str) -> None:
+    def copy(self, batch: CopyBatch) -> None:
         """Write a batch given as COPY's text (copy_text, copy_of_queued) in one transaction; PostgreSQL
         only. Raises SinkUnavailable."""
         with self._guard("write to"):
             self._ready()
             with self._engine_().begin() as conn:
-                self._copy_upsert(conn, text)
+                self._copy_upsert(conn, batch)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -95,13 +95,13 @@ class SqlSink:
             return ins_m.on_duplicate_key_update({n: ins_m.inserted[n] for n in others})
         raise SinkUnavailable(f"CDR sink {self.sink.name!r}: SQL dialect {dialect!r} has no upsert syncd knows")
 
-    def _copy_upsert(self, conn: sa.Connection, text: str) -> None:
+    def _copy_upsert(self, conn: sa.Connection, batch: CopyBatch) -> None:
         """PostgreSQL: the batch by COPY (pg_copy.py), in this transaction."""
         if self._copy is None:
             self._copy = CopyUpsert(self.sink, partial(_quoted, conn.engine))
         dbapi_error = conn.dialect.loaded_dbapi.Error
         try:
-            self._copy.send(conn.connection.driver_connection, text)
+            self._copy.send(conn.connection.driver_connection, batch)
         except dbapi_error as exc:  # as SQLAlchemy would have wrapped it
             raise sa.exc.DBAPIError.instance(self._copy.copy, None, exc, dbapi_error) from exc
 

@@ -19,11 +19,12 @@ import orjson
 import requests
 
 from syncd.flows.cdr import rows
-from syncd.flows.cdr.pg_copy import copy_of_queued, copy_text
+from syncd.flows.cdr.pg_copy import CopyBatch, copy_of_queued, copy_text
 from syncd.flows.cdr.pump import HELPED
 from syncd.flows.cdr.reader import found_cdr
 from syncd.flows.cdr.records import CdrSink, Column
 from syncd.flows.cdr.rows import public_doc, sink_row
+from syncd.flows.cdr.sql import SqlSink
 from syncd.kazoo.cdrs import COLUMNS, public_row, utc_offset
 from syncd.kazoo.couch import CouchClient
 from tests.conftest import run_syncd, write_config
@@ -135,7 +136,33 @@ def test_the_helpers_text_is_the_one_syncd_makes_itself_also_for_cdrs_queued_by_
     assert copy_of_queued(sink, as_queued) == expected
     compressed = [(zlib.compress(orjson.dumps(d)), -18000) for d in docs]  # earlier still: zlib
     assert copy_of_queued(sink, compressed) == expected
-    assert all(line.count("\t") == len(columns) - 1 for line in expected.splitlines())  # no value split a row
+    assert all(line.count("\t") == len(columns) - 1 for line in expected.text.splitlines())  # no value split a row
+    assert expected.keys == tuple(d["_id"] for d in docs)
+
+
+def test_a_batch_whose_row_appeared_since_it_was_looked_for_is_upserted_not_refused(
+    postgres_server: PostgresServer,
+) -> None:
+    """A batch none of whose rows is in the table goes straight in by COPY. If one got there
+    between the look and the COPY (another writer), the COPY's unique violation is undone and the
+    same batch is upserted in the same transaction: every row once, the newer values kept."""
+    table = "cdrs_" + secrets.token_hex(4)
+    url = postgres_server.url.replace("syncd@", f"syncd:{postgres_server.password}@")
+    sink = CdrSink(name="s", type="sql", url=url, display="pg", table=table, columns=COLUMNS_ALL)
+    writer = SqlSink(sink)
+    try:
+        docs = backlog(kd.new_id(), 5)
+        rows = [sink_row(sink, d, 0) for d in docs]
+        writer.upsert([{**rows[0], "cost": 1}])  # the other writer's row, a single INSERT
+        batch = copy_text(sink, rows)
+        writer.copy(CopyBatch(batch.text, batch.keys[1:]))  # as if looked for before that row came
+        found = {r["id"]: r for r in pg_rows(postgres_server, table)}
+        assert sorted(found) == sorted(d["_id"] for d in docs)
+        assert found[docs[0]["_id"]]["cost"] == rows[0]["cost"]  # the batch's value won
+        writer.copy(batch)  # all there now: the upsert path, still once each
+        assert len(pg_rows(postgres_server, table)) == len(docs)
+    finally:
+        writer.close()
 
 
 def test_the_helper_keeps_no_more_per_batch_than_the_batch() -> None:
