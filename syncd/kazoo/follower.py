@@ -229,17 +229,17 @@ class Follower:
     def _doc_items(self, name: str, account_id: str, doc: dict[str, Any]) -> list[NewItem]:
         """The work in one document. A document that cannot be read is that document's problem
         (in status, until it changes); PlanError (the account's plan) is the account's."""
-        scope = f"doc:{name}/{str(doc.get('_id'))[:200]}"
         try:
             items = self.planner.items(name, doc)
         except (PlanError, StateError):
             raise
         except Exception as exc:  # noqa: BLE001 - one document's bad data never stops the others
             text = self.bulkhead.contain(f"account={account_id} db={name} doc={str(doc.get('_id'))[:200]!r}", exc)
+            scope = _doc_scope(name, doc)
             self.state.problems.set(scope, f"{text}; skipped until the document changes (account {account_id})")
             self._doc_problems.add(scope)
             return []
-        if scope in self._doc_problems:
+        if self._doc_problems and (scope := _doc_scope(name, doc)) in self._doc_problems:
             self._doc_problems.discard(scope)
             self.state.problems.clear(scope)
         return items
@@ -282,3 +282,8 @@ class Follower:
             self.state.feeds.record_changes(db, last_seq, [])
             if len(results) < self.page_size:
                 return docs
+
+
+def _doc_scope(db: str, doc: dict[str, Any]) -> str:
+    """A document's problem scope in the state database (made only when there is a problem to find)."""
+    return f"doc:{db}/{str(doc.get('_id'))[:200]}"

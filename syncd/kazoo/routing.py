@@ -208,13 +208,15 @@ class DocPlanner:
 
     def items(self, db_name: str, doc: dict[str, Any]) -> list[NewItem]:
         """Work for doc in db_name. Raises PlanError when the account's plan is broken."""
-        info = dbnames.parse(db_name)
         if UNREADABLE in doc:
             raise DocError(doc, "(document)", str(doc[UNREADABLE]))
         if not isinstance(doc.get("_id"), str) or not isinstance(doc.get("pvt_type", ""), str):
             raise DocError(doc, "_id/pvt_type", "must be text")
-        if info is None or _skip(doc) or not (doc.get("_attachments") or doc.get("pvt_attachments")):
+        if _skip(doc) or not (doc.get("_attachments") or doc.get("pvt_attachments")):
             return []  # nothing to upload (a CDR, most of an MODB): no plan is consulted
+        info = dbnames.parse(db_name)
+        if info is None:
+            return []
         found: list[NewItem] = []
         if self.follow_plans:
             found += self._plan_items(db_name, info, doc)
