@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -53,8 +53,9 @@ class QueuedCdr:
         return unpack(self.blob)
 
 
-@dataclass(frozen=True)
-class FoundCdr:
+class FoundCdr(NamedTuple):
+    """A CDR doc as read from Kazoo, to be queued (a tuple: one is made per CDR read)."""
+
     db: str
     account_id: str
     doc: dict[str, Any]
