@@ -24,6 +24,7 @@ from syncd.flows.cdr.rows import json_text, sink_values
 from syncd.state.cdrs import unpack
 
 BATCH_TABLE = "syncd_cdr_batch"
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE (the driver's own classes stay behind SQLAlchemy)
 _SPECIAL = re.compile(r"[\\\t\n\r]")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -68,12 +69,12 @@ class CopyUpsert:
     def _copy_new(self, driver: Any, cursor: Any, text: str) -> bool:
         """COPY straight into the table. False, and nothing written, when a row of the batch got
         there meanwhile (another writer): the savepoint is undone and the batch goes by upsert."""
-        from psycopg import errors  # a PostgreSQL sink's driver: loaded with it
-
         try:
             with driver.transaction(), cursor.copy(self.direct) as copy:
                 copy.write(text)
-        except errors.UniqueViolation:
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION:
+                raise
             return False
         return True
 
