@@ -115,3 +115,19 @@ def test_a_thinned_cdr_read_again_is_not_queued_again_and_export_makes_it_whole(
     changed = {**docs[2], "_rev": "2-b", "cost": 5}
     assert state.cdrs.record("cdr:db", "s2", "s3", [found(changed)]) == 1
     assert [(q.doc["_id"], q.doc["_rev"]) for q in state.cdrs.after("sql", 100)] == [(docs[2]["_id"], "2-b")]
+
+
+def test_with_a_files_sink_a_cdr_without_a_usable_time_or_dated_in_the_future_stays_whole(tmp_path: Path) -> None:
+    """A tenant's CDR may carry no time or a time years ahead: its day is never closed, so a files
+    sink could still write it whole from the queue, and thinning leaves it."""
+    state = State(str(tmp_path / "s.sqlite3"))
+    docs = cdrs(3)
+    undated = FoundCdr(MODB, ACCOUNT, docs[1], None)
+    future = FoundCdr(MODB, ACCOUNT, docs[2], 2**62)
+    state.cdrs.record("cdr:db", None, "s1", [found(docs[0]), undated, future])
+    last = state.cdrs.after("probe", 100, after=0)[-1].seq
+    state.cdrs.advance("days", last, 3, None)
+    assert state.cdrs.thin(["days"], time.time() + 60, started_before=call_start(docs[0]) + 1) == 1
+    assert sorted(q.doc["_id"] for q in state.cdrs.after("probe", 100, after=0)) == sorted(
+        [docs[1]["_id"], docs[2]["_id"]]
+    )

@@ -83,14 +83,17 @@ def copy_text(sink: CdrSink, rows: Sequence[dict[str, Any]]) -> CopyBatch:
     """The rows as COPY's text, in the sink's column order. A CDR met twice in one batch is
     written once, as last seen (one statement may not update a row twice)."""
     names = [c.name for c in sink.columns]
-    return _copy_batch(names.index(sink.key_column), [[row.get(n) for n in names] for row in rows])
+    return _copy_batch(_key_index(sink), [[row.get(n) for n in names] for row in rows])
 
 
 def copy_of_queued(sink: CdrSink, cdrs: Sequence[tuple[bytes, int]]) -> CopyBatch:
     """copy_text of queued CDRs given as (their JSON as queued, the account's UTC offset at the
     call): plain data in, text out, so the helper process can make it (runtime/helper)."""
-    key = [c.name for c in sink.columns].index(sink.key_column)
-    return _copy_batch(key, [sink_values(sink, unpack(blob), offset) for blob, offset in cdrs])
+    return _copy_batch(_key_index(sink), [sink_values(sink, unpack(blob), offset) for blob, offset in cdrs])
+
+
+def _key_index(sink: CdrSink) -> int:
+    return [c.name for c in sink.columns].index(sink.key_column)
 
 
 def _copy_batch(key: int, rows: list[list[Any]]) -> CopyBatch:
