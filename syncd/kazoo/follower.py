@@ -23,7 +23,7 @@ from syncd.errors import CouchUnavailable, PlanError, StateError
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient, DbUpdatesUnsupported
 from syncd.kazoo.deletes import is_deleted
-from syncd.kazoo.feed_pages import FeedPages, Page
+from syncd.kazoo.feed_pages import CHANGES_PAGE, FeedPages, Page
 from syncd.kazoo.hot_feeds import HotFeeds
 from syncd.kazoo.routing import DocPlanner
 from syncd.runtime.bulkhead import Bulkhead
@@ -52,7 +52,7 @@ class Follower:
         planner: DocPlanner,
         accounts: tuple[str, ...] = (),
         history_months: int = 12,
-        page_size: int = 500,
+        page_size: int = CHANGES_PAGE,
         on_work: Callable[[], None] = lambda: None,
         bulkhead: Bulkhead | None = None,
         on_update: Callable[[], None] = lambda: None,

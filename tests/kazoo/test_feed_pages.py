@@ -17,14 +17,13 @@ from syncd import config
 from syncd.daemon import Daemon
 from syncd.errors import StateUnavailable
 from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.feed_pages import CHANGES_PAGE as PAGE
 from syncd.kazoo.feed_pages import FeedPages, Page
 from syncd.runtime.bulkhead import Bulkhead
 from tests.conftest import write_config
 from tests.support import kazoo_data as kd
 from tests.support.servers import CouchServer
 from tests.support.sql_servers import sqlite_rows
-
-PAGE = 500  # the follower's and the CDR reader's page size
 
 
 def page(full: bool) -> Page:

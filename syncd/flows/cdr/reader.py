@@ -21,12 +21,11 @@ from syncd.errors import CouchUnavailable, StateError
 from syncd.kazoo.cdrs import ANONYMOUS_CDRS, call_start, is_cdr
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.dbnames import parse
-from syncd.kazoo.feed_pages import FeedPages, Page
+from syncd.kazoo.feed_pages import CHANGES_PAGE, FeedPages, Page
 from syncd.state import State
 from syncd.state.cdrs import FoundCdr
 
 log = logging.getLogger("syncd.cdr")
-PAGE = 500  # changes per page, as the follower reads them (a page is decoded whole: its size bounds memory)
 
 
 class CdrReader:
@@ -78,7 +77,7 @@ class CdrReader:
         if name != ANONYMOUS_CDRS and self.pages.being_read(name):
             return 0  # the follower is reading this backlog: its pages come here
         queued = 0
-        pages = self.couch.changes_pages(name, self.state.feeds.cursor(f"cdr:{name}") or 0, PAGE)
+        pages = self.couch.changes_pages(name, self.state.feeds.cursor(f"cdr:{name}") or 0, CHANGES_PAGE)
         for results, since, last_seq in pages:
             taken = self._record(name, account_id, since, results, last_seq)
             if taken is None:  # the follower's pages moved the cursor meanwhile: they go on from there
