@@ -23,6 +23,7 @@ from syncd.engine.twoway import Report
 from syncd.flows.attachments.flow import AttachmentsFlow, ReconcileArgs
 from syncd.flows.cdr.flow import CdrFlow
 from syncd.flows.fax.flow import FaxFlow, received_fax_rendition
+from syncd.flows.media.flow import MediaFlow
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.feed_pages import FeedPages
@@ -35,7 +36,7 @@ from syncd.state import State
 
 log = logging.getLogger("syncd")
 
-FLOWS: tuple[type[Flow], ...] = (AttachmentsFlow, FaxFlow, CdrFlow)
+FLOWS: tuple[type[Flow], ...] = (AttachmentsFlow, FaxFlow, CdrFlow, MediaFlow)
 
 
 def probes(config: Config, couch: CouchClient, kazoo_reachable: bool) -> list[Probe]:
@@ -73,7 +74,8 @@ class Daemon:
         self.attachments = AttachmentsFlow(shared)
         self.fax = FaxFlow(shared)
         self.cdr = CdrFlow(shared)
-        self.flows: list[Flow] = [self.attachments, self.fax, self.cdr]
+        self.media = MediaFlow(shared)
+        self.flows: list[Flow] = [self.attachments, self.fax, self.cdr, self.media]
 
     # -- what the CLI asks -------------------------------------------------------
     def reconcile(self, args: ReconcileArgs, stop: threading.Event, progress: Any, say: Any) -> Report:

@@ -22,6 +22,7 @@ from syncd.config.cdr import CdrConfig, cdr_config
 from syncd.config.crossbar import CrossbarConfig, crossbar_config
 from syncd.config.fax import FaxConfig, fax_config
 from syncd.config.kinds import DAY, FLOW_KINDS
+from syncd.config.media import MediaConfig, media_config
 from syncd.config.overlaps import Place, check_overlaps, place
 from syncd.config.two_way import TwoWayConfig, two_way_config
 from syncd.config.validator import Validator, read_credential_file
@@ -104,6 +105,7 @@ class Config:
     two_way: TwoWayConfig = TwoWayConfig()
     fax: FaxConfig = FaxConfig()
     cdr: CdrConfig = CdrConfig()
+    media: MediaConfig = MediaConfig()
     # keys that still work but have moved, each with where to (logged as warnings at start)
     deprecations: tuple[str, ...] = ()
 
@@ -142,7 +144,9 @@ def load(path: str) -> Config:
 def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     """Validate an already-parsed TOML document."""
     v = Validator()
-    v.unknown(raw, "", {"couchdb", "state", "log", "kazoo", "upload", "backends", "flows", "two_way", "fax", "cdr"})
+    v.unknown(
+        raw, "", {"couchdb", "state", "log", "kazoo", "upload", "backends", "flows", "two_way", "fax", "cdr", "media"}
+    )
     couch = _couch(v, v.table(raw, "couchdb", required=True))
     state = v.table(raw, "state", required=True)
     v.unknown(state, "state", {"path"})
@@ -168,7 +172,8 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     two_way = two_way_config(v, two_way_table)
     fax = fax_config(v, v.table(raw, "fax"), set(backends))
     cdr = cdr_config(v, v.table(raw, "cdr"), state_path, {n: b.type for n, b in backends.items()})
-    check_overlaps(v, _places(backends, flows, fax, cdr))
+    media = media_config(v, v.table(raw, "media"), set(backends))
+    check_overlaps(v, _places(backends, flows, fax, cdr, media))
     if fax.submit_via == "crossbar" and not kazoo.crossbar:
         v.problem(
             "fax.submit_via",
@@ -188,12 +193,17 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
         two_way,
         fax,
         cdr,
+        media,
         tuple(notices),
     )
 
 
 def _places(
-    backends: dict[str, BackendConfig], flows: tuple[FlowConfig, ...], fax: FaxConfig, cdr: CdrConfig
+    backends: dict[str, BackendConfig],
+    flows: tuple[FlowConfig, ...],
+    fax: FaxConfig,
+    cdr: CdrConfig,
+    media: MediaConfig,
 ) -> list[Place]:
     found = [
         place(f"flows[{i}] {f.name!r}", "flow", backends[f.backend].type, backends[f.backend].options, f.prefix)
@@ -209,6 +219,17 @@ def _places(
     found += [
         place(f"cdr.sink {name!r}", "cdr files", backends[f.backend].type, backends[f.backend].options, f.folder)
         for name, f in files
+    ]
+    found += [
+        place(
+            f"media.library {b.name!r}",
+            "media library",
+            backends[b.backend].type,
+            backends[b.backend].options,
+            b.folder,
+        )
+        for b in media.libraries
+        if b.backend in backends
     ]
     return found
 

@@ -72,6 +72,8 @@ def _consequence(a: str, b: str) -> str:
         return "what the flow uploads would be faxed"
     if "outbox" in kinds and "cdr files" in kinds:
         return "CDR files would be faxed"
+    if "media library" in kinds:
+        return "files of one would become media of the other, and its deletes would delete media"
     if "cdr files" in kinds:
         return "two writers would rewrite each other's files (and two-way sync would take them for its own)"
     return "each would take the other's objects for its own"

@@ -156,10 +156,12 @@ class TwoWay:
         return False
 
     # -- acting ------------------------------------------------------------
-    def confirm(self, report: Report, allow_deletes: bool = False, account_id: str | None = None) -> None:
+    def confirm(
+        self, report: Report, allow_deletes: bool = False, account_id: str | None = None, target: str | None = None
+    ) -> None:
         """Second sightings: HEAD each due item, guard, then delete in Kazoo or re-upload."""
         gone: list[Item] = []
-        for item in self.state.listings.due_missing(time.time() - self.policy.grace, limit=100_000):
+        for item in self.state.listings.due_missing(time.time() - self.policy.grace, 100_000, target):
             if account_id and item.account_id != account_id:
                 continue
             if self._contained(item, report, partial(self._still_gone, item, report)):

@@ -24,6 +24,7 @@ from syncd.state.feeds import Feeds
 from syncd.state.guard import Holds
 from syncd.state.items import Item, ItemStatus, NewItem
 from syncd.state.listings import Listings
+from syncd.state.media import MediaItems
 from syncd.state.problems import Problems
 from syncd.state.schema import MIGRATIONS, SCHEMA_VERSION
 from syncd.state.work import WorkItems
@@ -47,6 +48,7 @@ class State:
         self.problems = Problems(self.db)
         self.fax = FaxJobs(self.db)
         self.cdrs = CdrQueue(self.db)
+        self.media = MediaItems(self.db)
 
     def close(self) -> None:
         self.db.close()

@@ -32,12 +32,13 @@ class Feeds:
         now = time.time()
         with self.db.tx() as db:
             count, _ = record_rows(db, items, feed, deleted_docs, now)
-            db.execute(
-                "INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
-                (feed, json.dumps(seq), now),
-            )
+            _move(db, feed, seq, now)
         return count
+
+    def move(self, feed: str, seq: Any) -> None:
+        """Move a cursor with nothing to record beside it (a feed read for a flow of its own)."""
+        with self.db.tx() as db:
+            _move(db, feed, seq, time.time())
 
     def databases(self) -> dict[str, str]:
         """Followed database name -> its account id."""
@@ -49,3 +50,11 @@ class Feeds:
                 "INSERT OR IGNORE INTO databases (name, account_id, found_at) VALUES (?, ?, ?)",
                 (name, account_id, time.time()),
             )
+
+
+def _move(db: Any, feed: str, seq: Any, now: float) -> None:
+    db.execute(
+        "INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+        (feed, json.dumps(seq), now),
+    )

@@ -6,6 +6,11 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+# Items of a media library (syncd.flows.media) have targets "media:<library>". Their file is the
+# source, not Kazoo's doc: the attachments flow's queries leave them to their own flow.
+LIBRARY_TARGET_PREFIX = "media:"
+NOT_LIBRARY = "target NOT LIKE 'media:%'"
+
 
 class ItemStatus(StrEnum):
     """Where an item stands: the items.status column."""

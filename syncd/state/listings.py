@@ -14,7 +14,7 @@ from itertools import islice
 from typing import Any, Protocol
 
 from syncd.state.db import Database
-from syncd.state.items import ITEM_COLUMNS, Item, item_from_row
+from syncd.state.items import ITEM_COLUMNS, NOT_LIBRARY, Item, item_from_row
 
 TRACKED = "('synced', 'offloaded')"  # statuses whose object should exist in the backend
 _BATCH = 1000
@@ -153,20 +153,22 @@ class Listings:
                 [(i,) for i in item_ids],
             )
 
-    def due_missing(self, seen_before: float, limit: int = 500) -> list[Item]:
-        """Items first seen missing before `seen_before`: due for their second sighting."""
+    def due_missing(self, seen_before: float, limit: int = 500, target: str | None = None) -> list[Item]:
+        """Items first seen missing before `seen_before`: due for their second sighting. Without a
+        target, a media library's items are left out (their flow asks for them by target)."""
+        scope, args = ("target = ?", (target,)) if target else (NOT_LIBRARY, ())
         rows = self.db.execute(
             f"SELECT {ITEM_COLUMNS} FROM items WHERE missing_since IS NOT NULL "  # noqa: S608
-            f"AND missing_since <= ? AND status IN {TRACKED} ORDER BY missing_since "
+            f"AND missing_since <= ? AND status IN {TRACKED} AND {scope} ORDER BY missing_since "
             "LIMIT ?",
-            (seen_before, limit),
+            (seen_before, *args, limit),
         ).fetchall()
         return [item_from_row(r) for r in rows]
 
     def items_at(self, object_key: str) -> list[Item]:
         rows = self.db.execute(
             f"SELECT {ITEM_COLUMNS} FROM items WHERE object_key = ? "  # noqa: S608
-            f"AND status IN {TRACKED}",
+            f"AND status IN {TRACKED} AND {NOT_LIBRARY}",
             (object_key,),
         ).fetchall()
         return [item_from_row(r) for r in rows]
@@ -183,7 +185,7 @@ class Listings:
         """Tracked items whose Kazoo doc was deleted, waiting for their backend policy."""
         rows = self.db.execute(
             f"SELECT {ITEM_COLUMNS} FROM items WHERE kazoo_deleted_at IS NOT NULL "  # noqa: S608
-            f"AND status IN {TRACKED} ORDER BY kazoo_deleted_at LIMIT ?",
+            f"AND status IN {TRACKED} AND {NOT_LIBRARY} ORDER BY kazoo_deleted_at LIMIT ?",
             (limit,),
         ).fetchall()
         return [item_from_row(r) for r in rows]

@@ -1,0 +1,79 @@
+"""Configuration of media libraries: the [media] table and its [[media.library]] entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncd.config.validator import Validator, _is_account_id
+from syncd.flows.media.records import Library
+
+_LIBRARY_KEYS = {
+    "name",
+    "account",
+    "backend",
+    "folder",
+    "max_size_mb",
+    "max_seconds",
+    "settle_seconds",
+    "language",
+    "export_kazoo_media",
+    "owner_media",
+}
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    poll_interval: float = 30.0
+    libraries: tuple[Library, ...] = field(default_factory=tuple)
+
+
+def media_config(v: Validator, t: dict[str, Any], backends: set[str]) -> MediaConfig:
+    v.unknown(t, "media", {"poll_interval", "library"})
+    raw = t.get("library", [])
+    if not isinstance(raw, list):
+        v.problem("media.library", "must be an array of tables ([[media.library]])")
+        raw = []
+    libraries = [lib for i, b in enumerate(raw) if (lib := _library(v, b, f"media.library[{i}]", backends))]
+    names = [lib.name for lib in libraries]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        v.problem("media.library", f"two libraries are named {name!r}; each needs its own name")
+    return MediaConfig(v.number(t, "media.poll_interval", 30.0, minimum=0.1, maximum=86400), tuple(libraries))
+
+
+def _library(v: Validator, b: Any, path: str, backends: set[str]) -> Library | None:
+    if not isinstance(b, dict):
+        v.problem(path, "must be a table")
+        return None
+    v.unknown(b, path, _LIBRARY_KEYS)
+    account = b.get("account")
+    if not _is_account_id(account):
+        v.problem(f"{path}.account", "missing or not a 32-character lowercase hex account id")
+    backend = v.string(b, f"{path}.backend", required=True)
+    if backend and backend not in backends:
+        v.problem(
+            f"{path}.backend", f"names no [backends.{backend}] table (defined: {', '.join(sorted(backends)) or 'none'})"
+        )
+    folder = v.folder(b, f"{path}.folder", None)
+    language = v.string(b, f"{path}.language") or "en-us"
+    if not _is_language(language):
+        v.problem(f"{path}.language", f'must be a language tag like "en-us" or "fr-ca" (got {language!r})')
+    if folder is None or not backend or not _is_account_id(account):
+        return None
+    return Library(
+        name=v.string(b, f"{path}.name") or f"{backend}:{folder}",
+        account_id=str(account),
+        backend=backend,
+        folder=folder,
+        max_bytes=int(v.number(b, f"{path}.max_size_mb", 50, minimum=0.001, maximum=1024) * 1024 * 1024),
+        max_seconds=v.number(b, f"{path}.max_seconds", 3600, minimum=1, maximum=86400),
+        settle=v.number(b, f"{path}.settle_seconds", 5.0, minimum=0, maximum=3600),
+        language=language.lower(),
+        export_kazoo_media=v.boolean(b, f"{path}.export_kazoo_media", True),
+        owner_media=v.boolean(b, f"{path}.owner_media", False),
+    )
+
+
+def _is_language(value: str) -> bool:
+    parts = value.split("-")
+    return 1 <= len(parts) <= 3 and all(p.isascii() and p.isalnum() and 1 <= len(p) <= 8 for p in parts)

@@ -1,0 +1,123 @@
+"""Audio judged by decoding it, never by its name: ffprobe (Debian's ffmpeg package) reads
+the file and says what it holds.
+
+A file is taken when it has an audio stream, no picture stream beyond cover art,
+a duration within the library's limits, and a container Kazoo serves
+(kazoo-reference §8: wav, mp3, ogg). Anything else is a rejection whose reason
+a person can act on. A text file renamed `.mp3` has no audio stream: rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syncd.errors import SyncdError
+
+PROBE_TIMEOUT = 60.0  # seconds; a file ffprobe cannot judge in this time is rejected
+# ffprobe's format name -> (content type as Kazoo's media schema lists it, attachment extension)
+KAZOO_FORMATS = {"wav": ("audio/x-wav", "wav"), "mp3": ("audio/mpeg", "mp3"), "ogg": ("audio/ogg", "ogg")}
+
+
+class AudioRejected(SyncdError):
+    """The file is not audio Kazoo can play; the message says why and what to do."""
+
+
+class ToolMissing(SyncdError):
+    """ffprobe or ffmpeg is not installed."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int
+    max_seconds: float
+
+
+@dataclass(frozen=True)
+class Audio:
+    container: str  # ffprobe's first format name: "wav", "mp3", "ogg", "flac" ...
+    duration: float
+    channels: int
+    sample_rate: int
+
+    @property
+    def kazoo_format(self) -> tuple[str, str] | None:
+        """(content type, extension) when Kazoo serves this container as it is."""
+        return KAZOO_FORMATS.get(self.container)
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise ToolMissing(f"{name} is not installed; media libraries need it: apt-get install ffmpeg")
+    return found
+
+
+def judge(path: Path, limits: Limits) -> Audio:
+    """What audio the file holds; raises AudioRejected with the reason."""
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioRejected("the file is empty")
+    if size > limits.max_bytes:
+        raise AudioRejected(f"{size} bytes is over the library's max_size_mb ({limits.max_bytes} bytes)")
+    facts = _probe(path)
+    audio = _audio(facts)
+    if audio.duration <= 0:
+        raise AudioRejected("the audio has no length (0 seconds)")
+    if audio.duration > limits.max_seconds:
+        raise AudioRejected(
+            f"the audio lasts {audio.duration:.0f} s, over the library's max_seconds ({limits.max_seconds:g} s)"
+        )
+    return audio
+
+
+def _probe(path: Path) -> dict[str, Any]:
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed tool, the file as one argument
+            [tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+            capture_output=True,
+            timeout=PROBE_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise AudioRejected(f"ffprobe could not read the file within {PROBE_TIMEOUT:g} s") from None
+    if done.returncode != 0:
+        why = done.stderr.decode(errors="replace").strip().splitlines()
+        raise AudioRejected(f"not audio ffprobe can decode ({why[-1] if why else 'no reason given'})")
+    try:
+        facts = json.loads(done.stdout)
+    except ValueError:
+        raise AudioRejected("ffprobe gave no readable answer for this file") from None
+    return facts if isinstance(facts, dict) else {}
+
+
+def _audio(facts: dict[str, Any]) -> Audio:
+    streams = [s for s in facts.get("streams") or [] if isinstance(s, dict)]
+    sound = [s for s in streams if s.get("codec_type") == "audio"]
+    pictures = [
+        s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+    ]
+    container = str((facts.get("format") or {}).get("format_name") or "?").split(",")[0]
+    if not sound:
+        raise AudioRejected(f"no audio in it (ffprobe reads it as {container!r})")
+    if pictures:
+        raise AudioRejected("it holds video; a media library takes audio only")
+    first = sound[0]
+    return Audio(
+        container=container,
+        duration=_number((facts.get("format") or {}).get("duration")) or _number(first.get("duration")),
+        channels=int(_number(first.get("channels"))),
+        sample_rate=int(_number(first.get("sample_rate"))),
+    )
+
+
+def _number(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if number == number and number not in (float("inf"), float("-inf")) else 0.0

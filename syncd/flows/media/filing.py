@@ -1,0 +1,61 @@
+"""Moving a library's files aside: rejected files to rejected/ with a status file saying
+why, files whose media was deleted in Kazoo to .syncd-trash/.
+
+A move is a verified copy (length and MD5), then a delete of the original that
+only happens while it is still the version that was judged (etag-conditional):
+a file replaced meanwhile is judged again and stays. Nothing is deleted uncopied.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from typing import Any
+
+from syncd.backends.base import Backend, ObjectInfo
+from syncd.errors import NotFound, PreconditionFailed
+from syncd.flows.media.records import REJECTED, STATUS_SUFFIX, TRASH
+
+log = logging.getLogger("syncd.media")
+
+
+def move(backend: Backend, info: ObjectInfo, to: str) -> bool:
+    """Copy info's object to `to`, then delete it if unchanged; False when it changed meanwhile."""
+    md5 = info.md5 or backend.stat(info.key).md5
+    with backend.get(info.key) as body:
+        backend.put(to, body, length=info.size, content_type="application/octet-stream", md5=md5)
+    try:
+        backend.delete(info.key, etag=info.etag)
+    except NotFound:
+        pass  # gone meanwhile: the copy is what is left
+    except PreconditionFailed:
+        log.warning("file %r changed while it was moved to %r; the new version stays and is judged again", info.key, to)
+        return False
+    return True
+
+
+def reject(backend: Backend, info: ObjectInfo, library: str, reason: str) -> str:
+    """File a file that is not usable audio under rejected/, with <name>.status.json beside it."""
+    where = REJECTED + info.key
+    moved = move(backend, info, where)
+    status: dict[str, Any] = {
+        "file": info.key,
+        "library": library,
+        "status": "rejected",
+        "reason": reason,
+        "what_to_do": "fix the file and put it into the library again; it is judged anew",
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if not moved:
+        status["note"] = "the file was replaced while it was being rejected; the new version stays in the library"
+    body = json.dumps(status, indent=2, ensure_ascii=False).encode()
+    backend.put(where + STATUS_SUFFIX, io.BytesIO(body), length=len(body), content_type="application/json")
+    return where
+
+
+def to_trash(backend: Backend, info: ObjectInfo) -> str:
+    where = f"{TRASH}{int(time.time())}/{info.key}"
+    move(backend, info, where)
+    return where

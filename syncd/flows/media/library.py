@@ -1,0 +1,197 @@
+"""One media library pass: a folder of a backend and one account's media, both ways.
+
+1. The folder is listed (a library is a few hundred files: the listing is held).
+2. Kazoo's side (syncd.flows.media.from_kazoo): media made or deleted in Kazoo
+   since the library's cursor become files, or send their file to the trash.
+3. The files: a new file, once it has stayed unchanged for `settle` seconds, is
+   judged by decoding (syncd.flows.media.audio) and becomes a media doc with its
+   audio, or goes to rejected/ with a status file; a replaced file gives its
+   media the new audio (same id); a file renamed or moved (same bytes, or the
+   same Drive id) renames its media; a tracked file that is gone is a first
+   sighting for the two-way engine.
+4. The engine confirms sightings a grace period old and soft-deletes the media,
+   behind the location marker, the mass-delete guard and a check that nothing
+   in the account still uses the media (syncd.kazoo.media.MediaDeleter).
+
+A media's id is derived from the file's first place and bytes
+(records.media_id_for), so a syncd killed between writing the doc and
+recording it finds the same doc again instead of making a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from syncd.backends.base import Backend, ObjectInfo
+from syncd.engine.twoway import Report, TwoWay
+from syncd.errors import StateError
+from syncd.flows.media.audio import AudioRejected, Limits
+from syncd.flows.media.filing import reject
+from syncd.flows.media.from_kazoo import FromKazoo
+from syncd.flows.media.records import Library, is_media_file, media_for_key
+from syncd.flows.media.to_kazoo import ToKazoo
+from syncd.runtime.bulkhead import describe
+from syncd.state import Item, State
+
+log = logging.getLogger("syncd.media")
+
+
+@dataclass
+class LibraryReport:
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    look_again_in: float | None = None  # a file is settling: look again then
+
+    def add(self, what: str, n: int = 1) -> None:
+        self.counts[what] = self.counts.get(what, 0) + n
+
+
+class MediaLibrary:
+    def __init__(self, library: Library, backend: Backend, to_kazoo: ToKazoo, state: State, twoway: TwoWay) -> None:
+        self.lib, self.backend, self.state, self.twoway = library, backend, state, twoway
+        self.to_kazoo = to_kazoo
+        self.from_kazoo = FromKazoo(library, backend, to_kazoo.media, state)
+        self.limits = Limits(library.max_bytes, library.max_seconds)
+        self._first_seen: dict[tuple[str, str], float] = {}  # (key, etag) -> when first listed
+
+    def run_pass(self, allow_deletes: bool = False) -> LibraryReport:
+        report = LibraryReport()
+        listing = {info.key: info for info in self.backend.list()}
+        self.from_kazoo.run(listing, report)
+        tracked = self.state.media.of(self.lib.target)
+        if not listing and tracked:
+            self._refuse(
+                "the library folder listed nothing at all while syncd tracks files there: wrong folder, "
+                "or not mounted; nothing is treated as deleted"
+            )
+            return report
+        present = sum(1 for item in tracked if item.object_key in listing)
+        if present and (why := self.twoway.location_refusal(self.lib.target, self.backend, present)):
+            self._refuse(why)
+            return report
+        self._files(listing, tracked, report)
+        if not present and report.counts.get("created"):  # the first media: the marker goes in now
+            self.twoway.location_refusal(self.lib.target, self.backend, report.counts["created"])
+        engine = Report()
+        self.twoway.confirm(engine, allow_deletes, target=self.lib.target)
+        for action, count in engine.counts.items():
+            report.add(action, count)
+        report.errors += [f"deletes held: {why}" for why in engine.held.values()]
+        report.errors += list(engine.refused.values())
+        return report
+
+    # -- the files ---------------------------------------------------------------
+    def _files(self, listing: dict[str, ObjectInfo], tracked: list[Item], report: LibraryReport) -> None:
+        by_key = {item.object_key: item for item in tracked}
+        gone = [item for item in tracked if item.object_key not in listing]
+        new: list[ObjectInfo] = []
+        for key, info in sorted(listing.items()):
+            if not is_media_file(key):
+                continue
+            item = by_key.get(key)
+            if item is None:
+                new.append(info)
+            elif info.etag != item.etag:
+                self._contained(key, report, partial(self._changed, item, info, report))
+            elif item.missing_since is not None:
+                self.state.listings.clear_missing([item.id])
+        for item, info in self._renames(gone, new):
+            self._contained(info.key, report, partial(self._rename, item, info, report))
+            gone.remove(item)
+            new.remove(info)
+        for info in new:
+            self._contained(info.key, report, partial(self._new, info, report))
+        first_sightings = [item.id for item in gone if item.missing_since is None]
+        if first_sightings:
+            self.state.listings.mark_missing(first_sightings)
+            report.add("missing", len(first_sightings))
+            log.info("library=%s %d file(s) gone; their media wait out the grace period", self.lib.name, len(gone))
+
+    def _new(self, info: ObjectInfo, report: LibraryReport) -> None:
+        if info.special:
+            self._reject(info, f"a {info.special} is never read; put the audio file itself here", report)
+        elif self._settled(info, report):
+            try:
+                self.to_kazoo.create(self.lib, info, self.limits)
+                report.add("created")
+            except AudioRejected as exc:
+                self._reject(info, str(exc), report)
+
+    def _changed(self, item: Item, info: ObjectInfo, report: LibraryReport) -> None:
+        md5 = info.md5 or self.backend.stat(info.key).md5
+        if md5 == item.md5:  # touched, not changed: remember the new etag only
+            self.state.media.replaced(item, item, info.etag, md5, info.object_id)
+        elif self._settled(info, report):
+            try:
+                self.to_kazoo.replace(self.lib, item, info, self.limits)
+                report.add("replaced")
+            except AudioRejected as exc:
+                self._reject(info, str(exc), report)
+                self.from_kazoo.restore(item, "its replacement was rejected; Kazoo's audio was put back")
+
+    def _rename(self, item: Item, info: ObjectInfo, report: LibraryReport) -> None:
+        self.to_kazoo.rename(item, info, media_for_key(info.key, self.lib.language).fields)
+        report.add("renamed")
+        log.info("library=%s media=%s file renamed %r -> %r", self.lib.name, item.doc_id, item.object_key, info.key)
+
+    def _renames(self, gone: list[Item], new: list[ObjectInfo]) -> list[tuple[Item, ObjectInfo]]:
+        """Gone files paired with new ones holding the same bytes (or the same Drive file)."""
+        pairs: list[tuple[Item, ObjectInfo]] = []
+        if not gone or not new:
+            return pairs
+        waiting = list(gone)
+        for info in new:
+            if info.special or media_for_key(info.key, "").fixed_id:
+                continue
+            same_file = {i.id for i in self.state.listings.items_with_object_id(self.lib.target, info.object_id or "")}
+            match = next((i for i in waiting if i.id in same_file), None)
+            if match is None and any(i.length == info.size or i.md5 for i in waiting):
+                md5 = info.md5 or self.backend.stat(info.key).md5
+                match = next((i for i in waiting if i.md5 and i.md5 == md5 and not _prompt(i)), None)
+            if match is not None:
+                waiting.remove(match)
+                pairs.append((match, info))
+        return pairs
+
+    def _settled(self, info: ObjectInfo, report: LibraryReport) -> bool:
+        """True once the file has been listed unchanged for `settle` seconds (it may still be copied in)."""
+        seen = self._first_seen.setdefault((info.key, info.etag), time.time())
+        wait = self.lib.settle - (time.time() - seen)
+        if wait <= 0:
+            return True
+        report.look_again_in = min(report.look_again_in or wait, wait)
+        return False
+
+    def _reject(self, info: ObjectInfo, reason: str, report: LibraryReport) -> None:
+        where = reject(self.backend, info, self.lib.name, reason)
+        report.add("rejected")
+        log.warning("library=%s file %r rejected (%s); moved to %r", self.lib.name, info.key, reason, where)
+
+    def _contained(self, key: str, report: LibraryReport, step: Callable[[], Any]) -> None:
+        """One file's failure is that file's: logged, reported, tried again next pass."""
+        try:
+            step()
+        except StateError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bulkhead per file
+            report.errors.append(f"{key}: {describe(exc)}")
+            log.warning("library=%s file %r not handled this pass: %s", self.lib.name, key, describe(exc))
+
+    def _refuse(self, why: str) -> None:
+        if self.state.problems.set(f"media:{self.lib.name}", why):
+            self.state.audit.event(
+                "refused",
+                f"no deletes in media library {self.lib.name}: {why}",
+                account_id=self.lib.account_id,
+                target=self.lib.target,
+            )
+            log.error("library=%s %s", self.lib.name, why)
+
+
+def _prompt(item: Item) -> bool:
+    return "/" in item.doc_id

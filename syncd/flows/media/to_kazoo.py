@@ -1,0 +1,124 @@
+"""Files of a library into Kazoo: a new file becomes a media doc with its audio, a replaced
+file gives its media new audio under the same id, a renamed file renames its media.
+
+Each file is copied to a temporary file first (bounded by the library's
+max_size_mb), judged there by ffprobe, then written to CouchDB; the state row
+comes last, so a failure anywhere leaves the file to be handled again, never a
+media without its row that a second try would duplicate (the id is derived).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from syncd.backends.base import Backend, ObjectInfo
+from syncd.errors import KazooError
+from syncd.flows.media.audio import Audio, AudioRejected, Limits, judge
+from syncd.flows.media.records import Library, media_for_key, media_id_for
+from syncd.kazoo import dbnames
+from syncd.kazoo.deletes import is_deleted
+from syncd.kazoo.media import MEDIA, KazooMedia, MediaAudio, audio_of, hex_md5
+from syncd.state import Item, State
+from syncd.state.items import Placement
+
+_GENERATIONS = 20  # ids tried for one file place and bytes when earlier ones are soft-deleted media
+
+
+class ToKazoo:
+    def __init__(self, backend: Backend, media: KazooMedia, state: State) -> None:
+        self.backend, self.media, self.state = backend, media, state
+
+    def create(self, lib: Library, info: ObjectInfo, limits: Limits) -> str:
+        """The file's media, made (or found from an earlier try) with its audio; returns the media id."""
+        with self._spooled(info, limits) as (path, md5):
+            audio = _playable(judge(path, limits))
+            doc = self._doc_for(lib, info.key, md5)
+            current = audio_of(doc)
+            if current is None or hex_md5(current.digest) != md5:
+                doc, current = self._put(lib, doc, path, audio)
+        self.state.media.track(
+            self._placement(lib, doc["_id"], info.key, current, audio), info.etag, md5, info.object_id
+        )
+        return str(doc["_id"])
+
+    def replace(self, lib: Library, item: Item, info: ObjectInfo, limits: Limits) -> None:
+        with self._spooled(info, limits) as (path, md5):
+            audio = _playable(judge(path, limits))
+            doc = self.media.get(lib.account_id, item.doc_id)
+            if doc is None or is_deleted(doc):
+                raise KazooError(f"media {item.doc_id} was deleted in Kazoo; its file follows that delete")
+            doc, current = self._put(lib, doc, path, audio)
+        self.state.media.replaced(
+            item, self._placement(lib, item.doc_id, info.key, current, audio), info.etag, md5, info.object_id
+        )
+
+    def rename(self, item: Item, info: ObjectInfo, fields: dict[str, str]) -> None:
+        doc = self.media.get(item.account_id, item.doc_id)
+        if doc is not None and not is_deleted(doc):
+            self.media.rename(item.account_id, doc, {k: v for k, v in fields.items() if k != "language"})
+        placement = Placement(**{**_placement_fields(item), "object_key": info.key})
+        self.state.media.replaced(item, placement, info.etag, info.md5 or item.md5, info.object_id)
+
+    # -- helpers ---------------------------------------------------------------
+    def _doc_for(self, lib: Library, key: str, md5: str) -> dict[str, Any]:
+        wanted = media_for_key(key, lib.language)
+        if wanted.fixed_id:  # a prompt: Crossbar's id <language>/<prompt_id>, revived if it was deleted
+            return self.media.create(lib.account_id, wanted.fixed_id, wanted.fields, revive=True)
+        for generation in range(_GENERATIONS):
+            doc = self.media.create(lib.account_id, media_id_for(lib.name, key, md5, generation), wanted.fields)
+            if not is_deleted(doc) and doc.get("pvt_type") == MEDIA:
+                return doc
+        raise KazooError(f"every media id syncd derives for {key!r} is taken by a deleted media; rename the file")
+
+    def _put(self, lib: Library, doc: dict[str, Any], path: Path, audio: Audio) -> tuple[dict[str, Any], MediaAudio]:
+        content_type, ext = audio.kazoo_format or ("", "")
+        with path.open("rb") as body:
+            return self.media.put_audio(lib.account_id, doc, body, path.stat().st_size, content_type, ext)
+
+    @staticmethod
+    def _placement(lib: Library, media_id: str, key: str, current: MediaAudio, audio: Audio) -> Placement:
+        return Placement(
+            db=dbnames.account_db(lib.account_id),
+            doc_id=media_id,
+            attachment=current.attachment,
+            target=lib.target,
+            object_key=key,
+            digest=current.digest,
+            length=current.length,
+            content_type=(audio.kazoo_format or ("",))[0],
+            account_id=lib.account_id,
+            pvt_type=MEDIA,
+        )
+
+    @contextmanager
+    def _spooled(self, info: ObjectInfo, limits: Limits) -> Iterator[tuple[Path, str]]:
+        """The file copied to a temporary file (at most max_bytes + 1 read), with its MD5."""
+        if info.size > limits.max_bytes:
+            raise AudioRejected(f"{info.size} bytes is over the library's max_size_mb ({limits.max_bytes} bytes)")
+        with tempfile.TemporaryDirectory(prefix="syncd-media-") as tmp:
+            path = Path(tmp) / "audio"
+            md5 = hashlib.md5()  # noqa: S324 - integrity check
+            with self.backend.get(info.key) as source, path.open("wb") as out:
+                left = limits.max_bytes + 1
+                while left > 0 and (chunk := source.read(min(1 << 20, left))):
+                    md5.update(chunk)
+                    out.write(chunk)
+                    left -= len(chunk)
+            yield path, md5.hexdigest()
+
+
+def _playable(audio: Audio) -> Audio:
+    if audio.kazoo_format is None:
+        raise AudioRejected(
+            f"{audio.container} is not a format Kazoo plays; convert it to wav, mp3 or ogg and put it back"
+        )
+    return audio
+
+
+def _placement_fields(item: Item) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in Placement.__dataclass_fields__}

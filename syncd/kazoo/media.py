@@ -1,0 +1,213 @@
+"""Media docs in an account's database (kazoo-reference §8), written as Crossbar writes them.
+
+Crossbar's `PUT /v2/accounts/{A}/media` saves the metadata (name, media_source
+"upload", streamable, language, description = the file name), then
+`POST …/media/{M}/raw` removes whatever binary the doc had and saves the new
+one as `uploaded_file_<gregorian seconds>.<ext>`, setting content_type and
+content_length. syncd does the same two steps in CouchDB, so a replaced file
+keeps its media id and whatever references the media keeps working.
+
+Deleting is Crossbar's soft delete (syncd.kazoo.deletes), refused while any
+other doc of the account still points at the media: music_on_hold.media_id on
+the account, users, devices and groups, callflow `play` actions, menus and
+vmbox greetings. References are found by value anywhere in those docs, as a
+bare id or a `/<account>/<media>` path (kz_media_util:media_path), so a new
+field Kazoo adds is not missed.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, NoReturn
+
+from syncd.errors import KazooError
+from syncd.kazoo import dbnames
+from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.deletes import DocCheck, KazooDeleter, gregorian_now, is_deleted
+from syncd.state import Item
+
+log = logging.getLogger("syncd.kazoo")
+
+MEDIA = "media"
+DEFAULT_LANGUAGE = "en-us"
+MEDIA_FIELDS = ("name", "description", "language", "prompt_id")
+# Docs whose references to a media block its delete (the media docs themselves never do).
+REFERRER_TYPES = ("account", "user", "device", "group", "callflow", "menu", "vmbox", "clicktocall", "temporal_route")
+_MAX_DEPTH = 40  # a tenant's doc nested deeper than this is not searched further (and says so)
+
+
+@dataclass(frozen=True)
+class MediaAudio:
+    """The binary a media doc holds: its attachment name and CouchDB digest."""
+
+    attachment: str
+    digest: str | None
+    length: int
+
+
+def media_doc(account_id: str, media_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A new media doc as Crossbar's PUT leaves it, before any binary is attached."""
+    now = gregorian_now()
+    doc = {
+        "_id": media_id,
+        "media_source": "upload",
+        "streamable": True,
+        "language": DEFAULT_LANGUAGE,
+        **{k: v for k, v in fields.items() if v is not None},
+        "pvt_type": MEDIA,
+        "pvt_account_id": account_id,
+        "pvt_account_db": dbnames.account_db(account_id, encoded=True),
+        "pvt_created": now,
+        "pvt_modified": now,
+        "pvt_vsn": "1",
+    }
+    return doc
+
+
+def hex_md5(digest: str | None) -> str | None:
+    """CouchDB's attachment digest ("md5-<base64>") as lower-case hex, or None for another kind."""
+    if not digest or not digest.startswith("md5-"):
+        return None
+    try:
+        return base64.b64decode(digest[4:], validate=True).hex()
+    except ValueError:
+        return None
+
+
+def couch_digest(md5_hex: str) -> str:
+    return "md5-" + base64.b64encode(bytes.fromhex(md5_hex)).decode()
+
+
+def audio_of(doc: dict[str, Any]) -> MediaAudio | None:
+    """The doc's binary (its first audio attachment, as Crossbar's GET picks it), or None."""
+    for name, meta in sorted((doc.get("_attachments") or {}).items()):
+        if isinstance(meta, dict):
+            return MediaAudio(name, meta.get("digest"), int(meta.get("length") or 0))
+    return None
+
+
+class KazooMedia:
+    def __init__(self, couch: CouchClient) -> None:
+        self.couch = couch
+
+    def get(self, account_id: str, media_id: str) -> dict[str, Any] | None:
+        return self.couch.get(dbnames.account_db(account_id), media_id)
+
+    def create(self, account_id: str, media_id: str, fields: dict[str, Any], revive: bool = False) -> dict[str, Any]:
+        """The doc at media_id, written now or found from an earlier try (same id, same file).
+        revive: a soft-deleted doc there is brought back with these fields (a prompt's fixed id)."""
+        db = dbnames.account_db(account_id)
+        if self.couch.create(db, media_doc(account_id, media_id, fields)) is None:
+            raise KazooError(f"account {account_id} has no database {db!r}: is the account id right?")
+        doc = self.couch.get(db, media_id)
+        if doc is None:
+            raise_missing(account_id, media_id)
+        if revive and is_deleted(doc):
+            doc = {**media_doc(account_id, media_id, fields), "_rev": doc["_rev"]}
+            doc["_rev"] = self.couch.save(db, doc)
+        return doc
+
+    def put_audio(
+        self, account_id: str, doc: dict[str, Any], body: BinaryIO, length: int, content_type: str, ext: str
+    ) -> tuple[dict[str, Any], MediaAudio]:
+        """Replace the doc's binary as Crossbar's POST does: old attachments go, the new one is
+        named uploaded_file_<gregorian>.<ext>; content_type and content_length follow it."""
+        db = dbnames.account_db(account_id)
+        fields = {k: v for k, v in doc.items() if k != "_attachments"}
+        fields.update(content_type=content_type, content_length=length, media_source="upload")
+        fields["pvt_modified"] = gregorian_now()
+        fields["_rev"] = self.couch.save(db, fields)  # the binary's metadata first; drops the old binary
+        name = f"uploaded_file_{gregorian_now()}.{ext}"
+        self.couch.put_attachment(db, fields, body, name, content_type)
+        stored = self.couch.get(db, doc["_id"]) or {}
+        if stored.get("pvt_type") != MEDIA:  # a server that drops a doc's fields on an attachment PUT
+            stored = {**fields, "_rev": stored["_rev"], "_attachments": stored.get("_attachments", {})}
+            stored["_rev"] = self.couch.save(db, stored)
+        audio = audio_of(stored)
+        if audio is None:
+            raise_missing(account_id, doc["_id"], f"attachment {name!r}")
+        return stored, audio
+
+    def rename(self, account_id: str, doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        """Set name and description (a file renamed or moved in the library); keeps the binary."""
+        if all(doc.get(k) == v for k, v in fields.items()):
+            return doc
+        updated = {**doc, **fields, "pvt_modified": gregorian_now()}
+        updated["_rev"] = self.couch.save(dbnames.account_db(account_id), updated)
+        return updated
+
+    def open_audio(self, account_id: str, media_id: str, attachment: str) -> BinaryIO | None:
+        return self.couch.open_attachment(dbnames.account_db(account_id), media_id, attachment)
+
+    def changes(self, account_id: str, since: Any, limit: int) -> tuple[list[dict[str, Any]], Any, bool]:
+        """One page of the account database's changes: (media docs, deleted ones too; last_seq;
+        whether the page was full, so more may follow)."""
+        results, last_seq = self.couch.changes(dbnames.account_db(account_id), since, limit)
+        docs = []
+        for change in results:
+            doc = change.get("doc") or {"_id": change.get("id"), "_deleted": True}
+            if change.get("deleted") or doc.get("pvt_type") == MEDIA:
+                docs.append(doc)
+        return docs, last_seq, len(results) >= limit
+
+    def referrers(self, account_id: str, media_id: str) -> list[str]:
+        """Every doc of the account that still points at the media, described for a person."""
+        found = []
+        for doc in self.couch.all_docs(dbnames.account_db(account_id)):
+            kind = doc.get("pvt_type")
+            if kind not in REFERRER_TYPES or is_deleted(doc):
+                continue
+            paths = list(_paths_to(doc, media_id))
+            if paths:
+                label = doc.get("name") or doc.get("username") or doc.get("_id")
+                found.append(f"{kind} {label!r} ({doc.get('_id')}) at {', '.join(paths)}")
+        return found
+
+
+class MediaDeleter:
+    """Kazoo's side of a media library delete: Crossbar's soft delete, refused while referenced."""
+
+    def __init__(self, couch: CouchClient) -> None:
+        self.docs, self.media = KazooDeleter(couch), KazooMedia(couch)
+
+    def inspect(self, item: Item) -> DocCheck:
+        check = self.docs.inspect(item)
+        if not check.ok:
+            return check
+        users = self.media.referrers(item.account_id, item.doc_id)
+        if users:
+            return DocCheck(False, f"media {item.doc_id} is still used by {'; '.join(users)}")
+        return check
+
+    def apply(self, item: Item, check: DocCheck) -> DocCheck:
+        users = self.media.referrers(item.account_id, item.doc_id)  # again: a reference set meanwhile wins
+        if users:
+            return DocCheck(False, f"media {item.doc_id} is still used by {'; '.join(users)}")
+        return self.docs.apply(item, check)
+
+
+def _paths_to(value: Any, media_id: str, path: str = "", depth: int = 0) -> Iterator[str]:
+    """Where in value (a decoded doc) the media is named, as dotted paths."""
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if not str(key).startswith(("_", "pvt_")):
+                yield from _paths_to(inner, media_id, f"{path}.{key}" if path else str(key), depth + 1)
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _paths_to(inner, media_id, f"{path}[{i}]", depth + 1)
+    elif isinstance(value, str) and _names(value, media_id):
+        yield path or "(top)"
+
+
+def _names(value: str, media_id: str) -> bool:
+    """A bare id, or a path ending in it (/<account>/<media>, as kz_media_util:media_path makes)."""
+    return value == media_id or value.rstrip("/").endswith(f"/{media_id}")
+
+
+def raise_missing(account_id: str, media_id: str, what: str = "the doc") -> NoReturn:
+    raise KazooError(f"media {media_id} of account {account_id}: {what} was written but cannot be read back")

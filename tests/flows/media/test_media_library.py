@@ -1,0 +1,253 @@
+"""A media library on a local folder against CouchDB: files become media docs with their audio,
+Kazoo's media become files, replaced and renamed files keep their media, and deletes go
+through the whole safety kit (grace, guard, marker, referrers) with every refusal audited."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd import config
+from syncd.daemon import Daemon
+from syncd.flows.media import records
+from syncd.flows.media.library import LibraryReport
+from syncd.flows.media.records import Library
+from syncd.kazoo import dbnames
+from syncd.kazoo.couch import CouchClient
+from syncd.state.items import LIBRARY_TARGET_PREFIX
+from tests.conftest import write_config
+from tests.support import audio as au
+from tests.support import kazoo_data as kd
+from tests.support.servers import CouchServer
+
+GRACE = 0.3
+
+
+@dataclass
+class Lib:
+    daemon: Daemon
+    folder: Path
+    account_id: str
+    couch: CouchClient
+    work: Path
+
+    @property
+    def db(self) -> str:
+        return dbnames.account_db(self.account_id)
+
+    def run(self, allow_deletes: bool = False) -> LibraryReport:
+        return self.daemon.media.run_pass(allow_deletes)
+
+    def media(self) -> dict[str, dict[str, Any]]:
+        """Live media docs of the account by description (the file name)."""
+        docs = [d for d in self.couch.all_docs(self.db) if d.get("pvt_type") == "media" and not d.get("pvt_deleted")]
+        return {d.get("description") or d["_id"]: d for d in docs}
+
+    def audio_in_couch(self, doc: dict[str, Any], tmp: Path) -> Path:
+        name = next(iter(doc["_attachments"]))
+        stream = self.couch.open_attachment(self.db, doc["_id"], name)
+        assert stream is not None
+        path = tmp / f"from-couch-{doc['_id'].replace('/', '_')}.{name.rsplit('.', 1)[-1]}"
+        path.write_bytes(stream.read())
+        return path
+
+    def audit(self) -> list[Any]:
+        return self.daemon.state.audit.lines(200, self.account_id)
+
+
+@pytest.fixture
+def lib(tmp_path: Path, couch_server: CouchServer, couch: CouchClient, account: tuple[str, str]) -> Iterator[Lib]:
+    account_id, _ = account
+    store = tmp_path / "store"
+    (store / "media").mkdir(parents=True)
+    extra = (
+        f'[backends.files]\ntype = "local"\npath = "{store}"\n\n'
+        f"[two_way]\ngrace_period = {GRACE}\n\n[media]\npoll_interval = 0.2\n\n"
+        f'[[media.library]]\nname = "main"\naccount = "{account_id}"\nbackend = "files"\nfolder = "media"\n'
+        "settle_seconds = 0\n"
+    )
+    path = write_config(tmp_path / "c.toml", couch_server.auth_url, extra, (account_id,))
+    daemon = Daemon(config.load(str(path)), exclusive=True)
+    try:
+        yield Lib(daemon, store / "media", account_id, couch, tmp_path)
+    finally:
+        daemon.close()
+
+
+def test_library_targets_are_those_the_attachments_flow_leaves_alone() -> None:
+    assert records.TARGET_PREFIX == LIBRARY_TARGET_PREFIX
+    assert Library("x", "a" * 32, "files", "media").target == "media:x"
+
+
+def test_a_wav_and_an_mp3_dropped_in_become_media_with_their_audio(lib: Lib, tmp_path: Path) -> None:
+    au.tone(lib.folder / "Welcome.wav", 2.0)
+    (lib.folder / "hold").mkdir()
+    au.tone(lib.folder / "hold" / "Jazz Loop.mp3", 3.0)
+    report = lib.run()
+    assert report.counts.get("created") == 2, report
+    media = lib.media()
+    assert set(media) == {"Welcome.wav", "Jazz Loop.mp3"}
+    wav, mp3 = media["Welcome.wav"], media["Jazz Loop.mp3"]
+    assert (wav["name"], wav["content_type"], wav["media_source"]) == ("Welcome", "audio/x-wav", "upload")
+    assert (mp3["name"], mp3["content_type"], mp3["streamable"]) == ("Jazz Loop", "audio/mpeg", True)
+    assert wav["content_length"] == (lib.folder / "Welcome.wav").stat().st_size
+    assert wav["language"] == "en-us" and wav["pvt_account_id"] == lib.account_id
+    assert next(iter(mp3["_attachments"])).startswith("uploaded_file_")
+    assert abs(au.duration(lib.audio_in_couch(wav, tmp_path)) - 2.0) < 0.1
+    assert abs(au.duration(lib.audio_in_couch(mp3, tmp_path)) - 3.0) < 0.15
+    assert lib.run().counts.get("created") is None  # a second pass duplicates nothing
+    assert len(lib.media()) == 2
+
+
+def test_a_replaced_file_keeps_its_media_id_and_a_renamed_file_keeps_its_media(lib: Lib, tmp_path: Path) -> None:
+    au.tone(lib.folder / "greeting.wav", 2.0)
+    lib.run()
+    first = lib.media()["greeting.wav"]
+    time.sleep(0.01)
+    au.tone(lib.folder / "greeting.wav", 4.0, frequency=660)
+    assert lib.run().counts.get("replaced") == 1
+    replaced = lib.media()["greeting.wav"]
+    assert replaced["_id"] == first["_id"]
+    assert abs(au.duration(lib.audio_in_couch(replaced, tmp_path)) - 4.0) < 0.1
+    assert len(replaced["_attachments"]) == 1  # the old binary went, as Crossbar's POST does
+    (lib.folder / "moved").mkdir()
+    (lib.folder / "greeting.wav").rename(lib.folder / "moved" / "Main Greeting.wav")
+    assert lib.run().counts.get("renamed") == 1
+    renamed = lib.media()
+    assert list(renamed) == ["Main Greeting.wav"]
+    assert renamed["Main Greeting.wav"]["_id"] == first["_id"]
+    assert renamed["Main Greeting.wav"]["name"] == "Main Greeting"
+    time.sleep(GRACE + 0.1)
+    lib.run()
+    assert lib.media()["Main Greeting.wav"]["_id"] == first["_id"]  # nothing deleted by the move
+
+
+def test_media_made_in_kazoo_appear_as_files_and_greetings_only_when_asked(lib: Lib, tmp_path: Path) -> None:
+    data = au.tone(tmp_path / "kazoo.mp3", 1.0)
+    made = kd.media_doc(lib.account_id, data)
+    made["name"] = "Made in Monster"
+    kd.write_as_kazoo(lib.couch, lib.db, made)
+    greeting = kd.media_doc(lib.account_id, data)
+    greeting.update(name="vm greeting", owner_id=kd.new_id(), media_source="recording")
+    kd.write_as_kazoo(lib.couch, lib.db, greeting)
+    report = lib.run()
+    assert report.counts.get("exported") == 1, report
+    assert (lib.folder / "Made in Monster.mp3").read_bytes() == data
+    assert not (lib.folder / "vm greeting.mp3").exists()
+    assert lib.run().counts.get("created") is None  # the exported file is that media, not a new one
+    live = [d["_id"] for d in lib.couch.all_docs(lib.db) if d.get("pvt_type") == "media" and not d.get("pvt_deleted")]
+    assert sorted(live) == sorted([made["_id"], greeting["_id"]])
+
+
+def test_a_media_deleted_in_kazoo_sends_its_file_to_the_trash(lib: Lib) -> None:
+    au.tone(lib.folder / "old.wav", 1.0)
+    lib.run()
+    doc = lib.media()["old.wav"]
+    lib.couch.save(lib.db, {**doc, "pvt_deleted": True})
+    assert lib.run().counts.get("trashed") == 1
+    assert not (lib.folder / "old.wav").exists()
+    assert [p.name for p in (lib.folder / ".syncd-trash").rglob("*.wav")] == ["old.wav"]
+    assert any(a.action == "trash-object" and a.doc_id == doc["_id"] for a in lib.audit())
+
+
+def test_a_text_file_named_mp3_is_rejected_with_a_status_file_and_no_media(lib: Lib) -> None:
+    (lib.folder / "notes.mp3").write_text("this is not audio\n" * 50)
+    (lib.folder / "empty.wav").write_bytes(b"")
+    au.tone(lib.folder / "lossless.flac", 1.0)
+    report = lib.run()
+    assert report.counts.get("rejected") == 3, report
+    assert lib.media() == {}
+    status = json.loads((lib.folder / "rejected" / "notes.mp3.status.json").read_text())
+    assert status["status"] == "rejected" and "no audio" in status["reason"] or "decode" in status["reason"]
+    assert (lib.folder / "rejected" / "notes.mp3").exists() and not (lib.folder / "notes.mp3").exists()
+    assert "empty" in json.loads((lib.folder / "rejected" / "empty.wav.status.json").read_text())["reason"]
+    flac = json.loads((lib.folder / "rejected" / "lossless.flac.status.json").read_text())["reason"]
+    assert "flac" in flac and "wav, mp3 or ogg" in flac
+    assert lib.run().counts.get("rejected") is None  # judged once; rejected/ is not the library's media
+
+
+def test_deleting_an_unreferenced_file_soft_deletes_its_media_after_the_grace_period(lib: Lib) -> None:
+    for name in ("a.wav", "b.wav", "c.wav", "d.wav"):
+        au.tone(lib.folder / name, 1.0)
+    lib.run()
+    doc = lib.media()["a.wav"]
+    (lib.folder / "a.wav").unlink()
+    assert lib.run().counts.get("missing") == 1
+    assert "a.wav" in lib.media()  # first sighting: nothing deleted yet
+    time.sleep(GRACE + 0.1)
+    assert lib.run().counts.get("delete-in-kazoo") == 1
+    stored = lib.couch.get(lib.db, doc["_id"])
+    assert stored is not None and stored["pvt_deleted"] is True  # soft: the doc and its audio stay
+    assert stored["_attachments"]
+    assert any(a.action == "soft-delete" and a.doc_id == doc["_id"] for a in lib.audit())
+
+
+def test_deleting_the_accounts_hold_music_is_refused_and_audited_naming_the_account(lib: Lib) -> None:
+    for name in ("hold.wav", "x.wav", "y.wav"):
+        au.tone(lib.folder / name, 1.0)
+    lib.run()
+    hold = lib.media()["hold.wav"]
+    account = lib.couch.get(lib.db, lib.account_id)
+    assert account is not None
+    lib.couch.save(lib.db, {**account, "music_on_hold": {"media_id": hold["_id"]}})
+    user = {
+        "_id": kd.new_id(),
+        "pvt_type": "user",
+        "username": "alice",
+        "music_on_hold": {"media_id": f"/{lib.account_id}/{hold['_id']}"},
+    }
+    lib.couch.save(lib.db, user)
+    (lib.folder / "hold.wav").unlink()
+    lib.run()
+    time.sleep(GRACE + 0.1)
+    report = lib.run()
+    assert report.counts.get("refused") == 1, report
+    assert "hold.wav" in lib.media()
+    refusals = [a for a in lib.audit() if a.doc_id == hold["_id"] and "still used" in a.reason]
+    assert refusals, lib.audit()
+    assert "account" in refusals[0].reason and "music_on_hold.media_id" in refusals[0].reason
+    assert "alice" in refusals[0].reason
+
+
+def test_deleting_every_file_trips_the_guard_and_nothing_is_deleted(lib: Lib) -> None:
+    names = [f"m{i}.wav" for i in range(5)]
+    for name in names:
+        au.tone(lib.folder / name, 0.5)
+    lib.run()
+    for name in names:
+        (lib.folder / name).unlink()
+    lib.run()
+    time.sleep(GRACE + 0.1)
+    report = lib.run()
+    assert report.counts.get("held") == 5, report
+    assert set(lib.media()) == set(names)
+    assert lib.daemon.state.holds.all().get(lib.account_id)
+    assert any(a.action == "held" for a in lib.audit())
+
+
+def test_a_library_folder_that_lists_nothing_deletes_nothing(lib: Lib) -> None:
+    au.tone(lib.folder / "one.wav", 0.5)
+    lib.run()
+    for path in sorted(lib.folder.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    lib.run()
+    time.sleep(GRACE + 0.1)
+    lib.run()
+    assert "one.wav" in lib.media()
+    assert any("listed nothing" in a.reason for a in lib.audit())
+
+
+def test_a_prompt_file_becomes_the_accounts_prompt_override(lib: Lib) -> None:
+    (lib.folder / "prompts" / "fr-ca").mkdir(parents=True)
+    au.tone(lib.folder / "prompts" / "fr-ca" / "vm-enter_pass.mp3", 1.0)
+    lib.run()
+    doc = lib.couch.get(lib.db, "fr-ca/vm-enter_pass")
+    assert doc is not None, lib.media()
+    assert (doc["prompt_id"], doc["language"], doc["name"]) == ("vm-enter_pass", "fr-ca", "vm-enter_pass")
+    assert doc["_attachments"]
