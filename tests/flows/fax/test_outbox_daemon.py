@@ -12,116 +12,22 @@ import json
 import signal
 import sqlite3
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from syncd.backends.gdrive import FOLDER
 from syncd.kazoo.couch import CouchClient
-from tests.conftest import run_syncd, s3_client, write_config
+from tests.conftest import run_syncd, write_config
 from tests.support import fax_kazoo as fk
 from tests.support.daemons import daemon, wait_for
-from tests.support.servers import CouchServer, DriveServer, S3Server
+from tests.support.servers import CouchServer
+from tests.support.shares import Share, drive_share, local_share, s3_share
 
 pytestmark = [pytest.mark.couchdb, pytest.mark.slow]
 
 SENDER = "+14155550199"
 TO = "+14155550100"
-
-
-@dataclass
-class Share:
-    """One backend as the person dropping files sees it: put a file, read one, list what is there."""
-
-    backend_toml: str
-    put: Callable[[str, bytes], None]
-    read: Callable[[str], bytes | None]
-    keys: Callable[[], set[str]]
-
-
-def local_share(tmp_path: Path) -> Share:
-    root = tmp_path / "share"
-    (root / "fax" / "outbox").mkdir(parents=True)
-
-    def put(key: str, data: bytes) -> None:
-        path = root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(".part-" + path.name)  # as a careful copier does: whole file, then rename
-        part.write_bytes(data)
-        part.rename(path)
-
-    def read(key: str) -> bytes | None:
-        return (root / key).read_bytes() if (root / key).is_file() else None
-
-    def keys() -> set[str]:
-        return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-
-    return Share(f'type = "local"\npath = "{root}"\nwatch = "off"\n', put, read, keys)
-
-
-def s3_share(s3_server: S3Server, bucket: str) -> Share:
-    client = s3_client(s3_server.url)
-
-    def read(key: str) -> bytes | None:
-        try:
-            return client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except client.exceptions.NoSuchKey:
-            return None
-
-    def keys() -> set[str]:
-        return {o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
-
-    toml = (
-        f'type = "s3"\nbucket = "{bucket}"\nendpoint_url = "{s3_server.url}"\naccess_key_id = "AKIATEST"\n'
-        f'secret_access_key = "test-secret"\nregion = "us-east-1"\n'
-    )
-    return Share(toml, lambda k, d: client.put_object(Bucket=bucket, Key=k, Body=d), read, keys)
-
-
-def drive_share(drive_server: DriveServer) -> Share:
-    """A Drive folder shared with syncd; files are added by a person (not by syncd's app)."""
-
-    def person(meta: dict[str, Any], content: bytes = b"") -> dict[str, Any]:
-        return drive_server.control("as-user", {"meta": meta, "content": base64.b64encode(content).decode()})
-
-    root = person({"name": "office", "mimeType": FOLDER})["id"]
-    fax = person({"name": "fax", "mimeType": FOLDER, "parents": [root]})["id"]
-    outbox = person({"name": "outbox", "mimeType": FOLDER, "parents": [fax]})["id"]
-    folders = {"fax/outbox": outbox}
-
-    def put(key: str, data: bytes) -> None:
-        folder, _, name = key.rpartition("/")
-        if folder not in folders:
-            parent, _, sub = folder.rpartition("/")
-            folders[folder] = person({"name": sub, "mimeType": FOLDER, "parents": [folders[parent]]})["id"]
-        person({"name": name, "parents": [folders[folder]], "mimeType": "application/pdf"}, data)
-
-    from syncd.backends.gdrive import DriveBackend
-
-    backend = DriveBackend(
-        drive_server.service_account_file().read_text(), folder_id=root, api_endpoint=drive_server.url
-    )
-
-    def read(key: str) -> bytes | None:
-        from syncd.errors import NotFound
-
-        try:
-            with backend.get(key) as f:
-                return f.read()
-        except NotFound:
-            return None
-
-    def keys() -> set[str]:
-        return {o.key for o in backend.list()}
-
-    toml = (
-        f'type = "google_drive"\ncredentials_file = "{drive_server.service_account_file("fax.json")}"\n'
-        f'folder_id = "{root}"\napi_endpoint = "{drive_server.url}"\n'
-    )
-    return Share(toml, put, read, keys)
 
 
 def outbox_config(tmp_path: Path, couch_url: str, account_id: str, share: Share, more: str = "") -> Path:
