@@ -94,7 +94,15 @@ def drive_share(drive_server: DriveServer, folders: tuple[str, ...] = ("fax/outb
         drive_server.service_account_file().read_text(), folder_id=ids[""], api_endpoint=drive_server.url
     )
 
+    def delete(key: str) -> None:
+        drive_server.control("as-user", {"op": "delete", "id": backend.stat(key).object_id})
+
     def put(key: str, data: bytes) -> None:
+        """A new file; one already at key is deleted first (Drive would keep both under one name)."""
+        try:
+            delete(key)
+        except NotFound:
+            pass
         folder, _, name = key.rpartition("/")
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
         person({"name": name, "parents": [folder_id(folder)], "mimeType": mime}, data)
@@ -105,9 +113,6 @@ def drive_share(drive_server: DriveServer, folders: tuple[str, ...] = ("fax/outb
                 return f.read()
         except NotFound:
             return None
-
-    def delete(key: str) -> None:
-        drive_server.control("as-user", {"op": "delete", "id": backend.stat(key).object_id})
 
     toml = (
         f'type = "google_drive"\ncredentials_file = "{drive_server.service_account_file("fax.json")}"\n'

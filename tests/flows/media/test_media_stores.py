@@ -20,7 +20,7 @@ from syncd.kazoo.couch import CouchClient
 from tests.conftest import write_config
 from tests.support import audio as au
 from tests.support import kazoo_data as kd
-from tests.support.servers import CouchServer, DriveServer, S3Server
+from tests.support.servers import CouchServer
 from tests.support.shares import Share, drive_share, local_share, s3_share
 
 pytestmark = [pytest.mark.slow]
@@ -76,7 +76,8 @@ def test_files_become_media_and_media_become_files_on_every_store(
         copy = tmp_path / f"couch-{name}"
         copy.write_bytes(stream.read())
         assert abs(au.duration(copy) - seconds) < 0.15, name
-    assert share.read("media/From Monster.mp3") == base64.b64decode(next(iter(kazoo_made["_attachments"].values()))["data"])
+    made_audio = base64.b64decode(next(iter(kazoo_made["_attachments"].values()))["data"])
+    assert share.read("media/From Monster.mp3") == made_audio
 
     first_id = media["Welcome.wav"]["_id"]
     share.put("media/Welcome.wav", au.tone(tmp_path / "w2.wav", 4.0, frequency=550))
