@@ -39,7 +39,7 @@ def move(backend: Backend, info: ObjectInfo, to: str) -> bool:
 def reject(backend: Backend, info: ObjectInfo, library: str, reason: str) -> str:
     """File a file that is not usable audio under rejected/, with <name>.status.json beside it."""
     where = REJECTED + info.key
-    moved = move(backend, info, where)
+    moved = info.special is None and move(backend, info, where)
     status: dict[str, Any] = {
         "file": info.key,
         "library": library,
@@ -48,7 +48,9 @@ def reject(backend: Backend, info: ObjectInfo, library: str, reason: str) -> str
         "what_to_do": "fix the file and put it into the library again; it is judged anew",
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    if not moved:
+    if info.special:
+        status["note"] = f"a {info.special} is never read, copied or moved; it was left where it is"
+    elif not moved:
         status["note"] = "the file was replaced while it was being rejected; the new version stays in the library"
     body = json.dumps(status, indent=2, ensure_ascii=False).encode()
     backend.put(where + STATUS_SUFFIX, io.BytesIO(body), length=len(body), content_type="application/json")

@@ -58,6 +58,7 @@ class MediaLibrary:
         self.from_kazoo = FromKazoo(library, backend, to_kazoo.media, state)
         self.limits = Limits(library.max_bytes, library.max_seconds)
         self._first_seen: dict[tuple[str, str], float] = {}  # (key, etag) -> when first listed
+        self._rejected: set[tuple[str, str]] = set()  # (key, etag) rejected by this process
 
     def run_pass(self, allow_deletes: bool = False) -> LibraryReport:
         report = LibraryReport()
@@ -168,6 +169,9 @@ class MediaLibrary:
         return False
 
     def _reject(self, info: ObjectInfo, reason: str, report: LibraryReport) -> None:
+        if (info.key, info.etag) in self._rejected:
+            return  # left in place (a link), or moved meanwhile: its status file is written already
+        self._rejected.add((info.key, info.etag))
         where = reject(self.backend, info, self.lib.name, reason)
         report.add("rejected")
         log.warning("library=%s file %r rejected (%s); moved to %r", self.lib.name, info.key, reason, where)

@@ -1,0 +1,128 @@
+"""Hostile input to a media library: links, names and docs from tenants or anyone with folder
+access. Each fails alone with a clear reason, nothing leaves the library's folder, nothing
+is read that should not be, and the other files carry on in the same pass."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd.flows.media import to_kazoo
+from tests.flows.media.conftest import GRACE, Lib
+from tests.support import audio as au
+from tests.support import kazoo_data as kd
+
+
+def test_a_link_in_the_library_is_never_read_and_the_file_it_points_to_never_becomes_media(
+    lib: Lib, tmp_path: Path
+) -> None:
+    secret = tmp_path / "credentials.wav"
+    au.tone(secret, 1.0)  # even real audio behind a link stays out
+    os.symlink(secret, lib.folder / "innocent.wav")
+    au.tone(lib.folder / "fine.wav", 1.0)
+    report = lib.run()
+    assert report.counts.get("created") == 1 and report.counts.get("rejected") == 1, report
+    assert set(lib.media()) == {"fine.wav"}
+    status = json.loads((lib.folder / "rejected" / "innocent.wav.status.json").read_text())
+    assert "symbolic link" in status["reason"] and "never read" in status["note"]
+    assert not (lib.folder / "rejected" / "innocent.wav").exists()
+    assert lib.run().counts.get("rejected") is None  # told once, not every pass
+
+
+@pytest.mark.parametrize(
+    ("name", "prompt", "language"),
+    [("../../../etc/evil", None, None), ("a/b\\c:d*e?f", None, None), ("x", "../../outside", "../..")],
+)
+def test_a_tenants_media_names_never_put_a_file_outside_the_library(
+    lib: Lib, tmp_path: Path, name: str, prompt: str | None, language: str | None
+) -> None:
+    doc = kd.media_doc(lib.account_id, au.tone(tmp_path / "k.mp3", 0.5))
+    doc.update(name=name, prompt_id=prompt, language=language)
+    kd.write_as_kazoo(lib.couch, lib.db, {k: v for k, v in doc.items() if v is not None})
+    assert lib.run().counts.get("exported") == 1
+    store = lib.folder.parent
+    files = [p for p in store.rglob("*") if p.is_file()]
+    assert files and all(p.resolve().is_relative_to(lib.folder.resolve()) for p in files), files
+    assert [p for p in files if p.suffix == ".mp3"], files
+
+
+@pytest.mark.parametrize("bad", [{"name": {"nested": 1}}, {"content_type": ["audio/mpeg"]}, {"language": 42}])
+def test_a_media_doc_with_fields_of_the_wrong_type_is_exported_under_a_safe_name(
+    lib: Lib, tmp_path: Path, bad: dict[str, Any]
+) -> None:
+    doc = kd.media_doc(lib.account_id, au.tone(tmp_path / "k.mp3", 0.5))
+    doc.update(bad)
+    kd.write_as_kazoo(lib.couch, lib.db, doc)
+    report = lib.run()
+    assert report.counts.get("exported") == 1, report
+    assert lib.run().counts.get("created") is None  # the exported file is that media
+
+
+def test_one_file_that_fails_fails_alone_and_is_tried_again(lib: Lib, monkeypatch: Any) -> None:
+    for name, seconds in (("a.wav", 0.5), ("b.wav", 0.7), ("c.wav", 0.5)):
+        au.tone(lib.folder / name, seconds)
+    real, b_size, failed = to_kazoo.judge, (lib.folder / "b.wav").stat().st_size, []
+
+    def crashes_once_on_b(path: Path, limits: Any) -> Any:
+        if path.stat().st_size == b_size and not failed:
+            failed.append(path)
+            raise RuntimeError("decoder crashed")
+        return real(path, limits)
+
+    monkeypatch.setattr(to_kazoo, "judge", crashes_once_on_b)
+    report = lib.run()
+    assert report.counts.get("created") == 2 and len(report.errors) == 1, report
+    assert "b.wav" in report.errors[0] and "RuntimeError: decoder crashed" in report.errors[0]
+    assert lib.run().counts.get("created") == 1
+    assert set(lib.media()) == {"a.wav", "b.wav", "c.wav"}
+
+
+@pytest.mark.library("max_size_mb = 1")
+def test_a_file_over_max_size_is_rejected_before_it_is_read(lib: Lib, monkeypatch: Any) -> None:
+    (lib.folder / "huge.wav").write_bytes(b"\0" * (2 * 1024 * 1024))
+    backend = lib.daemon.media.backends.for_library(lib.daemon.config.media.libraries[0])
+    opened: list[str] = []
+    real_get = backend.get
+    monkeypatch.setattr(backend, "get", lambda key: opened.append(key) or real_get(key))
+    monkeypatch.setattr(to_kazoo, "judge", lambda *_: pytest.fail("a file over max_size_mb was judged"))
+    report = lib.run()
+    assert report.counts.get("rejected") == 1
+    status = json.loads((lib.folder / "rejected/huge.wav.status.json").read_text())
+    assert "over the library's max_size_mb" in status["reason"]
+    assert opened == ["huge.wav"]  # read once, by the move to rejected/, never spooled for judging
+    assert lib.media() == {}
+
+
+def test_a_reference_from_a_deleted_user_does_not_block_and_a_live_callflow_does(lib: Lib) -> None:
+    for name in ("menu.wav", "other1.wav", "other2.wav", "other3.wav"):
+        au.tone(lib.folder / name, 0.5)
+    lib.run()
+    media = lib.media()
+    gone_user = {
+        "_id": kd.new_id(),
+        "pvt_type": "user",
+        "pvt_deleted": True,
+        "music_on_hold": {"media_id": media["menu.wav"]["_id"]},
+    }
+    lib.couch.save(lib.db, gone_user)
+    callflow = {
+        "_id": kd.new_id(),
+        "pvt_type": "callflow",
+        "name": "Main",
+        "flow": {"module": "play", "data": {"id": media["other1.wav"]["_id"]}, "children": {}},
+    }
+    lib.couch.save(lib.db, callflow)
+    (lib.folder / "menu.wav").unlink()
+    (lib.folder / "other1.wav").unlink()
+    lib.run()
+    time.sleep(GRACE + 0.1)
+    report = lib.run()
+    assert report.counts.get("delete-in-kazoo") == 1 and report.counts.get("refused") == 1, report
+    assert "menu.wav" not in lib.media() and "other1.wav" in lib.media()
+    refusal = [a for a in lib.audit() if a.doc_id == media["other1.wav"]["_id"] and "still used" in a.reason]
+    assert refusal and "callflow 'Main'" in refusal[0].reason and "flow.data.id" in refusal[0].reason
