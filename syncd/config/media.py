@@ -19,6 +19,7 @@ _LIBRARY_KEYS = {
     "language",
     "export_kazoo_media",
     "owner_media",
+    "shuffle",
 }
 
 
@@ -71,6 +72,7 @@ def _library(v: Validator, b: Any, path: str, backends: set[str]) -> Library | N
         language=language.lower(),
         export_kazoo_media=v.boolean(b, f"{path}.export_kazoo_media", True),
         owner_media=v.boolean(b, f"{path}.owner_media", False),
+        shuffle=v.boolean(b, f"{path}.shuffle", False),
     )
 
 

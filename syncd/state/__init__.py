@@ -24,7 +24,7 @@ from syncd.state.feeds import Feeds
 from syncd.state.guard import Holds
 from syncd.state.items import Item, ItemStatus, NewItem
 from syncd.state.listings import Listings
-from syncd.state.media import MediaItems
+from syncd.state.media import MediaItems, Playlists
 from syncd.state.problems import Problems
 from syncd.state.schema import MIGRATIONS, SCHEMA_VERSION
 from syncd.state.work import WorkItems
@@ -49,6 +49,7 @@ class State:
         self.fax = FaxJobs(self.db)
         self.cdrs = CdrQueue(self.db)
         self.media = MediaItems(self.db)
+        self.playlists = Playlists(self.db)
 
     def close(self) -> None:
         self.db.close()

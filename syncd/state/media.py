@@ -11,6 +11,7 @@ other tracked item.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from syncd.state.db import Database
 from syncd.state.items import ITEM_COLUMNS, Item, Placement, item_from_row
@@ -58,3 +59,40 @@ class MediaItems:
                     *(etag, md5, object_id, time.time(), time.time(), item.id),
                 ),
             )
+
+
+@dataclass(frozen=True)
+class Playlist:
+    """A music-on-hold folder's playlist media and the doc whose hold music it is."""
+
+    scope: str  # "account", "users/alice", "devices/lobby", "groups/sales"
+    media_id: str
+    fingerprint: str  # what it was made from: files, versions and order
+    doc_id: str | None
+    previous: str | None  # JSON of the doc's music_on_hold.media_id before syncd set it
+
+
+class Playlists:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def of(self, library: str) -> dict[str, Playlist]:
+        rows = self.db.execute(
+            "SELECT scope, media_id, fingerprint, doc_id, previous FROM moh_playlists WHERE library = ?", (library,)
+        ).fetchall()
+        return {row[0]: Playlist(*row) for row in rows}
+
+    def save(self, library: str, playlist: Playlist) -> None:
+        p = playlist
+        with self.db.tx() as db:
+            db.execute(
+                "INSERT INTO moh_playlists (library, scope, media_id, fingerprint, doc_id, previous, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (library, scope) DO UPDATE SET "
+                "media_id = excluded.media_id, fingerprint = excluded.fingerprint, doc_id = excluded.doc_id, "
+                "previous = excluded.previous, updated_at = excluded.updated_at",
+                (library, p.scope, p.media_id, p.fingerprint, p.doc_id, p.previous, time.time()),
+            )
+
+    def drop(self, library: str, scope: str) -> None:
+        with self.db.tx() as db:
+            db.execute("DELETE FROM moh_playlists WHERE library = ? AND scope = ?", (library, scope))

@@ -116,5 +116,16 @@ MIGRATIONS = [
     """
     ALTER TABLE cdr_days ADD COLUMN open INTEGER NOT NULL DEFAULT 0;
     """,
+    # 11: a media library's music-on-hold folders. One row per folder (scope) that holds files:
+    # the playlist media syncd made of them, what it was made from, the doc whose
+    # music_on_hold.media_id syncd set, and that field's value before (JSON; null: it had none),
+    # which is put back when the folder empties.
+    """
+    CREATE TABLE moh_playlists (
+        library TEXT NOT NULL, scope TEXT NOT NULL, media_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        doc_id TEXT, previous TEXT, updated_at REAL NOT NULL,
+        PRIMARY KEY (library, scope)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -49,7 +49,18 @@ def test_state_is_one_database_with_one_repository_per_concern() -> None:
     state = State(":memory:")
     try:
         repositories = {name: part for name, part in vars(state).items() if name not in ("path", "db")}
-        assert set(repositories) == {"work", "feeds", "listings", "holds", "audit", "problems", "fax", "cdrs", "media"}
+        assert set(repositories) == {
+            "work",
+            "feeds",
+            "listings",
+            "holds",
+            "audit",
+            "problems",
+            "fax",
+            "cdrs",
+            "media",
+            "playlists",
+        }
         assert all(part.db is state.db for part in repositories.values())  # one connection, one lock
         own = {n for n, v in vars(State).items() if callable(v) and not n.startswith("_")}
         assert own == {"close"}, "queries belong to a repository, not to State"

@@ -121,3 +121,25 @@ def _number(value: Any) -> float:
     except (TypeError, ValueError):
         return 0.0
     return number if number == number and number not in (float("inf"), float("-inf")) else 0.0
+
+
+JOIN_TIMEOUT = 600.0  # seconds ffmpeg may take to join a playlist
+
+
+def join(paths: list[Path], out: Path, sample_rate: int) -> None:
+    """Join audio files end to end, in the order given, into one mono mp3 at sample_rate."""
+    inputs = [arg for path in paths for arg in ("-i", str(path))]
+    chains = "".join(f"[{i}:a]aresample={sample_rate},aformat=channel_layouts=mono[a{i}];" for i in range(len(paths)))
+    joined = "".join(f"[a{i}]" for i in range(len(paths))) + f"concat=n={len(paths)}:v=0:a=1[out]"
+    command = [tool("ffmpeg"), "-v", "error", "-y", *inputs, "-filter_complex", chains + joined, "-map", "[out]"]
+    _ffmpeg([*command, "-c:a", "libmp3lame", "-q:a", "4", str(out)], JOIN_TIMEOUT)
+
+
+def _ffmpeg(command: list[str], timeout: float) -> None:
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)  # noqa: S603
+    except subprocess.TimeoutExpired:
+        raise AudioRejected(f"ffmpeg did not finish within {timeout:g} s") from None
+    if done.returncode != 0:
+        why = done.stderr.decode(errors="replace").strip().splitlines()
+        raise AudioRejected(f"ffmpeg could not convert the audio ({why[-1] if why else 'no reason given'})")

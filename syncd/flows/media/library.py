@@ -25,16 +25,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from syncd.backends.base import Backend, ObjectInfo
 from syncd.engine.twoway import Report, TwoWay
 from syncd.errors import StateError
-from syncd.flows.media.audio import AudioRejected, Limits
+from syncd.flows.media.audio import AudioRejected, Limits, judge
 from syncd.flows.media.filing import reject
 from syncd.flows.media.from_kazoo import FromKazoo
+from syncd.flows.media.moh import HoldMusic
 from syncd.flows.media.records import Library, is_media_file, media_for_key
-from syncd.flows.media.to_kazoo import ToKazoo
+from syncd.flows.media.to_kazoo import ToKazoo, spooled
 from syncd.runtime.bulkhead import describe
 from syncd.state import Item, State
 
@@ -56,6 +58,7 @@ class MediaLibrary:
         self.lib, self.backend, self.state, self.twoway = library, backend, state, twoway
         self.to_kazoo = to_kazoo
         self.from_kazoo = FromKazoo(library, backend, to_kazoo.media, state)
+        self.hold_music = HoldMusic(library, backend, to_kazoo.media, state, self._judged_copy)
         self.limits = Limits(library.max_bytes, library.max_seconds)
         self._first_seen: dict[tuple[str, str], float] = {}  # (key, etag) -> when first listed
         self._rejected: set[tuple[str, str]] = set()  # (key, etag) rejected by this process
@@ -76,6 +79,7 @@ class MediaLibrary:
             self._refuse(why)
             return report
         self._files(listing, tracked, report)
+        self.hold_music.run(listing, partial(self._settled, report=report), report)
         if not present and report.counts.get("created"):  # the first media: the marker goes in now
             self.twoway.location_refusal(self.lib.target, self.backend, report.counts["created"])
         engine = Report()
@@ -158,6 +162,19 @@ class MediaLibrary:
                 waiting.remove(match)
                 pairs.append((match, info))
         return pairs
+
+    def _judged_copy(self, info: ObjectInfo, folder: Path, report: LibraryReport) -> Path | None:
+        """A music-on-hold file copied into folder and judged; None when rejected (and told why)."""
+        if info.special:
+            self._reject(info, f"a {info.special} is never read; put the audio file itself here", report)
+            return None
+        try:
+            with spooled(self.backend, info, self.limits, folder) as (path, _md5):
+                judge(path, self.limits)
+                return path
+        except AudioRejected as exc:
+            self._reject(info, str(exc), report)
+            return None
 
     def _settled(self, info: ObjectInfo, report: LibraryReport) -> bool:
         """True once the file has been listed unchanged for `settle` seconds (it may still be copied in)."""

@@ -35,6 +35,7 @@ class Library:
     language: str = "en-us"
     export_kazoo_media: bool = True  # media made in Kazoo (Monster UI, Crossbar) appear as files
     owner_media: bool = False  # ... voicemail greetings and other media owned by a user or box too
+    shuffle: bool = False  # music-on-hold playlists in a shuffled order instead of name order
 
     @property
     def target(self) -> str:

@@ -35,7 +35,7 @@ class ToKazoo:
 
     def create(self, lib: Library, info: ObjectInfo, limits: Limits) -> str:
         """The file's media, made (or found from an earlier try) with its audio; returns the media id."""
-        with self._spooled(info, limits) as (path, md5):
+        with spooled(self.backend, info, limits) as (path, md5):
             audio = _playable(judge(path, limits))
             doc = self._doc_for(lib, info.key, md5)
             current = audio_of(doc)
@@ -47,7 +47,7 @@ class ToKazoo:
         return str(doc["_id"])
 
     def replace(self, lib: Library, item: Item, info: ObjectInfo, limits: Limits) -> None:
-        with self._spooled(info, limits) as (path, md5):
+        with spooled(self.backend, info, limits) as (path, md5):
             audio = _playable(judge(path, limits))
             doc = self.media.get(lib.account_id, item.doc_id)
             if doc is None or is_deleted(doc):
@@ -95,22 +95,6 @@ class ToKazoo:
             pvt_type=MEDIA,
         )
 
-    @contextmanager
-    def _spooled(self, info: ObjectInfo, limits: Limits) -> Iterator[tuple[Path, str]]:
-        """The file copied to a temporary file (at most max_bytes + 1 read), with its MD5."""
-        if info.size > limits.max_bytes:
-            raise AudioRejected(f"{info.size} bytes is over the library's max_size_mb ({limits.max_bytes} bytes)")
-        with tempfile.TemporaryDirectory(prefix="syncd-media-") as tmp:
-            path = Path(tmp) / "audio"
-            md5 = hashlib.md5()  # noqa: S324 - integrity check
-            with self.backend.get(info.key) as source, path.open("wb") as out:
-                left = limits.max_bytes + 1
-                while left > 0 and (chunk := source.read(min(1 << 20, left))):
-                    md5.update(chunk)
-                    out.write(chunk)
-                    left -= len(chunk)
-            yield path, md5.hexdigest()
-
 
 def _playable(audio: Audio) -> Audio:
     if audio.kazoo_format is None:
@@ -122,3 +106,22 @@ def _playable(audio: Audio) -> Audio:
 
 def _placement_fields(item: Item) -> dict[str, Any]:
     return {name: getattr(item, name) for name in Placement.__dataclass_fields__}
+
+
+@contextmanager
+def spooled(
+    backend: Backend, info: ObjectInfo, limits: Limits, folder: Path | None = None
+) -> Iterator[tuple[Path, str]]:
+    """The file copied to a temporary file (in folder, or a temporary one), with its MD5."""
+    if info.size > limits.max_bytes:
+        raise AudioRejected(f"{info.size} bytes is over the library's max_size_mb ({limits.max_bytes} bytes)")
+    with tempfile.TemporaryDirectory(prefix="syncd-media-") as tmp:
+        path = (folder or Path(tmp)) / f"{hashlib.md5(info.key.encode()).hexdigest()}.audio"  # noqa: S324 - a name
+        md5 = hashlib.md5()  # noqa: S324 - integrity check
+        with backend.get(info.key) as source, path.open("wb") as out:
+            left = limits.max_bytes + 1
+            while left > 0 and (chunk := source.read(min(1 << 20, left))):
+                md5.update(chunk)
+                out.write(chunk)
+                left -= len(chunk)
+        yield path, md5.hexdigest()

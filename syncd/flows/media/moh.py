@@ -1,0 +1,173 @@
+"""Music on hold by folder: the audio files of a library's music-on-hold/ folder become the
+account's hold music; music-on-hold/users/<username>/, devices/<name>/ and groups/<name>/
+set it for one user, device or group (kazoo-reference §8: music_on_hold.media_id on those
+docs; the endpoint's value wins over the account's).
+
+Kazoo plays one media, so a folder's files are joined (ffmpeg) into one playlist media,
+in name order (or shuffled when the library says so). The playlist keeps its media id
+when the folder changes, so what references it keeps working. syncd records the doc's
+previous value and puts it back when the folder empties, unless someone has set
+another value meanwhile (theirs is kept). The playlist media is marked
+`source_type: syncd_music_on_hold` so the library never exports it as a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from syncd.backends.base import Backend, ObjectInfo
+from syncd.errors import KazooError
+from syncd.flows.media.audio import AudioRejected, join
+from syncd.flows.media.records import MOH, Library, media_id_for
+from syncd.kazoo import dbnames
+from syncd.kazoo.deletes import is_deleted, soft_deleted
+from syncd.kazoo.media import KazooMedia
+from syncd.state import State
+from syncd.state.media import Playlist
+
+log = logging.getLogger("syncd.media")
+
+MOH_SOURCE = "syncd_music_on_hold"
+SAMPLE_RATE = 16000  # wideband telephony: what G.722 and most hold paths carry
+_KINDS = {"users": ("user", "username"), "devices": ("device", "name"), "groups": ("group", "name")}
+
+
+def scope_of(key: str) -> str | None:
+    """ "account" for music-on-hold/<file>, "users/alice" for music-on-hold/users/alice/<file>; else None."""
+    parts = key[len(MOH) :].split("/") if key.startswith(MOH) else []
+    if len(parts) == 1 and parts[0]:
+        return "account"
+    if len(parts) == 3 and parts[0] in _KINDS and parts[1] and parts[2]:
+        return f"{parts[0]}/{parts[1]}"
+    return None
+
+
+class HoldMusic:
+    def __init__(
+        self,
+        lib: Library,
+        backend: Backend,
+        media: KazooMedia,
+        state: State,
+        judge_file: Callable[[ObjectInfo, Path, Any], Path | None],
+    ) -> None:
+        """judge_file(info, folder, report): the file copied into folder and judged, or None (rejected, told)."""
+        self.lib, self.backend, self.media, self.state = lib, backend, media, state
+        self.judge_file = judge_file
+        self.db = dbnames.account_db(lib.account_id)
+
+    def run(self, listing: dict[str, ObjectInfo], settled: Callable[[ObjectInfo], bool], report: Any) -> None:
+        folders: dict[str, list[ObjectInfo]] = {}
+        for info in listing.values():
+            scope = scope_of(info.key)
+            if scope is not None and not info.key.rsplit("/", 1)[-1].startswith("."):
+                folders.setdefault(scope, []).append(info)
+        known = self.state.playlists.of(self.lib.name)
+        for scope in sorted(set(folders) | set(known)):
+            files = sorted(folders.get(scope, []), key=lambda i: i.key)
+            try:
+                if not files:
+                    self._restore(known[scope], report)
+                elif all(settled(info) for info in files):
+                    self._playlist(scope, files, known.get(scope), report)
+            except (KazooError, AudioRejected) as exc:
+                report.errors.append(f"{MOH}{scope}: {exc}")
+                log.warning("library=%s hold music %r not set this pass: %s", self.lib.name, scope, exc)
+
+    def _playlist(self, scope: str, files: list[ObjectInfo], known: Playlist | None, report: Any) -> None:
+        order = self._order(files)
+        fingerprint = hashlib.sha256(json.dumps([(i.key, i.etag) for i in order]).encode()).hexdigest()
+        if known is not None and known.fingerprint == fingerprint:
+            return
+        target = self._target(scope)
+        with tempfile.TemporaryDirectory(prefix="syncd-moh-") as tmp:
+            judged = [path for info in order if (path := self.judge_file(info, Path(tmp), report)) is not None]
+            if not judged:
+                return  # every file was rejected (each told why): the hold music stays as it is
+            out = Path(tmp) / "playlist.mp3"
+            join(judged, out, SAMPLE_RATE)
+            doc = self._media_doc(scope, known, len(judged))
+            with out.open("rb") as body:
+                self.media.put_audio(self.lib.account_id, doc, body, out.stat().st_size, "audio/mpeg", "mp3")
+        previous = known.previous if known else json.dumps(_moh_of(target))
+        self._set(target, doc["_id"])
+        self.state.playlists.save(self.lib.name, Playlist(scope, doc["_id"], fingerprint, target["_id"], previous))
+        report.add("hold-music")
+        log.info("library=%s hold music of %s is media %s (%d files)", self.lib.name, scope, doc["_id"], len(judged))
+
+    def _order(self, files: list[ObjectInfo]) -> list[ObjectInfo]:
+        if not self.lib.shuffle:
+            return files
+        shuffled = list(files)
+        random.Random(",".join(i.key for i in files)).shuffle(shuffled)  # noqa: S311 - an order, not a secret
+        return shuffled
+
+    def _media_doc(self, scope: str, known: Playlist | None, count: int) -> dict[str, Any]:
+        fields = {
+            "name": f"Music on hold ({scope})",
+            "description": f"{count} file(s) of {MOH}{'' if scope == 'account' else scope + '/'}",
+            "source_type": MOH_SOURCE,
+            "source_id": scope,
+        }
+        ids = [known.media_id] if known else [media_id_for(self.lib.name, MOH + scope, "", g) for g in range(20)]
+        for media_id in ids:
+            doc = self.media.create(self.lib.account_id, media_id, fields, revive=known is not None)
+            if not is_deleted(doc):
+                return self.media.rename(self.lib.account_id, doc, fields)
+        raise KazooError(f"every media id syncd derives for the hold music of {scope} is a deleted media")
+
+    def _target(self, scope: str) -> dict[str, Any]:
+        if scope == "account":
+            doc = self.media.couch.get(self.db, self.lib.account_id)
+            if doc is None:
+                raise KazooError(f"account {self.lib.account_id} has no account doc in its database")
+            return doc
+        kind, name = scope.split("/", 1)
+        pvt_type, field = _KINDS[kind]
+        for doc in self.media.couch.all_docs(self.db):
+            if doc.get("pvt_type") == pvt_type and doc.get(field) == name and not is_deleted(doc):
+                return doc
+        raise KazooError(
+            f"no {pvt_type} with {field} {name!r} in account {self.lib.account_id}; "
+            f"name the folder {MOH}{kind}/<{field}> after one"
+        )
+
+    def _set(self, doc: dict[str, Any], media_id: str | None) -> None:
+        if _moh_of(doc) == media_id:
+            return
+        moh = {k: v for k, v in (doc.get("music_on_hold") or {}).items() if k != "media_id"}
+        if media_id is not None:
+            moh["media_id"] = media_id
+        updated = {**doc, "music_on_hold": moh}
+        if self.media.couch.update(self.db, updated) is None:
+            raise KazooError(f"doc {doc['_id']} changed while its music_on_hold was set; tried again next pass")
+
+    def _restore(self, known: Playlist, report: Any) -> None:
+        """The folder is empty: the doc gets its previous hold music back, the playlist media goes."""
+        doc = self.media.couch.get(self.db, known.doc_id or "") if known.doc_id else None
+        if doc is not None and not is_deleted(doc) and _moh_of(doc) == known.media_id:
+            self._set(doc, json.loads(known.previous or "null"))
+        media = self.media.couch.get(self.db, known.media_id)
+        if media is not None and not is_deleted(media):
+            self.media.couch.update(self.db, soft_deleted(media))
+        self.state.playlists.drop(self.lib.name, known.scope)
+        self.state.audit.event(
+            "hold-music-restored",
+            f"{MOH}{known.scope} is empty: {known.doc_id} has its previous hold music back "
+            f"({known.previous}); playlist media {known.media_id} soft-deleted",
+            account_id=self.lib.account_id,
+            target=self.lib.target,
+        )
+        report.add("hold-music-restored")
+
+
+def _moh_of(doc: dict[str, Any]) -> Any:
+    moh = doc.get("music_on_hold")
+    return moh.get("media_id") if isinstance(moh, dict) else None

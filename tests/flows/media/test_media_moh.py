@@ -1,0 +1,100 @@
+"""Music on hold by folder: files in music-on-hold/ become one playlist media set as the
+account's hold music; music-on-hold/users/<username>/ sets a user's; emptying a folder
+puts the previous values back."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tests.flows.media.conftest import Lib
+from tests.support import audio as au
+from tests.support import kazoo_data as kd
+
+
+def moh(doc: dict[str, Any] | None) -> Any:
+    assert doc is not None
+    return (doc.get("music_on_hold") or {}).get("media_id")
+
+
+def test_three_files_become_one_playlist_as_long_as_the_three_set_as_the_accounts_hold_music(
+    lib: Lib, tmp_path: Path
+) -> None:
+    folder = lib.folder / "music-on-hold"
+    folder.mkdir()
+    for name, seconds in (("1-intro.wav", 1.0), ("2-jazz.mp3", 2.0), ("3-outro.ogg", 1.5)):
+        au.tone(folder / name, seconds)
+    report = lib.run()
+    assert report.counts.get("hold-music") == 1, report
+    media_id = moh(lib.couch.get(lib.db, lib.account_id))
+    assert media_id
+    playlist = lib.couch.get(lib.db, media_id)
+    assert playlist is not None and playlist["source_type"] == "syncd_music_on_hold"
+    assert abs(au.duration(lib.audio_in_couch(playlist, tmp_path)) - 4.5) < 0.2
+    assert not [p for p in lib.folder.iterdir() if p.is_file() and p.suffix == ".mp3"]  # never exported as a file
+    assert lib.run().counts.get("hold-music") is None  # unchanged folder: nothing rebuilt
+
+    au.tone(folder / "4-more.wav", 1.0)
+    assert lib.run().counts.get("hold-music") == 1
+    assert moh(lib.couch.get(lib.db, lib.account_id)) == media_id  # the same media, longer
+    rebuilt = lib.couch.get(lib.db, media_id)
+    assert rebuilt is not None and abs(au.duration(lib.audio_in_couch(rebuilt, tmp_path)) - 5.5) < 0.2
+
+
+def test_a_users_folder_sets_the_users_hold_music_and_emptying_folders_restores_the_previous_values(
+    lib: Lib,
+) -> None:
+    alice = {"_id": kd.new_id(), "pvt_type": "user", "username": "alice", "music_on_hold": {"media_id": "old-alice"}}
+    lib.couch.save(lib.db, alice)
+    (lib.folder / "music-on-hold" / "users" / "alice").mkdir(parents=True)
+    au.tone(lib.folder / "music-on-hold" / "users" / "alice" / "calm.wav", 1.0)
+    au.tone(lib.folder / "music-on-hold" / "lobby.wav", 1.0)
+    lib.run()
+    alice_moh = moh(lib.couch.get(lib.db, alice["_id"]))
+    account_moh = moh(lib.couch.get(lib.db, lib.account_id))
+    assert alice_moh not in (None, "old-alice") and account_moh and account_moh != alice_moh
+
+    shutil.rmtree(lib.folder / "music-on-hold")
+    report = lib.run()
+    assert report.counts.get("hold-music-restored") == 2, report
+    assert moh(lib.couch.get(lib.db, alice["_id"])) == "old-alice"
+    account = lib.couch.get(lib.db, lib.account_id)
+    assert account is not None and moh(account) is None  # it had none before
+    for media_id in (alice_moh, account_moh):
+        gone = lib.couch.get(lib.db, media_id)
+        assert gone is not None and gone["pvt_deleted"] is True  # soft: Kazoo's own way
+    assert any(a.action == "hold-music-restored" for a in lib.audit())
+
+
+def test_a_value_set_by_someone_else_meanwhile_is_kept_when_the_folder_empties(lib: Lib) -> None:
+    (lib.folder / "music-on-hold").mkdir()
+    au.tone(lib.folder / "music-on-hold" / "a.wav", 1.0)
+    lib.run()
+    account = lib.couch.get(lib.db, lib.account_id)
+    assert account is not None
+    lib.couch.save(lib.db, {**account, "music_on_hold": {"media_id": "chosen-in-monster"}})
+    (lib.folder / "music-on-hold" / "a.wav").unlink()
+    lib.run()
+    assert moh(lib.couch.get(lib.db, lib.account_id)) == "chosen-in-monster"
+
+
+def test_a_folder_for_a_user_that_does_not_exist_is_its_own_problem_and_the_account_still_gets_its_music(
+    lib: Lib,
+) -> None:
+    (lib.folder / "music-on-hold" / "users" / "nobody").mkdir(parents=True)
+    au.tone(lib.folder / "music-on-hold" / "users" / "nobody" / "x.wav", 1.0)
+    au.tone(lib.folder / "music-on-hold" / "main.wav", 1.0)
+    report = lib.run()
+    assert report.counts.get("hold-music") == 1
+    assert any("no user with username 'nobody'" in e for e in report.errors), report
+    assert moh(lib.couch.get(lib.db, lib.account_id))
+
+
+def test_a_bad_file_in_a_hold_music_folder_is_rejected_and_the_others_still_play(lib: Lib) -> None:
+    (lib.folder / "music-on-hold").mkdir()
+    au.tone(lib.folder / "music-on-hold" / "good.wav", 1.0)
+    (lib.folder / "music-on-hold" / "readme.mp3").write_text("not audio\n" * 20)
+    report = lib.run()
+    assert report.counts.get("hold-music") == 1 and report.counts.get("rejected") == 1, report
+    assert (lib.folder / "rejected" / "music-on-hold" / "readme.mp3.status.json").exists()
