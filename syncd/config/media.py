@@ -8,6 +8,7 @@ from typing import Any
 from syncd.config.validator import Validator, _is_account_id
 from syncd.flows.media.records import Library
 
+_RATES = (8000, 16000, 32000, 48000)
 _LIBRARY_KEYS = {
     "name",
     "account",
@@ -20,6 +21,9 @@ _LIBRARY_KEYS = {
     "export_kazoo_media",
     "owner_media",
     "shuffle",
+    "normalize",
+    "sample_rate",
+    "loudness",
 }
 
 
@@ -73,7 +77,18 @@ def _library(v: Validator, b: Any, path: str, backends: set[str]) -> Library | N
         export_kazoo_media=v.boolean(b, f"{path}.export_kazoo_media", True),
         owner_media=v.boolean(b, f"{path}.owner_media", False),
         shuffle=v.boolean(b, f"{path}.shuffle", False),
+        normalize=v.choice(b, f"{path}.normalize", ("wav", "mp3"), None),
+        sample_rate=_sample_rate(v, b, f"{path}.sample_rate"),
+        loudness=v.number(b, f"{path}.loudness", 0, minimum=-70, maximum=-5) if "loudness" in b else None,
     )
+
+
+def _sample_rate(v: Validator, b: dict[str, Any], path: str) -> int:
+    rate = int(v.number(b, path, 16000, minimum=8000, maximum=48000, integer=True))
+    if rate not in _RATES:
+        v.problem(path, f"must be one of {', '.join(map(str, _RATES))} (rates FreeSWITCH plays without resampling)")
+        return 16000
+    return rate
 
 
 def _is_language(value: str) -> bool:

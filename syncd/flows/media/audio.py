@@ -143,3 +143,67 @@ def _ffmpeg(command: list[str], timeout: float) -> None:
     if done.returncode != 0:
         why = done.stderr.decode(errors="replace").strip().splitlines()
         raise AudioRejected(f"ffmpeg could not convert the audio ({why[-1] if why else 'no reason given'})")
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """What a library sends Kazoo instead of the file itself: mono audio at one sample rate,
+    as wav or mp3, optionally brought to an integrated loudness (EBU R128, LUFS)."""
+
+    format: str  # "wav" | "mp3"
+    sample_rate: int
+    loudness: float | None = None
+
+    @property
+    def content_type(self) -> str:
+        return KAZOO_FORMATS[self.format][0]
+
+
+RENDER_TIMEOUT = 600.0
+TRUE_PEAK = -1.5  # dBTP: room for the codec on the way to the phone
+LOUDNESS_RANGE = 11.0  # LU, ffmpeg's default
+
+
+def render(source: Path, out: Path, rendition: Rendition) -> Path:
+    """The rendition of source written to out. Loudness is measured first, then applied as one
+    linear gain (ffmpeg's loudnorm, two passes), so the music's own dynamics stay."""
+    filters = []
+    if rendition.loudness is not None:
+        m = _measure(source, rendition.loudness)
+        filters = [
+            "-af",
+            f"loudnorm=I={rendition.loudness}:TP={TRUE_PEAK}:LRA={LOUDNESS_RANGE}:measured_I={m['input_i']}:"
+            f"measured_TP={m['input_tp']}:measured_LRA={m['input_lra']}:measured_thresh={m['input_thresh']}:"
+            f"offset={m['target_offset']}:linear=true",
+        ]
+    codec = ["-c:a", "pcm_s16le"] if rendition.format == "wav" else ["-c:a", "libmp3lame", "-q:a", "4"]
+    command = [tool("ffmpeg"), "-v", "error", "-y", "-i", str(source), *filters, "-ac", "1"]
+    _ffmpeg([*command, "-ar", str(rendition.sample_rate), *codec, "-f", rendition.format, str(out)], RENDER_TIMEOUT)
+    return out
+
+
+def _measure(source: Path, target: float) -> dict[str, str]:
+    """loudnorm's first pass: the input's loudness figures, as ffmpeg prints them."""
+    command = [tool("ffmpeg"), "-v", "info", "-nostats", "-i", str(source), "-af"]
+    command += [f"loudnorm=I={target}:TP={TRUE_PEAK}:LRA={LOUDNESS_RANGE}:print_format=json", "-f", "null", "-"]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=RENDER_TIMEOUT, check=False)  # noqa: S603
+    except subprocess.TimeoutExpired:
+        raise AudioRejected(f"ffmpeg could not measure the loudness within {RENDER_TIMEOUT:g} s") from None
+    text = done.stderr.decode(errors="replace")
+    start, end = text.rfind("{"), text.rfind("}")
+    try:
+        figures = json.loads(text[start : end + 1]) if 0 <= start < end else {}
+    except ValueError:
+        figures = {}
+    wanted = ("input_i", "input_tp", "input_lra", "input_thresh", "target_offset")
+    if done.returncode != 0 or not all(_finite(figures.get(k)) for k in wanted):
+        raise AudioRejected("ffmpeg could not measure the audio's loudness (silent, or too short to measure)")
+    return {k: str(figures[k]) for k in wanted}
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return abs(float(value)) < 1e6
+    except (TypeError, ValueError):
+        return False

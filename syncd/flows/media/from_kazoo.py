@@ -18,7 +18,7 @@ from syncd.backends.base import Backend, ObjectInfo
 from syncd.errors import StateError
 from syncd.flows.media.filing import to_trash
 from syncd.flows.media.moh import MOH_SOURCE
-from syncd.flows.media.records import Library, key_for_media
+from syncd.flows.media.records import LIBRARY_SOURCE, Library, key_for_media
 from syncd.kazoo import dbnames
 from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.media import MEDIA, KazooMedia, MediaAudio, audio_of, hex_md5
@@ -99,8 +99,8 @@ class FromKazoo:
         report.add("exported")
 
     def _wanted(self, doc: dict[str, Any]) -> bool:
-        if doc.get("source_type") == MOH_SOURCE:
-            return False  # a music-on-hold playlist syncd joined: its files are in music-on-hold/
+        if doc.get("source_type") in (MOH_SOURCE, LIBRARY_SOURCE):
+            return False  # syncd made it from files (a playlist, or a file it has not recorded yet)
         owned = any(doc.get(k) for k in ("owner_id", "source_id", "source_type"))
         return self.lib.export_kazoo_media and (self.lib.owner_media or not owned)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from syncd.backends.base import Backend, ObjectInfo
 from syncd.errors import KazooError
-from syncd.flows.media.audio import AudioRejected, join
+from syncd.flows.media.audio import AudioRejected, Rendition, join, render
 from syncd.flows.media.records import MOH, Library, media_id_for
 from syncd.kazoo import dbnames
 from syncd.kazoo.deletes import is_deleted, soft_deleted
@@ -35,7 +35,6 @@ from syncd.state.media import Playlist
 log = logging.getLogger("syncd.media")
 
 MOH_SOURCE = "syncd_music_on_hold"
-SAMPLE_RATE = 16000  # wideband telephony: what G.722 and most hold paths carry
 _KINDS = {"users": ("user", "username"), "devices": ("device", "name"), "groups": ("group", "name")}
 
 
@@ -92,7 +91,9 @@ class HoldMusic:
             if not judged:
                 return  # every file was rejected (each told why): the hold music stays as it is
             out = Path(tmp) / "playlist.mp3"
-            join(judged, out, SAMPLE_RATE)
+            join(judged, out, self.lib.sample_rate)
+            if self.lib.loudness is not None:
+                out = render(out, Path(tmp) / "level.mp3", Rendition("mp3", self.lib.sample_rate, self.lib.loudness))
             doc = self._media_doc(scope, known, len(judged))
             with out.open("rb") as body:
                 self.media.put_audio(self.lib.account_id, doc, body, out.stat().st_size, "audio/mpeg", "mp3")

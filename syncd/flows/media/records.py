@@ -16,6 +16,7 @@ TARGET_PREFIX = "media:"
 REJECTED = "rejected/"  # files that are not audio Kazoo can play, each with a status file beside it
 TRASH = ".syncd-trash/"
 STATUS_SUFFIX = ".status.json"
+LIBRARY_SOURCE = "syncd_media_library"  # source_type of media syncd makes from a library's files
 MOH = "music-on-hold/"
 PROMPTS = "prompts/"
 # Folders that are not media of their own (music on hold is joined into playlists) and the
@@ -36,6 +37,9 @@ class Library:
     export_kazoo_media: bool = True  # media made in Kazoo (Monster UI, Crossbar) appear as files
     owner_media: bool = False  # ... voicemail greetings and other media owned by a user or box too
     shuffle: bool = False  # music-on-hold playlists in a shuffled order instead of name order
+    normalize: str | None = None  # "wav" | "mp3": Kazoo gets mono audio at sample_rate, not the file itself
+    sample_rate: int = 16000
+    loudness: float | None = None  # LUFS (EBU R128) the audio sent to Kazoo is brought to
 
     @property
     def target(self) -> str:

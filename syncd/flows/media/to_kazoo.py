@@ -13,13 +13,14 @@ import hashlib
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from syncd.backends.base import Backend, ObjectInfo
 from syncd.errors import KazooError
-from syncd.flows.media.audio import Audio, AudioRejected, Limits, judge
-from syncd.flows.media.records import Library, media_for_key, media_id_for
+from syncd.flows.media.audio import Audio, AudioRejected, Limits, Rendition, judge, render
+from syncd.flows.media.records import LIBRARY_SOURCE, Library, media_for_key, media_id_for
 from syncd.kazoo import dbnames
 from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.media import MEDIA, KazooMedia, MediaAudio, audio_of, hex_md5
@@ -36,26 +37,25 @@ class ToKazoo:
     def create(self, lib: Library, info: ObjectInfo, limits: Limits) -> str:
         """The file's media, made (or found from an earlier try) with its audio; returns the media id."""
         with spooled(self.backend, info, limits) as (path, md5):
-            audio = _playable(judge(path, limits))
+            sent = _for_kazoo(lib, path, judge(path, limits))
             doc = self._doc_for(lib, info.key, md5)
             current = audio_of(doc)
-            if current is None or hex_md5(current.digest) != md5:
-                doc, current = self._put(lib, doc, path, audio)
+            if current is None or hex_md5(current.digest) != _md5_of(sent.path):
+                doc, current = self._put(lib, doc, sent)
         self.state.media.track(
-            self._placement(lib, doc["_id"], info.key, current, audio), info.etag, md5, info.object_id
+            self._placement(lib, doc["_id"], info.key, current, sent), info.etag, md5, info.object_id
         )
         return str(doc["_id"])
 
     def replace(self, lib: Library, item: Item, info: ObjectInfo, limits: Limits) -> None:
         with spooled(self.backend, info, limits) as (path, md5):
-            audio = _playable(judge(path, limits))
+            sent = _for_kazoo(lib, path, judge(path, limits))
             doc = self.media.get(lib.account_id, item.doc_id)
             if doc is None or is_deleted(doc):
                 raise KazooError(f"media {item.doc_id} was deleted in Kazoo; its file follows that delete")
-            doc, current = self._put(lib, doc, path, audio)
-        self.state.media.replaced(
-            item, self._placement(lib, item.doc_id, info.key, current, audio), info.etag, md5, info.object_id
-        )
+            doc, current = self._put(lib, doc, sent)
+        placement = self._placement(lib, item.doc_id, info.key, current, sent)
+        self.state.media.replaced(item, placement, info.etag, md5, info.object_id)
 
     def rename(self, item: Item, info: ObjectInfo, fields: dict[str, str]) -> None:
         doc = self.media.get(item.account_id, item.doc_id)
@@ -67,21 +67,22 @@ class ToKazoo:
     # -- helpers ---------------------------------------------------------------
     def _doc_for(self, lib: Library, key: str, md5: str) -> dict[str, Any]:
         wanted = media_for_key(key, lib.language)
+        fields = {**wanted.fields, "source_type": LIBRARY_SOURCE, "source_id": lib.name}
         if wanted.fixed_id:  # a prompt: Crossbar's id <language>/<prompt_id>, revived if it was deleted
-            return self.media.create(lib.account_id, wanted.fixed_id, wanted.fields, revive=True)
+            return self.media.create(lib.account_id, wanted.fixed_id, fields, revive=True)
         for generation in range(_GENERATIONS):
-            doc = self.media.create(lib.account_id, media_id_for(lib.name, key, md5, generation), wanted.fields)
+            doc = self.media.create(lib.account_id, media_id_for(lib.name, key, md5, generation), fields)
             if not is_deleted(doc) and doc.get("pvt_type") == MEDIA:
                 return doc
         raise KazooError(f"every media id syncd derives for {key!r} is taken by a deleted media; rename the file")
 
-    def _put(self, lib: Library, doc: dict[str, Any], path: Path, audio: Audio) -> tuple[dict[str, Any], MediaAudio]:
-        content_type, ext = audio.kazoo_format or ("", "")
-        with path.open("rb") as body:
-            return self.media.put_audio(lib.account_id, doc, body, path.stat().st_size, content_type, ext)
+    def _put(self, lib: Library, doc: dict[str, Any], sent: Sendable) -> tuple[dict[str, Any], MediaAudio]:
+        with sent.path.open("rb") as body:
+            size = sent.path.stat().st_size
+            return self.media.put_audio(lib.account_id, doc, body, size, sent.content_type, sent.ext)
 
     @staticmethod
-    def _placement(lib: Library, media_id: str, key: str, current: MediaAudio, audio: Audio) -> Placement:
+    def _placement(lib: Library, media_id: str, key: str, current: MediaAudio, sent: Sendable) -> Placement:
         return Placement(
             db=dbnames.account_db(lib.account_id),
             doc_id=media_id,
@@ -90,18 +91,48 @@ class ToKazoo:
             object_key=key,
             digest=current.digest,
             length=current.length,
-            content_type=(audio.kazoo_format or ("",))[0],
+            content_type=sent.content_type,
             account_id=lib.account_id,
             pvt_type=MEDIA,
         )
 
 
-def _playable(audio: Audio) -> Audio:
+@dataclass(frozen=True)
+class Sendable:
+    """The audio that goes to Kazoo: the file itself, or its rendition."""
+
+    path: Path
+    content_type: str
+    ext: str
+
+
+def rendition_of(lib: Library) -> Rendition | None:
+    if lib.normalize is None and lib.loudness is None:
+        return None
+    return Rendition(lib.normalize or "wav", lib.sample_rate, lib.loudness)
+
+
+def _for_kazoo(lib: Library, path: Path, audio: Audio) -> Sendable:
+    """The library's rendition of the file when it asks for one (the file stays as it is), else
+    the file itself when Kazoo plays its format."""
+    rendition = rendition_of(lib)
+    if rendition is not None:
+        out = render(path, path.with_name(path.name + "." + rendition.format), rendition)
+        return Sendable(out, rendition.content_type, rendition.format)
     if audio.kazoo_format is None:
         raise AudioRejected(
-            f"{audio.container} is not a format Kazoo plays; convert it to wav, mp3 or ogg and put it back"
+            f"{audio.container} is not a format Kazoo plays; convert it to wav, mp3 or ogg and put it "
+            'back, or set normalize = "wav" (or "mp3") on the library'
         )
-    return audio
+    return Sendable(path, *audio.kazoo_format)
+
+
+def _md5_of(path: Path) -> str:
+    md5 = hashlib.md5()  # noqa: S324 - integrity check
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            md5.update(chunk)
+    return md5.hexdigest()
 
 
 def _placement_fields(item: Item) -> dict[str, Any]:
