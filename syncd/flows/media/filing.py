@@ -40,21 +40,25 @@ def reject(backend: Backend, info: ObjectInfo, library: str, reason: str) -> str
     """File a file that is not usable audio under rejected/, with <name>.status.json beside it."""
     where = REJECTED + info.key
     moved = info.special is None and move(backend, info, where)
-    status: dict[str, Any] = {
-        "file": info.key,
-        "library": library,
-        "status": "rejected",
-        "reason": reason,
-        "what_to_do": "fix the file and put it into the library again; it is judged anew",
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    note = None
     if info.special:
-        status["note"] = f"a {info.special} is never read, copied or moved; it was left where it is"
+        note = f"a {info.special} is never read, copied or moved; it was left where it is"
     elif not moved:
-        status["note"] = "the file was replaced while it was being rejected; the new version stays in the library"
-    body = json.dumps(status, indent=2, ensure_ascii=False).encode()
-    backend.put(where + STATUS_SUFFIX, io.BytesIO(body), length=len(body), content_type="application/json")
+        note = "the file was replaced while it was being rejected; the new version stays in the library"
+    tell(backend, where, library, "rejected", reason, "fix the file and put it into the library again", note)
     return where
+
+
+def tell(
+    backend: Backend, key: str, library: str, status: str, reason: str, what_to_do: str = "", note: str | None = None
+) -> None:
+    """Write <key>.status.json: what syncd did with the file at key, and why."""
+    said: dict[str, Any] = {"file": key, "library": library, "status": status, "reason": reason}
+    said.update({"what_to_do": what_to_do} if what_to_do else {})
+    said.update({"note": note} if note else {})
+    said["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    body = json.dumps(said, indent=2, ensure_ascii=False).encode()
+    backend.put(key + STATUS_SUFFIX, io.BytesIO(body), length=len(body), content_type="application/json")
 
 
 def to_trash(backend: Backend, info: ObjectInfo) -> str:

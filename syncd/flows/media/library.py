@@ -32,7 +32,7 @@ from syncd.backends.base import Backend, ObjectInfo
 from syncd.engine.twoway import Report, TwoWay
 from syncd.errors import StateError
 from syncd.flows.media.audio import AudioRejected, Limits, judge
-from syncd.flows.media.filing import reject
+from syncd.flows.media.filing import reject, tell
 from syncd.flows.media.from_kazoo import FromKazoo
 from syncd.flows.media.moh import HoldMusic
 from syncd.flows.media.records import Library, is_media_file, media_for_key
@@ -86,6 +86,9 @@ class MediaLibrary:
         self.twoway.confirm(engine, allow_deletes, target=self.lib.target)
         for action, count in engine.counts.items():
             report.add(action, count)
+        for line in engine.lines:
+            if line.action == "refused":  # still in use: the folder shows the media again, and why
+                self._contained(line.item.object_key, report, partial(self._put_back, line.item, line.reason))
         report.errors += [f"deletes held: {why}" for why in engine.held.values()]
         report.errors += list(engine.refused.values())
         return report
@@ -162,6 +165,10 @@ class MediaLibrary:
                 waiting.remove(match)
                 pairs.append((match, info))
         return pairs
+
+    def _put_back(self, item: Item, reason: str) -> None:
+        self.from_kazoo.restore(item, f"not deleted: {reason}; the file was put back")
+        tell(self.backend, item.object_key, self.lib.name, "kept", f"not deleted: {reason}; the file was put back")
 
     def _judged_copy(self, info: ObjectInfo, folder: Path, report: LibraryReport) -> Path | None:
         """A music-on-hold file copied into folder and judged; None when rejected (and told why)."""

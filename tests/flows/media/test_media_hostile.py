@@ -126,3 +126,19 @@ def test_a_reference_from_a_deleted_user_does_not_block_and_a_live_callflow_does
     assert "menu.wav" not in lib.media() and "other1.wav" in lib.media()
     refusal = [a for a in lib.audit() if a.doc_id == media["other1.wav"]["_id"] and "still used" in a.reason]
     assert refusal and "callflow 'Main'" in refusal[0].reason and "flow.data.id" in refusal[0].reason
+
+
+def test_a_syncd_stopped_between_writing_the_media_and_recording_it_makes_no_second_media(
+    lib: Lib, monkeypatch: Any
+) -> None:
+    au.tone(lib.folder / "once.wav", 0.5)
+    state_media = lib.daemon.state.media
+    real_track = state_media.track
+    monkeypatch.setattr(state_media, "track", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("killed")))
+    assert lib.run().errors  # the doc and its audio are in CouchDB, the state DB knows nothing
+    assert len(lib.media()) == 1
+    monkeypatch.setattr(state_media, "track", real_track)
+    report = lib.run()  # as after a restart: the same derived id is found, not a second media
+    assert report.counts.get("created") == 1 and report.counts.get("exported") is None, report
+    assert len(lib.media()) == 1 and len(lib.daemon.state.media.of("media:main")) == 1
+    assert sorted(p.name for p in lib.folder.iterdir() if p.is_file()) == [".syncd-marker", "once.wav"]

@@ -149,6 +149,13 @@ def test_deleting_the_accounts_hold_music_is_refused_and_audited_naming_the_acco
     assert refusals, lib.audit()
     assert "account" in refusals[0].reason and "music_on_hold.media_id" in refusals[0].reason
     assert "alice" in refusals[0].reason
+    assert (lib.folder / "hold.wav").exists()  # put back: the folder shows what Kazoo still plays
+    told = json.loads((lib.folder / "hold.wav.status.json").read_text())
+    assert told["status"] == "kept" and "still used" in told["reason"]
+    time.sleep(GRACE + 0.1)
+    lib.run()
+    assert lib.run().counts.get("refused") is None  # refused once, not every grace period
+    assert len([a for a in lib.audit() if a.doc_id == hold["_id"] and "still used" in a.reason]) == 1
 
 
 def test_deleting_every_file_trips_the_guard_and_nothing_is_deleted(lib: Lib) -> None:
