@@ -79,7 +79,10 @@ class Daemon:
 
     # -- what the CLI asks -------------------------------------------------------
     def reconcile(self, args: ReconcileArgs, stop: threading.Event, progress: Any, say: Any) -> Report:
-        return self.attachments.reconcile(args, stop, progress, say)
+        report = self.attachments.reconcile(args, stop, progress, say)
+        if self.config.media.libraries and not args.dry_run:  # a library pass acts: never in a dry run
+            report.merge(self.media.reconcile(args.account, args.allow_deletes))
+        return report
 
     def waiting(self) -> int:
         return self.attachments.waiting()

@@ -15,7 +15,7 @@ from syncd.backends.base import Backend
 from syncd.backends.folder import FolderView
 from syncd.config import Config
 from syncd.engine.plan import Guard, Policy
-from syncd.engine.twoway import TwoWay
+from syncd.engine.twoway import Report, TwoWay
 from syncd.errors import SyncdError
 from syncd.flows.media.audio import tool
 from syncd.flows.media.library import LibraryReport, MediaLibrary
@@ -108,16 +108,30 @@ class MediaFlow:
     def wake(self) -> None:
         self._wake.set()
 
-    def run_pass(self, allow_deletes: bool = False) -> LibraryReport:
+    def reconcile(self, account: str | None, allow_deletes: bool) -> Report:
+        """`syncd reconcile` (acting): one pass over the libraries (of one account), as an engine
+        report; --allow-deletes lets deletes the guard held go through."""
+        library = self.run_pass(allow_deletes, account)
+        report = Report(held=library.held, refused=library.refused)
+        for action, count in library.counts.items():
+            report.counts[f"media {action}"] += count
+        report.counts["skipped"] += len(library.errors)
+        return report
+
+    def run_pass(self, allow_deletes: bool = False, account: str | None = None) -> LibraryReport:
         total = LibraryReport()
         with self._lock:
             for lib in self.config.media.libraries:
+                if account and lib.account_id != account:
+                    continue
 
                 def run(lib: Library = lib) -> None:
                     report = self._library(lib).run_pass(allow_deletes)
                     for what, n in report.counts.items():
                         total.add(what, n)
                     total.errors += report.errors
+                    total.held.update(report.held)
+                    total.refused.update(report.refused)
                     if report.look_again_in is not None:
                         total.look_again_in = min(total.look_again_in or report.look_again_in, report.look_again_in)
                     if self.state.problems.clear(f"media-pass:{lib.name}"):

@@ -47,6 +47,8 @@ log = logging.getLogger("syncd.media")
 class LibraryReport:
     counts: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)  # account -> the guard's message
+    refused: dict[str, str] = field(default_factory=dict)  # library target -> why no deletes
     look_again_in: float | None = None  # a file is settling: look again then
 
     def add(self, what: str, n: int = 1) -> None:
@@ -71,12 +73,13 @@ class MediaLibrary:
         if not listing and tracked:
             self._refuse(
                 "the library folder listed nothing at all while syncd tracks files there: wrong folder, "
-                "or not mounted; nothing is treated as deleted"
+                "or not mounted; nothing is treated as deleted",
+                report,
             )
             return report
         present = sum(1 for item in tracked if item.object_key in listing)
         if present and (why := self.twoway.location_refusal(self.lib.target, self.backend, present)):
-            self._refuse(why)
+            self._refuse(why, report)
             return report
         self._files(listing, tracked, report)
         self.hold_music.run(listing, partial(self._settled, report=report), report)
@@ -89,8 +92,8 @@ class MediaLibrary:
         for line in engine.lines:
             if line.action == "refused":  # still in use: the folder shows the media again, and why
                 self._contained(line.item.object_key, report, partial(self._put_back, line.item, line.reason))
-        report.errors += [f"deletes held: {why}" for why in engine.held.values()]
-        report.errors += list(engine.refused.values())
+        report.held.update(engine.held)
+        report.refused.update(engine.refused)
         return report
 
     # -- the files ---------------------------------------------------------------
@@ -210,7 +213,8 @@ class MediaLibrary:
             report.errors.append(f"{key}: {describe(exc)}")
             log.warning("library=%s file %r not handled this pass: %s", self.lib.name, key, describe(exc))
 
-    def _refuse(self, why: str) -> None:
+    def _refuse(self, why: str, report: LibraryReport) -> None:
+        report.refused[self.lib.target] = why
         if self.state.problems.set(f"media:{self.lib.name}", why):
             self.state.audit.event(
                 "refused",

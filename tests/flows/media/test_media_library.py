@@ -5,7 +5,9 @@ through the whole safety kit (grace, guard, marker, referrers) with every refusa
 from __future__ import annotations
 
 import json
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.flows.media import records
@@ -14,6 +16,15 @@ from syncd.state.items import LIBRARY_TARGET_PREFIX
 from tests.flows.media.conftest import GRACE, Lib
 from tests.support import audio as au
 from tests.support import kazoo_data as kd
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What `syncd reconcile --account A [--allow-deletes]` passes the daemon."""
+
+    account: str
+    allow_deletes: bool
+    dry_run: bool = False
 
 
 def test_library_targets_are_those_the_attachments_flow_leaves_alone() -> None:
@@ -172,6 +183,11 @@ def test_deleting_every_file_trips_the_guard_and_nothing_is_deleted(lib: Lib) ->
     assert set(lib.media()) == set(names)
     assert lib.daemon.state.holds.all().get(lib.account_id)
     assert any(a.action == "held" for a in lib.audit())
+    assert "syncd reconcile --account" in report.held[lib.account_id]
+    told = lib.daemon.reconcile(Asked(lib.account_id, allow_deletes=False), threading.Event(), None, print)
+    assert told.held and set(lib.media()) == set(names)  # without --allow-deletes: still held
+    done = lib.daemon.reconcile(Asked(lib.account_id, allow_deletes=True), threading.Event(), None, print)
+    assert done.counts["media delete-in-kazoo"] == 5 and lib.media() == {}, done.counts
 
 
 def test_a_library_folder_that_lists_nothing_deletes_nothing(lib: Lib) -> None:
