@@ -210,3 +210,22 @@ def test_a_prompt_file_becomes_the_accounts_prompt_override(lib: Lib) -> None:
     assert doc is not None, lib.media()
     assert (doc["prompt_id"], doc["language"], doc["name"]) == ("vm-enter_pass", "fr-ca", "vm-enter_pass")
     assert doc["_attachments"]
+
+
+def test_audio_replaced_in_kazoo_replaces_the_file_and_a_taken_name_gets_the_media_id(lib: Lib, tmp_path: Path) -> None:
+    au.tone(lib.folder / "Promo.wav", 1.0)
+    lib.run()
+    doc = lib.media()["Promo.wav"]
+    new_audio = au.tone(tmp_path / "new.wav", 2.0, frequency=770)
+    bare = {k: v for k, v in doc.items() if k != "_attachments"}  # as Crossbar's POST: old binary out, new in
+    bare["_rev"] = lib.couch.save(lib.db, bare)
+    lib.couch.put_attachment(lib.db, bare, new_audio, f"uploaded_file_{kd.gregorian_now()}.wav", "audio/x-wav")
+    assert lib.run().counts.get("exported") == 1
+    assert (lib.folder / "Promo.wav").read_bytes() == new_audio
+    twin = kd.media_doc(lib.account_id, au.tone(tmp_path / "twin.mp3", 0.5))
+    twin["name"] = "Promo"
+    kd.write_as_kazoo(lib.couch, lib.db, twin)
+    lib.couch.save(lib.db, {**(lib.couch.get(lib.db, doc["_id"]) or {}), "name": "Promo"})
+    (lib.folder / "Promo.mp3").write_bytes(b"")  # a file already has the name Kazoo's media would get
+    lib.run()
+    assert (lib.folder / f"Promo ({twin['_id'][:8]}).mp3").exists()

@@ -98,3 +98,21 @@ def test_a_bad_file_in_a_hold_music_folder_is_rejected_and_the_others_still_play
     report = lib.run()
     assert report.counts.get("hold-music") == 1 and report.counts.get("rejected") == 1, report
     assert (lib.folder / "rejected" / "music-on-hold" / "readme.mp3.status.json").exists()
+
+
+def test_device_and_group_folders_set_that_devices_and_that_groups_hold_music(lib: Lib) -> None:
+    device = {"_id": kd.new_id(), "pvt_type": "device", "name": "lobby phone"}
+    group = {"_id": kd.new_id(), "pvt_type": "group", "name": "sales", "music_on_hold": {"media_id": "sales-old"}}
+    for doc in (device, group):
+        lib.couch.save(lib.db, doc)
+    for folder in ("devices/lobby phone", "groups/sales"):
+        (lib.folder / "music-on-hold" / folder).mkdir(parents=True)
+        au.tone(lib.folder / "music-on-hold" / folder / "tune.wav", 1.0)
+    assert lib.run().counts.get("hold-music") == 2
+    device_moh, group_moh = moh(lib.couch.get(lib.db, device["_id"])), moh(lib.couch.get(lib.db, group["_id"]))
+    assert device_moh and group_moh not in (None, "sales-old") and device_moh != group_moh
+    assert moh(lib.couch.get(lib.db, lib.account_id)) is None  # the account's own is not touched
+    shutil.rmtree(lib.folder / "music-on-hold" / "groups")
+    lib.run()
+    assert moh(lib.couch.get(lib.db, group["_id"])) == "sales-old"
+    assert moh(lib.couch.get(lib.db, device["_id"])) == device_moh
