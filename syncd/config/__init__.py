@@ -174,6 +174,11 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     cdr = cdr_config(v, v.table(raw, "cdr"), state_path, {n: b.type for n, b in backends.items()})
     media = media_config(v, v.table(raw, "media"), set(backends))
     check_overlaps(v, _places(backends, flows, fax, cdr, media))
+    if media.write_via == "crossbar" and not kazoo.crossbar:
+        v.problem(
+            "media.write_via",
+            '"crossbar" needs [kazoo.crossbar] url and api_key (or api_key_file): the Crossbar connection syncd uses',
+        )
     if fax.submit_via == "crossbar" and not kazoo.crossbar:
         v.problem(
             "fax.submit_via",

@@ -30,11 +30,12 @@ _LIBRARY_KEYS = {
 @dataclass(frozen=True)
 class MediaConfig:
     poll_interval: float = 30.0
+    write_via: str = "couchdb"  # media docs and hold music written into CouchDB, or through Crossbar
     libraries: tuple[Library, ...] = field(default_factory=tuple)
 
 
 def media_config(v: Validator, t: dict[str, Any], backends: set[str]) -> MediaConfig:
-    v.unknown(t, "media", {"poll_interval", "library"})
+    v.unknown(t, "media", {"poll_interval", "write_via", "library"})
     raw = t.get("library", [])
     if not isinstance(raw, list):
         v.problem("media.library", "must be an array of tables ([[media.library]])")
@@ -43,7 +44,11 @@ def media_config(v: Validator, t: dict[str, Any], backends: set[str]) -> MediaCo
     names = [lib.name for lib in libraries]
     for name in sorted({n for n in names if names.count(n) > 1}):
         v.problem("media.library", f"two libraries are named {name!r}; each needs its own name")
-    return MediaConfig(v.number(t, "media.poll_interval", 30.0, minimum=0.1, maximum=86400), tuple(libraries))
+    return MediaConfig(
+        v.number(t, "media.poll_interval", 30.0, minimum=0.1, maximum=86400),
+        v.choice(t, "media.write_via", ("couchdb", "crossbar"), "couchdb") or "couchdb",
+        tuple(libraries),
+    )
 
 
 def _library(v: Validator, b: Any, path: str, backends: set[str]) -> Library | None:

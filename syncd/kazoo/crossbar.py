@@ -1,7 +1,8 @@
 """The little of Kazoo's REST API (Crossbar) syncd uses: API-key auth, deleting
 a voicemail message (which also refreshes the phone's MWI light), creating a fax
-job with its PDF (multipart, as applications/crossbar/doc/multipart.md), and
-listing an account's fax jobs.
+job with its PDF (multipart, as applications/crossbar/doc/multipart.md),
+listing an account's fax jobs, and media: metadata, binary, delete, and the
+music_on_hold of accounts, users, devices and groups.
 
 Plain urllib: a handful of calls do not justify another HTTP client dependency.
 """
@@ -47,6 +48,31 @@ class Crossbar:
         query = urlencode({"created_from": created_from, "paginate": "false"})
         answer = self._call("GET", f"/v2/accounts/{account_id}/faxes/{folder}?{query}", authed=True)
         return [str(row["id"]) for row in answer.get("data") or [] if isinstance(row, dict) and row.get("id")]
+
+    # -- media (cb_media): metadata, then the binary; music on hold by PATCH ----------
+    def create_media(self, account_id: str, data: dict[str, Any]) -> str:
+        """PUT a media doc's metadata; the id Kazoo gave it."""
+        answer = self._call("PUT", f"/v2/accounts/{account_id}/media", {"data": data}, authed=True)
+        media_id = (answer.get("data") or {}).get("id")
+        if not media_id:
+            raise KazooError(f"Crossbar at {self.url} created a media without saying its id")
+        return str(media_id)
+
+    def upload_media(self, account_id: str, media_id: str, audio: bytes, content_type: str) -> None:
+        """POST the binary: Kazoo replaces any it had and sets content_type and content_length."""
+        path = f"/v2/accounts/{account_id}/media/{quote(media_id, safe='')}/raw"
+        self._call("POST", path, raw=(audio, content_type), authed=True)
+
+    def update_media(self, account_id: str, media_id: str, data: dict[str, Any]) -> None:
+        self._call("POST", f"/v2/accounts/{account_id}/media/{quote(media_id, safe='')}", {"data": data}, authed=True)
+
+    def delete_media(self, account_id: str, media_id: str) -> None:
+        self._call("DELETE", f"/v2/accounts/{account_id}/media/{quote(media_id, safe='')}", authed=True)
+
+    def patch(self, account_id: str, collection: str, doc_id: str, data: dict[str, Any]) -> None:
+        """PATCH a doc's fields: the account itself (collection "") or a user, device or group."""
+        where = f"/{collection}/{quote(doc_id, safe='')}" if collection else ""
+        self._call("PATCH", f"/v2/accounts/{account_id}{where}", {"data": data}, authed=True)
 
     def _auth(self) -> str:
         with self._lock:

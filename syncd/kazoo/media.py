@@ -26,14 +26,15 @@ from typing import Any, BinaryIO, NoReturn
 from syncd.errors import KazooError
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
-from syncd.kazoo.deletes import DocCheck, KazooDeleter, gregorian_now, is_deleted
+from syncd.kazoo.crossbar import Crossbar
+from syncd.kazoo.deletes import DocCheck, KazooDeleter, gregorian_now, is_deleted, soft_deleted
 from syncd.state import Item
 
 log = logging.getLogger("syncd.kazoo")
 
 MEDIA = "media"
 DEFAULT_LANGUAGE = "en-us"
-MEDIA_FIELDS = ("name", "description", "language", "prompt_id")
+SYNCD_FILE_ID = "syncd_file_id"  # through Crossbar: the id syncd derived for the file (Crossbar picks its own)
 # Docs whose references to a media block its delete (the media docs themselves never do).
 REFERRER_TYPES = ("account", "user", "device", "group", "callflow", "menu", "vmbox", "clicktocall", "temporal_route")
 _MAX_DEPTH = 40  # a tenant's doc nested deeper than this is not searched further (and says so)
@@ -139,6 +140,20 @@ class KazooMedia:
         updated["_rev"] = self.couch.save(dbnames.account_db(account_id), updated)
         return updated
 
+    def set_hold_music(self, account_id: str, doc: dict[str, Any], media_id: str | None) -> None:
+        """Set (or, with None, remove) music_on_hold.media_id on an account, user, device or group doc,
+        at the revision read; a doc changed meanwhile is a KazooError (tried again next pass)."""
+        moh = {k: v for k, v in (doc.get("music_on_hold") or {}).items() if k != "media_id"}
+        if media_id is not None:
+            moh["media_id"] = media_id
+        if self.couch.update(dbnames.account_db(account_id), {**doc, "music_on_hold": moh}) is None:
+            raise KazooError(f"doc {doc['_id']} changed while its music_on_hold was set; tried again next pass")
+
+    def soft_delete(self, account_id: str, media_id: str) -> None:
+        doc = self.get(account_id, media_id)
+        if doc is not None and not is_deleted(doc):
+            self.couch.update(dbnames.account_db(account_id), soft_deleted(doc))
+
     def open_audio(self, account_id: str, media_id: str, attachment: str) -> BinaryIO | None:
         return self.couch.open_attachment(dbnames.account_db(account_id), media_id, attachment)
 
@@ -168,10 +183,11 @@ class KazooMedia:
 
 
 class MediaDeleter:
-    """Kazoo's side of a media library delete: Crossbar's soft delete, refused while referenced."""
+    """Kazoo's side of a media library delete: Crossbar's soft delete (through Crossbar when
+    the library writes there), refused while referenced or changed since it was inspected."""
 
-    def __init__(self, couch: CouchClient) -> None:
-        self.docs, self.media = KazooDeleter(couch), KazooMedia(couch)
+    def __init__(self, media: KazooMedia) -> None:
+        self.media, self.docs = media, KazooDeleter(media.couch)
 
     def inspect(self, item: Item) -> DocCheck:
         check = self.docs.inspect(item)
@@ -186,7 +202,76 @@ class MediaDeleter:
         users = self.media.referrers(item.account_id, item.doc_id)  # again: a reference set meanwhile wins
         if users:
             return DocCheck(False, f"media {item.doc_id} is still used by {'; '.join(users)}")
-        return self.docs.apply(item, check)
+        if not isinstance(self.media, CrossbarMedia):
+            return self.docs.apply(item, check)
+        doc = self.media.get(item.account_id, item.doc_id)
+        if doc is None or is_deleted(doc):
+            return DocCheck(False, "already deleted in Kazoo", already_deleted=True)
+        if doc["_rev"] != check.rev:
+            return DocCheck(False, f"doc changed since the delete was planned (rev {check.rev} -> {doc['_rev']})")
+        self.media.soft_delete(item.account_id, item.doc_id)
+        return DocCheck(True, "deleted through Crossbar", rev=check.rev)
+
+
+class CrossbarMedia(KazooMedia):
+    """Media written through Crossbar (PUT the metadata, POST the binary, DELETE, PATCH the hold
+    music), so Kazoo's own validation and hooks run; read from CouchDB as before.
+
+    Crossbar picks a new media's id, so the id syncd derives travels in the doc as
+    `syncd_file_id`, and a syncd that died between the PUT and recording it finds that doc
+    again instead of making a second one."""
+
+    def __init__(self, couch: CouchClient, crossbar: Crossbar) -> None:
+        super().__init__(couch)
+        self.crossbar = crossbar
+
+    def create(self, account_id: str, media_id: str, fields: dict[str, Any], revive: bool = False) -> dict[str, Any]:
+        found = self.couch.get(dbnames.account_db(account_id), media_id) or self._tagged(account_id, media_id)
+        if found is not None and not (revive and is_deleted(found)):
+            return found
+        if found is not None:
+            raise KazooError(f"media {media_id} was deleted in Kazoo; Crossbar cannot bring it back: remove it there")
+        data = {"media_source": "upload", "streamable": True, "language": DEFAULT_LANGUAGE, **fields}
+        made = self.crossbar.create_media(account_id, {**data, SYNCD_FILE_ID: media_id})
+        doc = self.get(account_id, made)
+        if doc is None:
+            raise_missing(account_id, made)
+        return doc
+
+    def put_audio(
+        self, account_id: str, doc: dict[str, Any], body: BinaryIO, length: int, content_type: str, ext: str
+    ) -> tuple[dict[str, Any], MediaAudio]:
+        self.crossbar.upload_media(account_id, doc["_id"], body.read(length + 1)[:length], content_type)
+        stored = self.get(account_id, doc["_id"]) or {}
+        audio = audio_of(stored)
+        if audio is None:
+            raise_missing(account_id, doc["_id"], "the binary Crossbar took")
+        return stored, audio
+
+    def rename(self, account_id: str, doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        if all(doc.get(k) == v for k, v in fields.items()):
+            return doc
+        public = {k: v for k, v in doc.items() if not k.startswith(("_", "pvt_"))}
+        self.crossbar.update_media(account_id, doc["_id"], {**public, **fields})
+        return self.get(account_id, doc["_id"]) or doc
+
+    def set_hold_music(self, account_id: str, doc: dict[str, Any], media_id: str | None) -> None:
+        collection = {"account": "", "user": "users", "device": "devices", "group": "groups"}.get(
+            str(doc.get("pvt_type"))
+        )
+        if collection is None:
+            raise KazooError(f"doc {doc['_id']} is a {doc.get('pvt_type')!r}: no hold music there")
+        target = account_id if collection == "" else doc["_id"]
+        self.crossbar.patch(account_id, collection, target, {"music_on_hold": {"media_id": media_id}})
+
+    def soft_delete(self, account_id: str, media_id: str) -> None:
+        self.crossbar.delete_media(account_id, media_id)
+
+    def _tagged(self, account_id: str, tag: str) -> dict[str, Any] | None:
+        for doc in self.couch.all_docs(dbnames.account_db(account_id)):
+            if doc.get("pvt_type") == MEDIA and doc.get(SYNCD_FILE_ID) == tag:
+                return doc
+        return None
 
 
 def _paths_to(value: Any, media_id: str, path: str = "", depth: int = 0) -> Iterator[str]:

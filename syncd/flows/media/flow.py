@@ -23,7 +23,7 @@ from syncd.flows.media.records import Library
 from syncd.flows.media.to_kazoo import ToKazoo
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
-from syncd.kazoo.media import MEDIA, KazooMedia, MediaDeleter
+from syncd.kazoo.media import MEDIA, CrossbarMedia, KazooMedia, MediaDeleter
 from syncd.runtime.flow import Job, Loop, Probe, Section, Shared
 from syncd.state import Item, State
 
@@ -57,7 +57,7 @@ class MediaFlow:
 
     def __init__(self, shared: Shared) -> None:
         self.config, self.state, self.guard = shared.config, shared.state, shared.guard
-        self.couch = shared.couch
+        self.couch, self.crossbar = shared.couch, shared.crossbar
         self.backends = LibraryBackends(self.config)
         t = self.config.two_way
         self.policy = Policy(t.grace_period, frozenset({MEDIA}))
@@ -149,11 +149,14 @@ class MediaFlow:
     def _library(self, lib: Library) -> MediaLibrary:
         if lib.name not in self._libraries:
             backend = self.backends.for_library(lib)
-            twoway = TwoWay(self.state, self.backends, MediaDeleter(self.couch), self.policy, self.delete_guard)
-            media = KazooMedia(self.couch)
-            self._libraries[lib.name] = MediaLibrary(
-                lib, backend, ToKazoo(backend, media, self.state), self.state, twoway
+            media = (
+                CrossbarMedia(self.couch, self.crossbar)
+                if self.crossbar and self.config.media.write_via == "crossbar"
+                else KazooMedia(self.couch)
             )
+            twoway = TwoWay(self.state, self.backends, MediaDeleter(media), self.policy, self.delete_guard)
+            to_kazoo = ToKazoo(backend, media, self.state)
+            self._libraries[lib.name] = MediaLibrary(lib, backend, to_kazoo, self.state, twoway)
         return self._libraries[lib.name]
 
 

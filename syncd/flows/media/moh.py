@@ -27,7 +27,7 @@ from syncd.errors import KazooError
 from syncd.flows.media.audio import AudioRejected, Rendition, join, render
 from syncd.flows.media.records import MOH, Library, media_id_for
 from syncd.kazoo import dbnames
-from syncd.kazoo.deletes import is_deleted, soft_deleted
+from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.media import KazooMedia
 from syncd.state import State
 from syncd.state.media import Playlist
@@ -141,23 +141,15 @@ class HoldMusic:
         )
 
     def _set(self, doc: dict[str, Any], media_id: str | None) -> None:
-        if _moh_of(doc) == media_id:
-            return
-        moh = {k: v for k, v in (doc.get("music_on_hold") or {}).items() if k != "media_id"}
-        if media_id is not None:
-            moh["media_id"] = media_id
-        updated = {**doc, "music_on_hold": moh}
-        if self.media.couch.update(self.db, updated) is None:
-            raise KazooError(f"doc {doc['_id']} changed while its music_on_hold was set; tried again next pass")
+        if _moh_of(doc) != media_id:
+            self.media.set_hold_music(self.lib.account_id, doc, media_id)
 
     def _restore(self, known: Playlist, report: Any) -> None:
         """The folder is empty: the doc gets its previous hold music back, the playlist media goes."""
         doc = self.media.couch.get(self.db, known.doc_id or "") if known.doc_id else None
         if doc is not None and not is_deleted(doc) and _moh_of(doc) == known.media_id:
             self._set(doc, json.loads(known.previous or "null"))
-        media = self.media.couch.get(self.db, known.media_id)
-        if media is not None and not is_deleted(media):
-            self.media.couch.update(self.db, soft_deleted(media))
+        self.media.soft_delete(self.lib.account_id, known.media_id)
         self.state.playlists.drop(self.lib.name, known.scope)
         self.state.audit.event(
             "hold-music-restored",
