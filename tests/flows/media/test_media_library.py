@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from syncd.flows.media import records
 from syncd.flows.media.records import Library
 from syncd.state.items import LIBRARY_TARGET_PREFIX
@@ -229,3 +231,20 @@ def test_audio_replaced_in_kazoo_replaces_the_file_and_a_taken_name_gets_the_med
     (lib.folder / "Promo.mp3").write_bytes(b"")  # a file already has the name Kazoo's media would get
     lib.run()
     assert (lib.folder / f"Promo ({twin['_id'][:8]}).mp3").exists()
+
+
+@pytest.mark.library("max_seconds = 2")
+def test_audio_longer_than_max_seconds_is_rejected_and_a_kazoo_prompt_becomes_a_prompt_file(
+    lib: Lib, tmp_path: Path
+) -> None:
+    au.tone(lib.folder / "speech.mp3", 3.0)
+    au.tone(lib.folder / "short.mp3", 1.0)
+    assert lib.run().counts.get("rejected") == 1
+    reason = json.loads((lib.folder / "rejected" / "speech.mp3.status.json").read_text())["reason"]
+    assert "lasts 3 s, over the library's max_seconds (2 s)" in reason
+    assert set(lib.media()) == {"short.mp3"}
+    prompt = kd.media_doc(lib.account_id, au.tone(tmp_path / "p.wav", 0.5))
+    prompt.update(_id="de-de/vm-goodbye", name="vm-goodbye", prompt_id="vm-goodbye", language="de-de")
+    kd.write_as_kazoo(lib.couch, lib.db, prompt)
+    assert lib.run().counts.get("exported") == 1
+    assert (lib.folder / "prompts" / "de-de" / "vm-goodbye.mp3").exists()
