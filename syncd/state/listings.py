@@ -62,7 +62,8 @@ class Listings:
                 )
 
     def tracked_targets(self, account_id: str | None = None) -> list[str]:
-        sql = f"SELECT DISTINCT target FROM items WHERE status IN {TRACKED}"  # noqa: S608
+        """Targets the attachments flow scans (a media library scans its own)."""
+        sql = f"SELECT DISTINCT target FROM items WHERE status IN {TRACKED} AND {NOT_LIBRARY}"  # noqa: S608
         args: tuple[Any, ...] = ()
         if account_id:
             sql, args = sql + " AND account_id = ?", (account_id,)

@@ -248,3 +248,17 @@ def test_audio_longer_than_max_seconds_is_rejected_and_a_kazoo_prompt_becomes_a_
     kd.write_as_kazoo(lib.couch, lib.db, prompt)
     assert lib.run().counts.get("exported") == 1
     assert (lib.folder / "prompts" / "de-de" / "vm-goodbye.mp3").exists()
+
+
+def test_the_attachments_flows_scans_and_confirmations_leave_a_librarys_items_alone(lib: Lib) -> None:
+    for name in ("x.wav", "y.wav", "z.wav"):
+        au.tone(lib.folder / name, 0.5)
+    lib.run()
+    (lib.folder / "x.wav").unlink()
+    lib.run()  # x.wav: a first sighting, for the library's own engine
+    time.sleep(GRACE + 0.1)
+    report = lib.daemon.attachments.two_way_pass(scan=True)
+    assert not report.refused and not report.counts, report
+    assert not [s for s in lib.daemon.state.problems.all() if "media:" in s]
+    assert "x.wav" in lib.media()  # only the library's pass deletes its media
+    assert lib.run().counts.get("delete-in-kazoo") == 1
