@@ -13,7 +13,7 @@ from typing import Any
 
 from syncd.state.audit import insert_audit
 from syncd.state.db import Database, GuardedConnection
-from syncd.state.items import ITEM_COLUMNS, Item, ItemStatus, NewItem, item_from_row
+from syncd.state.items import ITEM_COLUMNS, NOT_LIBRARY, Item, ItemStatus, NewItem, item_from_row
 
 
 class UploadSessionSlot:
@@ -168,7 +168,8 @@ class WorkItems:
         return {(d, a, t): (digest, key) for d, a, t, digest, key in rows}
 
     def doc_ids(self, db_name: str) -> Iterator[str]:
-        for (doc_id,) in self.db.execute("SELECT DISTINCT doc_id FROM items WHERE db = ?", (db_name,)).fetchall():
+        query = f"SELECT DISTINCT doc_id FROM items WHERE db = ? AND {NOT_LIBRARY}"  # noqa: S608
+        for (doc_id,) in self.db.execute(query, (db_name,)).fetchall():
             yield doc_id
 
 
