@@ -11,7 +11,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncd.config.validator import Validator, _is_account_id
+from syncd.config.validator import Validator
 from syncd.flows.fax.records import FaxFileError, Outbox, Sender, normalise_number
 
 RECEIVED_FORMATS = ("tiff", "pdf", "both")
@@ -66,26 +66,19 @@ def _outbox(v: Validator, b: Any, path: str, backends: set[str]) -> Outbox | Non
         v.problem(path, "must be a table")
         return None
     v.unknown(b, path, _OUTBOX_KEYS)
-    account = b.get("account")
-    if not _is_account_id(account):
-        v.problem(f"{path}.account", "missing or not a 32-character lowercase hex account id")
-    backend = v.string(b, f"{path}.backend", required=True)
-    if backend and backend not in backends:
-        v.problem(
-            f"{path}.backend", f"names no [backends.{backend}] table (defined: {', '.join(sorted(backends)) or 'none'})"
-        )
-    folder = v.folder(b, f"{path}.folder", None)
+    where = v.place(b, path, backends)
     region = str(b.get("default_region", DEFAULT_REGION))
     if len(region) != 2 or not region.isalpha() or not region.isupper():
         v.problem(f"{path}.default_region", f'must be a two-letter country code like "US" (got {region!r})')
         region = DEFAULT_REGION
     sender = _sender(v, b, path, region)
-    if folder is None or not backend or not _is_account_id(account):
+    if where is None:
         return None
+    account, backend, folder = where
     parent = posixpath.dirname(folder)
     return Outbox(
         name=v.string(b, f"{path}.name") or f"{backend}:{folder}",
-        account_id=str(account),
+        account_id=account,
         backend=backend,
         folder=folder,
         sent=v.folder(b, f"{path}.sent_folder", posixpath.join(parent, "sent")) or "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncd.config.validator import Validator, _is_account_id
+from syncd.config.validator import Validator
 from syncd.flows.media.records import Library
 
 _RATES = (8000, 16000, 32000, 48000)
@@ -56,23 +56,16 @@ def _library(v: Validator, b: Any, path: str, backends: set[str]) -> Library | N
         v.problem(path, "must be a table")
         return None
     v.unknown(b, path, _LIBRARY_KEYS)
-    account = b.get("account")
-    if not _is_account_id(account):
-        v.problem(f"{path}.account", "missing or not a 32-character lowercase hex account id")
-    backend = v.string(b, f"{path}.backend", required=True)
-    if backend and backend not in backends:
-        v.problem(
-            f"{path}.backend", f"names no [backends.{backend}] table (defined: {', '.join(sorted(backends)) or 'none'})"
-        )
-    folder = v.folder(b, f"{path}.folder", None)
+    where = v.place(b, path, backends)
     language = v.string(b, f"{path}.language") or "en-us"
     if not _is_language(language):
         v.problem(f"{path}.language", f'must be a language tag like "en-us" or "fr-ca" (got {language!r})')
-    if folder is None or not backend or not _is_account_id(account):
+    if where is None:
         return None
+    account, backend, folder = where
     return Library(
         name=v.string(b, f"{path}.name") or f"{backend}:{folder}",
-        account_id=str(account),
+        account_id=account,
         backend=backend,
         folder=folder,
         max_bytes=int(v.number(b, f"{path}.max_size_mb", 50, minimum=0.001, maximum=1024) * 1024 * 1024),

@@ -120,6 +120,21 @@ class Validator:
             return default
         return str(value)
 
+    def place(self, b: dict[str, Any], path: str, backends: set[str]) -> tuple[str, str, str] | None:
+        """A table's account, backend and folder in it (an outbox, a library): (account id, backend
+        name, folder), or None with every problem reported."""
+        account = b.get("account")
+        if not _is_account_id(account):
+            self.problem(f"{path}.account", "missing or not a 32-character lowercase hex account id")
+        backend = self.string(b, f"{path}.backend", required=True)
+        if backend and backend not in backends:
+            defined = ", ".join(sorted(backends)) or "none"
+            self.problem(f"{path}.backend", f"names no [backends.{backend}] table (defined: {defined})")
+        folder = self.folder(b, f"{path}.folder", None)
+        if folder is None or not backend or backend not in backends or not _is_account_id(account):
+            return None
+        return str(account), backend, folder
+
     def account_ids(self, t: dict[str, Any], path: str) -> tuple[str, ...]:
         value = self._get(t, path)
         if value is None:

@@ -144,10 +144,17 @@ def crossbar_faxes(couch: CouchClient) -> Iterator[tuple[str, CrossbarFaxes]]:
                 return self._answer(200, {"data": api.listing(parts[2], parts[4], since)})
             return self._answer(404, {"message": "not found"})
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serving(Handler) as url:
+        yield url, api
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A stand-in's handler served on 127.0.0.1 in a thread: its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", api
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from tests.support import kazoo_data as kd
-from tests.support.crossbar_faxes import API_KEY, JsonHandler
+from tests.support.crossbar_faxes import API_KEY, JsonHandler, serving
 
 _EXT = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/x-wav": "wav", "audio/wav": "wav", "audio/ogg": "ogg"}
 
@@ -166,10 +164,5 @@ def crossbar_media(couch: CouchClient) -> Iterator[tuple[str, CrossbarMedia]]:
         def do_DELETE(self) -> None:  # noqa: N802 - http.server calls do_<METHOD>
             self._route("DELETE")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", api
-    finally:
-        server.shutdown()
+    with serving(Handler) as url:
+        yield url, api
