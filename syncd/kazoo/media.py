@@ -143,7 +143,8 @@ class KazooMedia:
     def set_hold_music(self, account_id: str, doc: dict[str, Any], media_id: str | None) -> None:
         """Set (or, with None, remove) music_on_hold.media_id on an account, user, device or group doc,
         at the revision read; a doc changed meanwhile is a KazooError (tried again next pass)."""
-        moh = {k: v for k, v in (doc.get("music_on_hold") or {}).items() if k != "media_id"}
+        found = doc.get("music_on_hold")
+        moh = {k: v for k, v in found.items() if k != "media_id"} if isinstance(found, dict) else {}
         if media_id is not None:
             moh["media_id"] = media_id
         if self.couch.update(dbnames.account_db(account_id), {**doc, "music_on_hold": moh}) is None:

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from syncd.backends.base import Backend, ObjectInfo
-from syncd.errors import KazooError
-from syncd.flows.media.audio import AudioRejected, Rendition, join, render
+from syncd.errors import KazooError, StateError
+from syncd.flows.media.audio import Rendition, join, render
 from syncd.flows.media.records import MOH, Library, media_id_for
 from syncd.kazoo import dbnames
 from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.media import KazooMedia
+from syncd.runtime.bulkhead import describe
 from syncd.state import State
 from syncd.state.media import Playlist
 
@@ -76,9 +77,11 @@ class HoldMusic:
                     self._restore(known[scope], report)
                 elif all(settled(info) for info in files):
                     self._playlist(scope, files, known.get(scope), report)
-            except (KazooError, AudioRejected) as exc:
-                report.errors.append(f"{MOH}{scope}: {exc}")
-                log.warning("library=%s hold music %r not set this pass: %s", self.lib.name, scope, exc)
+            except StateError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a bulkhead per folder: the others carry on
+                report.errors.append(f"{MOH}{scope}: {describe(exc)}")
+                log.warning("library=%s hold music %r not set this pass: %s", self.lib.name, scope, describe(exc))
 
     def _playlist(self, scope: str, files: list[ObjectInfo], known: Playlist | None, report: Any) -> None:
         order = self._order(files)

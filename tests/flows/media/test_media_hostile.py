@@ -142,3 +142,18 @@ def test_a_syncd_stopped_between_writing_the_media_and_recording_it_makes_no_sec
     assert report.counts.get("created") == 1 and report.counts.get("exported") is None, report
     assert len(lib.media()) == 1 and len(lib.daemon.state.media.of("media:main")) == 1
     assert sorted(p.name for p in lib.folder.iterdir() if p.is_file()) == [".syncd-marker", "once.wav"]
+
+
+def test_hold_music_fields_of_the_wrong_type_on_a_tenants_docs_are_replaced_not_a_crash(lib: Lib) -> None:
+    alice = {"_id": kd.new_id(), "pvt_type": "user", "username": "alice", "music_on_hold": ["not", "an", "object"]}
+    lib.couch.save(lib.db, alice)
+    account = lib.couch.get(lib.db, lib.account_id) or {}
+    lib.couch.save(lib.db, {**account, "music_on_hold": "silence"})
+    (lib.folder / "music-on-hold" / "users" / "alice").mkdir(parents=True)
+    au.tone(lib.folder / "music-on-hold" / "users" / "alice" / "a.wav", 0.5)
+    au.tone(lib.folder / "music-on-hold" / "b.wav", 0.5)
+    report = lib.run()
+    assert report.counts.get("hold-music") == 2 and not report.errors, report
+    for doc_id in (alice["_id"], lib.account_id):
+        doc = lib.couch.get(lib.db, doc_id) or {}
+        assert isinstance(doc["music_on_hold"], dict) and doc["music_on_hold"]["media_id"]
