@@ -37,7 +37,6 @@ DEFAULT_LANGUAGE = "en-us"
 SYNCD_FILE_ID = "syncd_file_id"  # through Crossbar: the id syncd derived for the file (Crossbar picks its own)
 # Docs whose references to a media block its delete (the media docs themselves never do).
 REFERRER_TYPES = ("account", "user", "device", "group", "callflow", "menu", "vmbox", "clicktocall", "temporal_route")
-_MAX_DEPTH = 40  # a tenant's doc nested deeper than this is not searched further (and says so)
 
 
 @dataclass(frozen=True)
@@ -275,19 +274,24 @@ class CrossbarMedia(KazooMedia):
         return None
 
 
-def _paths_to(value: Any, media_id: str, path: str = "", depth: int = 0) -> Iterator[str]:
-    """Where in value (a decoded doc) the media is named, as dotted paths."""
-    if depth > _MAX_DEPTH:
-        return
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if not str(key).startswith(("_", "pvt_")):
-                yield from _paths_to(inner, media_id, f"{path}.{key}" if path else str(key), depth + 1)
-    elif isinstance(value, list):
-        for i, inner in enumerate(value):
-            yield from _paths_to(inner, media_id, f"{path}[{i}]", depth + 1)
-    elif isinstance(value, str) and _names(value, media_id):
-        yield path or "(top)"
+def _paths_to(doc: Any, media_id: str) -> Iterator[str]:
+    """Where in a decoded doc the media is named, as dotted paths. Walked with a stack, not
+    recursion: a callflow of many chained actions nests deep, and a reference too deep to
+    reach must never let a delete through."""
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            top = not path  # Kazoo's private fields sit at a doc's top level only
+            stack += [(f"{path}.{k}" if path else str(k), v) for k, v in value.items() if not (top and _private(k))]
+        elif isinstance(value, list):
+            stack += [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        elif isinstance(value, str) and _names(value, media_id):
+            yield path or "(top)"
+
+
+def _private(key: Any) -> bool:
+    return str(key).startswith(("_", "pvt_"))
 
 
 def _names(value: str, media_id: str) -> bool:

@@ -157,3 +157,22 @@ def test_hold_music_fields_of_the_wrong_type_on_a_tenants_docs_are_replaced_not_
     for doc_id in (alice["_id"], lib.account_id):
         doc = lib.couch.get(lib.db, doc_id) or {}
         assert isinstance(doc["music_on_hold"], dict) and doc["music_on_hold"]["media_id"]
+
+
+def test_a_reference_deep_in_a_long_callflow_chain_still_blocks_the_delete(lib: Lib) -> None:
+    for name in ("deep.wav", "p.wav", "q.wav", "r.wav"):
+        au.tone(lib.folder / name, 0.5)
+    lib.run()
+    media_id = lib.media()["deep.wav"]["_id"]
+    flow: dict[str, Any] = {"module": "play", "data": {"id": media_id}, "children": {}}
+    for _ in range(300):  # 300 actions chained through Kazoo's default child key "_"
+        flow = {"module": "play", "data": {"id": "other"}, "children": {"_": flow}}
+    lib.couch.save(lib.db, {"_id": kd.new_id(), "pvt_type": "callflow", "name": "Long IVR", "flow": flow})
+    (lib.folder / "deep.wav").unlink()
+    lib.run()
+    time.sleep(GRACE + 0.1)
+    report = lib.run()
+    assert report.counts.get("refused") == 1, report
+    assert "deep.wav" in lib.media()
+    refusal = [a.reason for a in lib.audit() if a.doc_id == media_id and "still used" in a.reason]
+    assert refusal and "callflow 'Long IVR'" in refusal[0] and ".children._." in refusal[0]
