@@ -44,7 +44,8 @@ class FromKazoo:
             items: dict[str, list[Item]] = {}
             for item in self.state.media.of(self.lib.target):
                 items.setdefault(item.doc_id, []).append(item)
-            failed = [doc for doc in docs if not self._contained(doc, items.get(doc["_id"], []), listing, report)]
+            tracked = {item.object_key for found in items.values() for item in found}
+            failed = [d for d in docs if not self._contained(d, items.get(d["_id"], []), listing, tracked, report)]
             if failed:
                 return  # read again next pass; the docs already handled are found handled
             self.state.feeds.move(self.feed, last_seq)
@@ -60,9 +61,11 @@ class FromKazoo:
             self._export(doc, audio, item.object_key, {}, item)
             log.info("library=%s media=%s file %r: %s", self.lib.name, item.doc_id, item.object_key, why)
 
-    def _contained(self, doc: dict[str, Any], items: list[Item], listing: dict[str, ObjectInfo], report: Any) -> bool:
+    def _contained(
+        self, doc: dict[str, Any], items: list[Item], listing: dict[str, ObjectInfo], tracked: set[str], report: Any
+    ) -> bool:
         try:
-            self._doc(doc, items, listing, report)
+            self._doc(doc, items, listing, tracked, report)
         except StateError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bulkhead per media doc
@@ -71,7 +74,9 @@ class FromKazoo:
             return False
         return True
 
-    def _doc(self, doc: dict[str, Any], items: list[Item], listing: dict[str, ObjectInfo], report: Any) -> None:
+    def _doc(
+        self, doc: dict[str, Any], items: list[Item], listing: dict[str, ObjectInfo], tracked: set[str], report: Any
+    ) -> None:
         if is_deleted(doc):
             for item in items:
                 self._deleted_in_kazoo(item, listing)
@@ -89,13 +94,16 @@ class FromKazoo:
             return
         if not self._wanted(doc):
             return
-        same = self._file_with(audio, listing)
+        same = self._file_with(audio, listing, tracked)
         if same is not None:  # exported, or made from this file, by a syncd that stopped before recording it
             self.state.media.track(
                 self._placement(doc, audio, same.key), same.etag, hex_md5(audio.digest), same.object_id
             )
+            tracked.add(same.key)
             return
-        self._export(doc, audio, key_for_media(doc, _extension(doc, audio), set(listing)), listing, None)
+        key = key_for_media(doc, _extension(doc, audio), set(listing))
+        self._export(doc, audio, key, listing, None)
+        tracked.add(key)
         report.add("exported")
 
     def _wanted(self, doc: dict[str, Any]) -> bool:
@@ -104,10 +112,9 @@ class FromKazoo:
         owned = any(doc.get(k) for k in ("owner_id", "source_id", "source_type"))
         return self.lib.export_kazoo_media and (self.lib.owner_media or not owned)
 
-    def _file_with(self, audio: MediaAudio, listing: dict[str, ObjectInfo]) -> ObjectInfo | None:
+    def _file_with(self, audio: MediaAudio, listing: dict[str, ObjectInfo], tracked: set[str]) -> ObjectInfo | None:
         """An untracked file of the library holding exactly the media's audio."""
         md5 = hex_md5(audio.digest)
-        tracked = {item.object_key for item in self.state.media.of(self.lib.target)}
         for info in listing.values():
             if info.key not in tracked and info.size == audio.length and not info.special:
                 if (info.md5 or self.backend.stat(info.key).md5) == md5:

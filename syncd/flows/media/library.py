@@ -161,7 +161,7 @@ class MediaLibrary:
                 continue
             same_file = {i.id for i in self.state.listings.items_with_object_id(self.lib.target, info.object_id or "")}
             match = next((i for i in waiting if i.id in same_file), None)
-            if match is None and any(i.length == info.size or i.md5 for i in waiting):
+            if match is None:
                 md5 = info.md5 or self.backend.stat(info.key).md5
                 match = next((i for i in waiting if i.md5 and i.md5 == md5 and not _prompt(i)), None)
             if match is not None:

@@ -40,7 +40,8 @@ class ToKazoo:
             sent = _for_kazoo(lib, path, judge(path, limits))
             doc = self._doc_for(lib, info.key, md5)
             current = audio_of(doc)
-            if current is None or hex_md5(current.digest) != _md5_of(sent.path):
+            sent_md5 = md5 if sent.path == path else _md5_of(sent.path)  # the file itself: hashed while spooled
+            if current is None or hex_md5(current.digest) != sent_md5:
                 doc, current = self._put(lib, doc, sent)
         self.state.media.track(
             self._placement(lib, doc["_id"], info.key, current, sent), info.etag, md5, info.object_id
