@@ -77,12 +77,13 @@ class CdrQueue:
         """Queue new and changed CDRs read from `since` to `seq` and move the feed's cursor, in one
         transaction; returns rows queued. None, and nothing written, when the cursor no longer
         stands at `since` (another reader of the feed took these changes first)."""
+        packed = _packed(found)  # before the transaction: the state DB's lock is not held while encoding
         with self.db.tx() as db:
             row = db.execute("SELECT seq FROM cursors WHERE feed = ?", (feed,)).fetchone()
             current = json.loads(row[0]) if row else None
             if (current or 0) != (since or 0):
                 return None
-            queued = _queue(db, found)
+            queued = _queue(db, packed)
             db.execute(
                 "INSERT INTO cursors (feed, seq, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
@@ -92,15 +93,17 @@ class CdrQueue:
 
     def remember(self, found: Iterable[FoundCdr]) -> int:
         """Queue CDRs read outside a feed (`syncd cdr export`); no cursor moves."""
+        packed = _packed(found)
         with self.db.tx() as db:
-            return _queue(db, found, restore=True)
+            return _queue(db, packed, restore=True)
 
     def after(self, sink: str, limit: int, after: int | None = None) -> list[QueuedCdr]:
-        """The next rows this sink has not exported (or those after seq `after`), oldest first."""
-        rows = self.db.execute(
+        """The next rows this sink has not exported (or those after seq `after`), oldest first; read
+        beside the feeds' writes (Database.read)."""
+        rows = self.db.read(
             "SELECT seq, db, account_id, doc, started FROM cdrs WHERE seq > ? AND doc != x'' ORDER BY seq LIMIT ?",
             (self.cursor(sink) if after is None else after, limit),
-        ).fetchall()
+        )
         return [QueuedCdr(*row) for row in rows]
 
     def partition(self, account_id: str, first: int, end: int) -> list[QueuedCdr]:
@@ -218,38 +221,41 @@ class CdrQueue:
         return found
 
 
-def _queue(db: GuardedConnection, found: Iterable[FoundCdr], restore: bool = False) -> int:
+# A CDR to queue: as found, its id, its revision, and its doc as queued (_pack)
+_Packed = tuple[FoundCdr, str, str, bytes]
+
+
+def _packed(found: Iterable[FoundCdr]) -> list[_Packed]:
+    return [(c, str(c.doc["_id"]), str(c.doc.get("_rev", "")), _pack(c.doc)) for c in found]
+
+
+def _queue(db: GuardedConnection, rows: list[_Packed], restore: bool = False) -> int:
     """A changed CDR leaves its old row (and seq) and comes back with a new, higher seq; the same
     revision read again (a replayed page) is ignored: nothing new to export. New CDRs (nearly all)
     go in by one multi-row statement per chunk; the few already queued are looked at one by one.
     restore: a thinned row of the same revision gets its doc back (`syncd cdr export`)."""
     now, queued = time.time(), 0
-    rows = [(c, str(c.doc["_id"]), str(c.doc.get("_rev", ""))) for c in found]
     for first in range(0, len(rows), _CHUNK):
         chunk = rows[first : first + _CHUNK]
         inserted = db.execute(
             _INSERT + ", ".join([_ROW] * len(chunk)) + " RETURNING db, doc_id",
-            [v for c, i, r in chunk for v in (c.db, i, c.account_id, r, c.started, _pack(c.doc), now)],
+            [v for c, i, r, blob in chunk for v in (c.db, i, c.account_id, r, c.started, blob, now)],
         ).fetchall()
         queued += len(inserted)
         new = set(inserted)
-        for c, i, r in chunk:
-            if (c.db, i) not in new:
-                queued += _requeue_if_changed(db, c, i, r, now, restore)
+        for row in chunk:
+            if (row[0].db, row[1]) not in new:
+                queued += _requeue_if_changed(db, row, now, restore)
     return queued
 
 
-def _requeue_if_changed(
-    db: GuardedConnection, found: FoundCdr, doc_id: str, rev: str, now: float, restore: bool
-) -> int:
+def _requeue_if_changed(db: GuardedConnection, row: _Packed, now: float, restore: bool) -> int:
+    found, doc_id, rev, blob = row
     if not db.execute("DELETE FROM cdrs WHERE db = ? AND doc_id = ? AND rev != ?", (found.db, doc_id, rev)).rowcount:
         if restore:  # the same revision, thinned: whole again, its seq kept (no sink sees it anew)
-            db.execute(
-                "UPDATE cdrs SET doc = ? WHERE db = ? AND doc_id = ? AND doc = x''",
-                (_pack(found.doc), found.db, doc_id),
-            )
+            db.execute("UPDATE cdrs SET doc = ? WHERE db = ? AND doc_id = ? AND doc = x''", (blob, found.db, doc_id))
         return 0  # the same revision, queued already
-    db.execute(_INSERT + _ROW, (found.db, doc_id, found.account_id, rev, found.started, _pack(found.doc), now))
+    db.execute(_INSERT + _ROW, (found.db, doc_id, found.account_id, rev, found.started, blob, now))
     return 1
 
 

@@ -71,6 +71,15 @@ class GuardedConnection:
             except sqlite3.Error as exc:
                 raise state_failure(exc, self._path) from None
 
+    def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        """execute's rows, read here: an error met while stepping through them is a StateError too."""
+        with self._closing:
+            self._refuse_closed()
+            try:
+                return self._conn.execute(sql, tuple(args)).fetchall()
+            except sqlite3.Error as exc:
+                raise state_failure(exc, self._path) from None
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
         with self._closing:
             self._refuse_closed()
@@ -107,6 +116,8 @@ class Database:
             self._release()
             raise
         self._lock = threading.RLock()
+        self._idle_readers: list[GuardedConnection] = []  # read()'s connections not in use
+        self._readers_lock = threading.Lock()
         try:
             self._migrate()
         except BaseException:
@@ -145,7 +156,26 @@ class Database:
         finally:
             connection.close()
 
+    def read(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        """A read's rows, on a connection of its own kept for the next read: in WAL mode it runs
+        beside a writer's transaction instead of waiting for this object's lock (a sink reading
+        its next batch while a feed's page is queued). It sees what was committed when it began."""
+        if self.path == ":memory:":
+            return self.execute(sql, args).fetchall()
+        with self._readers_lock:
+            connection = self._idle_readers.pop() if self._idle_readers else None
+        if connection is None:
+            connection = _connect_reader(self.path)
+        rows = connection.fetchall(sql, args)  # a connection whose read failed is not kept
+        with self._readers_lock:
+            self._idle_readers.append(connection)
+        return rows
+
     def close(self) -> None:
+        with self._readers_lock:
+            readers, self._idle_readers = self._idle_readers, []
+        for reader in readers:
+            reader.close()
         with self._lock:
             self._conn.close()
         self._release()
@@ -197,6 +227,15 @@ def _make_folder(path: str) -> None:
         raise StateError(
             f"cannot create the folder of state database {path}: {exc.strerror}; check [state] path"
         ) from None
+
+
+def _connect_reader(path: str) -> GuardedConnection:
+    """A read-only connection beside the writer (WAL)."""
+    try:
+        uri = f"{Path(path).absolute().as_uri()}?mode=ro"
+        return GuardedConnection(sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30), path)
+    except sqlite3.Error as exc:
+        raise state_failure(exc, path) from None
 
 
 def _connect(path: str) -> GuardedConnection:

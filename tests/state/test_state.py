@@ -83,3 +83,28 @@ def test_a_transaction_that_fails_leaves_nothing_behind() -> None:
         assert state.problems.set("x", "y") and state.problems.all() == {"x": "y"}
     finally:
         state.close()
+
+
+def test_a_read_runs_beside_an_open_write_transaction_and_sees_what_was_committed(tmp_path: Path) -> None:
+    """Database.read: a sink's next batch is read while a feed's page is being queued."""
+    state = State(str(tmp_path / "state.db"))
+    try:
+        state.problems.set("before", "committed")
+        with state.db.tx() as db:  # the writer holds the lock (and SQLite's write lock) meanwhile
+            db.execute("INSERT INTO problems (scope, message, since) VALUES ('during', 'not yet', 0)")
+            read = state.db.read("SELECT scope FROM problems ORDER BY scope")
+        assert read == [("before",)]
+        assert state.db.read("SELECT scope FROM problems ORDER BY scope") == [("before",), ("during",)]
+    finally:
+        state.close()
+
+
+def test_a_read_that_fails_is_a_state_error_naming_the_database(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    state = State(str(path))
+    try:
+        with pytest.raises(StateError, match=f"state database {path}"):
+            state.db.read("SELECT nothing FROM no_such_table")
+        assert state.db.read("SELECT COUNT(*) FROM problems") == [(0,)]  # the next read is fine
+    finally:
+        state.close()

@@ -26,20 +26,28 @@ def drain(
     """Batch after batch from the sink's cursor: write the sink's CDRs, then move the cursor past
     the batch (the write is idempotent, so a crash in between only writes the batch again). The
     next batch is read and prepared (rows computed) while the sink takes this one: the sink's
-    server works while syncd does."""
+    server works while syncd does. The cursor is moved while the next batch is written, not
+    before: the state DB's lock may be held by a feed's page being queued, and the sink need not
+    wait for it (a crash then writes at most two batches again)."""
     loaded = _load(state, sink, prepare, state.cdrs.cursor(sink.name))
     if not loaded[0]:
         return 0  # the usual poll: nothing waiting, no thread
-    exported = 0
-    with ThreadPoolExecutor(1, thread_name_prefix=f"cdr-prepare:{sink.name}") as pool:
-        while loaded[0] and not stop():
-            batch, wanted, prepared = loaded
-            ahead = pool.submit(_load, state, sink, prepare, batch[-1].seq)
-            written = write(prepared)
-            newest = max((q.started for q in wanted if q.started), default=None)
-            state.cdrs.advance(sink.name, batch[-1].seq, written, newest)
-            exported += written
-            loaded = ahead.result()
+    exported, moving = 0, None
+    with ThreadPoolExecutor(2, thread_name_prefix=f"cdr-prepare:{sink.name}") as pool:
+        try:
+            while loaded[0] and not stop():
+                batch, wanted, prepared = loaded
+                ahead = pool.submit(_load, state, sink, prepare, batch[-1].seq)
+                written = write(prepared)
+                if moving is not None:
+                    moving.result()  # the cursor moves batch after batch, never past one not yet moved
+                newest = max((q.started for q in wanted if q.started), default=None)
+                moving = pool.submit(state.cdrs.advance, sink.name, batch[-1].seq, written, newest)
+                exported += written
+                loaded = ahead.result()
+        finally:
+            if moving is not None:
+                moving.result()  # back to the caller only with the cursor past every batch written
     return exported
 
 
