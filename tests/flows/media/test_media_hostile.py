@@ -6,16 +6,23 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from syncd import config
+from syncd.daemon import Daemon
 from syncd.flows.media import to_kazoo
+from syncd.kazoo import dbnames
+from syncd.kazoo.couch import CouchClient
+from tests.conftest import s3_client, write_config
 from tests.flows.media.conftest import GRACE, Lib
 from tests.support import audio as au
 from tests.support import kazoo_data as kd
+from tests.support.servers import CouchServer, S3Server
 
 
 def test_a_link_in_the_library_is_never_read_and_the_file_it_points_to_never_becomes_media(
@@ -176,3 +183,62 @@ def test_a_reference_deep_in_a_long_callflow_chain_still_blocks_the_delete(lib: 
     assert "deep.wav" in lib.media()
     refusal = [a.reason for a in lib.audit() if a.doc_id == media_id and "still used" in a.reason]
     assert refusal and "callflow 'Long IVR'" in refusal[0] and ".children._." in refusal[0]
+
+
+def test_a_library_whose_backend_is_unreachable_fails_alone_and_recovers(
+    tmp_path: Path, couch_server: CouchServer, couch: CouchClient, s3_server: S3Server, bucket: str
+) -> None:
+    """Two libraries in one pass: one's S3 endpoint does not answer, the other's audio still
+    becomes media; status names the library that failed; once its endpoint answers, it syncs."""
+    good, away = kd.new_id(), kd.new_id()
+    for account_id in (good, away):
+        kd.seed_account(couch, account_id)
+    store = tmp_path / "store"
+    (store / "good").mkdir(parents=True)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # a port held but never listened on: connections are refused
+    endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    libraries = "".join(
+        f'[[media.library]]\nname = "{name}"\naccount = "{account_id}"\nbackend = "{backend}"\n'
+        f'folder = "media"\nsettle_seconds = 0\n\n'
+        for name, account_id, backend in (("away", away, "office"), ("good", good, "files"))
+    )
+    s3 = (
+        f'type = "s3"\nbucket = "{bucket}"\naccess_key_id = "AKIATEST"\nsecret_access_key = "test-secret"\n'
+        'region = "us-east-1"\n'
+    )
+    extra = (
+        f'[backends.files]\ntype = "local"\npath = "{store}"\n\n'
+        f'[backends.office]\n{s3}endpoint_url = "{endpoint}"\n\n'
+        f"[media]\npoll_interval = 0.2\n\n{libraries}"
+    )
+    (store / "media").mkdir()
+    au.tone(store / "media" / "hello.wav", 1.0)
+    daemon = _daemon(write_config(tmp_path / "c.toml", couch_server.auth_url, extra, (good, away)))
+    try:
+        assert daemon.media.run_pass().counts.get("created") == 1
+        assert _media_names(couch, good) == {"hello.wav"} and _media_names(couch, away) == set()
+        problem = daemon.state.problems.all()["media-pass:away"]
+        assert f"at {endpoint}: cannot list objects: Could not connect" in problem, problem
+    finally:
+        daemon.close()
+        closed.close()
+    mended = extra.replace(endpoint, s3_server.url)
+    tone = au.tone(tmp_path / "menu.wav", 1.0)
+    s3_client(s3_server.url).put_object(Bucket=bucket, Key="media/menu.wav", Body=tone)
+    daemon = _daemon(write_config(tmp_path / "c.toml", couch_server.auth_url, mended, (good, away)))
+    try:
+        assert daemon.media.run_pass().counts.get("created") == 1
+        assert _media_names(couch, away) == {"menu.wav"}
+        assert "media-pass:away" not in daemon.state.problems.all()
+    finally:
+        daemon.close()
+
+
+def _daemon(path: Path) -> Daemon:
+    return Daemon(config.load(str(path)), exclusive=True)
+
+
+def _media_names(couch: CouchClient, account_id: str) -> set[str]:
+    docs = couch.all_docs(dbnames.account_db(account_id))
+    return {d.get("description") for d in docs if d.get("pvt_type") == "media" and not d.get("pvt_deleted")}
