@@ -189,3 +189,19 @@ def test_the_daemon_loads_no_sink_or_store_library_it_is_not_configured_for() ->
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]", loaded
+
+
+def test_the_cdr_helper_process_loads_no_state_or_sink_module() -> None:
+    """The helper process (runtime/helper) imports what turns queued CDRs into COPY's text and no
+    more: the state DB's modules and the sinks' libraries would add to syncd's peak RSS."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, syncd.runtime.helper, syncd.flows.cdr.pg_copy\n"
+        "print(sorted({m.split('.')[0] if not m.startswith('syncd.') else '.'.join(m.split('.')[:2])"
+        " for m in sys.modules} & {'syncd.state', 'syncd.backends', 'syncd.engine', 'sqlalchemy', 'psycopg',"
+        " 'couchdb', 'boto3', 'pyarrow'}))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]", loaded

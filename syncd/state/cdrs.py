@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import json
 import time
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
 
-import orjson
-
+from syncd.flows.cdr.records import pack_cdr as _pack
+from syncd.flows.cdr.records import unpack_cdr as unpack
 from syncd.state.db import Database, GuardedConnection
 
 
@@ -257,20 +256,3 @@ def _requeue_if_changed(db: GuardedConnection, row: _Packed, now: float, restore
         return 0  # the same revision, queued already
     db.execute(_INSERT + _ROW, (found.db, doc_id, found.account_id, rev, found.started, blob, now))
     return 1
-
-
-def _pack(doc: dict[str, Any]) -> bytes:
-    """The doc as JSON. Not compressed: zlib costs 20 times the encoding for a 1 KB CDR."""
-    try:
-        return orjson.dumps(doc)
-    except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits: the standard encoder
-        return json.dumps(doc, separators=(",", ":")).encode()
-
-
-def unpack(blob: bytes) -> dict[str, Any]:
-    text = zlib.decompress(blob) if blob[:1] == b"x" else blob  # zlib: queued by an earlier syncd
-    try:
-        doc: dict[str, Any] = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        doc = json.loads(text)
-    return doc

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from syncd.flows.cdr.records import CdrSink
+from syncd.flows.cdr.records import CdrSink, unpack_cdr
 from syncd.flows.cdr.rows import json_text, sink_values
-from syncd.state.cdrs import unpack
 
 BATCH_TABLE = "syncd_cdr_batch"
 UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE (the driver's own classes stay behind SQLAlchemy)
@@ -89,7 +88,7 @@ def copy_text(sink: CdrSink, rows: Sequence[dict[str, Any]]) -> CopyBatch:
 def copy_of_queued(sink: CdrSink, cdrs: Sequence[tuple[bytes, int]]) -> CopyBatch:
     """copy_text of queued CDRs given as (their JSON as queued, the account's UTC offset at the
     call): plain data in, text out, so the helper process can make it (runtime/helper)."""
-    return _copy_batch(_key_index(sink), [sink_values(sink, unpack(blob), offset) for blob, offset in cdrs])
+    return _copy_batch(_key_index(sink), [sink_values(sink, unpack_cdr(blob), offset) for blob, offset in cdrs])
 
 
 def _key_index(sink: CdrSink) -> int:
