@@ -150,7 +150,7 @@ class Database:
         if self.path == ":memory:":
             yield self
             return
-        connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        connection = _connect_reader(self.path)
         try:
             yield connection
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,13 @@ class Lib:
 
     def run(self, allow_deletes: bool = False) -> LibraryReport:
         return self.daemon.media.run_pass(allow_deletes)
+
+    def run_past_grace(self) -> LibraryReport:
+        """A pass that sees what changed (a file gone is a first sighting), then, once the grace
+        period is over, the pass that acts on it."""
+        self.run()
+        time.sleep(GRACE + 0.1)
+        return self.run()
 
     def media(self) -> dict[str, dict[str, Any]]:
         """Live media docs of the account by description (the file name)."""

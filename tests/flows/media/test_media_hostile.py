@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from syncd.flows.media import to_kazoo
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from tests.conftest import s3_client, write_config
-from tests.flows.media.conftest import GRACE, Lib
+from tests.flows.media.conftest import Lib
 from tests.support import audio as au
 from tests.support import kazoo_data as kd
 from tests.support.servers import CouchServer, S3Server
@@ -126,9 +125,7 @@ def test_a_reference_from_a_deleted_user_does_not_block_and_a_live_callflow_does
     lib.couch.save(lib.db, callflow)
     (lib.folder / "menu.wav").unlink()
     (lib.folder / "other1.wav").unlink()
-    lib.run()
-    time.sleep(GRACE + 0.1)
-    report = lib.run()
+    report = lib.run_past_grace()
     assert report.counts.get("delete-in-kazoo") == 1 and report.counts.get("refused") == 1, report
     assert "menu.wav" not in lib.media() and "other1.wav" in lib.media()
     refusal = [a for a in lib.audit() if a.doc_id == media["other1.wav"]["_id"] and "still used" in a.reason]
@@ -176,9 +173,7 @@ def test_a_reference_deep_in_a_long_callflow_chain_still_blocks_the_delete(lib: 
         flow = {"module": "play", "data": {"id": "other"}, "children": {"_": flow}}
     lib.couch.save(lib.db, {"_id": kd.new_id(), "pvt_type": "callflow", "name": "Long IVR", "flow": flow})
     (lib.folder / "deep.wav").unlink()
-    lib.run()
-    time.sleep(GRACE + 0.1)
-    report = lib.run()
+    report = lib.run_past_grace()
     assert report.counts.get("refused") == 1, report
     assert "deep.wav" in lib.media()
     refusal = [a.reason for a in lib.audit() if a.doc_id == media_id and "still used" in a.reason]

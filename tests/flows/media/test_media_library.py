@@ -153,9 +153,7 @@ def test_deleting_the_accounts_hold_music_is_refused_and_audited_naming_the_acco
     }
     lib.couch.save(lib.db, user)
     (lib.folder / "hold.wav").unlink()
-    lib.run()
-    time.sleep(GRACE + 0.1)
-    report = lib.run()
+    report = lib.run_past_grace()
     assert report.counts.get("refused") == 1, report
     assert "hold.wav" in lib.media()
     refusals = [a for a in lib.audit() if a.doc_id == hold["_id"] and "still used" in a.reason]
@@ -178,9 +176,7 @@ def test_deleting_every_file_trips_the_guard_and_nothing_is_deleted(lib: Lib) ->
     lib.run()
     for name in names:
         (lib.folder / name).unlink()
-    lib.run()
-    time.sleep(GRACE + 0.1)
-    report = lib.run()
+    report = lib.run_past_grace()
     assert report.counts.get("held") == 5, report
     assert set(lib.media()) == set(names)
     assert lib.daemon.state.holds.all().get(lib.account_id)
@@ -197,9 +193,7 @@ def test_a_library_folder_that_lists_nothing_deletes_nothing(lib: Lib) -> None:
     lib.run()
     for path in sorted(lib.folder.rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
-    lib.run()
-    time.sleep(GRACE + 0.1)
-    lib.run()
+    lib.run_past_grace()
     assert "one.wav" in lib.media()
     assert any("listed nothing" in a.reason for a in lib.audit())
 
