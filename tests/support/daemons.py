@@ -39,10 +39,25 @@ def daemon(config: Path) -> Iterator[subprocess.Popen[str]]:
     try:
         yield proc
     finally:
+        _until_it_handles_sigterm(proc)  # a SIGTERM before that kills the interpreter (exit -15)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
         sys.stderr.write(err)
         assert proc.returncode == 0, err
+
+
+def _until_it_handles_sigterm(proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Wait until the daemon has installed its SIGTERM handler (SigCgt in /proc), or has ended."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except OSError:
+            return
+        caught = int(status.split("SigCgt:")[1].split()[0], 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.05)
 
 
 def voicemails(couch: CouchClient, modb: str, account_id: str, count: int) -> list[dict[str, Any]]:
