@@ -27,6 +27,7 @@ from syncd.config.overlaps import Place, check_overlaps, place
 from syncd.config.two_way import TwoWayConfig, two_way_config
 from syncd.config.validator import Validator, read_credential_file
 from syncd.errors import ConfigError
+from syncd.kazoo.versions import DEFAULT, VERSIONS
 
 DEFAULT_PATH = "/etc/syncd/config.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -53,6 +54,7 @@ class KazooConfig:
     # syncd's own Drive credentials for Kazoo's google_drive handlers: credentials, subject, api_endpoint
     google_drive: dict[str, Any] = field(default_factory=dict, repr=False)
     crossbar: CrossbarConfig | None = None  # [kazoo.crossbar]: voicemail deletes and fax jobs through Crossbar
+    version: str = DEFAULT  # the Kazoo release syncd writes for: "4.3" or "master" (syncd.kazoo.versions)
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,7 @@ def parse(raw: dict[str, Any], source: str = "<config>") -> Config:
     flows = _flows(v, raw.get("flows", []), backends)
     two_way = two_way_config(v, two_way_table)
     fax = fax_config(v, v.table(raw, "fax"), set(backends))
-    cdr = cdr_config(v, v.table(raw, "cdr"), state_path, {n: b.type for n, b in backends.items()})
+    cdr = cdr_config(v, v.table(raw, "cdr"), state_path, {n: b.type for n, b in backends.items()}, kazoo.version)
     media = media_config(v, v.table(raw, "media"), set(backends))
     check_overlaps(v, _places(backends, flows, fax, cdr, media))
     if media.write_via == "crossbar" and not kazoo.crossbar:
@@ -264,9 +266,11 @@ def _kazoo(v: Validator, t: dict[str, Any], crossbar: CrossbarConfig | None) -> 
             "google_drive",
             "allow_endpoints",
             "crossbar",
+            "version",
         },
     )
     return KazooConfig(
+        version=v.choice(t, "kazoo.version", VERSIONS, DEFAULT) or DEFAULT,
         accounts=v.account_ids(t, "kazoo.accounts"),
         follow_storage_plans=v.boolean(t, "kazoo.follow_storage_plans", True),
         history_months=int(v.number(t, "kazoo.history_months", 12, minimum=0, maximum=240, integer=True)),

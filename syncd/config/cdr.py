@@ -24,7 +24,7 @@ from syncd.flows.cdr.records import (
     FileLayout,
     SheetsLayout,
 )
-from syncd.kazoo.cdrs import COLUMNS
+from syncd.kazoo.versions import DEFAULT, kazoo_version
 
 SQL_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mysql+pymysql", "mariadb+pymysql")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -62,14 +62,16 @@ class CdrConfig:
     keep_days: float = 7.0  # an exported CDR's doc stays in the state database this long (state/cdrs: thin)
 
 
-def cdr_config(v: Validator, t: dict[str, Any], state_path: str | None, backends: dict[str, str]) -> CdrConfig:
-    """backends: [backends.X] name -> its type."""
+def cdr_config(
+    v: Validator, t: dict[str, Any], state_path: str | None, backends: dict[str, str], version: str = DEFAULT
+) -> CdrConfig:
+    """backends: [backends.X] name -> its type; version: [kazoo] version, whose Crossbar columns the sinks get."""
     v.unknown(t, "cdr", {"anonymous", "poll_interval", "sink", "keep_days"})
     raw = t.get("sink", [])
     if not isinstance(raw, list):
         v.problem("cdr.sink", "must be an array of tables ([[cdr.sink]])")
         raw = []
-    found = [_sink(v, s, f"cdr.sink[{i}]", state_path, backends) for i, s in enumerate(raw)]
+    found = [_sink(v, s, f"cdr.sink[{i}]", state_path, backends, version) for i, s in enumerate(raw)]
     sinks = [s for s in found if s is not None]
     names = [s[0].name for s in sinks]
     for name in {n for n in names if names.count(n) > 1}:
@@ -84,7 +86,7 @@ def cdr_config(v: Validator, t: dict[str, Any], state_path: str | None, backends
 
 
 def _sink(
-    v: Validator, s: Any, path: str, state_path: str | None, backends: dict[str, str]
+    v: Validator, s: Any, path: str, state_path: str | None, backends: dict[str, str], version: str
 ) -> tuple[CdrSink, str | None] | None:
     if not isinstance(s, dict):
         v.problem(path, "must be a table")
@@ -93,9 +95,9 @@ def _sink(
     name = v.string(s, f"{path}.name", required=True)
     kind = v.choice(s, f"{path}.type", SINK_TYPES, "sql")
     if kind == "files":
-        return _files_sink(v, s, path, name, backends)
+        return _files_sink(v, s, path, name, backends, version)
     if kind == "sheets":
-        return _sheets_sink(v, s, path, name, backends)
+        return _sheets_sink(v, s, path, name, backends, version)
     for key in _FILES_ONLY:
         if key in s:
             v.problem(f"{path}.{key}", 'belongs to a files sink (type = "files"); this sink is SQL')
@@ -104,7 +106,7 @@ def _sink(
         v.problem(f"{path}.table", f"{table!r} is not a plain SQL name (letters, digits, _; at most 63)")
     password = v.secret(s, path, "password")
     url = _url(v, s, path, state_path, password)
-    columns = _columns(v, s, path)
+    columns = _columns(v, s, path, version)
     if not name or not kind or url is None or columns is None:
         return None
     sink = CdrSink(
@@ -114,6 +116,7 @@ def _sink(
         display=url[1],
         table=table,
         columns=columns,
+        kazoo_version=version,
         accounts=v.account_ids(s, f"{path}.accounts"),
         batch_size=int(v.number(s, f"{path}.batch_size", 500, minimum=1, maximum=10_000, integer=True)),
     )
@@ -121,7 +124,7 @@ def _sink(
 
 
 def _files_sink(
-    v: Validator, s: dict[str, Any], path: str, name: str | None, backends: dict[str, str]
+    v: Validator, s: dict[str, Any], path: str, name: str | None, backends: dict[str, str], version: str
 ) -> tuple[CdrSink, str | None] | None:
     for key in _SQL_ONLY:
         if key in s:
@@ -135,7 +138,7 @@ def _files_sink(
     layout_format = v.choice(s, f"{path}.format", FILE_FORMATS, "csv") or "csv"
     flush = v.number(s, f"{path}.flush_interval", 60.0, minimum=1, maximum=86_400)
     close_after = v.number(s, f"{path}.close_after", 21_600.0, minimum=0, maximum=30 * 86_400)
-    columns = _columns(v, s, path)
+    columns = _columns(v, s, path, version)
     if not name or not backend or backend not in backends or folder is None or columns is None:
         return None
     layout = FileLayout(backend, folder, layout_format, flush, close_after)
@@ -146,6 +149,7 @@ def _files_sink(
         display=f"{backend}:{folder} ({layout_format})",
         table="",
         columns=columns,
+        kazoo_version=version,
         accounts=v.account_ids(s, f"{path}.accounts"),
         batch_size=int(v.number(s, f"{path}.batch_size", 5000, minimum=1, maximum=100_000, integer=True)),
         files=layout,
@@ -154,7 +158,7 @@ def _files_sink(
 
 
 def _sheets_sink(
-    v: Validator, s: dict[str, Any], path: str, name: str | None, backends: dict[str, str]
+    v: Validator, s: dict[str, Any], path: str, name: str | None, backends: dict[str, str], version: str
 ) -> tuple[CdrSink, str | None] | None:
     for key in (*_SQL_ONLY, "folder", "format", "flush_interval", "close_after"):
         if key in s:
@@ -164,7 +168,7 @@ def _sheets_sink(
         v.problem(f"{path}.backend", "must name a [backends.X] of type google_drive: its credentials write the sheets")
     per = v.choice(s, f"{path}.per", SHEETS_PER, "account") or "account"
     s = {"json_column": "", **s}  # a whole CDR rarely fits a cell: asked for, never by default
-    columns = _columns(v, s, path)
+    columns = _columns(v, s, path, version)
     if not name or not backend or backends.get(backend) != "google_drive" or columns is None:
         return None
     sink = CdrSink(
@@ -174,6 +178,7 @@ def _sheets_sink(
         display=f"Google Sheets via {backend} (one spreadsheet per {per})",
         table="",
         columns=columns,
+        kazoo_version=version,
         accounts=v.account_ids(s, f"{path}.accounts"),
         batch_size=int(v.number(s, f"{path}.batch_size", 500, minimum=1, maximum=5000, integer=True)),
         sheets=SheetsLayout(backend, per),
@@ -204,14 +209,19 @@ def _url(
     return urlunsplit(parts._replace(netloc=netloc)), raw
 
 
-def _columns(v: Validator, s: dict[str, Any], path: str) -> tuple[Column, ...] | None:
-    chosen = s.get("columns", list(COLUMNS))
+def _columns(v: Validator, s: dict[str, Any], path: str, version: str) -> tuple[Column, ...] | None:
+    known = kazoo_version(version).cdr_columns
+    chosen = s.get("columns", list(known))
     if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
         v.problem(f"{path}.columns", "must be an array of Crossbar CDR column names")
         return None
-    unknown = [c for c in chosen if c not in COLUMNS]
+    unknown = [c for c in chosen if c not in known]
     if unknown:
-        v.problem(f"{path}.columns", f"unknown column(s) {', '.join(map(repr, unknown))}; known: {', '.join(COLUMNS)}")
+        v.problem(
+            f"{path}.columns",
+            f"unknown column(s) {', '.join(map(repr, unknown))} for Kazoo {version} ([kazoo] version); "
+            f"known: {', '.join(known)}",
+        )
         return None
     ccvs = s.get("custom_channel_vars", [])
     if not isinstance(ccvs, list) or not all(isinstance(c, str) and _CCV_NAME.fullmatch(c) for c in ccvs):

@@ -199,3 +199,19 @@ def test_a_sheets_sink_writes_with_a_google_drive_backends_credentials() -> None
                 {**BASE, "backends": {**LOCAL, **drive}, "cdr": {"sink": [{"name": "s", "type": "sheets", **bad}]}}
             )
         assert message in str(err.value), str(err.value)
+
+
+def test_kazoo_version_picks_the_crossbar_columns_and_refuses_another_release() -> None:
+    from syncd.kazoo.versions import KAZOO_MASTER
+
+    sink = {"name": "s"}
+    master = config.parse({**BASE, "kazoo": {"version": "master"}, "cdr": {"sink": [sink]}})
+    assert master.kazoo.version == "master" and master.cdr.sinks[0].kazoo_version == "master"
+    assert [c.source for c in master.cdr.sinks[0].columns] == [*KAZOO_MASTER.cdr_columns, "cdr"]
+    assert sinks(sink).kazoo.version == "4.3" and sinks(sink).cdr.sinks[0].kazoo_version == "4.3"
+    with pytest.raises(ConfigError) as bad:
+        config.parse({**BASE, "kazoo": {"version": "4.4"}, "cdr": {"sink": [sink]}})
+    assert "kazoo.version: must be one of: 4.3, master (got '4.4')" in str(bad.value)
+    with pytest.raises(ConfigError) as wrong_column:
+        sinks({**sink, "columns": ["unix_timestamp_micro"]})
+    assert "'unix_timestamp_micro' for Kazoo 4.3 ([kazoo] version)" in str(wrong_column.value)

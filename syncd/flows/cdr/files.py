@@ -31,6 +31,7 @@ from syncd.flows.cdr.reader import found_cdr
 from syncd.flows.cdr.records import CdrSink, FileLayout
 from syncd.flows.cdr.rows import sink_row
 from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS, UNIX_EPOCH_IN_GREGORIAN, call_start, started_at
+from syncd.kazoo.numbers import float_text
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr
 
@@ -178,6 +179,8 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, float):
+        return float_text(value)  # as Crossbar prints it: 0.012, 7.0, 1.0e+6
     return str(value)
 
 

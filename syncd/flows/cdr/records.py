@@ -64,6 +64,7 @@ class CdrSink:
     batch_size: int = 500
     files: FileLayout | None = None  # type "files": where and how the files go
     sheets: SheetsLayout | None = None  # type "sheets": which Google account, one book per what
+    kazoo_version: str = "4.3"  # [kazoo] version: whose Crossbar CSV the columns are (syncd.kazoo.versions)
 
     @property
     def key_column(self) -> str:

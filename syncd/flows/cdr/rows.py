@@ -18,7 +18,7 @@ def sink_row(sink: CdrSink, doc: dict[str, Any], utc_offset: int) -> dict[str, A
 
 def sink_values(sink: CdrSink, doc: dict[str, Any], utc_offset: int) -> list[Any]:
     """The row's values in the sink's column order (sink_row without the names, for COPY)."""
-    public = public_row(doc, utc_offset)
+    public = public_row(doc, utc_offset, sink.kazoo_version)
     plan, ccvs, whole = _plan(sink.columns)
     ccv = custom_channel_vars(doc) if ccvs else {}
     cdr = public_doc(doc) if whole else None

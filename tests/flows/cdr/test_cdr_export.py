@@ -280,3 +280,29 @@ def test_a_column_added_to_the_config_is_added_to_the_table_and_one_removed_stay
     rows = {r["id"]: r for r in pg_rows(postgres_server, table)}
     assert rows[old["_id"]]["billing_seconds"] is None and rows[new["_id"]]["billing_seconds"] == 42
     assert rows[old["_id"]]["hangup_cause"] == "NORMAL_CLEARING"  # the column the config dropped keeps its data
+
+
+def test_a_table_made_for_master_gets_4_3s_disposition_column_and_cdr_export_fills_old_rows(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str], postgres_server: PostgresServer
+) -> None:
+    account_id, modb_name = account
+    table = "cdrs_" + secrets.token_hex(4)
+    sink = cdr_config(postgres_server, table)
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, sink, (account_id,))
+    config.write_text(config.read_text().replace("[kazoo]\n", '[kazoo]\nversion = "master"\n', 1))
+    old = kd.write_as_kazoo(couch, modb_name, kd.cdr_doc(account_id, NOW))
+    assert run_syncd(config, "run", "--once").returncode == 0
+    (row,) = pg_rows(postgres_server, table)
+    assert "disposition" not in row and row["unix_timestamp_micro"] is not None and "_" in row["datetime"]
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, sink, (account_id,))  # 4.3, the default
+    new = kd.write_as_kazoo(couch, modb_name, kd.cdr_doc(account_id, NOW + dt.timedelta(seconds=5)))
+    assert run_syncd(config, "run", "--once").returncode == 0
+    rows = {r["id"]: r for r in pg_rows(postgres_server, table)}
+    assert rows[new["_id"]]["disposition"] == "SUCCESS" and rows[old["_id"]]["disposition"] is None
+    assert rows[old["_id"]]["unix_timestamp_micro"] is not None  # master's column stays: syncd never drops data
+    day = NOW.date()
+    done = run_syncd(config, "cdr", "export", "--from", str(day - dt.timedelta(days=1)), "--to", str(day))
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {r["id"]: r for r in pg_rows(postgres_server, table)}
+    assert rows[old["_id"]]["disposition"] == "SUCCESS" and " " in rows[old["_id"]]["datetime"]
+    assert {c: rows[old["_id"]][c] for c in COLUMNS} == public_row(old), "every 4.3 column as Crossbar 4.3's"
