@@ -102,7 +102,9 @@ def _sender(v: Validator, b: dict[str, Any], path: str, region: str) -> Sender:
             values[key] = None
             v.problem(f"{path}.{key}", str(exc))
     if "retries" in b:
-        values["retries"] = int(v.number(b, f"{path}.retries", 1, minimum=0, maximum=10, integer=True))
+        values["retries"] = int(
+            v.number(b, f"{path}.retries", 1, minimum=0, maximum=4, integer=True)
+        )  # faxes.json: 0..4
     if not values["faxbox_id"] and not values["from_number"]:
         v.problem(path, "needs from_number, or faxbox_id (whose faxbox gives the caller id)")
     return Sender(**values)

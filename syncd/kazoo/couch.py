@@ -278,6 +278,19 @@ class CouchClient:
 
         return self._call(f"create {db}/{doc.get('_id')}", put)
 
+    def delete(self, db: str, doc_id: str, rev: str) -> bool:
+        """Remove a document at that revision (Crossbar's hard delete, only for what Kazoo itself
+        hard-deletes); False when the doc has another revision now (nothing removed)."""
+
+        def remove() -> bool:
+            try:
+                self._db(db).delete({"_id": doc_id, "_rev": rev})
+            except (couchdb.http.ResourceConflict, couchdb.http.ResourceNotFound):
+                return False
+            return True
+
+        return self._call(f"delete {db}/{doc_id}", remove)
+
     def put_attachment(self, db: str, doc: dict[str, Any], content: Any, name: str, content_type: str) -> None:
         self._call(
             f"write attachment {db}/{doc['_id']}/{name}",

@@ -58,9 +58,12 @@ class Crossbar:
             raise KazooError(f"Crossbar at {self.url} created a media without saying its id")
         return str(media_id)
 
-    def upload_media(self, account_id: str, media_id: str, audio: bytes, content_type: str) -> None:
+    def upload_media(
+        self, account_id: str, media_id: str, audio: bytes, content_type: str, audio_path: str = "/raw"
+    ) -> None:
         """POST the binary: Kazoo replaces any it had and sets content_type and content_length."""
-        path = f"/v2/accounts/{account_id}/media/{quote(media_id, safe='')}/raw"
+        # 4.3 takes the audio at /media/{id}/raw; master at /media/{id} itself (syncd.kazoo.versions)
+        path = f"/v2/accounts/{account_id}/media/{quote(media_id, safe='')}{audio_path}"
         self._call("POST", path, raw=(audio, content_type), authed=True)
 
     def update_media(self, account_id: str, media_id: str, data: dict[str, Any]) -> None:

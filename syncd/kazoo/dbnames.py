@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 GREGORIAN_UNIX_OFFSET = 62167219200  # seconds from year 0 to 1970 (kz_types.hrl)
+ACCOUNTS = "accounts"  # Kazoo's list of accounts: a copy of each account doc (kzd_accounts:save/1)
 
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 _DB = re.compile(

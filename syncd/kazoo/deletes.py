@@ -25,11 +25,15 @@ from typing import Any
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.dbnames import GREGORIAN_UNIX_OFFSET
+from syncd.kazoo.doc_checks import check_write
+from syncd.kazoo.versions import DEFAULT
 from syncd.state import Item
 
 log = logging.getLogger("syncd.kazoo")
 
 VOICEMAIL = "mailbox_message"
+# pvt_type -> the schema a soft delete is checked against (syncd.kazoo.doc_checks)
+SCHEMA_KINDS = {VOICEMAIL: VOICEMAIL, "call_recording": "call_recording", "fax": "fax", "media": "media"}
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,8 @@ def is_deleted(doc: dict[str, Any] | None) -> bool:
 
 
 class KazooDeleter:
-    def __init__(self, couch: CouchClient, crossbar: Crossbar | None = None) -> None:
-        self.couch, self.crossbar = couch, crossbar
+    def __init__(self, couch: CouchClient, crossbar: Crossbar | None = None, version: str = DEFAULT) -> None:
+        self.couch, self.crossbar, self.version = couch, crossbar, version
 
     def inspect(self, item: Item) -> DocCheck:
         """May the doc behind item be deleted, and at which revision?"""
@@ -87,7 +91,11 @@ class KazooDeleter:
         if self.crossbar is not None and item.pvt_type == VOICEMAIL and doc.get("source_id"):
             self.crossbar.delete_voicemail(item.account_id, doc["source_id"], item.doc_id)
             return DocCheck(True, "deleted through Crossbar", rev=check.rev)
-        if self.couch.update(item.db, soft_deleted(doc)) is None:
+        deleted = soft_deleted(doc)
+        kind = SCHEMA_KINDS.get(str(doc.get("pvt_type")))
+        if kind is not None:  # never makes the doc fail Kazoo's schema where it passed before
+            check_write(kind, deleted, self.version, before=doc, where=f"of account {item.account_id}")
+        if self.couch.update(item.db, deleted) is None:
             return DocCheck(False, "doc changed while it was being deleted (CouchDB conflict)")
         return DocCheck(True, "soft-deleted in CouchDB", rev=check.rev)
 

@@ -18,12 +18,14 @@ import base64
 import datetime as dt
 from typing import Any
 
-from syncd.errors import KazooError
+from syncd.errors import FaxRefused, KazooError
 from syncd.flows.fax.records import FaxRequest, JobResult, Sender, iso
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.dbnames import GREGORIAN_UNIX_OFFSET
+from syncd.kazoo.doc_checks import DocRefused, check_write
+from syncd.kazoo.versions import DEFAULT
 
 FAXES_DB = "faxes"
 SYNCD_JOB_ID = "syncd_job_id"
@@ -53,8 +55,8 @@ _RESULT_KEYS = (
 class KazooFaxQueue:
     """The engine's FaxQueue, writing and reading CouchDB."""
 
-    def __init__(self, couch: CouchClient) -> None:
-        self.couch = couch
+    def __init__(self, couch: CouchClient, version: str = DEFAULT) -> None:
+        self.couch, self.version = couch, version
 
     def sender(self, account_id: str, configured: Sender) -> Sender:
         """The configured sender, with what it leaves empty taken from its faxbox."""
@@ -73,6 +75,7 @@ class KazooFaxQueue:
     def submit(self, request: FaxRequest, pdf: bytes) -> tuple[str, bool]:
         """Write the job: (its id, False when a job with this id already existed: never written twice)."""
         doc = job_doc(request)
+        checked_job(doc, self.version, request)
         doc["_attachments"] = {
             ATTACHMENT: {"content_type": "application/pdf", "data": base64.b64encode(pdf).decode("ascii")}
         }
@@ -151,6 +154,14 @@ def public_fields(request: FaxRequest) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def checked_job(doc: dict[str, Any], version: str, request: FaxRequest) -> None:
+    """Kazoo's faxes.json for the job; a job that fails it is refused (the file with it), never sent."""
+    try:
+        check_write("fax", doc, version, where=f"of account {request.account_id}")
+    except DocRefused as exc:
+        raise FaxRefused(str(exc)) from None
+
+
 def job_doc(request: FaxRequest) -> dict[str, Any]:
     """The job as Kazoo's fax worker and its views expect it (pvt_job_status pending)."""
     now = int(request.created) + GREGORIAN_UNIX_OFFSET
@@ -179,11 +190,12 @@ class CrossbarFaxQueue(KazooFaxQueue):
     again. Following a job reads CouchDB, as for jobs written there.
     """
 
-    def __init__(self, couch: CouchClient, crossbar: Crossbar) -> None:
-        super().__init__(couch)
+    def __init__(self, couch: CouchClient, crossbar: Crossbar, version: str = DEFAULT) -> None:
+        super().__init__(couch, version)
         self.crossbar = crossbar
 
     def submit(self, request: FaxRequest, pdf: bytes) -> tuple[str, bool]:
+        checked_job(public_fields(request), self.version, request)
         saved = self.crossbar.create_fax(request.account_id, request.sender.faxbox_id, public_fields(request), pdf)
         kazoo_id = saved.get("id") or saved.get("_id")
         if not kazoo_id:

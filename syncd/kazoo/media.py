@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn
@@ -28,6 +29,8 @@ from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.deletes import DocCheck, KazooDeleter, gregorian_now, is_deleted, soft_deleted
+from syncd.kazoo.doc_checks import check_write
+from syncd.kazoo.versions import DEFAULT, kazoo_version
 from syncd.state import Item
 
 log = logging.getLogger("syncd.kazoo")
@@ -37,6 +40,9 @@ DEFAULT_LANGUAGE = "en-us"
 SYNCD_FILE_ID = "syncd_file_id"  # through Crossbar: the id syncd derived for the file (Crossbar picks its own)
 # Docs whose references to a media block its delete (the media docs themselves never do).
 REFERRER_TYPES = ("account", "user", "device", "group", "callflow", "menu", "vmbox", "clicktocall", "temporal_route")
+TEXT_MAX = 128  # media.json: name and description are 1..128 characters
+UNNAMED = "unnamed"
+HOLD_MUSIC_KINDS = ("account", "user", "device", "group")  # docs whose music_on_hold syncd sets
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ def media_doc(account_id: str, media_id: str, fields: dict[str, Any]) -> dict[st
         "media_source": "upload",
         "streamable": True,
         "language": DEFAULT_LANGUAGE,
-        **{k: v for k, v in fields.items() if v is not None},
+        **media_fields(fields),
         "pvt_type": MEDIA,
         "pvt_account_id": account_id,
         "pvt_account_db": dbnames.account_db(account_id, encoded=True),
@@ -65,6 +71,28 @@ def media_doc(account_id: str, media_id: str, fields: dict[str, Any]) -> dict[st
         "pvt_vsn": "1",
     }
     return doc
+
+
+def media_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Public fields as media.json allows them: name and description without control characters,
+    cut to 128 characters (the file keeps its own name); absent values left out."""
+    out = {k: v for k, v in fields.items() if v is not None}
+    for key in ("name", "description"):
+        if key in out:
+            out[key] = kazoo_text(str(out[key])) or (UNNAMED if key == "name" else None)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def kazoo_text(text: str) -> str:
+    """Text Kazoo shows in lists and the UI: control and format characters and line breaks become
+    spaces, runs of spaces one, cut to TEXT_MAX characters (code points, as the schema counts)."""
+    kept = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn") else c for c in text)
+    return " ".join(kept.split())[:TEXT_MAX].strip()
+
+
+def is_prompt(doc: dict[str, Any]) -> bool:
+    """kzd_media:is_prompt/1: a media with a prompt_id, which Crossbar deletes for good."""
+    return doc.get("prompt_id") is not None
 
 
 def hex_md5(digest: str | None) -> str | None:
@@ -90,8 +118,16 @@ def audio_of(doc: dict[str, Any]) -> MediaAudio | None:
 
 
 class KazooMedia:
-    def __init__(self, couch: CouchClient) -> None:
-        self.couch = couch
+    """Media docs written in CouchDB as Crossbar writes them, each checked first against Kazoo's
+    schema for the configured release (syncd.kazoo.doc_checks)."""
+
+    def __init__(self, couch: CouchClient, version: str = DEFAULT) -> None:
+        self.couch, self.version = couch, version
+
+    @property
+    def max_bytes(self) -> int:
+        """The largest binary the release's media.json allows (content_length maximum)."""
+        return kazoo_version(self.version).media_max_bytes
 
     def get(self, account_id: str, media_id: str) -> dict[str, Any] | None:
         return self.couch.get(dbnames.account_db(account_id), media_id)
@@ -100,13 +136,15 @@ class KazooMedia:
         """The doc at media_id, written now or found from an earlier try (same id, same file).
         revive: a soft-deleted doc there is brought back with these fields (a prompt's fixed id)."""
         db = dbnames.account_db(account_id)
-        if self.couch.create(db, media_doc(account_id, media_id, fields)) is None:
+        new = media_doc(account_id, media_id, fields)
+        self._check(account_id, new)
+        if self.couch.create(db, new) is None:
             raise KazooError(f"account {account_id} has no database {db!r}: is the account id right?")
         doc = self.couch.get(db, media_id)
         if doc is None:
             raise_missing(account_id, media_id)
         if revive and is_deleted(doc):
-            doc = {**media_doc(account_id, media_id, fields), "_rev": doc["_rev"]}
+            doc = {**new, "_rev": doc["_rev"]}
             doc["_rev"] = self.couch.save(db, doc)
         return doc
 
@@ -119,6 +157,7 @@ class KazooMedia:
         fields = {k: v for k, v in doc.items() if k != "_attachments"}
         fields.update(content_type=content_type, content_length=length, media_source="upload")
         fields["pvt_modified"] = gregorian_now()
+        self._check(account_id, fields, doc)
         fields["_rev"] = self.couch.save(db, fields)  # the binary's metadata first; drops the old binary
         name = f"uploaded_file_{gregorian_now()}.{ext}"
         self.couch.put_attachment(db, fields, body, name, content_type)
@@ -133,26 +172,55 @@ class KazooMedia:
 
     def rename(self, account_id: str, doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
         """Set name and description (a file renamed or moved in the library); keeps the binary."""
-        if all(doc.get(k) == v for k, v in fields.items()):
+        wanted = media_fields(fields)
+        if all(doc.get(k) == v for k, v in wanted.items()):
             return doc
-        updated = {**doc, **fields, "pvt_modified": gregorian_now()}
+        updated = {**doc, **wanted, "pvt_modified": gregorian_now()}
+        self._check(account_id, updated, doc)
         updated["_rev"] = self.couch.save(dbnames.account_db(account_id), updated)
         return updated
 
     def set_hold_music(self, account_id: str, doc: dict[str, Any], media_id: str | None) -> None:
-        """Set (or, with None, remove) music_on_hold.media_id on an account, user, device or group doc,
-        at the revision read; a doc changed meanwhile is a KazooError (tried again next pass)."""
+        """Set (or, with None, remove) music_on_hold.media_id on an account, user, device or group doc
+        as a Crossbar save does (pvt_modified bumped; an account's copy in `accounts` follows, as
+        kzd_accounts:save/1 keeps it), at the revision read: a doc changed meanwhile is a KazooError
+        (tried again next pass)."""
+        kind = str(doc.get("pvt_type"))
+        if kind not in HOLD_MUSIC_KINDS:
+            raise KazooError(f"doc {doc.get('_id')} is a {kind!r}: no hold music there")
         found = doc.get("music_on_hold")
         moh = {k: v for k, v in found.items() if k != "media_id"} if isinstance(found, dict) else {}
         if media_id is not None:
             moh["media_id"] = media_id
-        if self.couch.update(dbnames.account_db(account_id), {**doc, "music_on_hold": moh}) is None:
+        updated = {**doc, "music_on_hold": moh, "pvt_modified": gregorian_now()}
+        check_write(kind, updated, self.version, before=doc, where=f"of account {account_id}")
+        rev = self.couch.update(dbnames.account_db(account_id), updated)
+        if rev is None:
             raise KazooError(f"doc {doc['_id']} changed while its music_on_hold was set; tried again next pass")
+        if kind == "account":
+            self._copy_to_accounts({**updated, "_rev": rev})
+
+    def _copy_to_accounts(self, account: dict[str, Any]) -> None:
+        """kzd_accounts:save_accounts_doc/1: the account doc, as saved, over its copy in `accounts`."""
+        copy = {k: v for k, v in account.items() if k not in ("_rev", "_attachments")}
+        for _ in range(3):  # the copy is Kazoo's cache of the account doc: the account DB's wins
+            current = self.couch.get(dbnames.ACCOUNTS, account["_id"])
+            if current is not None:
+                copy["_rev"] = current["_rev"]
+            if self.couch.update(dbnames.ACCOUNTS, copy) is not None:
+                return
+        raise KazooError(f"account {account['_id']}: its copy in the accounts database kept changing; tried next pass")
 
     def soft_delete(self, account_id: str, media_id: str) -> None:
         doc = self.get(account_id, media_id)
         if doc is not None and not is_deleted(doc):
-            self.couch.update(dbnames.account_db(account_id), soft_deleted(doc))
+            deleted = soft_deleted(doc)
+            self._check(account_id, deleted, doc)
+            self.couch.update(dbnames.account_db(account_id), deleted)
+
+    def hard_delete(self, account_id: str, media_id: str, rev: str) -> bool:
+        """A prompt goes as Crossbar deletes one (cb_media:delete_type/1: hard); False if it changed."""
+        return self.couch.delete(dbnames.account_db(account_id), media_id, rev)
 
     def open_audio(self, account_id: str, media_id: str, attachment: str) -> BinaryIO | None:
         return self.couch.open_attachment(dbnames.account_db(account_id), media_id, attachment)
@@ -181,13 +249,17 @@ class KazooMedia:
                 found.append(f"{kind} {label!r} ({doc.get('_id')}) at {', '.join(paths)}")
         return found
 
+    def _check(self, account_id: str, doc: dict[str, Any], before: dict[str, Any] | None = None) -> None:
+        check_write(MEDIA, doc, self.version, before=before, where=f"of account {account_id}")
+
 
 class MediaDeleter:
-    """Kazoo's side of a media library delete: Crossbar's soft delete (through Crossbar when
-    the library writes there), refused while referenced or changed since it was inspected."""
+    """Kazoo's side of a media library delete, as Crossbar's DELETE does it (through Crossbar when
+    the library writes there): a soft delete, a prompt for good; refused while referenced or
+    changed since it was inspected."""
 
     def __init__(self, media: KazooMedia) -> None:
-        self.media, self.docs = media, KazooDeleter(media.couch)
+        self.media, self.docs = media, KazooDeleter(media.couch, version=media.version)
 
     def inspect(self, item: Item) -> DocCheck:
         check = self.docs.inspect(item)
@@ -202,27 +274,32 @@ class MediaDeleter:
         users = self.media.referrers(item.account_id, item.doc_id)  # again: a reference set meanwhile wins
         if users:
             return DocCheck(False, f"media {item.doc_id} is still used by {'; '.join(users)}")
-        if not isinstance(self.media, CrossbarMedia):
-            return self.docs.apply(item, check)
         doc = self.media.get(item.account_id, item.doc_id)
         if doc is None or is_deleted(doc):
             return DocCheck(False, "already deleted in Kazoo", already_deleted=True)
         if doc["_rev"] != check.rev:
             return DocCheck(False, f"doc changed since the delete was planned (rev {check.rev} -> {doc['_rev']})")
-        self.media.soft_delete(item.account_id, item.doc_id)
-        return DocCheck(True, "deleted through Crossbar", rev=check.rev)
+        if isinstance(self.media, CrossbarMedia):
+            self.media.soft_delete(item.account_id, item.doc_id)  # Crossbar itself hard-deletes a prompt
+            return DocCheck(True, "deleted through Crossbar", rev=check.rev)
+        if is_prompt(doc):
+            if not self.media.hard_delete(item.account_id, item.doc_id, doc["_rev"]):
+                return DocCheck(False, "doc changed while it was being deleted (CouchDB conflict)")
+            return DocCheck(True, "prompt deleted for good, as Crossbar deletes prompts", rev=check.rev)
+        return self.docs.apply(item, check)
 
 
 class CrossbarMedia(KazooMedia):
     """Media written through Crossbar (PUT the metadata, POST the binary, DELETE, PATCH the hold
-    music), so Kazoo's own validation and hooks run; read from CouchDB as before.
+    music), so Kazoo's own validation and hooks run; read from CouchDB as before. Each doc is
+    checked against the schema before it is sent, so a refusal is named here, not a 400 there.
 
     Crossbar picks a new media's id, so the id syncd derives travels in the doc as
     `syncd_file_id`, and a syncd that died between the PUT and recording it finds that doc
     again instead of making a second one."""
 
-    def __init__(self, couch: CouchClient, crossbar: Crossbar) -> None:
-        super().__init__(couch)
+    def __init__(self, couch: CouchClient, crossbar: Crossbar, version: str = DEFAULT) -> None:
+        super().__init__(couch, version)
         self.crossbar = crossbar
 
     def create(self, account_id: str, media_id: str, fields: dict[str, Any], revive: bool = False) -> dict[str, Any]:
@@ -231,7 +308,8 @@ class CrossbarMedia(KazooMedia):
             return found
         if found is not None:
             raise KazooError(f"media {media_id} was deleted in Kazoo; Crossbar cannot bring it back: remove it there")
-        data = {"media_source": "upload", "streamable": True, "language": DEFAULT_LANGUAGE, **fields}
+        data = {"media_source": "upload", "streamable": True, "language": DEFAULT_LANGUAGE, **media_fields(fields)}
+        self._check(account_id, data)
         made = self.crossbar.create_media(account_id, {**data, SYNCD_FILE_ID: media_id})
         doc = self.get(account_id, made)
         if doc is None:
@@ -241,7 +319,9 @@ class CrossbarMedia(KazooMedia):
     def put_audio(
         self, account_id: str, doc: dict[str, Any], body: BinaryIO, length: int, content_type: str, ext: str
     ) -> tuple[dict[str, Any], MediaAudio]:
-        self.crossbar.upload_media(account_id, doc["_id"], body.read(length + 1)[:length], content_type)
+        self._check(account_id, {**doc, "content_type": content_type, "content_length": length}, doc)
+        audio_path = kazoo_version(self.version).media_audio_path
+        self.crossbar.upload_media(account_id, doc["_id"], body.read(length + 1)[:length], content_type, audio_path)
         stored = self.get(account_id, doc["_id"]) or {}
         audio = audio_of(stored)
         if audio is None:
@@ -249,18 +329,24 @@ class CrossbarMedia(KazooMedia):
         return stored, audio
 
     def rename(self, account_id: str, doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-        if all(doc.get(k) == v for k, v in fields.items()):
+        wanted = media_fields(fields)
+        if all(doc.get(k) == v for k, v in wanted.items()):
             return doc
         public = {k: v for k, v in doc.items() if not k.startswith(("_", "pvt_"))}
-        self.crossbar.update_media(account_id, doc["_id"], {**public, **fields})
+        self._check(account_id, {**public, **wanted}, public)
+        self.crossbar.update_media(account_id, doc["_id"], {**public, **wanted})
         return self.get(account_id, doc["_id"]) or doc
 
     def set_hold_music(self, account_id: str, doc: dict[str, Any], media_id: str | None) -> None:
-        collection = {"account": "", "user": "users", "device": "devices", "group": "groups"}.get(
-            str(doc.get("pvt_type"))
-        )
+        kind = str(doc.get("pvt_type"))
+        collection = {"account": "", "user": "users", "device": "devices", "group": "groups"}.get(kind)
         if collection is None:
-            raise KazooError(f"doc {doc['_id']} is a {doc.get('pvt_type')!r}: no hold music there")
+            raise KazooError(f"doc {doc['_id']} is a {kind!r}: no hold music there")
+        found = doc.get("music_on_hold")
+        moh = {k: v for k, v in found.items() if k != "media_id"} if isinstance(found, dict) else {}
+        check_write(
+            kind, {**doc, "music_on_hold": {**moh, "media_id": media_id} if media_id else moh}, self.version, doc
+        )
         target = account_id if collection == "" else doc["_id"]
         self.crossbar.patch(account_id, collection, target, {"music_on_hold": {"media_id": media_id}})
 

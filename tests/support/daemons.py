@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.doc_checks import problems
 from syncd.kazoo.naming import object_name
 from tests.conftest import ROOT, run_syncd, write_config
 from tests.support import kazoo_data as kd
@@ -106,6 +107,8 @@ def assert_soft_deleted_as_kazoo_does(couch: CouchClient, modb: str, before: dic
     after = couch.get(modb, before["_id"]) or {}
     assert after["metadata"]["folder"] == "deleted" and after["pvt_deleted"] is True
     assert after["pvt_modified"] >= before["pvt_modified"]
+    for release in ("4.3", "master"):  # Kazoo's mailbox_message.json (its metadata object)
+        assert problems("mailbox_message", after, release) == [], release
     assert after["_attachments"].keys() == before["_attachments"].keys()  # soft: nothing removed
     assert {k: v for k, v in after["metadata"].items() if k != "folder"} == {
         k: v for k, v in before["metadata"].items() if k != "folder"

@@ -87,7 +87,7 @@ class AttachmentsFlow:
             pages=shared.pages,
         )
         t = config.two_way
-        self.kazoo_deleter = KazooDeleter(couch, shared.crossbar)
+        self.kazoo_deleter = KazooDeleter(couch, shared.crossbar, config.kazoo.version)
         self.policy = Policy(t.grace_period, t.pvt_types(lambda p: p.delete_in_kazoo), t.kazoo_delete_modes())
         self.delete_guard = Guard(
             t.max_deletes, t.max_delete_share, t.share_from, t.max_deletes_per_run, t.guard_window

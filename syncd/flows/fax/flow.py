@@ -39,9 +39,9 @@ class FaxFlow:
         self.config, self.state, self.guard = shared.config, shared.state, shared.guard
         crossbar, couch = shared.crossbar, shared.couch
         self.queue: FaxQueue = (
-            CrossbarFaxQueue(couch, crossbar)
+            CrossbarFaxQueue(couch, crossbar, self.config.kazoo.version)
             if crossbar and self.config.fax.submit_via == "crossbar"
-            else KazooFaxQueue(couch)
+            else KazooFaxQueue(couch, self.config.kazoo.version)
         )
         self._outboxes: dict[str, FaxOutbox] = {}
         self._lock = threading.Lock()

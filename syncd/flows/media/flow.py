@@ -150,9 +150,9 @@ class MediaFlow:
         if lib.name not in self._libraries:
             backend = self.backends.for_library(lib)
             media = (
-                CrossbarMedia(self.couch, self.crossbar)
+                CrossbarMedia(self.couch, self.crossbar, self.config.kazoo.version)
                 if self.crossbar and self.config.media.write_via == "crossbar"
-                else KazooMedia(self.couch)
+                else KazooMedia(self.couch, self.config.kazoo.version)
             )
             twoway = TwoWay(self.state, self.backends, MediaDeleter(media), self.policy, self.delete_guard)
             to_kazoo = ToKazoo(backend, media, self.state)

@@ -97,7 +97,7 @@ class HoldMusic:
             join(judged, out, self.lib.sample_rate)
             if self.lib.loudness is not None:
                 out = render(out, Path(tmp) / "level.mp3", Rendition("mp3", self.lib.sample_rate, self.lib.loudness))
-            doc = self._media_doc(scope, known, len(judged))
+            doc = self._media_doc(scope, known, len(judged), target["_id"])
             with out.open("rb") as body:
                 self.media.put_audio(self.lib.account_id, doc, body, out.stat().st_size, "audio/mpeg", "mp3")
         previous = known.previous if known else json.dumps(_moh_of(target))
@@ -113,13 +113,16 @@ class HoldMusic:
         random.Random(",".join(i.key for i in files)).shuffle(shuffled)  # noqa: S311 - an order, not a secret
         return shuffled
 
-    def _media_doc(self, scope: str, known: Playlist | None, count: int) -> dict[str, Any]:
+    def _media_doc(self, scope: str, known: Playlist | None, count: int, owner: str) -> dict[str, Any]:
+        """owner: the doc whose hold music it is; its id is the media's source_id, as cf_menu and
+        cf_voicemail name the doc a media was generated for."""
         fields = {
             "name": f"Music on hold ({scope})",
             "description": f"{count} file(s) of {MOH}{'' if scope == 'account' else scope + '/'}",
             "source_type": MOH_SOURCE,
-            "source_id": scope,
         }
+        if len(owner) == 32:  # media.json: exactly 32 characters; a doc id of another length is left out
+            fields["source_id"] = owner
         ids = [known.media_id] if known else [media_id_for(self.lib.name, MOH + scope, "", g) for g in range(20)]
         for media_id in ids:
             doc = self.media.create(self.lib.account_id, media_id, fields, revive=known is not None)

@@ -37,7 +37,7 @@ class ToKazoo:
     def create(self, lib: Library, info: ObjectInfo, limits: Limits) -> str:
         """The file's media, made (or found from an earlier try) with its audio; returns the media id."""
         with spooled(self.backend, info, limits) as (path, md5):
-            sent = _for_kazoo(lib, path, judge(path, limits))
+            sent = self._fits(_for_kazoo(lib, path, judge(path, limits)))
             doc = self._doc_for(lib, info.key, md5)
             current = audio_of(doc)
             sent_md5 = md5 if sent.path == path else _md5_of(sent.path)  # the file itself: hashed while spooled
@@ -50,7 +50,7 @@ class ToKazoo:
 
     def replace(self, lib: Library, item: Item, info: ObjectInfo, limits: Limits) -> None:
         with spooled(self.backend, info, limits) as (path, md5):
-            sent = _for_kazoo(lib, path, judge(path, limits))
+            sent = self._fits(_for_kazoo(lib, path, judge(path, limits)))
             doc = self.media.get(lib.account_id, item.doc_id)
             if doc is None or is_deleted(doc):
                 raise KazooError(f"media {item.doc_id} was deleted in Kazoo; its file follows that delete")
@@ -66,9 +66,21 @@ class ToKazoo:
         self.state.media.replaced(item, placement, info.etag, info.md5 or item.md5, info.object_id)
 
     # -- helpers ---------------------------------------------------------------
+    def _fits(self, sent: Sendable) -> Sendable:
+        """Kazoo's media.json caps content_length (5 MB on 4.3): a larger binary Crossbar refuses."""
+        size, cap = sent.path.stat().st_size, self.media.max_bytes
+        if size > cap:
+            what = "its rendition" if sent.rendered else "the file"
+            raise AudioRejected(
+                f"{what} is {size:,} bytes; Kazoo {self.media.version} takes media up to {cap:,} bytes "
+                '(media.json content_length): shorten it, or use normalize = "mp3" (or a lower sample_rate) '
+                "on the library so Kazoo gets a smaller rendition"
+            )
+        return sent
+
     def _doc_for(self, lib: Library, key: str, md5: str) -> dict[str, Any]:
         wanted = media_for_key(key, lib.language)
-        fields = {**wanted.fields, "source_type": LIBRARY_SOURCE, "source_id": lib.name}
+        fields = {**wanted.fields, "source_type": LIBRARY_SOURCE}  # source_id: 32 characters, an owning doc
         if wanted.fixed_id:  # a prompt: Crossbar's id <language>/<prompt_id>, revived if it was deleted
             return self.media.create(lib.account_id, wanted.fixed_id, fields, revive=True)
         for generation in range(_GENERATIONS):
@@ -105,6 +117,7 @@ class Sendable:
     path: Path
     content_type: str
     ext: str
+    rendered: bool = False  # the library's rendition, not the file itself
 
 
 def rendition_of(lib: Library) -> Rendition | None:
@@ -119,7 +132,7 @@ def _for_kazoo(lib: Library, path: Path, audio: Audio) -> Sendable:
     rendition = rendition_of(lib)
     if rendition is not None:
         out = render(path, path.with_name(path.name + "." + rendition.format), rendition)
-        return Sendable(out, rendition.content_type, rendition.format)
+        return Sendable(out, rendition.content_type, rendition.format, rendered=True)
     if audio.kazoo_format is None:
         raise AudioRejected(
             f"{audio.container} is not a format Kazoo plays; convert it to wav, mp3 or ogg and put it "

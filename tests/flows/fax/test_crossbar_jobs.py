@@ -16,6 +16,7 @@ from syncd.backends.local import LocalBackend
 from syncd.flows.fax.records import SUBMITTING, FaxJob, job_id
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.doc_checks import problems
 from syncd.state import State
 from tests.conftest import write_config
 from tests.flows.fax.test_outbox_daemon import SENDER, TO, local_share, status_of
@@ -79,6 +80,7 @@ def test_a_pdf_is_sent_through_the_faxbox_and_followed_by_kazoos_id(
     assert (job["to_number"], job["from_number"], job["from_name"], job["faxbox_id"]) == (TO, SENDER, "Acme", faxbox)
     assert job["syncd_job_id"] != job["_id"]  # Kazoo chose its own id; syncd's travels with the job
     assert job["_attachments"]["original_file.pdf"]["length"] == len(document)
+    assert problems("fax", job, "4.3") == problems("fax", job, "master") == []  # Kazoo's faxes.json
     status = status_of(share, f"fax/sent/{TO} - Acme Legal.pdf")
     assert status is not None and status["job_id"] == job["syncd_job_id"] and job["_id"] in status["kazoo_doc"]
 

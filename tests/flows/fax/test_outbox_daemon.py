@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from syncd.kazoo.couch import CouchClient
+from syncd.kazoo.doc_checks import problems
 from tests.conftest import run_syncd, write_config
 from tests.support import fax_kazoo as fk
 from tests.support.daemons import daemon, wait_for
@@ -327,6 +328,36 @@ def test_a_faxbox_gives_the_sender_and_a_missing_one_holds_files_without_rejecti
         "ACME CORP",
         3,
     )
+    assert problems("fax", job, "4.3") == problems("fax", job, "master") == []  # Kazoo's faxes.json
+
+
+def test_a_job_kazoos_schema_would_refuse_is_rejected_naming_the_rule_and_never_written(
+    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None, account: tuple[str, str]
+) -> None:
+    from syncd.kazoo import dbnames
+    from tests.support import kazoo_data as kd
+
+    account_id, _ = account
+    share = local_share(tmp_path)
+    faxbox = kd.new_id()
+    box = {"_id": faxbox, "pvt_type": "faxbox", "caller_id": SENDER, "retries": 9}  # faxes.json: 0..4
+    couch.save(dbnames.account_db(account_id), box)
+    config = write_config(
+        tmp_path / "c.toml",
+        couch_server.auth_url,
+        accounts=(account_id,),
+        extra=(
+            f"[backends.office]\n{share.backend_toml}\n[fax]\npoll_interval = 0.3\n\n"
+            f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
+            f'faxbox_id = "{faxbox}"\nsettle_seconds = 0\n'
+        ),
+    )
+    share.put(f"fax/outbox/{TO} - too many.pdf", fk.pdf(seed="schema"))
+    with daemon(config):
+        wait_for(lambda: status_of(share, f"fax/rejected/{TO} - too many.pdf"), 30, "the rejection")
+    status = status_of(share, f"fax/rejected/{TO} - too many.pdf")
+    assert status is not None and "would fail Kazoo 4.3's schema at retries: maximum 4 (found 9)" in status["error"]
+    assert fk.jobs(couch, account_id) == []
 
 
 def test_file_events_wake_the_outbox_and_a_burst_of_them_is_still_one_job(
