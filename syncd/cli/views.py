@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from syncd.engine.twoway import Report
+from syncd.flows.media.flow import INDEXED  # not an action: what the rebuilt referrer index holds
 
 # Summary rows, in the order an operator reads them.
 ACTIONS = (
@@ -50,11 +51,14 @@ def print_report(report: Report, dry_run: bool, out: Callable[[str], None]) -> N
         out(f"{'':17}  {line.reason}")
     out("")
     out(f"summary ({'dry run: nothing changed' if dry_run else 'applied'}):")
-    for action in ACTIONS:
+    done = [*ACTIONS, *sorted(k for k in report.counts if k not in ACTIONS and k != INDEXED)]  # the flows' own
+    for action in done:
         if report.counts.get(action):
             out(f"  {action:17} {report.counts[action]:8}")
-    if not any(report.counts.get(a) for a in ACTIONS):
+    if not any(report.counts.get(a) for a in done):
         out("  nothing to do: Kazoo, storage and state agree")
+    if INDEXED in report.counts:
+        out(f"  {INDEXED}: {report.counts[INDEXED]} (the referrer index, read again from the account databases)")
     for target, (count, keys) in report.orphans.items():
         out(
             f"orphans on {target}: {count} object(s) syncd does not track (reported, never deleted), e.g. "

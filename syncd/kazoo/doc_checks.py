@@ -17,15 +17,13 @@ which names the doc, the field and Kazoo's rule, and nothing is written.
 from __future__ import annotations
 
 import json
-from functools import cache
-from importlib import resources
 from typing import Any
 
-import jsonschema  # the maintained JSON Schema implementation (as for storage docs)
-
 from syncd.errors import KazooError
+from syncd.kazoo.json_schema import Failure, failures, schema
 from syncd.kazoo.versions import DEFAULT
 
+_DOCS = "docs"  # schemas/docs.json
 _SHOWN = 80
 
 
@@ -33,24 +31,15 @@ class DocRefused(KazooError):
     """A doc syncd was about to write fails Kazoo's schema for it: it is not written."""
 
 
-@cache
-def _schema() -> dict[str, Any]:
-    text = resources.files("syncd.kazoo").joinpath("schemas/docs.json").read_text(encoding="utf-8")
-    return dict(json.loads(text))
-
-
-@cache
-def _validator(kind: str, version: str) -> jsonschema.protocols.Validator:
-    whole = _schema()
-    ref = whole["kinds"][version].get(kind)
+def _ref(kind: str, version: str) -> str:
+    ref = schema(_DOCS)["kinds"][version].get(kind)
     if ref is None:
         raise KeyError(f"no Kazoo schema for {kind!r} docs")
-    cls = jsonschema.validators.validator_for(whole)
-    return cls({"$defs": whole["$defs"], "$ref": ref})
+    return str(ref)
 
 
 def kinds(version: str = DEFAULT) -> tuple[str, ...]:
-    return tuple(_schema()["kinds"][version])
+    return tuple(schema(_DOCS)["kinds"][version])
 
 
 def public_part(kind: str, doc: dict[str, Any]) -> Any:
@@ -63,8 +52,8 @@ def public_part(kind: str, doc: dict[str, Any]) -> Any:
 def problems(kind: str, doc: dict[str, Any], version: str = DEFAULT) -> list[tuple[str, str]]:
     """(field path, what Kazoo's schema says) for each failure, first by path."""
     found = []
-    for error in _validator(kind, version).iter_errors(public_part(kind, doc)):
-        found.append((_dotted(error.absolute_path) or "(document)", _explain(error)))
+    for error in failures(_DOCS, _ref(kind, version), public_part(kind, doc)):
+        found.append((_dotted(error.path) or "(document)", _explain(error)))
     return sorted(set(found))
 
 
@@ -94,10 +83,10 @@ def _dotted(parts: Any) -> str:
     return out
 
 
-def _explain(error: jsonschema.ValidationError) -> str:
+def _explain(error: Failure) -> str:
     shown = json.dumps(error.instance, default=str)
     shown = shown if len(shown) <= _SHOWN else shown[:_SHOWN] + "..."
-    rule = f"{error.validator} {json.dumps(error.validator_value, default=str)[:_SHOWN]}"
+    rule = f"{error.validator} {json.dumps(error.rule, default=str)[:_SHOWN]}"
     if error.validator in ("required", "additionalProperties"):
         return f"{error.message[:200]} ({rule})"
     return f"{rule} (found {shown})"

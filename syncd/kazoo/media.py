@@ -7,12 +7,9 @@ one as `uploaded_file_<gregorian seconds>.<ext>`, setting content_type and
 content_length. syncd does the same two steps in CouchDB, so a replaced file
 keeps its media id and whatever references the media keeps working.
 
-Deleting is Crossbar's soft delete (syncd.kazoo.deletes), refused while any
-other doc of the account still points at the media: music_on_hold.media_id on
-the account, users, devices and groups, callflow `play` actions, menus and
-vmbox greetings. References are found by value anywhere in those docs, as a
-bare id or a `/<account>/<media>` path (kz_media_util:media_path), so a new
-field Kazoo adds is not missed.
+Deleting is Crossbar's soft delete (syncd.kazoo.deletes; a prompt is deleted
+for good, as cb_media deletes prompts), refused while any doc still names the
+media, in its account or another (syncd.kazoo.referrers: the referrer index).
 """
 
 from __future__ import annotations
@@ -30,6 +27,7 @@ from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.deletes import DocCheck, KazooDeleter, gregorian_now, is_deleted, soft_deleted
 from syncd.kazoo.doc_checks import check_write
+from syncd.kazoo.referrers import ReferrerIndex, describe, label
 from syncd.kazoo.versions import DEFAULT, kazoo_version
 from syncd.state import Item
 
@@ -38,8 +36,6 @@ log = logging.getLogger("syncd.kazoo")
 MEDIA = "media"
 DEFAULT_LANGUAGE = "en-us"
 SYNCD_FILE_ID = "syncd_file_id"  # through Crossbar: the id syncd derived for the file (Crossbar picks its own)
-# Docs whose references to a media block its delete (the media docs themselves never do).
-REFERRER_TYPES = ("account", "user", "device", "group", "callflow", "menu", "vmbox", "clicktocall", "temporal_route")
 TEXT_MAX = 128  # media.json: name and description are 1..128 characters
 UNNAMED = "unnamed"
 HOLD_MUSIC_KINDS = ("account", "user", "device", "group")  # docs whose music_on_hold syncd sets
@@ -236,17 +232,16 @@ class KazooMedia:
                 docs.append(doc)
         return docs, last_seq, len(results) >= limit
 
-    def referrers(self, account_id: str, media_id: str) -> list[str]:
-        """Every doc of the account that still points at the media, described for a person."""
+    def scan_referrers(self, account_id: str, media_id: str) -> list[str]:
+        """Every live doc of the account that names the media, read doc by doc: for a media id the
+        referrer index does not keep (syncd.kazoo.referrers.indexable)."""
         found = []
         for doc in self.couch.all_docs(dbnames.account_db(account_id)):
-            kind = doc.get("pvt_type")
-            if kind not in REFERRER_TYPES or is_deleted(doc):
+            if doc.get("pvt_type") == MEDIA or is_deleted(doc):
                 continue
             paths = list(_paths_to(doc, media_id))
             if paths:
-                label = doc.get("name") or doc.get("username") or doc.get("_id")
-                found.append(f"{kind} {label!r} ({doc.get('_id')}) at {', '.join(paths)}")
+                found.append(f"{label(doc)} at {', '.join(paths)}")
         return found
 
     def _check(self, account_id: str, doc: dict[str, Any], before: dict[str, Any] | None = None) -> None:
@@ -258,20 +253,25 @@ class MediaDeleter:
     the library writes there): a soft delete, a prompt for good; refused while referenced or
     changed since it was inspected."""
 
-    def __init__(self, media: KazooMedia) -> None:
-        self.media, self.docs = media, KazooDeleter(media.couch, version=media.version)
+    def __init__(self, media: KazooMedia, index: ReferrerIndex | None = None) -> None:
+        self.media, self.docs, self.index = media, KazooDeleter(media.couch, version=media.version), index
+
+    def referrers(self, account_id: str, media_id: str) -> list[str]:
+        """Every doc that names the media, in any followed account (the referrer index), for a person."""
+        found = self.index.referrers(account_id, media_id) if self.index is not None else None
+        return describe(found) if found is not None else self.media.scan_referrers(account_id, media_id)
 
     def inspect(self, item: Item) -> DocCheck:
         check = self.docs.inspect(item)
         if not check.ok:
             return check
-        users = self.media.referrers(item.account_id, item.doc_id)
+        users = self.referrers(item.account_id, item.doc_id)
         if users:
             return DocCheck(False, f"media {item.doc_id} is still used by {'; '.join(users)}")
         return check
 
     def apply(self, item: Item, check: DocCheck) -> DocCheck:
-        users = self.media.referrers(item.account_id, item.doc_id)  # again: a reference set meanwhile wins
+        users = self.referrers(item.account_id, item.doc_id)  # again: a reference set meanwhile wins
         if users:
             return DocCheck(False, f"media {item.doc_id} is still used by {'; '.join(users)}")
         doc = self.media.get(item.account_id, item.doc_id)

@@ -13,13 +13,10 @@ and what is allowed), never a crash.
 from __future__ import annotations
 
 import json
-from functools import cache
-from importlib import resources
 from typing import Any
 
-import jsonschema  # a maintained JSON Schema implementation; Kazoo's schemas are JSON Schema
-
 from syncd.errors import PlanError
+from syncd.kazoo.json_schema import Failure, first_failure
 
 MAX_DOC_BYTES = 256 * 1024  # a storage doc with a handful of handlers is a few KB
 MAX_DEPTH = 32  # the schema nests 8 levels; field groups a few more
@@ -31,19 +28,7 @@ _FIELD_HELP = (
 )
 
 
-@cache
-def _schema() -> dict[str, Any]:
-    text = resources.files("syncd.kazoo").joinpath("schemas/storage.json").read_text(encoding="utf-8")
-    return dict(json.loads(text))
-
-
-@cache
-def _validator(definition: str | None) -> jsonschema.protocols.Validator:
-    schema = _schema()
-    if definition is not None:
-        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
-    cls = jsonschema.validators.validator_for(_schema())
-    return cls(schema)
+_SCHEMA = "storage"
 
 
 def check_storage_doc(doc_id: str, doc: Any) -> None:
@@ -51,7 +36,7 @@ def check_storage_doc(doc_id: str, doc: Any) -> None:
     if not isinstance(doc, dict):
         raise PlanError(doc_id, "(document)", f"must be a JSON object, found {type(doc).__name__}")
     _check_bounds(doc_id, "(document)", doc)
-    _first_error(doc_id, "", _validator(None), doc)
+    _first_error(doc_id, "", None, doc)
 
 
 def check_handler_settings(doc_id: str, where: str, handler: str, settings: dict[str, Any]) -> None:
@@ -65,7 +50,7 @@ def check_handler_settings(doc_id: str, where: str, handler: str, settings: dict
         "dropbox": "settings.oauth",
         "http": "settings.http",
     }.get(handler)
-    _first_error(doc_id, where + ".", _validator(definition or "common_settings"), settings)
+    _first_error(doc_id, where + ".", f"#/$defs/{definition or 'common_settings'}", settings)
 
 
 def _check_bounds(doc_id: str, where: str, doc: dict[str, Any]) -> None:
@@ -92,11 +77,11 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _first_error(doc_id: str, prefix: str, validator: jsonschema.protocols.Validator, instance: Any) -> None:
-    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+def _first_error(doc_id: str, prefix: str, ref: str | None, instance: Any) -> None:
+    error = first_failure(_SCHEMA, ref, instance)
     if error is None:
         return
-    path = prefix + _dotted(error.absolute_path)
+    path = prefix + _dotted(error.path)
     raise PlanError(doc_id, path.rstrip(".") or "(document)", _explain(error))
 
 
@@ -107,10 +92,10 @@ def _dotted(parts: Any) -> str:
     return out
 
 
-def _explain(error: jsonschema.ValidationError) -> str:
+def _explain(error: Failure) -> str:
     shown = json.dumps(error.instance, default=str)
     shown = shown if len(shown) <= _SHOWN else shown[:_SHOWN] + "..."
-    if {"field_list", "group"} & set(error.absolute_path) and error.validator != "enum":
+    if {"field_list", "group"} & set(error.path) and error.validator != "enum":
         return f"{shown} is not a field entry: {_FIELD_HELP}"
     if error.validator == "required":
         return f"{error.message}; Kazoo's storage schema requires it here"

@@ -9,6 +9,7 @@
     problems  standing problems by scope
     fax       what each fax outbox file became in Kazoo
     cdrs      CDRs waiting for each sink, and each sink's cursor
+    referrers which docs name which media (the referrer index)
 
 Each part of syncd is handed the repositories it needs; all share one
 connection (SQLite serialises writers anyway).
@@ -26,6 +27,7 @@ from syncd.state.items import Item, ItemStatus, NewItem
 from syncd.state.listings import Listings
 from syncd.state.media import MediaItems, Playlists
 from syncd.state.problems import Problems
+from syncd.state.referrers import ReferrerRows
 from syncd.state.schema import MIGRATIONS, SCHEMA_VERSION
 from syncd.state.work import WorkItems
 
@@ -50,6 +52,7 @@ class State:
         self.cdrs = CdrQueue(self.db)
         self.media = MediaItems(self.db)
         self.playlists = Playlists(self.db)
+        self.referrers = ReferrerRows(self.db)
 
     def close(self) -> None:
         self.db.close()

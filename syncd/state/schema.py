@@ -127,5 +127,20 @@ MIGRATIONS = [
         PRIMARY KEY (library, scope)
     );
     """,
+    # 12: the referrer index: which docs of the followed account databases name which media
+    # (bare, or /<account>/<media>), so a media delete asks one indexed query instead of reading
+    # every doc of the account. ref_docs keeps each indexed doc's revision number, so an older
+    # revision read late never replaces a newer one; its cursor per database is `refs:<db>`.
+    """
+    CREATE TABLE ref_docs (
+        db TEXT NOT NULL, doc_id TEXT NOT NULL, rev_gen INTEGER NOT NULL, PRIMARY KEY (db, doc_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE refs (
+        media_account TEXT NOT NULL, media_key TEXT NOT NULL, db TEXT NOT NULL, doc_id TEXT NOT NULL,
+        label TEXT NOT NULL, path TEXT NOT NULL,
+        PRIMARY KEY (media_account, media_key, db, doc_id, path)
+    ) WITHOUT ROWID;
+    CREATE INDEX refs_doc ON refs (db, doc_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -24,10 +24,12 @@ from syncd.flows.media.to_kazoo import ToKazoo
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.media import MEDIA, CrossbarMedia, KazooMedia, MediaDeleter
+from syncd.kazoo.referrers import ReferrerIndex
 from syncd.runtime.flow import Job, Loop, Probe, Section, Shared
 from syncd.state import Item, State
 
 log = logging.getLogger("syncd.media")
+INDEXED = "media references indexed"  # a reconcile's count of what the rebuilt referrer index holds
 
 
 class LibraryBackends:
@@ -67,6 +69,10 @@ class MediaFlow:
         self._libraries: dict[str, MediaLibrary] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        # which docs name which media: learnt from the follower's pages of the account databases
+        self.referrers = ReferrerIndex(self.couch, self.state)
+        if self.config.media.libraries:
+            shared.pages.subscribe(self.referrers.take)
 
     @staticmethod
     def probes(config: Config, couch: CouchClient, kazoo_reachable: bool) -> list[Probe]:
@@ -93,7 +99,15 @@ class MediaFlow:
         return [Loop("media", self._loop)] if self.config.media.libraries else []
 
     def jobs(self) -> list[Job]:
-        return []
+        cron = self.config.two_way.reconcile_cron
+        if not (self.config.media.libraries and cron):
+            return []
+        jitter = self.config.two_way.reconcile_jitter
+        return [Job("media-referrers", self._rebuild_referrers, cron=cron, jitter=jitter)]
+
+    def _rebuild_referrers(self) -> None:
+        """Scheduled reconciliation: the referrer index read again from every account database."""
+        self.guard("rebuild the media referrer index", lambda: self.referrers.rebuild(), problem="media-referrers")
 
     def run_once(self, stop: threading.Event) -> None:
         self.run_pass()
@@ -111,8 +125,10 @@ class MediaFlow:
     def reconcile(self, account: str | None, allow_deletes: bool) -> Report:
         """`syncd reconcile` (acting): one pass over the libraries (of one account), as an engine
         report; --allow-deletes lets deletes the guard held go through."""
+        indexed = self.referrers.rebuild((account,) if account else ())
         library = self.run_pass(allow_deletes, account)
         report = Report(held=library.held, refused=library.refused)
+        report.counts[INDEXED] += indexed
         for action, count in library.counts.items():
             report.counts[f"media {action}"] += count
         report.counts["skipped"] += len(library.errors)
@@ -154,7 +170,8 @@ class MediaFlow:
                 if self.crossbar and self.config.media.write_via == "crossbar"
                 else KazooMedia(self.couch, self.config.kazoo.version)
             )
-            twoway = TwoWay(self.state, self.backends, MediaDeleter(media), self.policy, self.delete_guard)
+            deleter = MediaDeleter(media, self.referrers)
+            twoway = TwoWay(self.state, self.backends, deleter, self.policy, self.delete_guard)
             to_kazoo = ToKazoo(backend, media, self.state)
             self._libraries[lib.name] = MediaLibrary(lib, backend, to_kazoo, self.state, twoway)
         return self._libraries[lib.name]
