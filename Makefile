@@ -40,6 +40,7 @@ bench: deps rclone
 	$(PY) bench/reconcile.py --couchdb real
 	$(PY) bench/reconcile.py --couchdb pouchdb
 	$(PY) bench/cdr.py --couchdb real
+	$(PY) bench/referrers.py --couchdb real
 
 rclone:
 	@command -v rclone >/dev/null 2>&1 || { \

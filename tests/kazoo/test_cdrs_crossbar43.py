@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+from syncd.flows.cdr.files import render
+from syncd.flows.cdr.records import CdrSink, Column, FileLayout
+from syncd.flows.cdr.rows import sink_row
 from syncd.kazoo.cdrs import call_cost, public_row
 from syncd.kazoo.numbers import float_text, to_integer
 from syncd.kazoo.versions import KAZOO_43, KAZOO_MASTER
@@ -131,3 +134,20 @@ def test_float_text_is_kz_mochinum_digits() -> None:
     cases |= {0.5: "0.5", 4503599627370496.0: "4503599627370496.0", 5e-324: "5.0e-324"}
     cases |= {2.2250738585072014e-308: "2.2250738585072014e-308", 1.7976931348623157e308: "1.7976931348623157e+308"}
     assert {value: float_text(value) for value in cases} == cases
+
+
+def test_a_csv_files_sink_prints_numbers_as_crossbar_does() -> None:
+    sink = CdrSink(
+        name="f",
+        type="files",
+        url="",
+        display="",
+        table="",
+        columns=(Column("id", "id"), Column("rate", "rate"), Column("cost", "cost")),
+        files=FileLayout(backend="b", folder="cdrs"),
+    )
+    docs = [per_minute(rate="120"), per_minute(rate=10**10)]
+    lines = render(sink, [sink_row(sink, d, 0) for d in docs], "csv").decode().splitlines()
+    assert lines[0] == "id,rate,cost"
+    assert lines[1].split(",")[1:] == ["0.012", "240"]  # 90 s billed: ceiling(90 / 60) = 2 minutes at 120
+    assert lines[2].split(",")[1] == "1.0e+6"  # kz_mochinum's exponent form, not Python's 1000000.0

@@ -237,3 +237,15 @@ def _daemon(path: Path) -> Daemon:
 def _media_names(couch: CouchClient, account_id: str) -> set[str]:
     docs = couch.all_docs(dbnames.account_db(account_id))
     return {d.get("description") for d in docs if d.get("pvt_type") == "media" and not d.get("pvt_deleted")}
+
+
+@pytest.mark.library('normalize = "wav"', "sample_rate = 48000")
+def test_a_rendition_over_kazoos_media_size_is_rejected_saying_what_to_do(lib: Lib) -> None:
+    au.tone(lib.folder / "long.mp3", 60.0)  # 60 s: a small mp3, but 5.76 MB as 48 kHz 16-bit wav
+    au.tone(lib.folder / "short.mp3", 2.0)
+    report = lib.run()
+    assert report.counts.get("rejected") == 1 and report.counts.get("created") == 1, report
+    status = json.loads((lib.folder / "rejected/long.mp3.status.json").read_text())
+    assert "its rendition is 5,760,0" in status["reason"] and "up to 5,242,880 bytes" in status["reason"]
+    assert 'normalize = "mp3"' in status["reason"]
+    assert list(lib.media()) == ["short.mp3"]  # nothing was written for the long one

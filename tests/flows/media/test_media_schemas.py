@@ -34,7 +34,7 @@ UGLY = "Welcome\x07 to\tthe\u200b " + "very " * 40 + "long name"  # a bell, a ta
 @pytest.fixture(params=[("4.3", "couchdb"), ("4.3", "crossbar"), ("master", "couchdb"), ("master", "crossbar")])
 def setup(
     request: pytest.FixtureRequest, tmp_path: Path, couch_server: CouchServer, couch: CouchClient, account: Any
-) -> Iterator[tuple[Daemon, Path, str, str, dict[str, str]]]:
+) -> Iterator[tuple[Daemon, Path, str, str, dict[str, str], list[str]]]:
     version, write_via = request.param
     account_id, _ = account
     db = dbnames.account_db(account_id)
@@ -51,9 +51,10 @@ def setup(
     folder = tmp_path / "store" / "media"
     folder.mkdir(parents=True)
     with ExitStack() as stack:
-        crossbar = ""
+        crossbar, calls = "", []
         if write_via == "crossbar":
-            url, _ = stack.enter_context(crossbar_media(couch, version))
+            url, api = stack.enter_context(crossbar_media(couch, version))
+            calls = api.calls
             crossbar = f'[kazoo.crossbar]\nurl = "{url}"\napi_key = "{API_KEY}"\n\n'
         extra = (
             f'{crossbar}[backends.files]\ntype = "local"\npath = "{folder.parent}"\n\n'
@@ -65,7 +66,7 @@ def setup(
         path.write_text(path.read_text().replace("[kazoo]\n", f'[kazoo]\nversion = "{version}"\n', 1))
         daemon = Daemon(config.load(str(path)), exclusive=True)
         stack.callback(daemon.close)
-        yield daemon, folder, account_id, version, owners
+        yield daemon, folder, account_id, version, owners, calls
 
 
 def written(couch: CouchClient, account_id: str) -> list[dict[str, Any]]:
@@ -80,9 +81,9 @@ def assert_valid_for_both_releases(docs: list[dict[str, Any]]) -> None:
 
 
 def test_every_doc_a_library_writes_passes_kazoos_schemas(
-    setup: tuple[Daemon, Path, str, str, dict[str, str]], couch: CouchClient
+    setup: tuple[Daemon, Path, str, str, dict[str, str], list[str]], couch: CouchClient
 ) -> None:
-    daemon, folder, account_id, _, owners = setup
+    daemon, folder, account_id, version, owners, calls = setup
     au.tone(folder / "plain.wav", 1.0)
     au.tone(folder / f"{UGLY}.mp3", 1.0)
     (folder / "prompts" / "en-us").mkdir(parents=True)
@@ -105,6 +106,9 @@ def test_every_doc_a_library_writes_passes_kazoos_schemas(
     copy = couch.get("accounts", account_id)
     assert copy is not None and copy["music_on_hold"] == account["music_on_hold"]  # as a Crossbar save leaves it
     assert_valid_for_both_releases(list(docs.values()))
+    uploads = [c for c in calls if c.startswith("POST") and "/media/" in c]
+    if calls:  # through Crossbar: the audio goes where that release's Crossbar takes it
+        assert uploads and all(c.endswith("/raw") == (version == "4.3") for c in uploads[:7]), uploads
 
     (folder / "plain.wav").rename(folder / "renamed.wav")
     assert daemon.media.run_pass().counts.get("renamed") == 1
