@@ -34,13 +34,16 @@ from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.feed_pages import CHANGES_PAGE, Page
 from syncd.state import State
-from syncd.state.referrers import IndexedDoc, Ref, Referrer
+from syncd.state.referrers import ANY, IndexedDoc, Ref, Referrer
 
 log = logging.getLogger("syncd.kazoo")
 
 MEDIA = "media"
 _ID = re.compile(r"[0-9a-f]{32}")
 MAX_VALUE = 2048  # media_id's maxLength in accounts.json: a longer value names no media
+# A tenant's doc with more id-shaped values than this is kept as one row that matches every
+# lookup (ANY): the doc is then read and searched at the delete itself, never left out.
+MAX_REFS_PER_DOC = 5_000
 
 
 def indexable(media_id: str) -> bool:
@@ -57,6 +60,8 @@ def references(account_id: str, doc: dict[str, Any]) -> tuple[Ref, ...]:
     for path, value in _strings(doc):
         for media_account, key in _keys(account_id, value):
             found[(media_account, key, path)] = None
+        if len(found) > MAX_REFS_PER_DOC:
+            return (Ref(ANY, ANY, f"(more than {MAX_REFS_PER_DOC:,} ids: searched at each delete)"),)
     return tuple(Ref(a, k, p) for a, k, p in found)
 
 
@@ -97,7 +102,21 @@ class ReferrerIndex:
             return None
         self.build_missing()
         self.catch_up(dbnames.account_db(account_id))
-        return self.state.referrers.of(account_id, media_id)
+        found = self.state.referrers.of(account_id, media_id)
+        return [r for r in found if r.path] + self._search_unindexed(account_id, media_id, found)
+
+    def _search_unindexed(self, account_id: str, media_id: str, found: list[Referrer]) -> list[Referrer]:
+        """The docs too big to index (ANY rows), read now and searched for the media."""
+        hits = []
+        for row in (r for r in found if not r.path):
+            info = dbnames.parse(row.db)
+            doc = self.couch.get(row.db, row.doc_id)
+            if info is None or doc is None:
+                continue
+            for path, value in _strings(doc) if not is_deleted(doc) else ():
+                if (account_id, media_id) in set(_keys(info.account_id, value)):
+                    hits.append(Referrer(row.db, row.doc_id, label(doc), path))
+        return hits
 
     def catch_up(self, db: str) -> None:
         """Read db's changes from the index's cursor to the end (from the start if never read)."""

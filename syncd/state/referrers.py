@@ -17,6 +17,7 @@ from typing import Any
 from syncd.state.db import Database
 
 CURSOR_PREFIX = "refs:"  # the index's own cursor per database, in the cursors table
+ANY = "*"  # media_account and media_key of a doc too big to index: it matches every lookup
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,13 @@ class ReferrerRows:
         return [name for name in db_names if name not in built]
 
     def of(self, media_account: str, media_key: str) -> list[Referrer]:
+        """The docs that name the media, and, with an empty path, the docs too big to index
+        (stored under the ANY key) that the caller must read to know."""
         rows = self.db.execute(
             "SELECT db, doc_id, label, path FROM refs WHERE media_account = ? AND media_key = ? "
-            "ORDER BY db, doc_id, path",
-            (media_account, media_key),
+            "UNION ALL SELECT db, doc_id, label, '' FROM refs WHERE media_account = ? AND media_key = ? "
+            "ORDER BY 1, 2, 4",
+            (media_account, media_key, ANY, ANY),
         ).fetchall()
         return [Referrer(*row) for row in rows]
 

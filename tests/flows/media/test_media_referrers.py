@@ -153,3 +153,24 @@ def test_the_index_survives_a_restart_and_reconcile_rebuilds_it(accounts: Accoun
         assert [r.doc_id for r in rebuilt.state.referrers.of(a.account_id, media_id)] == [menu["_id"]]
     finally:
         rebuilt.close()
+
+
+def test_a_doc_too_big_to_index_is_read_at_the_delete_and_still_blocks_it(accounts: Accounts) -> None:
+    a = accounts
+    for name in ("hidden.wav", *STAYING):
+        au.tone(a.folder / name, 0.3)
+    daemon = a.daemon()
+    try:
+        follow(daemon)
+        daemon.media.run_pass()
+        media_id = a.media()["hidden.wav"]["_id"]
+        noise = [kd.new_id() for _ in range(6_000)]  # a tenant's doc with more ids than the index keeps
+        doc = {"_id": kd.new_id(), "pvt_type": "list", "name": "Big", "entries": [*noise, {"play": media_id}]}
+        a.couch.save(dbnames.account_db(a.account_id), doc)
+        (a.folder / "hidden.wav").unlink()
+        counts = past_grace(daemon)
+        assert counts.get("refused") == 1 and "hidden.wav" in a.media(), counts
+        (reason,) = [r.reason for r in daemon.state.audit.lines(200, a.account_id) if "still used" in r.reason]
+        assert "list 'Big'" in reason and "entries[6000].play" in reason
+    finally:
+        daemon.close()
