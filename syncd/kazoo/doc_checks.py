@@ -20,7 +20,7 @@ import json
 from typing import Any
 
 from syncd.errors import KazooError
-from syncd.kazoo.json_schema import Failure, failures, schema
+from syncd.kazoo.json_schema import Failure, dotted, failures, schema
 from syncd.kazoo.versions import DEFAULT
 
 _DOCS = "docs"  # schemas/docs.json
@@ -53,7 +53,7 @@ def problems(kind: str, doc: dict[str, Any], version: str = DEFAULT) -> list[tup
     """(field path, what Kazoo's schema says) for each failure, first by path."""
     found = []
     for error in failures(_DOCS, _ref(kind, version), public_part(kind, doc)):
-        found.append((_dotted(error.path) or "(document)", _explain(error)))
+        found.append((dotted(error.path) or "(document)", _explain(error)))
     return sorted(set(found))
 
 
@@ -74,13 +74,6 @@ def check_write(
             f"{kind} {doc_id}{' ' + where if where else ''} would fail Kazoo {version}'s schema at {path}: "
             f"{rule}{more}; syncd did not write it"
         )
-
-
-def _dotted(parts: Any) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _explain(error: Failure) -> str:

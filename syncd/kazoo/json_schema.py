@@ -50,6 +50,14 @@ def first_failure(name: str, ref: str | None, instance: Any) -> Failure | None:
     return None if error is None else _failure(error)
 
 
+def dotted(parts: Any) -> str:
+    """A path in an instance as a person reads it: music_on_hold.media_id, flow.children[0]."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def _failure(error: jsonschema.ValidationError) -> Failure:
     return Failure(
         tuple(error.absolute_path), str(error.validator), error.validator_value, error.instance, error.message

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from syncd.errors import PlanError
-from syncd.kazoo.json_schema import Failure, first_failure
+from syncd.kazoo.json_schema import Failure, dotted, first_failure
 
 MAX_DOC_BYTES = 256 * 1024  # a storage doc with a handful of handlers is a few KB
 MAX_DEPTH = 32  # the schema nests 8 levels; field groups a few more
@@ -81,15 +81,8 @@ def _first_error(doc_id: str, prefix: str, ref: str | None, instance: Any) -> No
     error = first_failure(_SCHEMA, ref, instance)
     if error is None:
         return
-    path = prefix + _dotted(error.path)
+    path = prefix + dotted(error.path)
     raise PlanError(doc_id, path.rstrip(".") or "(document)", _explain(error))
-
-
-def _dotted(parts: Any) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _explain(error: Failure) -> str:

@@ -210,6 +210,21 @@ def test_a_voicemail_changed_after_the_delete_was_planned_is_not_deleted(
     assert none_deleted(couch, modb, docs)
 
 
+def recording_gone(
+    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, s3: tuple[S3Server, str], account: Any, more: str
+) -> tuple[Path, dict[str, Any], str]:
+    """A recording uploaded (beside 3 voicemails), the marker written, then its object deleted
+    from the bucket: (config, the recording, its key)."""
+    (s3_server, bucket), (account_id, modb) = s3, account
+    config, _ = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 3, more=more)
+    rec = kd.call_recording(account_id, kd.fake_mp3(9000, "rec"), *kd.now_month())
+    kd.write_as_kazoo(couch, modb, rec)
+    assert run_syncd(config, "run", "--once").returncode == 0
+    marked(config)
+    s3_client(s3_server.url).delete_object(Bucket=bucket, Key=key_of(modb, rec))
+    return config, rec, key_of(modb, rec)
+
+
 def test_recordings_are_uploaded_again_not_deleted_by_default(
     tmp_path: Path,
     couch: CouchClient,
@@ -218,20 +233,12 @@ def test_recordings_are_uploaded_again_not_deleted_by_default(
     bucket: str,
     account: tuple[str, str],
 ) -> None:
-    account_id, modb = account
-    config, _ = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 1)
-    rec = kd.call_recording(account_id, kd.fake_mp3(9000, "rec"), *kd.now_month())
-    kd.write_as_kazoo(couch, modb, rec)
-    assert run_syncd(config, "run", "--once").returncode == 0
-    marked(config)
-    key = key_of(modb, rec)
-    client = s3_client(s3_server.url)
-    client.delete_object(Bucket=bucket, Key=key)
+    config, rec, key = recording_gone(tmp_path, couch, couch_server, (s3_server, bucket), account, "")
     code, out = reconcile(config)
     assert code == 0, out
     assert "reupload" in out
-    assert "Contents" in client.list_objects_v2(Bucket=bucket, Prefix=key)
-    assert not (couch.get(modb, rec["_id"]) or {}).get("pvt_deleted")
+    assert "Contents" in s3_client(s3_server.url).list_objects_v2(Bucket=bucket, Prefix=key)
+    assert not (couch.get(account[1], rec["_id"]) or {}).get("pvt_deleted")
 
 
 def test_a_recording_opted_in_to_deletes_is_soft_deleted_within_kazoos_schema(
@@ -242,19 +249,13 @@ def test_a_recording_opted_in_to_deletes_is_soft_deleted_within_kazoos_schema(
     bucket: str,
     account: tuple[str, str],
 ) -> None:
-    account_id, modb = account
     more = "[two_way.recordings]\ndelete_in_kazoo = true\n"
-    config, docs = s3_setup(tmp_path, couch, couch_server, s3_server, bucket, account, 3, more=more)
-    rec = kd.call_recording(account_id, kd.fake_mp3(9000, "rec"), *kd.now_month())
-    kd.write_as_kazoo(couch, modb, rec)
-    assert run_syncd(config, "run", "--once").returncode == 0
-    marked(config)
-    s3_client(s3_server.url).delete_object(Bucket=bucket, Key=key_of(modb, rec))
+    config, rec, _ = recording_gone(tmp_path, couch, couch_server, (s3_server, bucket), account, more)
     assert reconcile(config)[0] == 0
     time.sleep(1.2)  # the grace period (1 s in FAST): the object is still gone at the re-check
     code, out = reconcile(config)
     assert code == 0, out
-    after = couch.get(modb, rec["_id"]) or {}
+    after = couch.get(account[1], rec["_id"]) or {}
     assert after.get("pvt_deleted") is True, out
     for release in ("4.3", "master"):  # Kazoo's call_recordings.json allows no other public field
         assert problems("call_recording", after, release) == [], release

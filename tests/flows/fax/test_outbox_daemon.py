@@ -283,16 +283,9 @@ def test_a_file_replaced_after_its_job_started_is_never_deleted_and_is_faxed_as_
     assert share.read(key) is None and len(fk.jobs(couch, account_id)) == 2
 
 
-def test_a_faxbox_gives_the_sender_and_a_missing_one_holds_files_without_rejecting_them(
-    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None, account: tuple[str, str]
-) -> None:
-    from syncd.kazoo import dbnames
-    from tests.support import kazoo_data as kd
-
-    account_id, _ = account
-    share = local_share(tmp_path)
-    faxbox = kd.new_id()
-    config = write_config(
+def faxbox_config(tmp_path: Path, couch_server: CouchServer, account_id: str, share: Share, faxbox: str) -> Path:
+    """One outbox in a local share whose sender is faxbox."""
+    return write_config(
         tmp_path / "c.toml",
         couch_server.auth_url,
         accounts=(account_id,),
@@ -302,6 +295,18 @@ def test_a_faxbox_gives_the_sender_and_a_missing_one_holds_files_without_rejecti
             f'faxbox_id = "{faxbox}"\nsettle_seconds = 0\n'
         ),
     )
+
+
+def test_a_faxbox_gives_the_sender_and_a_missing_one_holds_files_without_rejecting_them(
+    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None, account: tuple[str, str]
+) -> None:
+    from syncd.kazoo import dbnames
+    from tests.support import kazoo_data as kd
+
+    account_id, _ = account
+    share = local_share(tmp_path)
+    faxbox = kd.new_id()
+    config = faxbox_config(tmp_path, couch_server, account_id, share, faxbox)
     share.put(f"fax/outbox/{TO} - boxed.pdf", fk.pdf(seed="faxbox"))
     with daemon(config):
         time.sleep(2)
@@ -342,16 +347,7 @@ def test_a_job_kazoos_schema_would_refuse_is_rejected_naming_the_rule_and_never_
     faxbox = kd.new_id()
     box = {"_id": faxbox, "pvt_type": "faxbox", "caller_id": SENDER, "retries": 9}  # faxes.json: 0..4
     couch.save(dbnames.account_db(account_id), box)
-    config = write_config(
-        tmp_path / "c.toml",
-        couch_server.auth_url,
-        accounts=(account_id,),
-        extra=(
-            f"[backends.office]\n{share.backend_toml}\n[fax]\npoll_interval = 0.3\n\n"
-            f'[[fax.outbox]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "fax/outbox"\n'
-            f'faxbox_id = "{faxbox}"\nsettle_seconds = 0\n'
-        ),
-    )
+    config = faxbox_config(tmp_path, couch_server, account_id, share, faxbox)
     share.put(f"fax/outbox/{TO} - too many.pdf", fk.pdf(seed="schema"))
     with daemon(config):
         wait_for(lambda: status_of(share, f"fax/rejected/{TO} - too many.pdf"), 30, "the rejection")

@@ -65,6 +65,16 @@ def follow(daemon: Daemon) -> None:
     daemon.attachments.follower.poll()
 
 
+def started(a: Accounts, named: str) -> tuple[Daemon, str]:
+    """A daemon whose library made media of `named` and of the staying files; the media id of `named`."""
+    for name in (named, *STAYING):
+        au.tone(a.folder / name, 0.3)
+    daemon = a.daemon()
+    follow(daemon)
+    daemon.media.run_pass()
+    return daemon, a.media()[named]["_id"]
+
+
 def past_grace(daemon: Daemon) -> dict[str, int]:
     daemon.media.run_pass()
     time.sleep(GRACE + 0.1)
@@ -122,13 +132,8 @@ def test_a_media_named_anywhere_is_not_deleted_and_an_unused_one_is(accounts: Ac
 
 def test_the_index_survives_a_restart_and_reconcile_rebuilds_it(accounts: Accounts) -> None:
     a = accounts
-    for name in ("named.wav", *STAYING):
-        au.tone(a.folder / name, 0.3)
-    daemon = a.daemon()
+    daemon, media_id = started(a, "named.wav")
     try:
-        follow(daemon)
-        daemon.media.run_pass()
-        media_id = a.media()["named.wav"]["_id"]
         menu = {"_id": kd.new_id(), "pvt_type": "menu", "name": "Night", "media": {"greeting": media_id}}
         a.couch.save(dbnames.account_db(a.account_id), menu)
         follow(daemon)
@@ -157,13 +162,8 @@ def test_the_index_survives_a_restart_and_reconcile_rebuilds_it(accounts: Accoun
 
 def test_a_doc_too_big_to_index_is_read_at_the_delete_and_still_blocks_it(accounts: Accounts) -> None:
     a = accounts
-    for name in ("hidden.wav", *STAYING):
-        au.tone(a.folder / name, 0.3)
-    daemon = a.daemon()
+    daemon, media_id = started(a, "hidden.wav")
     try:
-        follow(daemon)
-        daemon.media.run_pass()
-        media_id = a.media()["hidden.wav"]["_id"]
         noise = [kd.new_id() for _ in range(6_000)]  # a tenant's doc with more ids than the index keeps
         doc = {"_id": kd.new_id(), "pvt_type": "list", "name": "Big", "entries": [*noise, {"play": media_id}]}
         a.couch.save(dbnames.account_db(a.account_id), doc)
