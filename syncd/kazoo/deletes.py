@@ -25,7 +25,7 @@ from typing import Any
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.dbnames import GREGORIAN_UNIX_OFFSET
-from syncd.kazoo.doc_checks import check_write
+from syncd.kazoo.doc_checks import DocRefused, check_write
 from syncd.kazoo.versions import DEFAULT
 from syncd.state import Item
 
@@ -93,8 +93,11 @@ class KazooDeleter:
             return DocCheck(True, "deleted through Crossbar", rev=check.rev)
         deleted = soft_deleted(doc)
         kind = SCHEMA_KINDS.get(str(doc.get("pvt_type")))
-        if kind is not None:  # never makes the doc fail Kazoo's schema where it passed before
-            check_write(kind, deleted, self.version, before=doc, where=f"of account {item.account_id}")
+        try:  # never makes the doc fail Kazoo's schema where it passed before
+            if kind is not None:
+                check_write(kind, deleted, self.version, before=doc, where=f"of account {item.account_id}")
+        except DocRefused as exc:
+            return DocCheck(False, str(exc))  # this doc's refusal, audited; not a fault to retry
         if self.couch.update(item.db, deleted) is None:
             return DocCheck(False, "doc changed while it was being deleted (CouchDB conflict)")
         return DocCheck(True, "soft-deleted in CouchDB", rev=check.rev)

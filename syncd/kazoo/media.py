@@ -26,7 +26,7 @@ from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.deletes import DocCheck, KazooDeleter, gregorian_now, is_deleted, soft_deleted
-from syncd.kazoo.doc_checks import check_write
+from syncd.kazoo.doc_checks import DocRefused, check_write
 from syncd.kazoo.referrers import ReferrerIndex, describe, label
 from syncd.kazoo.versions import DEFAULT, kazoo_version
 from syncd.state import Item
@@ -282,6 +282,11 @@ class MediaDeleter:
         if isinstance(self.media, CrossbarMedia):
             self.media.soft_delete(item.account_id, item.doc_id)  # Crossbar itself hard-deletes a prompt
             return DocCheck(True, "deleted through Crossbar", rev=check.rev)
+        if not is_prompt(doc):
+            try:  # the soft delete must pass media.json where the doc did
+                check_write(MEDIA, soft_deleted(doc), self.media.version, before=doc)
+            except DocRefused as exc:
+                return DocCheck(False, str(exc))
         if is_prompt(doc):
             if not self.media.hard_delete(item.account_id, item.doc_id, doc["_rev"]):
                 return DocCheck(False, "doc changed while it was being deleted (CouchDB conflict)")
