@@ -60,6 +60,7 @@ def test_state_is_one_database_with_one_repository_per_concern() -> None:
             "cdrs",
             "media",
             "playlists",
+            "referrers",
         }
         assert all(part.db is state.db for part in repositories.values())  # one connection, one lock
         own = {n for n, v in vars(State).items() if callable(v) and not n.startswith("_")}
