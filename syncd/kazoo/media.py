@@ -86,6 +86,13 @@ def kazoo_text(text: str) -> str:
     return " ".join(kept.split())[:TEXT_MAX].strip()
 
 
+def needs_repair(doc: dict[str, Any]) -> bool:
+    """Made by syncd (source_type syncd_*) with a source_id that is not 32 characters."""
+    source_id = doc.get("source_id")
+    made_by_syncd = str(doc.get("source_type") or "").startswith("syncd_")
+    return made_by_syncd and "source_id" in doc and not (isinstance(source_id, str) and len(source_id) == 32)
+
+
 def is_prompt(doc: dict[str, Any]) -> bool:
     """kzd_media:is_prompt/1: a media with a prompt_id, which Crossbar deletes for good."""
     return doc.get("prompt_id") is not None
@@ -175,6 +182,17 @@ class KazooMedia:
         self._check(account_id, updated, doc)
         updated["_rev"] = self.couch.save(dbnames.account_db(account_id), updated)
         return updated
+
+    def repair(self, account_id: str, doc: dict[str, Any]) -> bool:
+        """A media an earlier syncd made with a source_id media.json refuses (the library's name,
+        not 32 characters): the field goes, so Crossbar and Monster UI can save the doc again.
+        True when the doc was rewritten."""
+        if not needs_repair(doc):
+            return False
+        fixed = {k: v for k, v in doc.items() if k != "source_id"}
+        fixed["pvt_modified"] = gregorian_now()
+        self._check(account_id, fixed, doc)
+        return self.couch.update(dbnames.account_db(account_id), fixed) is not None
 
     def set_hold_music(self, account_id: str, doc: dict[str, Any], media_id: str | None) -> None:
         """Set (or, with None, remove) music_on_hold.media_id on an account, user, device or group doc
@@ -357,6 +375,14 @@ class CrossbarMedia(KazooMedia):
 
     def soft_delete(self, account_id: str, media_id: str) -> None:
         self.crossbar.delete_media(account_id, media_id)
+
+    def repair(self, account_id: str, doc: dict[str, Any]) -> bool:
+        if not needs_repair(doc):
+            return False
+        public = {k: v for k, v in doc.items() if not k.startswith(("_", "pvt_")) and k != "source_id"}
+        self._check(account_id, public)
+        self.crossbar.update_media(account_id, doc["_id"], public)  # Crossbar's POST replaces the public fields
+        return True
 
     def _tagged(self, account_id: str, tag: str) -> dict[str, Any] | None:
         for doc in self.couch.all_docs(dbnames.account_db(account_id)):

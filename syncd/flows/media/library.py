@@ -37,10 +37,12 @@ from syncd.flows.media.from_kazoo import FromKazoo
 from syncd.flows.media.moh import HoldMusic
 from syncd.flows.media.records import Library, is_media_file, media_for_key
 from syncd.flows.media.to_kazoo import ToKazoo, spooled
+from syncd.kazoo.deletes import is_deleted
 from syncd.runtime.bulkhead import describe
 from syncd.state import Item, State
 
 log = logging.getLogger("syncd.media")
+REPAIRED = "repaired:source_id:"  # + a library's target: its media were checked once for an old source_id
 
 
 @dataclass
@@ -70,6 +72,7 @@ class MediaLibrary:
         listing = {info.key: info for info in self.backend.list()}
         self.from_kazoo.run(listing, report)
         tracked = self.state.media.of(self.lib.target)
+        self._repair_once(tracked, report)
         if not listing and tracked:
             self._refuse(
                 "the library folder listed nothing at all while syncd tracks files there: wrong folder, "
@@ -95,6 +98,20 @@ class MediaLibrary:
         report.held.update(engine.held)
         report.refused.update(engine.refused)
         return report
+
+    def _repair_once(self, tracked: list[Item], report: LibraryReport) -> None:
+        """Once per library, ever (a mark in the state DB): media an earlier syncd wrote with a
+        source_id Kazoo's schema refuses are saved without it."""
+        mark = REPAIRED + self.lib.target
+        if self.state.feeds.cursor(mark):
+            return
+        media = self.to_kazoo.media
+        ids = [i.doc_id for i in tracked] + [p.media_id for p in self.state.playlists.of(self.lib.name).values()]
+        for media_id in ids:
+            doc = media.get(self.lib.account_id, media_id)
+            if doc is not None and not is_deleted(doc) and media.repair(self.lib.account_id, doc):
+                report.add("repaired")
+        self.state.feeds.move(mark, True)
 
     # -- the files ---------------------------------------------------------------
     def _files(self, listing: dict[str, ObjectInfo], tracked: list[Item], report: LibraryReport) -> None:

@@ -125,3 +125,23 @@ def test_every_doc_a_library_writes_passes_kazoos_schemas(
     assert len(deleted) == 2, deleted  # the renamed file's media and the group's playlist, soft-deleted
     assert "music_on_hold" not in after[owners["group"]] or not after[owners["group"]]["music_on_hold"]
     assert_valid_for_both_releases(list(after.values()))
+
+
+def test_media_an_earlier_syncd_wrote_with_a_refused_source_id_are_repaired_once(
+    setup: tuple[Daemon, Path, str, str, dict[str, str], list[str]], couch: CouchClient
+) -> None:
+    daemon, folder, account_id, version, _, _ = setup
+    au.tone(folder / "old.wav", 1.0)
+    daemon.media.run_pass()
+    db = dbnames.account_db(account_id)
+    (doc,) = [d for d in written(couch, account_id) if d["pvt_type"] == "media"]
+    couch.save(db, {**doc, "source_id": "lib"})  # as syncd wrote every media before: the library's name
+    mark = "repaired:source_id:media:lib"
+    with daemon.state.db.tx() as tx:  # a state DB from before the repair existed
+        tx.execute("DELETE FROM cursors WHERE feed = ?", (mark,))
+    assert problems("media", couch.get(db, doc["_id"]) or {}, version)  # Crossbar would refuse to save it
+    assert daemon.media.run_pass().counts.get("repaired") == 1
+    fixed = couch.get(db, doc["_id"]) or {}
+    assert "source_id" not in fixed and problems("media", fixed, version) == []
+    assert fixed["source_type"] == "syncd_media_library" and fixed["_attachments"]  # the rest as it was
+    assert daemon.media.run_pass().counts.get("repaired") is None  # once: never looked at again
