@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 from bench.measure import couch_for_bench, tree_cpu_s  # noqa: E402
 from syncd.kazoo import dbnames  # noqa: E402
 from syncd.kazoo.couch import CouchClient  # noqa: E402
-from syncd.kazoo.media import KazooMedia, MediaDeleter, media_doc  # noqa: E402
+from syncd.kazoo.media import KazooMedia, media_doc  # noqa: E402
+from syncd.kazoo.media_deletes import MediaDeleter  # noqa: E402
 from syncd.kazoo.referrers import ReferrerIndex  # noqa: E402
 from syncd.state import Item, State  # noqa: E402
 from tests.support import kazoo_data as kd  # noqa: E402

@@ -23,7 +23,9 @@ from syncd.flows.media.records import Library
 from syncd.flows.media.to_kazoo import ToKazoo
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
-from syncd.kazoo.media import MEDIA, CrossbarMedia, KazooMedia, MediaDeleter
+from syncd.kazoo.media import MEDIA, KazooMedia
+from syncd.kazoo.media_crossbar import CrossbarMedia
+from syncd.kazoo.media_deletes import MediaDeleter
 from syncd.kazoo.referrers import ReferrerIndex
 from syncd.runtime.flow import Job, Loop, Probe, Section, Shared
 from syncd.state import Item, State
