@@ -18,6 +18,7 @@ and `python -m syncd`) guard theirs.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -35,6 +36,7 @@ log = logging.getLogger("syncd.runtime")
 T = TypeVar("T")
 RETRY_AFTER = 60.0  # seconds before a helper that died is started again
 PARENT_CHECK = 1.0  # seconds between the helper's looks at whether syncd is still there
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class Helper:
@@ -75,7 +77,7 @@ class Helper:
                 return None
             try:  # spawn, not fork: forking a process that runs threads can copy a held lock
                 context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_begin)
+                self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_begin, initargs=(os.getpid(),))
                 log.info("the %s helper process starts (CPU-heavy work beside syncd's threads)", self.name)
             except OSError as exc:  # no semaphores (/dev/shm), no processes left
                 self._down_since = time.monotonic()
@@ -98,13 +100,28 @@ class Helper:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _begin() -> None:
+def _begin(parent: int) -> None:
     """In the helper: Ctrl-C (sent to the terminal's whole process group) is the daemon's to act
-    on; the daemon ends the helper as it stops, and a daemon that is killed leaves no helper.
-    malloc is tuned as in the daemon (runtime/malloc), so batch after batch does not grow it."""
+    on; the daemon ends the helper as it stops, and a daemon that is killed leaves no helper: the
+    kernel ends it with its parent (PR_SET_PDEATHSIG), and `parent` is syncd's pid as syncd itself
+    read it, so a syncd killed before this ran is seen at once (a pid read here, that late, would
+    be init's). malloc is tuned as in the daemon (runtime/malloc), so batch after batch does not grow it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    if os.getppid() != parent:  # syncd was gone before the parent-death signal was asked for
+        os._exit(0)
     return_large_buffers_to_the_system()
-    threading.Thread(target=_end_with, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+    threading.Thread(target=_end_with, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _die_with_parent() -> None:
+    """Linux's prctl(PR_SET_PDEATHSIG, SIGKILL): the kernel kills this process when its parent ends.
+    Elsewhere (or without libc) the watch thread alone does it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _end_with(parent: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -97,3 +98,47 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
     except FileNotFoundError:
         return False
+
+
+def test_no_helper_outlives_syncd_killed_at_any_moment_around_its_start() -> None:
+    """SIGKILL at 50 random moments from just before the helper starts to just after; afterwards no
+    process started by those syncds is left (found by a mark in their environment)."""
+    script = textwrap.dedent(
+        """
+        import os, sys, time
+        from syncd.runtime.helper import Helper
+        if __name__ == "__main__":
+            print("ready", flush=True)
+            helper = Helper("test")
+            while True:
+                helper.run(os.getpid)
+        """
+    )
+    mark = f"SYNCD_TEST_HELPER_MARK={os.getpid()}-{time.monotonic_ns()}"
+    env = {**os.environ, mark.split("=")[0]: mark.split("=")[1]}
+    chance = random.Random(mark)
+    for _ in range(50):
+        parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
+        assert parent.stdout is not None and parent.stdout.readline() == "ready\n"
+        time.sleep(chance.uniform(0, 0.4))  # the helper's spawn takes about this long
+        parent.kill()
+        parent.wait(10)
+        parent.stdout.close()
+    deadline = time.monotonic() + 20
+    while _marked(mark) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _marked(mark) == [], "processes of a killed syncd were left behind"
+
+
+def _marked(mark: str) -> list[int]:
+    """Living processes whose environment carries mark."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    if mark.encode() in environ.read().split(b"\0") and _alive(int(entry)):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
