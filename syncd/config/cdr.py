@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from syncd.config.validator import Validator
 from syncd.flows.cdr.records import (
+    CSV_FORMULAS,
     FILE_FORMATS,
     SHEETS_PER,
     SINK_TYPES,
@@ -47,10 +48,11 @@ _SINK_KEYS = {
     "format",
     "flush_interval",
     "close_after",
+    "csv_formulas",
     "per",
 }
 _SQL_ONLY = ("url", "password", "password_file", "table")
-_FILES_ONLY = ("backend", "folder", "format", "flush_interval", "close_after")
+_FILES_ONLY = ("backend", "folder", "format", "flush_interval", "close_after", "csv_formulas")
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,11 @@ def _files_sink(
     layout_format = v.choice(s, f"{path}.format", FILE_FORMATS, "csv") or "csv"
     flush = v.number(s, f"{path}.flush_interval", 60.0, minimum=1, maximum=86_400)
     close_after = v.number(s, f"{path}.close_after", 21_600.0, minimum=0, maximum=30 * 86_400)
+    formulas = v.choice(s, f"{path}.csv_formulas", CSV_FORMULAS, "neutralize") or "neutralize"
     columns = _columns(v, s, path, version)
     if not name or not backend or backend not in backends or folder is None or columns is None:
         return None
-    layout = FileLayout(backend, folder, layout_format, flush, close_after)
+    layout = FileLayout(backend, folder, layout_format, flush, close_after, formulas == "neutralize")
     sink = CdrSink(
         name=name,
         type="files",

@@ -180,3 +180,52 @@ def test_kill_9_and_a_replayed_window_leave_every_cdr_exactly_once_in_every_sink
         assert done.returncode == 0, done.stdout + done.stderr
     for sink, ids in ids_per_sink(tmp_path, postgres_server, mariadb_server, drive_server, table, account_id).items():
         assert sorted(ids) == wanted, sink
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/","click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\tTAB", "\rCR"]
+
+
+def test_a_caller_name_that_is_a_formula_is_inert_in_csv_and_kept_as_given_everywhere_else(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, drive_server: DriveServer, account: tuple[str, str]
+) -> None:
+    account_id, modb_name = account
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    columns = 'columns = ["call_id", "caller_id_name", "duration_seconds"]\njson_column = ""\n'
+    files = f'type = "files"\nbackend = "reports"\nflush_interval = 1\nclose_after = 2592000\n{columns}'
+    extra = (
+        f'[backends.reports]\ntype = "local"\npath = "{reports}"\n\n'
+        f'[[cdr.sink]]\nname = "csv"\nfolder = "csv"\n{files}\n'
+        f'[[cdr.sink]]\nname = "raw"\nfolder = "raw"\ncsv_formulas = "raw"\n{files}\n'
+        f'[[cdr.sink]]\nname = "parquet"\nfolder = "parquet"\nformat = "parquet"\n{files}\n'
+        f'[[cdr.sink]]\nname = "local"\n{columns}\n'
+        f'[backends.gdrive]\ntype = "google_drive"\ncredentials_file = "{drive_server.service_account_file()}"\n'
+        f'api_endpoint = "{drive_server.url}"\n\n'
+        f'[[cdr.sink]]\nname = "sheets"\ntype = "sheets"\nbackend = "gdrive"\n{columns}'
+    )
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, extra, (account_id,))
+    names = {}
+    for name in [*FORMULAS, "Alice Example"]:
+        doc = kd.cdr_doc(account_id, now)
+        doc["caller_id_name"] = name  # anyone placing a call sets it
+        names[doc["call_id"]] = name
+        kd.write_as_kazoo(couch, modb_name, doc)
+    done = run_syncd(config, "run", "--once")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    def csv_cells(folder: str) -> dict[str, str]:
+        (path,) = reports.glob(f"{folder}/**/cdrs.csv")
+        rows = list(csv.reader(io.StringIO(path.read_bytes().decode(), newline="")))
+        return {r[1]: r[2] for r in rows[1:]}
+
+    inert = csv_cells("csv")
+    for call_id, name in names.items():  # OWASP: a leading ' so no spreadsheet runs it
+        assert inert[call_id] == (name if name == "Alice Example" else "'" + name), name
+    assert csv_cells("raw") == names  # csv_formulas = "raw": the operator asked for the values as they are
+    (parquet,) = reports.glob("parquet/**/cdrs.parquet")
+    table = pq.read_table(parquet).to_pydict()
+    assert dict(zip(table["call_id"], table["caller_id_name"], strict=True)) == names
+    assert {r["call_id"]: r["caller_id_name"] for r in sqlite_rows(tmp_path, "kazoo_cdrs")} == names
+    (book,) = [b for b in drive_server.control("sheets").values() if account_id in b["title"]]
+    assert {r[1]: r[2] for r in book["sheets"]["CDRs"][1:]} == names  # RAW: stored as text, never run

@@ -92,8 +92,8 @@ class Sheets:
             if method == "GET":
                 return self._get(book, a1)
             if method == "PUT":
-                _input_option(query)
-                return {"spreadsheetId": book.spreadsheet_id, **self._write(book, a1, body.get("values", []))}
+                entered = _input_option(query)
+                return {"spreadsheetId": book.spreadsheet_id, **self._write(book, a1, body.get("values", []), entered)}
         raise SheetsError(404, f"Method not found: {method} {path}")
 
     def _create(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -134,12 +134,12 @@ class Sheets:
         return out
 
     def _append(self, book: Spreadsheet, a1: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
-        _input_option(query)
+        entered = _input_option(query)
         sheet, (c1, _, _, _) = _range(book, a1)
         start = len(sheet.rows) + 1  # after the table's last row with data
         width = max((len(r) for r in body.get("values", [])), default=0)
         target = _a1(sheet, c1, start, c1 + width - 1, start + len(body.get("values", [])) - 1)
-        written = self._write(book, target, body.get("values", []))
+        written = self._write(book, target, body.get("values", []), entered)
         return {
             "spreadsheetId": book.spreadsheet_id,
             "tableRange": _a1(sheet, 1, 1, width, start - 1),
@@ -149,14 +149,21 @@ class Sheets:
     def _values_batch_update(self, book: Spreadsheet, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("valueInputOption") not in ("RAW", "USER_ENTERED"):
             raise SheetsError(400, "'valueInputOption' is required but not specified")
-        responses = [self._write(book, d["range"], d.get("values", [])) for d in body.get("data", [])]
+        entered = body["valueInputOption"] == "USER_ENTERED"
+        responses = [self._write(book, d["range"], d.get("values", []), entered) for d in body.get("data", [])]
         return {
             "spreadsheetId": book.spreadsheet_id,
             "totalUpdatedRows": sum(r["updatedRows"] for r in responses),
             "responses": responses,
         }
 
-    def _write(self, book: Spreadsheet, a1: str, values: list[list[Any]]) -> dict[str, Any]:
+    def _write(self, book: Spreadsheet, a1: str, values: list[list[Any]], entered: bool) -> dict[str, Any]:
+        """entered (USER_ENTERED): text is parsed as if typed, so "=..." becomes a formula (kept as
+        FORMULA(...) here, as Sheets would run it); RAW keeps every value as given."""
+        if entered:
+            values = [
+                [f"FORMULA({v[1:]})" if isinstance(v, str) and v.startswith("=") else v for v in r] for r in values
+            ]
         sheet, (c1, r1, _, _) = _range(book, a1)
         for row in values:
             for value in row:
@@ -189,9 +196,11 @@ class Sheets:
         }
 
 
-def _input_option(query: dict[str, str]) -> None:
+def _input_option(query: dict[str, str]) -> bool:
+    """Whether values are USER_ENTERED (parsed as typed) rather than RAW."""
     if query.get("valueInputOption") not in ("RAW", "USER_ENTERED"):
         raise SheetsError(400, "'valueInputOption' is required but not specified")
+    return query["valueInputOption"] == "USER_ENTERED"
 
 
 def _range(book: Spreadsheet, a1: str) -> tuple[Sheet, tuple[int, int, int, int]]:

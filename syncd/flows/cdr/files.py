@@ -144,7 +144,8 @@ def render(sink: CdrSink, rows: list[dict[str, Any]], fmt: str) -> bytes:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(names)
-        writer.writerows([_text(row[n]) for n in names] for row in rows)
+        cell = _inert if sink.files is None or sink.files.neutralize_formulas else _text
+        writer.writerows([cell(row[n]) for n in names] for row in rows)
         return out.getvalue().encode()
     return _parquet(sink, rows)
 
@@ -182,6 +183,16 @@ def _text(value: Any) -> str:
     if isinstance(value, float):
         return float_text(value)  # as Crossbar prints it: 0.012, 7.0, 1.0e+6
     return str(value)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection list
+
+
+def _inert(value: Any) -> str:
+    """A cell no spreadsheet runs: text starting like a formula gets a leading ' (OWASP's CSV
+    injection advice); numbers are numbers, even negative ones."""
+    text = _text(value)
+    return "'" + text if isinstance(value, str) and text.startswith(FORMULA_STARTS) else text
 
 
 def _day(doc: dict[str, Any]) -> datetime:

@@ -20,6 +20,7 @@ class SinkUnavailable(SyncdError):
 SINK_TYPES = ("sql", "files", "sheets")
 SHEETS_PER = ("account", "month")
 FILE_FORMATS = ("csv", "parquet")
+CSV_FORMULAS = ("neutralize", "raw")  # a files sink's csv_formulas: what a cell that starts a formula becomes
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class FileLayout:
     format: str = "csv"
     flush_interval: float = 60.0  # the open day's object is rewritten at most this often
     close_after: float = 21_600.0  # seconds after its end (UTC) a day closes: its object is final
+    # CSV: a text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading '
+    neutralize_formulas: bool = True
 
 
 @dataclass(frozen=True)
