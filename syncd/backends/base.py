@@ -26,7 +26,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, runtime_checkable
 
 
@@ -38,6 +38,13 @@ class ObjectInfo:
     md5: str | None = None
     object_id: str | None = None  # the backend's own id when it has one (a Drive file id): survives moves
     special: str | None = None  # not a regular file ("symbolic link", "FIFO" ...): listed, never read or written
+    # when the bytes last changed (Unix seconds), where the backend says: a scheduled run tells a
+    # file that has been still for hours from one being copied in (not part of the object's identity)
+    modified: float | None = field(default=None, compare=False)
+
+    def still_for(self, now: float) -> float | None:
+        """Seconds since the bytes last changed, by the backend's own clock; None when it does not say."""
+        return None if self.modified is None else now - self.modified
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ root (Drive's search cannot match a path), query quoting, and ObjectInfo records
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -25,7 +26,16 @@ def has_property(name: str, value: str) -> str:
 
 def object_info(key: str, file: dict[str, Any]) -> ObjectInfo:
     md5 = file.get("md5Checksum")
-    return ObjectInfo(key, int(file.get("size") or 0), md5 or f"id:{file['id']}", md5, file["id"])
+    size, etag = int(file.get("size") or 0), md5 or f"id:{file['id']}"
+    return ObjectInfo(key, size, etag, md5, file["id"], modified=_when(file.get("modifiedTime")))
+
+
+def _when(rfc3339: Any) -> float | None:
+    """Drive's modifiedTime ("2026-12-04T18:00:00.000Z") as Unix seconds; None if absent or not one."""
+    try:
+        return dt.datetime.fromisoformat(str(rfc3339)).timestamp() if rfc3339 else None
+    except ValueError:
+        return None
 
 
 def quote_query(value: str) -> str:

@@ -77,7 +77,7 @@ class LocalBackend(Backend):
                         st = full.lstat()
                     except FileNotFoundError:
                         continue  # gone since the folder was read
-                    yield ObjectInfo(key, st.st_size, _etag(st), special=_special(st))
+                    yield ObjectInfo(key, st.st_size, _etag(st), special=_special(st), modified=st.st_mtime)
 
     def stat(self, key: str) -> ObjectInfo:
         try:
@@ -88,7 +88,7 @@ class LocalBackend(Backend):
                     md5.update(chunk)
         except OSError as exc:
             raise BackendUnavailable(f"{self.describe()}: cannot read {key!r}: {exc.strerror}") from None
-        return ObjectInfo(key, st.st_size, _etag(st), md5.hexdigest())
+        return ObjectInfo(key, st.st_size, _etag(st), md5.hexdigest(), modified=st.st_mtime)
 
     def get(self, key: str) -> AbstractContextManager[BinaryIO]:
         return self._open_file(key)
@@ -116,7 +116,7 @@ class LocalBackend(Backend):
                 st = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
         except OSError as exc:
             raise BackendUnavailable(f"{self.describe()}: cannot write {key!r}: {_why(exc)}") from None
-        return ObjectInfo(key, st.st_size, _etag(st), digest)
+        return ObjectInfo(key, st.st_size, _etag(st), digest, modified=st.st_mtime)
 
     def _write(self, folder: int, tmp: str, body: BinaryIO, length: int, key: str, md5: str | None) -> str:
         reader = HashingReader(body)

@@ -127,14 +127,15 @@ class S3Backend(Backend):
                 return
             for obj in page.get("Contents", []):
                 etag = obj["ETag"].strip('"')
-                yield ObjectInfo(obj["Key"], obj["Size"], etag, etag if _PLAIN_MD5.match(etag) else None)
+                md5 = etag if _PLAIN_MD5.match(etag) else None
+                yield ObjectInfo(obj["Key"], obj["Size"], etag, md5, modified=_when(obj.get("LastModified")))
 
     def stat(self, key: str) -> ObjectInfo:
         self._check_key(key)
         head = self._call(f"stat {key!r}", lambda: self._client.head_object(Bucket=self.bucket, Key=key), key=key)
         etag = head["ETag"].strip('"')
         md5 = head.get("Metadata", {}).get("md5") or (etag if _PLAIN_MD5.match(etag) else None)
-        return ObjectInfo(key, head["ContentLength"], etag, md5)
+        return ObjectInfo(key, head["ContentLength"], etag, md5, modified=_when(head.get("LastModified")))
 
     def get(self, key: str) -> AbstractContextManager[BinaryIO]:
         self._check_key(key)
@@ -221,3 +222,8 @@ class S3Backend(Backend):
             ) from None
         except (botocore.exceptions.BotoCoreError, OSError) as exc:
             raise BackendUnavailable(f"{self.describe()}: cannot {what}: {exc}") from None
+
+
+def _when(last_modified: Any) -> float | None:
+    """S3's LastModified (botocore gives a datetime) as Unix seconds."""
+    return last_modified.timestamp() if hasattr(last_modified, "timestamp") else None

@@ -121,7 +121,8 @@ class FaxOutbox:
         now = time.monotonic()
         if seen is None or seen[:2] != (obj.etag, obj.size):
             seen = self._sightings[obj.key] = (obj.etag, obj.size, now)  # new or changing: wait until it settles
-        wait = self.box.settle - (now - seen[2])
+        still = max(now - seen[2], obj.still_for(time.time()) or 0.0)  # the backend's clock, where it has one
+        wait = self.box.settle - still
         if wait > 0:
             report.look_again_in = min(wait, report.look_again_in or wait)
         return wait <= 0

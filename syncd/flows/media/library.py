@@ -204,9 +204,13 @@ class MediaLibrary:
             return None
 
     def _settled(self, info: ObjectInfo, report: LibraryReport) -> bool:
-        """True once the file has been listed unchanged for `settle` seconds (it may still be copied in)."""
-        seen = self._first_seen.setdefault((info.key, info.etag), time.time())
-        wait = self.lib.settle - (time.time() - seen)
+        """True once the file has been unchanged for `settle` seconds (it may still be copied in): by
+        the backend's modification time, or, where it gives none, listed unchanged that long by this
+        process. A scheduled `run --once` so takes a file that has been still for hours."""
+        now = time.time()
+        seen = self._first_seen.setdefault((info.key, info.etag), now)
+        still = max(now - seen, info.still_for(now) or 0.0)
+        wait = self.lib.settle - still
         if wait <= 0:
             return True
         report.look_again_in = min(report.look_again_in or wait, wait)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import signal
 import sqlite3
 import time
@@ -376,3 +377,20 @@ def test_file_events_wake_the_outbox_and_a_burst_of_them_is_still_one_job(
         took = wait_for(lambda: fk.jobs(couch, account_id), 15, "the job, woken by file events")
         time.sleep(1.5)
     assert took < 15 and len(fk.jobs(couch, account_id)) == 1
+
+
+def test_run_once_faxes_a_pdf_still_for_longer_than_settle_seconds_and_waits_for_a_fresh_one(
+    tmp_path: Path, couch: CouchClient, couch_server: CouchServer, faxes_db: None, account: tuple[str, str]
+) -> None:
+    account_id, _ = account
+    share = local_share(tmp_path)
+    config = outbox_config(tmp_path, couch_server.auth_url, account_id, share)
+    config.write_text(config.read_text().replace("settle_seconds = 0.5", "settle_seconds = 300"))
+    share.put(f"fax/outbox/{TO} - old.pdf", fk.pdf(seed="old"))
+    hours_ago = time.time() - 2 * 3600
+    os.utime(tmp_path / "share" / f"fax/outbox/{TO} - old.pdf", (hours_ago, hours_ago))  # still for two hours
+    share.put(f"fax/outbox/{TO} - fresh.pdf", fk.pdf(seed="fresh"))
+    done = run_syncd(config, "run", "--once")  # a scheduled run: no earlier sighting in this process
+    assert done.returncode == 0, done.stdout + done.stderr
+    (job,) = fk.jobs(couch, account_id)
+    assert share.read(f"fax/outbox/{TO} - fresh.pdf") is not None  # not taken: it may still be copied in

@@ -5,6 +5,8 @@ cover the library."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,19 @@ def test_check_says_which_account_a_library_names_that_kazoo_does_not_have(
     done = run_syncd(library_config(tmp_path, couch_server.auth_url, "f" * 32), "check")
     assert done.returncode != 0
     assert f"account {'f' * 32} has no database in CouchDB" in done.stdout + done.stderr
+
+
+def test_run_once_takes_a_file_still_for_longer_than_settle_seconds_and_leaves_a_fresh_one(
+    tmp_path: Path, couch_server: CouchServer, couch: CouchClient, account: tuple[str, str]
+) -> None:
+    account_id, _ = account
+    config = library_config(tmp_path, couch_server.auth_url, account_id)
+    config.write_text(config.read_text().replace("settle_seconds = 0.5", "settle_seconds = 300"))
+    media = tmp_path / "store" / "media"
+    au.tone(media / "old.wav", 1.0)
+    hours_ago = time.time() - 2 * 3600
+    os.utime(media / "old.wav", (hours_ago, hours_ago))  # copied in long ago, still since
+    au.tone(media / "fresh.wav", 1.0)  # being copied in, as far as anyone can tell
+    done = run_syncd(config, "run", "--once")  # a scheduled run: no earlier sighting in this process
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert media_names(couch, account_id) == {"old.wav"}
