@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 POUCHDB := .cache/pouchdb/node_modules/.bin/pouchdb-server
 
-.PHONY: deps demo test lint bench rclone clean
+.PHONY: deps demo test lint bench rclone sysdeps clean
 
 deps: $(PY) $(POUCHDB)
 
@@ -23,8 +23,20 @@ $(POUCHDB):
 demo: deps
 	$(PY) -m tests.support.demo
 
-test: deps
+test: deps sysdeps
 	$(PY) -m pytest
+
+# The test servers syncd's CDR and media tests start on 127.0.0.1 come from Debian's packages:
+# PostgreSQL, MariaDB and ffmpeg (ffprobe). Installed when make runs as root, else asked for.
+SYSDEPS_MISSING = $(strip \
+	$(if $(wildcard /usr/lib/postgresql/*/bin/initdb)$(shell command -v initdb),,postgresql) \
+	$(if $(wildcard /usr/sbin/mariadbd)$(shell command -v mariadbd),,mariadb-server) \
+	$(if $(shell command -v ffprobe),,ffmpeg))
+sysdeps:
+	@if [ -n "$(SYSDEPS_MISSING)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSDEPS_MISSING); \
+	  else echo "make test needs Debian packages that are missing: sudo apt-get install -y $(SYSDEPS_MISSING)" >&2; exit 2; fi; \
+	fi
 
 # ruff (rules and format) and mypy strict, as configured in pyproject.toml: zero findings
 lint: deps
