@@ -40,6 +40,9 @@ CDR_TYPE = "cdr"
 ANONYMOUS_CDRS = "anonymous_cdrs"
 UNIX_EPOCH_IN_GREGORIAN = 62_167_219_200
 DOLLAR_TO_UNITS = 10_000
+# The call starts Python can show (years 1 to 9999, Gregorian seconds). A CDR outside them (no usable
+# `timestamp`) is dated 1970-01-01: files sinks keep such CDRs in that day's partition, by name.
+USABLE_STARTS = (31_622_400, 315_569_520_000)
 _INT64 = 2**63
 
 COLUMNS = KAZOO_43.cdr_columns  # production's (4.3); master's are versions.KAZOO_MASTER.cdr_columns

@@ -105,12 +105,17 @@ class CdrQueue:
         )
         return [QueuedCdr(*row) for row in rows]
 
-    def partition(self, account_id: str, first: int, end: int) -> list[QueuedCdr]:
-        """Every CDR of one account whose call started in [first, end) (Gregorian s), oldest first."""
+    def partition(
+        self, account_id: str, first: int, end: int, strays: tuple[int, int] | None = None
+    ) -> list[QueuedCdr]:
+        """Every CDR of one account whose call started in [first, end) (Gregorian s), oldest first;
+        with strays (lo, hi), also those whose start is unknown or outside [lo, hi)."""
+        lo, hi = strays or (None, None)
         rows = self.db.execute(
-            "SELECT seq, db, account_id, doc, started FROM cdrs WHERE account_id = ? AND started >= ? AND started < ? "
-            "AND doc != x'' ORDER BY started, doc_id",
-            (account_id, first, end),
+            "SELECT seq, db, account_id, doc, started FROM cdrs WHERE account_id = ? AND doc != x'' AND "
+            "((started >= ? AND started < ?) OR (? IS NOT NULL AND (started IS NULL OR started < ? OR started >= ?))) "
+            "ORDER BY started, doc_id",
+            (account_id, first, end, lo, lo, hi),
         ).fetchall()
         return [QueuedCdr(*row) for row in rows]
 

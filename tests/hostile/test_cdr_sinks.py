@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import random
 import secrets
 import signal
@@ -183,6 +184,7 @@ def test_kill_9_and_a_replayed_window_leave_every_cdr_exactly_once_in_every_sink
 
 
 FORMULAS = ['=HYPERLINK("http://evil.example/","click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\tTAB", "\rCR"]
+NUMBERS = ["+14155550100", "-5"]  # text a spreadsheet reads as a number: kept as it is
 
 
 def test_a_caller_name_that_is_a_formula_is_inert_in_csv_and_kept_as_given_everywhere_else(
@@ -206,7 +208,7 @@ def test_a_caller_name_that_is_a_formula_is_inert_in_csv_and_kept_as_given_every
     )
     config = write_config(tmp_path / "c.toml", couch_server.auth_url, extra, (account_id,))
     names = {}
-    for name in [*FORMULAS, "Alice Example"]:
+    for name in [*FORMULAS, *NUMBERS, "Alice Example"]:
         doc = kd.cdr_doc(account_id, now)
         doc["caller_id_name"] = name  # anyone placing a call sets it
         names[doc["call_id"]] = name
@@ -221,7 +223,7 @@ def test_a_caller_name_that_is_a_formula_is_inert_in_csv_and_kept_as_given_every
 
     inert = csv_cells("csv")
     for call_id, name in names.items():  # OWASP: a leading ' so no spreadsheet runs it
-        assert inert[call_id] == (name if name == "Alice Example" else "'" + name), name
+        assert inert[call_id] == ("'" + name if name in FORMULAS else name), name
     assert csv_cells("raw") == names  # csv_formulas = "raw": the operator asked for the values as they are
     (parquet,) = reports.glob("parquet/**/cdrs.parquet")
     table = pq.read_table(parquet).to_pydict()
@@ -229,3 +231,62 @@ def test_a_caller_name_that_is_a_formula_is_inert_in_csv_and_kept_as_given_every
     assert {r["call_id"]: r["caller_id_name"] for r in sqlite_rows(tmp_path, "kazoo_cdrs")} == names
     (book,) = [b for b in drive_server.control("sheets").values() if account_id in b["title"]]
     assert {r[1]: r[2] for r in book["sheets"]["CDRs"][1:]} == names  # RAW: stored as text, never run
+
+
+def test_a_table_of_another_shape_is_one_problem_for_the_sink_and_no_cdr_is_skipped(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str], postgres_server: PostgresServer
+) -> None:
+    import sqlalchemy as sa
+
+    account_id, modb_name = account
+    table = "cdrs_" + secrets.token_hex(4)
+    engine = sa.create_engine(postgres_server.url.replace("syncd@", f"syncd:{postgres_server.password}@"))
+    with engine.begin() as conn:  # made by someone else: "timestamp" is a date-time, syncd's is Gregorian seconds
+        conn.execute(sa.text(f'CREATE TABLE "{table}" (id varchar(255) PRIMARY KEY, "timestamp" timestamptz)'))
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, cdr_config(postgres_server, table), (account_id,))
+    docs = [kd.write_as_kazoo(couch, modb_name, kd.cdr_doc(account_id, NOW)) for _ in range(5)]
+    done = run_syncd(config, "run", "--once")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"the table {table!r} does not take the sink's rows: fix its columns" in done.stderr, done.stderr
+    assert "refused by the sink, skipped" not in done.stderr  # not five row refusals: one problem, nothing skipped
+    assert pg_rows(postgres_server, table) == []
+    with engine.begin() as conn:  # the operator fixes the table
+        conn.execute(sa.text(f'ALTER TABLE "{table}" ALTER COLUMN "timestamp" TYPE bigint USING NULL'))
+    engine.dispose()
+    again = run_syncd(config, "run", "--once")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sorted(r["id"] for r in pg_rows(postgres_server, table)) == sorted(d["_id"] for d in docs)
+
+
+def test_a_cdr_without_a_usable_time_is_written_in_the_1970_partition_and_counted_once(
+    tmp_path: Path, couch: CouchClient, couch_server: Any, account: tuple[str, str]
+) -> None:
+    account_id, modb_name = account
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    extra = (
+        f'[backends.reports]\ntype = "local"\npath = "{reports}"\n\n'
+        '[[cdr.sink]]\nname = "csv"\ntype = "files"\nbackend = "reports"\nfolder = "csv"\nflush_interval = 1\n'
+        "close_after = 2592000\n"
+    )
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, extra, (account_id,))
+    timeless = kd.cdr_doc(account_id, NOW)
+    timeless["timestamp"] = "soon"  # a tenant's CDR may carry anything
+    far = kd.cdr_doc(account_id, NOW)
+    far["timestamp"] = 10**15  # past year 9999
+    normal = kd.cdr_doc(account_id, NOW)
+    for doc in (timeless, far, normal):
+        kd.write_as_kazoo(couch, modb_name, doc)
+    done = run_syncd(config, "run", "--once")
+    assert done.returncode == 0, done.stdout + done.stderr
+    written: dict[str, list[str]] = {}
+    for path in reports.glob("csv/**/cdrs.csv"):
+        rows = list(csv.DictReader(io.StringIO(path.read_text())))
+        written[path.parent.relative_to(reports / "csv" / f"account_id={account_id}").as_posix()] = [
+            r["id"] for r in rows
+        ]
+    assert sorted(written.pop("year=1970/month=01/day=01")) == sorted([timeless["_id"], far["_id"]])
+    assert list(written.values()) == [[normal["_id"]]]  # today's
+    status = json.loads(run_syncd(config, "status", "--json").stdout)
+    (sink,) = [s for s in status["cdr_sinks"] if s["sink"] == "csv"]
+    assert sink["exported"] == 3  # counted exactly as written

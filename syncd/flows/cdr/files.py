@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -30,7 +31,14 @@ from syncd.flows.cdr.drain import Offsets
 from syncd.flows.cdr.reader import found_cdr
 from syncd.flows.cdr.records import CdrSink, FileLayout
 from syncd.flows.cdr.rows import sink_row
-from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS, UNIX_EPOCH_IN_GREGORIAN, call_start, started_at
+from syncd.kazoo.cdrs import (
+    INTEGER_COLUMNS,
+    NUMBER_COLUMNS,
+    UNIX_EPOCH_IN_GREGORIAN,
+    USABLE_STARTS,
+    call_start,
+    started_at,
+)
 from syncd.kazoo.numbers import float_text
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr
@@ -82,7 +90,8 @@ class FilesPump:
         late-<bound>.<fmt> of their own. whole (`syncd cdr export`): every object of the day written
         again, as its bounds say."""
         first = int(day.timestamp()) + UNIX_EPOCH_IN_GREGORIAN
-        cdrs = self.state.cdrs.partition(account_id, first, first + DAY)
+        strays = USABLE_STARTS if first == UNIX_EPOCH_IN_GREGORIAN else None  # where started_at dates them
+        cdrs = self.state.cdrs.partition(account_id, first, first + DAY, strays)
         bounds, was_open = self.state.cdrs.bounds(self.sink.name, account_id, first)
         is_open = time.time() < day.timestamp() + DAY + self.layout.close_after
         if not bounds or (was_open and is_open):
@@ -144,7 +153,7 @@ def render(sink: CdrSink, rows: list[dict[str, Any]], fmt: str) -> bytes:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(names)
-        cell = _inert if sink.files is None or sink.files.neutralize_formulas else _text
+        cell = inert if sink.files is None or sink.files.neutralize_formulas else _text
         writer.writerows([cell(row[n]) for n in names] for row in rows)
         return out.getvalue().encode()
     return _parquet(sink, rows)
@@ -186,13 +195,17 @@ def _text(value: Any) -> str:
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection list
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")  # "+14155550100", "-5": a number to a spreadsheet
 
 
-def _inert(value: Any) -> str:
+def inert(value: Any) -> str:
     """A cell no spreadsheet runs: text starting like a formula gets a leading ' (OWASP's CSV
-    injection advice); numbers are numbers, even negative ones."""
+    injection advice). Numbers stay numbers, and so does text that is one (an E.164 number,
+    "+14155550100", is the commonest value of a CDR)."""
     text = _text(value)
-    return "'" + text if isinstance(value, str) and text.startswith(FORMULA_STARTS) else text
+    if isinstance(value, str) and text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def _day(doc: dict[str, Any]) -> datetime:

@@ -72,6 +72,7 @@ class SinkPump:
             return len(wanted)
         except SinkUnavailable as exc:
             self.writer.check()  # raises SinkUnavailable when the sink itself is away: the rows wait
+            self._table_fault(exc)
             log.warning(
                 "CDR sink %r refused a batch of %d (%s); its rows go one by one", self.sink.name, len(wanted), exc
             )
@@ -82,8 +83,19 @@ class SinkPump:
                 written += 1
             except SinkUnavailable as exc:
                 self.writer.check()
+                self._table_fault(exc)
                 self._refused(queued, exc)
         return written
+
+    def _table_fault(self, exc: SinkUnavailable) -> None:
+        """A refusal of the table itself (a column of another type, no permission) is the sink's one
+        problem: nothing is skipped, the cursor stays, and the CDRs go once the table is fixed."""
+        if not exc.row_fault:
+            raise SinkUnavailable(
+                f"CDR sink {self.sink.name!r}: the table {self.sink.table!r} does not take the sink's rows: fix its "
+                "columns (or let syncd make it: drop it, or name another table) and the CDRs go out in order, "
+                f"none skipped ({exc.detail or exc})"
+            ) from None
 
     def _refused(self, queued: QueuedCdr, exc: SinkUnavailable) -> None:
         doc_id = str(queued.doc.get("_id"))[:200]

@@ -14,7 +14,13 @@ from syncd.errors import SyncdError
 
 
 class SinkUnavailable(SyncdError):
-    """The sink cannot take rows now (down, refused, misconfigured): the rows wait in the queue."""
+    """The sink cannot take rows now (down, refused, misconfigured): the rows wait in the queue.
+    row_fault: the database refused what a row holds (a value it cannot store), not the table or
+    the connection, so the rows beside it can still go."""
+
+    def __init__(self, message: str, row_fault: bool = False, detail: str = "") -> None:
+        super().__init__(message)
+        self.row_fault, self.detail = row_fault, detail  # detail: the database's own words
 
 
 SINK_TYPES = ("sql", "files", "sheets")

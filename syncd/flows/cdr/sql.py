@@ -140,7 +140,9 @@ class SqlSink:
             self.close()  # a fresh connection (and table check) next time
             raise SinkUnavailable(
                 f"cannot {verb} CDR sink {self.sink.name!r} ({self.describe()}): {text}; "
-                "the CDRs wait in the state database and go out in order once it answers"
+                "the CDRs wait in the state database and go out in order once it answers",
+                row_fault=row_fault(exc),
+                detail=text,
             ) from None
 
 
@@ -167,3 +169,21 @@ def _type(source: str, dialect: str) -> Any:
 
 def _quoted(engine: sa.Engine, name: str) -> str:
     return str(engine.dialect.identifier_preparer.quote(name))
+
+
+# What a database says when it refuses a row's values, not the table: PostgreSQL's SQLSTATE classes
+# 22 (data exception: a NUL byte, a number out of range) and 23 (integrity); MySQL's and
+# MariaDB's error codes for a value that does not fit; SQLite's integrity and size errors.
+# Anything else (an unknown or mistyped column, no such table, no permission) is the table's.
+_MYSQL_ROW_CODES = frozenset({1048, 1062, 1264, 1292, 1366, 1406, 3140})
+
+
+def row_fault(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in ("22", "23")
+    code = orig.args[0] if orig is not None and orig.args and isinstance(orig.args[0], int) else None
+    if code is not None:
+        return code in _MYSQL_ROW_CODES
+    return isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError) and not isinstance(exc, sa.exc.ProgrammingError)
