@@ -23,6 +23,19 @@ def tone(path: Path, seconds: float, frequency: int = 440, volume_db: float = -2
     return path.read_bytes()
 
 
+def stereo(path: Path, seconds: float, volume_db: float = -20.0) -> bytes:
+    """Two different tones, one per channel (as music is: the channels are not one signal twice)."""
+    sines = [f"sine=frequency={f}:duration={seconds}:sample_rate=16000" for f in (440, 660)]
+    subprocess.run(
+        [
+            "ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", sines[0], "-f", "lavfi", "-i", sines[1],
+            "-filter_complex", f"[0:a][1:a]amerge=inputs=2,volume={volume_db}dB", str(path),
+        ],
+        check=True,
+    )  # fmt: skip
+    return path.read_bytes()
+
+
 def duration(path: Path) -> float:
     done = subprocess.run(
         ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", str(path)],

@@ -165,16 +165,18 @@ LOUDNESS_RANGE = 11.0  # LU, ffmpeg's default
 
 
 def render(source: Path, out: Path, rendition: Rendition) -> Path:
-    """The rendition of source written to out. Loudness is measured first, then applied as one
-    linear gain (ffmpeg's loudnorm, two passes), so the music's own dynamics stay."""
-    filters = []
+    """The rendition of source written to out. Loudness is measured on what Kazoo gets (the mono
+    downmix at the rendition's rate: a stereo file measures up to 3 LU louder than its downmix),
+    then applied as one linear gain (ffmpeg's loudnorm, two passes), so the music's own dynamics stay."""
+    shape = f"aformat=channel_layouts=mono,aresample={rendition.sample_rate}"
+    filters = ["-af", shape]
     if rendition.loudness is not None:
-        m = _measure(source, rendition.loudness)
+        m = _measure(source, rendition.loudness, shape)
         filters = [
             "-af",
-            f"loudnorm=I={rendition.loudness}:TP={TRUE_PEAK}:LRA={LOUDNESS_RANGE}:measured_I={m['input_i']}:"
-            f"measured_TP={m['input_tp']}:measured_LRA={m['input_lra']}:measured_thresh={m['input_thresh']}:"
-            f"offset={m['target_offset']}:linear=true",
+            f"{shape},loudnorm=I={rendition.loudness}:TP={TRUE_PEAK}:LRA={LOUDNESS_RANGE}:"
+            f"measured_I={m['input_i']}:measured_TP={m['input_tp']}:measured_LRA={m['input_lra']}:"
+            f"measured_thresh={m['input_thresh']}:offset={m['target_offset']}:linear=true",
         ]
     codec = ["-c:a", "pcm_s16le"] if rendition.format == "wav" else ["-c:a", "libmp3lame", "-q:a", "4"]
     command = [tool("ffmpeg"), "-v", "error", "-y", "-i", str(source), *filters, "-ac", "1"]
@@ -182,10 +184,11 @@ def render(source: Path, out: Path, rendition: Rendition) -> Path:
     return out
 
 
-def _measure(source: Path, target: float) -> dict[str, str]:
-    """loudnorm's first pass: the input's loudness figures, as ffmpeg prints them."""
+def _measure(source: Path, target: float, shape: str) -> dict[str, str]:
+    """loudnorm's first pass: the loudness figures of source shaped as Kazoo gets it, as ffmpeg prints them."""
     command = [tool("ffmpeg"), "-v", "info", "-nostats", "-i", str(source), "-af"]
-    command += [f"loudnorm=I={target}:TP={TRUE_PEAK}:LRA={LOUDNESS_RANGE}:print_format=json", "-f", "null", "-"]
+    command += [f"{shape},loudnorm=I={target}:TP={TRUE_PEAK}:LRA={LOUDNESS_RANGE}:print_format=json"]
+    command += ["-f", "null", "-"]
     try:
         done = subprocess.run(command, capture_output=True, timeout=RENDER_TIMEOUT, check=False)  # noqa: S603
     except subprocess.TimeoutExpired:

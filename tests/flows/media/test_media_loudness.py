@@ -57,3 +57,14 @@ def test_hold_music_is_brought_to_the_target_loudness(lib: Lib, tmp_path: Path) 
     playlist = lib.couch.get(lib.db, account["music_on_hold"]["media_id"])
     assert playlist is not None
     assert abs(au.loudness(lib.audio_in_couch(playlist, tmp_path)) + 18.0) <= 1.0
+
+
+@pytest.mark.library('normalize = "mp3"', "sample_rate = 16000", f"loudness = {TARGET}")
+def test_a_stereo_file_reaches_the_target_on_the_mono_rendition_kazoo_gets(lib: Lib, tmp_path: Path) -> None:
+    au.stereo(lib.folder / "stereo.wav", 6.0, volume_db=-30)
+    au.tone(lib.folder / "mono.wav", 6.0, frequency=440, volume_db=-30)
+    lib.run()
+    for name in ("stereo.wav", "mono.wav"):  # the stereo one measured 3 LU louder than its downmix
+        sent = lib.audio_in_couch(lib.media()[name], tmp_path)
+        assert stream_facts(sent)["channels"] == 1
+        assert abs(au.loudness(sent) - TARGET) <= 1.0, (name, au.loudness(sent))
