@@ -15,7 +15,7 @@ from contextlib import closing
 from typing import Any
 
 from syncd.backends.base import Backend, ObjectInfo
-from syncd.errors import StateError
+from syncd.errors import NotFound, StateError
 from syncd.flows.media.filing import to_trash
 from syncd.flows.media.moh import MOH_SOURCE
 from syncd.flows.media.records import LIBRARY_SOURCE, Library, key_for_media
@@ -102,9 +102,19 @@ class FromKazoo:
             tracked.add(same.key)
             return
         key = key_for_media(doc, _extension(doc, audio), set(listing))
+        while self._there(key):  # put there since the listing: a person's file is never replaced
+            listing[key] = self.backend.stat(key)
+            key = key_for_media(doc, _extension(doc, audio), set(listing))
         self._export(doc, audio, key, listing, None)
         tracked.add(key)
         report.add("exported")
+
+    def _there(self, key: str) -> bool:
+        try:
+            self.backend.stat(key)
+        except NotFound:
+            return False
+        return True
 
     def _wanted(self, doc: dict[str, Any]) -> bool:
         if doc.get("source_type") in (MOH_SOURCE, LIBRARY_SOURCE):

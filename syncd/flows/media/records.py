@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from syncd.errors import UnsafeInput
+
 # As syncd.state.items.LIBRARY_TARGET_PREFIX: the attachments flow's queries leave these targets out.
 TARGET_PREFIX = "media:"
 
@@ -87,9 +89,16 @@ def key_for_media(doc: dict[str, object], ext: str, taken: set[str]) -> str:
     prompt, language = doc.get("prompt_id"), doc.get("language")
     if isinstance(prompt, str) and isinstance(language, str) and _safe(prompt) and _safe(language):
         return f"{PROMPTS}{_safe(language)}/{_safe(prompt)}.{ext}"
-    stem = _safe(str(doc.get("name") or "")) or str(doc.get("_id"))
+    stem = _safe(str(doc.get("name") or "")) or _safe(str(doc.get("_id")))
     key = f"{stem}.{ext}"
-    return key if key not in taken else f"{stem} ({str(doc.get('_id'))[:8]}).{ext}"
+    if key not in taken:
+        return key
+    tag = _safe(str(doc.get("_id")))[:8]
+    for n in range(1, 1000):  # the media id beside the name, then a count: never a name that is taken
+        key = f"{stem} ({tag}).{ext}" if n == 1 else f"{stem} ({tag}-{n}).{ext}"
+        if key not in taken:
+            return key
+    raise UnsafeInput(f"no free name for media {tag!r} ({stem!r}) in the library: 1,000 names are taken")
 
 
 def _safe(name: str) -> str:

@@ -249,3 +249,17 @@ def test_a_rendition_over_kazoos_media_size_is_rejected_saying_what_to_do(lib: L
     assert "its rendition is 5,760,0" in status["reason"] and "up to 5,242,880 bytes" in status["reason"]
     assert 'normalize = "mp3"' in status["reason"]
     assert list(lib.media()) == ["short.mp3"]  # nothing was written for the long one
+
+
+def test_a_media_exported_from_kazoo_never_replaces_a_persons_file_under_any_name(lib: Lib, tmp_path: Path) -> None:
+    twin = kd.media_doc(lib.account_id, au.tone(tmp_path / "twin.mp3", 0.5))
+    twin["name"] = "Welcome"
+    mine = {"Welcome.mp3": 1.0, f"Welcome ({twin['_id'][:8]}).mp3": 2.0}  # the name and its fallback: taken
+    mine = {name: au.tone(lib.folder / name, seconds, frequency=550) for name, seconds in mine.items()}
+    kd.write_as_kazoo(lib.couch, lib.db, twin)
+    report = lib.run()
+    assert report.counts.get("exported") == 1, report
+    for name, data in mine.items():
+        assert (lib.folder / name).read_bytes() == data  # untouched
+    exported = lib.folder / f"Welcome ({twin['_id'][:8]}-2).mp3"
+    assert abs(au.duration(exported) - 0.5) < 0.1  # Kazoo's audio, under a name nobody had
