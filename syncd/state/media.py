@@ -70,6 +70,7 @@ class Playlist:
     fingerprint: str  # what it was made from: files, versions and order
     doc_id: str | None
     previous: str | None  # JSON of the doc's music_on_hold.media_id before syncd set it
+    empty_since: float | None = None  # when the folder was first seen empty (its restore waits a grace period)
 
 
 class Playlists:
@@ -78,7 +79,8 @@ class Playlists:
 
     def of(self, library: str) -> dict[str, Playlist]:
         rows = self.db.execute(
-            "SELECT scope, media_id, fingerprint, doc_id, previous FROM moh_playlists WHERE library = ?", (library,)
+            "SELECT scope, media_id, fingerprint, doc_id, previous, empty_since FROM moh_playlists WHERE library = ?",
+            (library,),
         ).fetchall()
         return {row[0]: Playlist(*row) for row in rows}
 
@@ -89,8 +91,15 @@ class Playlists:
                 "INSERT INTO moh_playlists (library, scope, media_id, fingerprint, doc_id, previous, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (library, scope) DO UPDATE SET "
                 "media_id = excluded.media_id, fingerprint = excluded.fingerprint, doc_id = excluded.doc_id, "
-                "previous = excluded.previous, updated_at = excluded.updated_at",
+                "previous = excluded.previous, updated_at = excluded.updated_at, empty_since = NULL",
                 (library, p.scope, p.media_id, p.fingerprint, p.doc_id, p.previous, time.time()),
+            )
+
+    def seen_empty(self, library: str, scope: str, since: float | None) -> None:
+        """When the folder was first seen empty; None: it has files again."""
+        with self.db.tx() as db:
+            db.execute(
+                "UPDATE moh_playlists SET empty_since = ? WHERE library = ? AND scope = ?", (since, library, scope)
             )
 
     def drop(self, library: str, scope: str) -> None:

@@ -142,5 +142,10 @@ MIGRATIONS = [
     ) WITHOUT ROWID;
     CREATE INDEX refs_doc ON refs (db, doc_id);
     """,
+    # 13: when a music-on-hold folder was first seen empty: its hold music is put back only a grace
+    # period later, and never while the account's deletes are held (the guard), as a delete is.
+    """
+    ALTER TABLE moh_playlists ADD COLUMN empty_since REAL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

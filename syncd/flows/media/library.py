@@ -62,7 +62,8 @@ class MediaLibrary:
         self.lib, self.backend, self.state, self.twoway = library, backend, state, twoway
         self.to_kazoo = to_kazoo
         self.from_kazoo = FromKazoo(library, backend, to_kazoo.media, state)
-        self.hold_music = HoldMusic(library, backend, to_kazoo.media, state, self._judged_copy)
+        grace = twoway.policy.grace
+        self.hold_music = HoldMusic(library, backend, to_kazoo.media, state, self._judged_copy, grace)
         self.limits = Limits(library.max_bytes, library.max_seconds)
         self._first_seen: dict[tuple[str, str], float] = {}  # (key, etag) -> when first listed
         self._rejected: set[tuple[str, str]] = set()  # (key, etag) rejected by this process
@@ -85,7 +86,6 @@ class MediaLibrary:
             self._refuse(why, report)
             return report
         self._files(listing, tracked, report)
-        self.hold_music.run(listing, partial(self._settled, report=report), report)
         if not present and report.counts.get("created"):  # the first media: the marker goes in now
             self.twoway.location_refusal(self.lib.target, self.backend, report.counts["created"])
         engine = Report()
@@ -97,6 +97,8 @@ class MediaLibrary:
                 self._contained(line.item.object_key, report, partial(self._put_back, line.item, line.reason))
         report.held.update(engine.held)
         report.refused.update(engine.refused)
+        # after the deletes: a hold the guard has just made also holds the hold music's restores
+        self.hold_music.run(listing, partial(self._settled, report=report), report, allow_deletes)
         return report
 
     def _repair_once(self, tracked: list[Item], report: LibraryReport) -> None:

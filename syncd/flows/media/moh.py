@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,13 +58,18 @@ class HoldMusic:
         media: KazooMedia,
         state: State,
         judge_file: Callable[[ObjectInfo, Path, Any], Path | None],
+        grace: float = 0.0,
     ) -> None:
-        """judge_file(info, folder, report): the file copied into folder and judged, or None (rejected, told)."""
+        """judge_file(info, folder, report): the file copied into folder and judged, or None (rejected, told).
+        grace: how long a folder stays empty before its hold music is put back (two-way's grace period)."""
         self.lib, self.backend, self.media, self.state = lib, backend, media, state
-        self.judge_file = judge_file
+        self.judge_file, self.grace = judge_file, grace
         self.db = dbnames.account_db(lib.account_id)
 
-    def run(self, listing: dict[str, ObjectInfo], settled: Callable[[ObjectInfo], bool], report: Any) -> None:
+    def run(
+        self, listing: dict[str, ObjectInfo], settled: Callable[[ObjectInfo], bool], report: Any, allow: bool = False
+    ) -> None:
+        """allow: `syncd reconcile --allow-deletes`: a restore the delete guard holds goes through."""
         folders: dict[str, list[ObjectInfo]] = {}
         for info in listing.values():
             scope = scope_of(info.key)
@@ -74,7 +80,9 @@ class HoldMusic:
             files = sorted(folders.get(scope, []), key=lambda i: i.key)
             try:
                 if not files:
-                    self._restore(known[scope], report)
+                    self._restore_when_due(known[scope], report, allow)
+                elif scope in known and known[scope].empty_since is not None:
+                    self.state.playlists.seen_empty(self.lib.name, scope, None)  # files again: nothing to undo
                 elif all(settled(info) for info in files):
                     self._playlist(scope, files, known.get(scope), report)
             except StateError:
@@ -149,6 +157,27 @@ class HoldMusic:
     def _set(self, doc: dict[str, Any], media_id: str | None) -> None:
         if _moh_of(doc) != media_id:
             self.media.set_hold_music(self.lib.account_id, doc, media_id)
+
+    def _restore_when_due(self, known: Playlist, report: Any, allow: bool) -> None:
+        """A folder gone empty takes something away from a tenant (the hold music callers hear), so
+        it is treated as a delete: put back only once the folder has stayed empty for the grace
+        period, and never while the account's deletes are held by the mass-delete guard."""
+        now = time.time()
+        if known.empty_since is None:
+            self.state.playlists.seen_empty(self.lib.name, known.scope, now)
+            report.look_again_in = min(report.look_again_in or self.grace, self.grace)
+            return
+        wait = self.grace - (now - known.empty_since)
+        if wait > 0:
+            report.look_again_in = min(report.look_again_in or wait, wait)
+            return
+        held = self.state.holds.all().get(self.lib.account_id)
+        if held and not allow:
+            report.held[self.lib.account_id] = held
+            log.warning("library=%s hold music of %s stays while the account's deletes are held: %s",
+                        self.lib.name, known.scope, held)  # fmt: skip
+            return
+        self._restore(known, report)
 
     def _restore(self, known: Playlist, report: Any) -> None:
         """The folder is empty: the doc gets its previous hold music back, the playlist media goes."""

@@ -56,7 +56,7 @@ def test_a_users_folder_sets_the_users_hold_music_and_emptying_folders_restores_
     assert alice_moh not in (None, "old-alice") and account_moh and account_moh != alice_moh
 
     shutil.rmtree(lib.folder / "music-on-hold")
-    report = lib.run()
+    report = lib.run_past_grace()
     assert report.counts.get("hold-music-restored") == 2, report
     assert moh(lib.couch.get(lib.db, alice["_id"])) == "old-alice"
     account = lib.couch.get(lib.db, lib.account_id)
@@ -75,7 +75,7 @@ def test_a_value_set_by_someone_else_meanwhile_is_kept_when_the_folder_empties(l
     assert account is not None
     lib.couch.save(lib.db, {**account, "music_on_hold": {"media_id": "chosen-in-monster"}})
     (lib.folder / "music-on-hold" / "a.wav").unlink()
-    lib.run()
+    lib.run_past_grace()
     assert moh(lib.couch.get(lib.db, lib.account_id)) == "chosen-in-monster"
 
 
@@ -113,6 +113,28 @@ def test_device_and_group_folders_set_that_devices_and_that_groups_hold_music(li
     assert device_moh and group_moh not in (None, "sales-old") and device_moh != group_moh
     assert moh(lib.couch.get(lib.db, lib.account_id)) is None  # the account's own is not touched
     shutil.rmtree(lib.folder / "music-on-hold" / "groups")
-    lib.run()
+    lib.run_past_grace()
     assert moh(lib.couch.get(lib.db, group["_id"])) == "sales-old"
     assert moh(lib.couch.get(lib.db, device["_id"])) == device_moh
+
+
+def test_hold_music_stays_while_a_mass_delete_is_held_and_an_empty_folder_waits_the_grace_period(lib: Lib) -> None:
+    for i in range(5):
+        au.tone(lib.folder / f"prompt{i}.wav", 0.3)
+    (lib.folder / "music-on-hold").mkdir()
+    au.tone(lib.folder / "music-on-hold" / "tune.wav", 1.0)
+    lib.run()
+    playing = moh(lib.couch.get(lib.db, lib.account_id))
+    assert playing
+    for path in list(lib.folder.rglob("*.wav")):  # everything goes at once: a wrong mount, a bad sync
+        path.unlink()
+    lib.run()
+    assert moh(lib.couch.get(lib.db, lib.account_id)) == playing  # first sighting: nothing changes yet
+    report = lib.run_past_grace()
+    assert lib.account_id in report.held, report  # the guard holds the five deletes...
+    assert moh(lib.couch.get(lib.db, lib.account_id)) == playing  # ...and the hold music with them
+    assert not (lib.couch.get(lib.db, playing) or {}).get("pvt_deleted")
+    assert not any(a.action == "hold-music-restored" for a in lib.audit())
+    done = lib.run(allow_deletes=True)  # syncd reconcile --account A --allow-deletes: the operator's word
+    assert done.counts.get("hold-music-restored") == 1, done
+    assert moh(lib.couch.get(lib.db, lib.account_id)) is None
