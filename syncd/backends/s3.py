@@ -181,7 +181,11 @@ class S3Backend(Backend):
         return ObjectInfo(key, length, answer["ETag"].strip('"'), digest)
 
     def _put_large(self, key: str, body: BinaryIO, length: int, content_type: str, md5: str | None) -> ObjectInfo:
-        reader = HashingReader(body)
+        """Multipart, through boto3's transfer manager. The bytes are checked as the last part is
+        read, before CompleteMultipartUpload: on a mismatch the read raises, the transfer manager
+        aborts the upload, and whatever was at the key (the good previous version) stays as it was.
+        The md5 metadata is the expected MD5, stored only with bytes that matched it."""
+        reader = VerifyingReader(body, length, md5, key)
         extra: dict[str, Any] = {"ContentType": content_type}
         if md5 is not None:
             extra["Metadata"] = {"md5": md5}
@@ -189,13 +193,7 @@ class S3Backend(Backend):
             f"write {key!r}",
             lambda: self._client.upload_fileobj(reader, self.bucket, key, ExtraArgs=extra, Config=self._transfer),
         )
-        if reader.count != length or (md5 is not None and reader.hexdigest() != md5):
-            # The transfer manager completes the upload before we can compare: take it back.
-            self._call(f"remove bad copy of {key!r}", lambda: self._client.delete_object(Bucket=self.bucket, Key=key))
-            raise IntegrityError(
-                f"{key!r}: read {reader.count} of {length} bytes or MD5 differs "
-                "from the expected one; the upload was removed"
-            )
+        reader.verify()  # every byte was read (a transfer manager that stopped short is caught here)
         info = self.stat(key)
         return ObjectInfo(key, info.size, info.etag, reader.hexdigest())
 
@@ -227,3 +225,31 @@ class S3Backend(Backend):
 def _when(last_modified: Any) -> float | None:
     """S3's LastModified (botocore gives a datetime) as Unix seconds."""
     return last_modified.timestamp() if hasattr(last_modified, "timestamp") else None
+
+
+class VerifyingReader:
+    """A body read up to `length` bytes, MD5-hashed as it goes; the read that completes it (or
+    finds the body short) raises IntegrityError when the bytes are not the expected ones, so a
+    multipart upload is aborted before it is completed."""
+
+    def __init__(self, raw: BinaryIO, length: int, md5: str | None, key: str) -> None:
+        self._reader, self.length, self.md5, self.key = HashingReader(raw), length, md5, key
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self.length - self._reader.count
+        wanted = left if size is None or size < 0 else min(size, left)
+        data = self._reader.read(wanted) if wanted > 0 else b""
+        if wanted > 0 and len(data) < wanted or self._reader.count == self.length:
+            self.verify()
+        return data
+
+    def verify(self) -> None:
+        count, digest = self._reader.count, self._reader.hexdigest()
+        if count != self.length or (self.md5 is not None and digest != self.md5):
+            raise IntegrityError(
+                f"{self.key!r}: read {count} of {self.length} bytes, MD5 {digest} where {self.md5 or 'any'} was "
+                "expected; the upload was aborted before it was completed, and the object there is as it was"
+            )
+
+    def hexdigest(self) -> str:
+        return self._reader.hexdigest()
