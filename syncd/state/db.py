@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,6 +97,9 @@ class GuardedConnection:
     def _refuse_closed(self) -> None:
         if self._closed:
             raise StateUnavailable(f"state database {self._path} is closed (syncd is stopping)")
+
+
+UPGRADE_WAIT = 60.0  # seconds a reader waits for the holder's upgrade of the schema
 
 
 class Database:
@@ -199,15 +203,27 @@ class Database:
             if self._held is None and self.path != ":memory:":
                 brief = StateLock(self.path)
                 if not brief.try_briefly():
-                    raise StateError(
-                        f"state database {self.path} needs an upgrade that the syncd holding it "
-                        "will make; try again once it is running"
-                    )
+                    self._await_upgrade()  # the syncd holding it is making it (a start): its reader waits
+                    return
             try:
                 self._apply_migrations()
             finally:
                 if brief is not None:
                     brief.release()
+
+    def _await_upgrade(self) -> None:
+        """A read-only command (syncd status) opened while the syncd that holds the database upgrades
+        it, as it does when it starts: wait for that upgrade (it takes well under a second) instead
+        of failing, so a command run beside a starting service works."""
+        deadline = time.monotonic() + UPGRADE_WAIT
+        while time.monotonic() < deadline:
+            if self._conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+                return
+            time.sleep(0.05)
+        raise StateError(
+            f"state database {self.path} needs an upgrade that the syncd holding it has not finished in "
+            f"{UPGRADE_WAIT:.0f} s; try again once it is running"
+        )
 
     def _apply_migrations(self) -> None:
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]  # again, now under the lock

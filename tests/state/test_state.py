@@ -109,3 +109,40 @@ def test_a_read_that_fails_is_a_state_error_naming_the_database(tmp_path: Path) 
         assert state.db.read("SELECT COUNT(*) FROM problems") == [(0,)]  # the next read is fine
     finally:
         state.close()
+
+
+def test_a_reader_opened_while_the_holder_upgrades_the_schema_waits_for_it(tmp_path: Path) -> None:
+    """`syncd status` run while the service starts (and upgrades its state DB) waits for the
+    upgrade instead of failing with 'try again': CI saw it print nothing on a busy machine."""
+    import threading
+
+    from syncd.state.db import Database
+    from syncd.state.lock import StateLock
+
+    path = str(tmp_path / "state.sqlite3")
+    older = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:-1]:  # as the previous release left it
+        older.executescript(migration)
+    older.execute(f"PRAGMA user_version={SCHEMA_VERSION - 1}")
+    holder = StateLock(path)
+    holder.acquire()  # the service, starting: it holds the database and will upgrade it
+    opened: list[Database] = []
+    failed: list[BaseException] = []
+
+    def status() -> None:
+        try:
+            opened.append(Database(path))
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            failed.append(exc)
+
+    reader = threading.Thread(target=status)
+    reader.start()
+    reader.join(0.5)
+    assert not failed, failed  # it did not give up at once
+    older.executescript(MIGRATIONS[-1])  # the service's upgrade
+    older.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    reader.join(60)
+    holder.release()
+    older.close()
+    assert not failed and len(opened) == 1, failed
+    opened[0].close()
