@@ -3,7 +3,9 @@
 `syncd run` (and a reconcile that acts) holds an exclusive flock on
 `<path>.lock`, taken before any migration. The lock file says who holds it,
 so a second run can name the holder. Read-only commands (status, audit,
-check) never take it.
+check) take it only for a moment, to create or upgrade a database nobody
+holds; a syncd starting meanwhile waits for that moment to pass instead of
+taking the command for a second syncd.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import time
 
 from syncd.errors import StateError, StateLocked
 
+BRIEF_WAIT = 30.0  # seconds a starting syncd waits for a read-only command's brief hold (an upgrade)
+
 
 class StateLock:
     """An exclusive, non-blocking flock beside the state database, released when the process ends."""
@@ -25,7 +29,9 @@ class StateLock:
         self.path = state_path + ".lock"
         self._fd: int | None = None
 
-    def acquire(self) -> None:
+    def acquire(self, brief: bool = False) -> None:
+        """Take the lock for this process's life; brief: for a moment (a read-only command's
+        migration), said so in the lock file so that a syncd starting meanwhile waits for it."""
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
@@ -33,9 +39,7 @@ class StateLock:
                 f"cannot open the lock file {self.path}: {exc.strerror}; check [state] path "
                 "and that its directory is writable"
             ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock(fd, wait_for_brief=not brief):
             holder = _read_holder(fd)
             os.close(fd)
             raise StateLocked(
@@ -52,6 +56,7 @@ class StateLock:
                     "host": socket.gethostname(),
                     "since": time.time(),
                     "command": " ".join(sys.argv[:3]),
+                    "brief": brief,
                 }
             ).encode(),
         )
@@ -65,10 +70,32 @@ class StateLock:
     def try_briefly(self) -> bool:
         """Take the lock if free (True) - for a migration by a read-only command; else False."""
         try:
-            self.acquire()
+            self.acquire(brief=True)
         except StateLocked:
             return False
         return True
+
+
+def _lock(fd: int, wait_for_brief: bool) -> bool:
+    """flock fd; when a brief holder has it (and wait_for_brief), try again until BRIEF_WAIT passes."""
+    deadline = time.monotonic() + BRIEF_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if not (wait_for_brief and _held_briefly(fd)) or time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
+def _held_briefly(fd: int) -> bool:
+    """The holder said it holds briefly, or has not said anything yet (it writes just after it locks)."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return not info or bool(info.get("brief"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _read_holder(fd: int) -> str:

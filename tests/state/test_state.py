@@ -146,3 +146,37 @@ def test_a_reader_opened_while_the_holder_upgrades_the_schema_waits_for_it(tmp_p
     older.close()
     assert not failed and len(opened) == 1, failed
     opened[0].close()
+
+
+def test_a_syncd_starting_while_a_read_only_command_upgrades_the_database_waits_for_it(tmp_path: Path) -> None:
+    """`syncd status` that finds a new database creates it under the lock for a moment; the service
+    starting then waits for that moment instead of taking status for a second syncd and exiting."""
+    import threading
+
+    from syncd.errors import StateLocked
+    from syncd.state.lock import StateLock
+
+    path = str(tmp_path / "state.sqlite3")
+    command = StateLock(path)
+    assert command.try_briefly()  # status, migrating a database nobody holds
+    service = StateLock(path)
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            service.acquire()
+        except StateLocked as exc:
+            failed.append(exc)
+
+    starting = threading.Thread(target=start)
+    starting.start()
+    starting.join(0.5)
+    assert not failed, failed  # it did not give up on a brief holder
+    command.release()
+    starting.join(30)
+    assert not failed and not starting.is_alive()
+    try:
+        with pytest.raises(StateLocked, match="is in use by another syncd"):
+            StateLock(path).acquire()  # a second service is still refused at once, naming the first
+    finally:
+        service.release()
