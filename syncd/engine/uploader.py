@@ -104,6 +104,8 @@ class Uploader:
         # No digest in CouchDB (rare; some writers omit it): the bytes read are hashed here and must
         # match what the backend stored, else the upload is reported as unverified.
         # HashingReader is file-like as far as put() goes: read(n) is all a backend calls
+        if expected is not None and callable(getattr(stream, "stored_md5", None)):
+            return self._put_encoded(backend, item, stream, expected)
         reader = cast(BinaryIO, HashingReader(stream)) if expected is None else stream
         info = backend.put(
             item.object_key,
@@ -123,6 +125,21 @@ class Uploader:
                 )
             expected = reader.hexdigest() if info.md5 is not None else None
         return self._verified(backend, item, info, expected)
+
+    def _put_encoded(self, backend: Backend, item: Item, stream: BinaryIO, expected: str) -> str:
+        """An attachment CouchDB stores compressed: its digest covers the gzip bytes, so those are
+        checked as the last decoded byte is read (before the backend makes the object visible) and
+        the backend verifies the decoded bytes, the ones Kazoo serves, against their own MD5."""
+        reader = EncodedCheck(stream, item.length, expected, item.object_key)
+        info = backend.put(
+            item.object_key,
+            cast(BinaryIO, reader),
+            length=item.length,
+            content_type=item.content_type,
+            properties=_labels(item),
+        )
+        reader.verify()
+        return self._verified(backend, item, info, reader.hexdigest())
 
     def _put_converted(self, backend: Backend, item: Item, stream: BinaryIO, expected: str | None) -> str:
         if self.converter is None:  # only items that need a rendition come here
@@ -173,3 +190,33 @@ def _where(item: Item) -> str:
         f"account={item.account_id} db={item.db} doc={item.doc_id} attachment={item.attachment!r} "
         f"target={item.target} key={item.object_key!r}"
     )
+
+
+class EncodedCheck:
+    """The decoded bytes of an attachment CouchDB keeps compressed, hashed as read; the read that
+    completes `length` (or finds the body short) compares the encoded bytes' MD5 with CouchDB's
+    digest and raises IntegrityError when they differ, so nothing wrong becomes visible."""
+
+    def __init__(self, stream: BinaryIO, length: int, digest_md5: str, key: str) -> None:
+        self._stream, self._reader = stream, HashingReader(stream)
+        self.length, self.digest_md5, self.key = length, digest_md5, key
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self.length - self._reader.count
+        wanted = left if size is None or size < 0 else min(size, left)
+        data = self._reader.read(wanted) if wanted > 0 else b""
+        if (wanted > 0 and len(data) < wanted) or self._reader.count == self.length:
+            self.verify()
+        return data
+
+    def verify(self) -> None:
+        stored = self._stream.stored_md5()  # type: ignore[attr-defined]
+        # a server that gzips only on the way (not CouchDB's own compression) digests the decoded bytes
+        if self._reader.count != self.length or self.digest_md5 not in (stored, self._reader.hexdigest()):
+            raise IntegrityError(
+                f"{self.key!r}: read {self._reader.count} of {self.length} bytes; CouchDB's compressed copy has "
+                f"MD5 {stored}, its digest says {self.digest_md5}; nothing was stored"
+            )
+
+    def hexdigest(self) -> str:
+        return self._reader.hexdigest()

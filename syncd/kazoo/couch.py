@@ -9,14 +9,16 @@ Credentials never appear in messages: `display_url` has them stripped.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import socket
 import sys
 import types
+import zlib
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
@@ -32,6 +34,7 @@ if _STAND_IN:
     sys.modules["pkg_resources"] = types.ModuleType("pkg_resources")
 try:
     import couchdb
+    import couchdb.client
     import couchdb.http
     import couchdb.json
 finally:
@@ -192,18 +195,23 @@ class CouchClient:
         return list(self._db(db).view("_all_docs", **opts))
 
     def open_attachment(self, db: str, doc_id: str, name: str) -> BinaryIO | None:
-        """A stream of the attachment's bytes (read(n), close()), or None if absent."""
-        missing = object()
+        """A stream of the attachment's bytes (read(n), close()), or None if absent. CouchDB keeps
+        some types compressed (attachments.compressible_types: text/*, JSON, XML) and serves them
+        gzip-encoded, with a digest of the gzip bytes: such a stream is a GzipAttachment, which
+        gives the bytes as Kazoo stored them and the MD5 of what CouchDB's digest covers."""
 
         def fetch() -> BinaryIO | None:
-            data = self._db(db).get_attachment(doc_id, name, default=missing)
-            if data is missing:
+            try:
+                resource = couchdb.client._doc_resource(self._db(db).resource, doc_id)
+                # as CouchDB stores it: a compressed attachment comes encoded, so its digest can be checked
+                _, headers, data = resource.get(name, headers={"Accept-Encoding": "gzip"})
+            except couchdb.http.ResourceNotFound:
                 return None
             if data is None:  # an empty body: a zero-length attachment, which exists
-                return io.BytesIO(b"")
-            if isinstance(data, bytes):  # small bodies come back buffered
-                return io.BytesIO(data)
-            stream: BinaryIO = data  # couchdb-python's ResponseBody: read(n) and close()
+                data = b""
+            stream: BinaryIO = io.BytesIO(data) if isinstance(data, bytes) else data  # small bodies come buffered
+            if str(headers.get("Content-Encoding", "")).lower() == "gzip":
+                return cast(BinaryIO, GzipAttachment(stream))
             return stream
 
         return self._call(f"read attachment {db}/{doc_id}/{name}", fetch)
@@ -341,3 +349,34 @@ def _is_server_down(exc: BaseException) -> bool:
         status = exc.args[0][0] if exc.args and isinstance(exc.args[0], tuple) else None
         return isinstance(status, int) and status >= 500 and status != 501
     return False
+
+
+class GzipAttachment:
+    """An attachment CouchDB serves gzip-encoded: read() gives the decoded bytes (what Kazoo
+    stored and serves), and the encoded bytes are MD5-hashed on the way, because CouchDB's
+    digest is computed on them. stored_md5() reads the encoding to its end and returns that MD5."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw, self._md5 = raw, hashlib.md5()  # noqa: S324 - CouchDB's integrity digest
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._pending = b""
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = None if size is None or size < 0 else size
+        while want is None or len(self._pending) < want:
+            chunk = self._raw.read(1 << 16)
+            if not chunk:
+                self._pending += self._inflate.flush()
+                break
+            self._md5.update(chunk)
+            self._pending += self._inflate.decompress(chunk)
+        out, self._pending = (self._pending, b"") if want is None else (self._pending[:want], self._pending[want:])
+        return out
+
+    def stored_md5(self) -> str:
+        while chunk := self._raw.read(1 << 16):
+            self._md5.update(chunk)
+        return self._md5.hexdigest()
+
+    def close(self) -> None:
+        self._raw.close()

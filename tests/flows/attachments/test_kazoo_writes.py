@@ -6,6 +6,7 @@ current-month check where the server has no /_db_updates (pouchdb-server)."""
 from __future__ import annotations
 
 import base64
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,35 @@ def test_voicemail_recording_and_fax_written_as_kazoo_does_arrive_at_kazoos_keys
     client = s3_client(s3_server.url)
     for key, data in expected.items():
         assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == data, key
+
+
+def test_an_attachment_couchdb_keeps_compressed_is_uploaded_as_kazoo_serves_it_and_stays_synced(
+    tmp_path: Path,
+    couch: CouchClient,
+    couch_server: CouchServer,
+    s3_server: S3Server,
+    bucket: str,
+    account: tuple[str, str],
+) -> None:
+    """CouchDB gzips text/* (attachments.compressible_types) and its digest is of the gzip bytes;
+    the object holds the bytes Kazoo serves, verified, and a second pass finds nothing to do."""
+    account_id, modb = account
+    couch.save("system_data", kd.s3_storage_doc(account_id, kd.new_id(), bucket=bucket, port=s3_server.port))
+    body = b"<html><body>" + b"a transcript of the message, " * 3000 + b"</body></html>"
+    doc = kd.mailbox_message(account_id, kd.new_id(), body, *kd.now_month(), att_name="transcript.html")
+    doc["_attachments"] = kd.inline("transcript.html", body, "text/html")
+    stored = kd.write_as_kazoo(couch, modb, doc)
+    if couch_server.kind == "couchdb":  # the real server compressed it: its digest is not the bytes' MD5
+        assert stored["_attachments"]["transcript.html"]["digest"] != kd.couch_digest(body)
+    config = write_config(tmp_path / "c.toml", couch_server.auth_url, accounts=(account_id,))
+    first = run_syncd(config, "run", "--once")
+    assert first.returncode == 0, first.stdout + first.stderr
+    key = _key(modb, doc)
+    assert s3_client(s3_server.url).get_object(Bucket=bucket, Key=key)["Body"].read() == body
+    again = run_syncd(config, "run", "--once")
+    assert again.returncode == 0 and "upload failed" not in again.stderr, again.stderr
+    status = json.loads(run_syncd(config, "status", "--json").stdout)
+    assert sum(f["failed"] for f in status["flows"]) == 0 and sum(f["synced"] for f in status["flows"]) == 1
 
 
 def _new_month_arrives(
