@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from syncd.backends.base import Backend
+from syncd.backends.names import free_key
 from syncd.errors import NotFound, PreconditionFailed
 from syncd.flows.fax.records import COMPLETED, FAILED, REJECTED, FaxJob, Outbox
 
@@ -71,15 +72,8 @@ class Filing:
         return target, None
 
     def _free_name(self, wanted: str, job: FaxJob) -> str:
-        """wanted, or wanted with the job id's start before the extension when another file is there."""
-        try:
-            self.backend.stat(wanted)
-        except NotFound:
-            return wanted
-        stem, dot, ext = wanted.rpartition(".")
-        if not dot or "/" in ext:
-            return f"{wanted}-{job.job_id[:8]}"
-        return f"{stem}-{job.job_id[:8]}.{ext}"
+        """wanted, or a free name with the job id's start (then a count) beside it: never another file."""
+        return free_key(self.backend, wanted, job.job_id[:8])
 
     def _status(self, job: FaxJob, relative: str, moved_to: str | None, note: str | None) -> dict[str, Any]:
         d = job.detail

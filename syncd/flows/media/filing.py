@@ -15,14 +15,17 @@ import time
 from typing import Any
 
 from syncd.backends.base import Backend, ObjectInfo
+from syncd.backends.names import free_key
 from syncd.errors import NotFound, PreconditionFailed
 from syncd.flows.media.records import REJECTED, STATUS_SUFFIX, TRASH
 
 log = logging.getLogger("syncd.media")
 
 
-def move(backend: Backend, info: ObjectInfo, to: str) -> bool:
-    """Copy info's object to `to`, then delete it if unchanged; False when it changed meanwhile."""
+def move(backend: Backend, info: ObjectInfo, wanted: str) -> tuple[str, bool]:
+    """Copy info's object to `wanted` (or a free name beside it: another file there stays), then
+    delete it if unchanged. Returns where the copy is, and False when the original changed meanwhile."""
+    to = free_key(backend, wanted)
     md5 = info.md5 or backend.stat(info.key).md5
     with backend.get(info.key) as body:
         backend.put(to, body, length=info.size, content_type="application/octet-stream", md5=md5)
@@ -32,14 +35,15 @@ def move(backend: Backend, info: ObjectInfo, to: str) -> bool:
         pass  # gone meanwhile: the copy is what is left
     except PreconditionFailed:
         log.warning("file %r changed while it was moved to %r; the new version stays and is judged again", info.key, to)
-        return False
-    return True
+        return to, False
+    return to, True
 
 
 def reject(backend: Backend, info: ObjectInfo, library: str, reason: str) -> str:
     """File a file that is not usable audio under rejected/, with <name>.status.json beside it."""
-    where = REJECTED + info.key
-    moved = info.special is None and move(backend, info, where)
+    where, moved = REJECTED + info.key, False
+    if info.special is None:
+        where, moved = move(backend, info, where)
     note = None
     if info.special:
         note = f"a {info.special} is never read, copied or moved; it was left where it is"
@@ -62,6 +66,5 @@ def tell(
 
 
 def to_trash(backend: Backend, info: ObjectInfo) -> str:
-    where = f"{TRASH}{int(time.time())}/{info.key}"
-    move(backend, info, where)
+    where, _ = move(backend, info, f"{TRASH}{int(time.time())}/{info.key}")
     return where

@@ -155,7 +155,7 @@ def test_the_same_bytes_dropped_again_after_sending_are_refused_not_ignored_or_r
         drop(backend, f"{TO} - a.pdf", document)
         assert box.run_pass().rejected == 1
     assert queue.submits == 1 and not [k for k in keys(backend) if k.startswith("fax/outbox/")]
-    assert f"fax/rejected/{TO} - a-" in " ".join(keys(backend))  # the second refusal did not overwrite the first
+    assert f"fax/rejected/{TO} - a (" in " ".join(keys(backend))  # the second refusal did not overwrite the first
 
 
 def test_filing_never_deletes_a_file_replaced_while_it_was_copied(state: State) -> None:

@@ -263,3 +263,15 @@ def test_a_media_exported_from_kazoo_never_replaces_a_persons_file_under_any_nam
         assert (lib.folder / name).read_bytes() == data  # untouched
     exported = lib.folder / f"Welcome ({twin['_id'][:8]}-2).mp3"
     assert abs(au.duration(exported) - 0.5) < 0.1  # Kazoo's audio, under a name nobody had
+
+
+def test_a_file_rejected_onto_a_taken_name_leaves_the_file_there_alone(lib: Lib) -> None:
+    (lib.folder / "rejected").mkdir()
+    (lib.folder / "rejected" / "bad.wav").write_bytes(b"rejected last week, kept by a person")
+    (lib.folder / "bad.wav").write_bytes(b"not audio at all")
+    report = lib.run()
+    assert report.counts.get("rejected") == 1, report
+    assert (lib.folder / "rejected" / "bad.wav").read_bytes() == b"rejected last week, kept by a person"
+    assert (lib.folder / "rejected" / "bad (2).wav").read_bytes() == b"not audio at all"
+    status = json.loads((lib.folder / "rejected" / "bad (2).wav.status.json").read_text())
+    assert status["file"] == "rejected/bad (2).wav"
