@@ -33,7 +33,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncd.kazoo.numbers import crossbar_integer, to_integer
+from syncd.kazoo.numbers import to_integer
 from syncd.kazoo.versions import DEFAULT, KAZOO_43, KAZOO_MASTER, kazoo_version
 
 CDR_TYPE = "cdr"
@@ -78,8 +78,8 @@ def public_row(doc: dict[str, Any], utc_offset: int = 0, version: str = DEFAULT)
         "caller_id_name": _text(doc.get("caller_id_name")),
         "callee_id_number": _text(doc.get("callee_id_number")),
         "callee_id_name": _text(doc.get("callee_id_name")),
-        "duration_seconds": _bounded(crossbar_integer(doc.get("duration_seconds"))),
-        "billing_seconds": _bounded(crossbar_integer(doc.get("billing_seconds"))),
+        "duration_seconds": _bounded(to_integer(doc.get("duration_seconds"))),
+        "billing_seconds": _bounded(to_integer(doc.get("billing_seconds"))),
         "timestamp": start,
         "hangup_cause": _text(doc.get("hangup_cause")),
         "disposition": _text(doc.get("disposition")),
@@ -161,7 +161,7 @@ def _rating(where: dict[str, Any], key: str, default: int = 0) -> int:
 
 def _unix_micro(doc: dict[str, Any], start: int) -> float | None:
     """master's col_unix_timestamp_micro/3 (no timezone): channel_created_time (µs) as seconds."""
-    micro = crossbar_integer(doc.get("channel_created_time"))
+    micro = to_integer(doc.get("channel_created_time"))
     if micro is None:
         micro = (start - UNIX_EPOCH_IN_GREGORIAN) * 1_000_000
     if not -_INT64 <= micro < _INT64:
@@ -265,8 +265,8 @@ def _bounded(value: int | None) -> int | None:
 
 
 def _int(value: Any, default: int) -> int:
-    """kz_json:get_integer_value/3 with a default (to_integer: "12" is 12, 12.7 and "12.7" are 13)."""
-    found = value if type(value) is int else crossbar_integer(value)  # the usual case first
+    """kz_json:get_integer_value/3 with a default (to_integer, which fails safe: "12" is 12, 12.7 and "12.7" are 13)."""
+    found = value if type(value) is int else to_integer(value)  # the usual case first
     return default if found is None or not -_INT64 <= found < _INT64 else found
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import logging
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn
 
@@ -26,7 +25,7 @@ from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.deletes import gregorian_now, is_deleted, soft_deleted
 from syncd.kazoo.doc_checks import check_write
-from syncd.kazoo.referrers import label
+from syncd.kazoo.referrers import label, strings
 from syncd.kazoo.versions import DEFAULT, kazoo_version
 
 log = logging.getLogger("syncd.kazoo")
@@ -89,6 +88,14 @@ def needs_repair(doc: dict[str, Any]) -> bool:
     source_id = doc.get("source_id")
     made_by_syncd = str(doc.get("source_type") or "").startswith("syncd_")
     return made_by_syncd and "source_id" in doc and not (isinstance(source_id, str) and len(source_id) == 32)
+
+
+def hold_music(doc: dict[str, Any], media_id: str | None) -> dict[str, Any]:
+    """The doc's music_on_hold with media_id set (None: removed); a value that is not an object
+    (a tenant's mistake) becomes one."""
+    found = doc.get("music_on_hold")
+    moh = {k: v for k, v in found.items() if k != "media_id"} if isinstance(found, dict) else {}
+    return {**moh, "media_id": media_id} if media_id is not None else moh
 
 
 def is_prompt(doc: dict[str, Any]) -> bool:
@@ -200,11 +207,7 @@ class KazooMedia:
         kind = str(doc.get("pvt_type"))
         if kind not in HOLD_MUSIC_KINDS:
             raise KazooError(f"doc {doc.get('_id')} is a {kind!r}: no hold music there")
-        found = doc.get("music_on_hold")
-        moh = {k: v for k, v in found.items() if k != "media_id"} if isinstance(found, dict) else {}
-        if media_id is not None:
-            moh["media_id"] = media_id
-        updated = {**doc, "music_on_hold": moh, "pvt_modified": gregorian_now()}
+        updated = {**doc, "music_on_hold": hold_music(doc, media_id), "pvt_modified": gregorian_now()}
         check_write(kind, updated, self.version, before=doc, where=f"of account {account_id}")
         rev = self.couch.update(dbnames.account_db(account_id), updated)
         if rev is None:
@@ -255,33 +258,13 @@ class KazooMedia:
         for doc in self.couch.all_docs(dbnames.account_db(account_id)):
             if doc.get("pvt_type") == MEDIA or is_deleted(doc):
                 continue
-            paths = list(_paths_to(doc, media_id))
+            paths = [path for path, value in strings(doc, longest=None) if _names(value, media_id)]
             if paths:
                 found.append(f"{label(doc)} at {', '.join(paths)}")
         return found
 
     def _check(self, account_id: str, doc: dict[str, Any], before: dict[str, Any] | None = None) -> None:
         check_write(MEDIA, doc, self.version, before=before, where=f"of account {account_id}")
-
-
-def _paths_to(doc: Any, media_id: str) -> Iterator[str]:
-    """Where in a decoded doc the media is named, as dotted paths. Walked with a stack, not
-    recursion: a callflow of many chained actions nests deep, and a reference too deep to
-    reach must never let a delete through."""
-    stack: list[tuple[str, Any]] = [("", doc)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, dict):
-            top = not path  # Kazoo's private fields sit at a doc's top level only
-            stack += [(f"{path}.{k}" if path else str(k), v) for k, v in value.items() if not (top and _private(k))]
-        elif isinstance(value, list):
-            stack += [(f"{path}[{i}]", v) for i, v in enumerate(value)]
-        elif isinstance(value, str) and _names(value, media_id):
-            yield path or "(top)"
-
-
-def _private(key: Any) -> bool:
-    return str(key).startswith(("_", "pvt_"))
 
 
 def _names(value: str, media_id: str) -> bool:

@@ -17,6 +17,7 @@ from syncd.kazoo.media import (
     KazooMedia,
     MediaAudio,
     audio_of,
+    hold_music,
     media_fields,
     needs_repair,
     raise_missing,
@@ -77,11 +78,7 @@ class CrossbarMedia(KazooMedia):
         collection = {"account": "", "user": "users", "device": "devices", "group": "groups"}.get(kind)
         if collection is None:
             raise KazooError(f"doc {doc['_id']} is a {kind!r}: no hold music there")
-        found = doc.get("music_on_hold")
-        moh = {k: v for k, v in found.items() if k != "media_id"} if isinstance(found, dict) else {}
-        check_write(
-            kind, {**doc, "music_on_hold": {**moh, "media_id": media_id} if media_id else moh}, self.version, doc
-        )
+        check_write(kind, {**doc, "music_on_hold": hold_music(doc, media_id)}, self.version, before=doc)
         target = account_id if collection == "" else doc["_id"]
         self.crossbar.patch(account_id, collection, target, {"music_on_hold": {"media_id": media_id}})
 

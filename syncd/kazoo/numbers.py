@@ -41,11 +41,6 @@ def to_integer(value: Any) -> int | None:
     return None  # a bool, an object, a list, or text that is no number: Kazoo raises badarg
 
 
-def crossbar_integer(value: Any) -> int | None:
-    """kz_json:get_integer_value/2: to_integer, with None (Crossbar's empty field) where it fails."""
-    return None if value is None else to_integer(value)
-
-
 def float_text(value: float) -> str:
     """kz_term:to_binary/1 of a float (kz_mochinum:digits/1)."""
     if value == 0:

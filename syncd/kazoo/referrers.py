@@ -57,7 +57,7 @@ def references(account_id: str, doc: dict[str, Any]) -> tuple[Ref, ...]:
     if doc.get("pvt_type") == MEDIA or is_deleted(doc) or str(doc.get("_id", "")).startswith("_design/"):
         return ()
     found: dict[tuple[str, str, str], None] = {}
-    for path, value in _strings(doc):
+    for path, value in strings(doc):
         for media_account, key in _keys(account_id, value):
             found[(media_account, key, path)] = None
         if len(found) > MAX_REFS_PER_DOC:
@@ -73,7 +73,7 @@ def label(doc: dict[str, Any]) -> str:
 def indexed(account_id: str, change: dict[str, Any]) -> IndexedDoc | None:
     """A change of an account database as the index keeps it (None: nothing to keep)."""
     doc = change.get("doc")
-    doc_id = str(change.get("id") or (doc or {}).get("_id") or "")
+    doc_id = str(change.get("id") or (doc.get("_id") if isinstance(doc, dict) else "") or "")
     if not doc_id:
         return None
     if not isinstance(doc, dict) or change.get("deleted"):
@@ -113,7 +113,7 @@ class ReferrerIndex:
             doc = self.couch.get(row.db, row.doc_id)
             if info is None or doc is None:
                 continue
-            for path, value in _strings(doc) if not is_deleted(doc) else ():
+            for path, value in strings(doc) if not is_deleted(doc) else ():
                 if (account_id, media_id) in set(_keys(info.account_id, value)):
                     hits.append(Referrer(row.db, row.doc_id, label(doc), path))
         return hits
@@ -171,9 +171,11 @@ def _generation(rev: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
-def _strings(doc: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(dotted path, value) of every string in the doc's public part, walked with a stack (a
-    callflow of many chained actions nests deep); Kazoo's private fields are top-level only."""
+def strings(doc: dict[str, Any], longest: int | None = MAX_VALUE) -> Iterator[tuple[str, str]]:
+    """(dotted path, value) of every string in the doc's public part (of at most `longest`
+    characters), walked with a stack, not recursion: a callflow of many chained actions nests deep,
+    and a reference too deep to reach must never let a delete through. Kazoo's private fields sit
+    at a doc's top level only."""
     stack: list[tuple[str, Any, int]] = [("", doc, 0)]
     while stack:
         path, value, depth = stack.pop()
@@ -186,7 +188,7 @@ def _strings(doc: dict[str, Any]) -> Iterator[tuple[str, str]]:
             ]
         elif isinstance(value, list):
             stack += [(f"{path}[{i}]", v, depth + 1) for i, v in enumerate(value)]
-        elif isinstance(value, str) and 0 < len(value) <= MAX_VALUE:
+        elif isinstance(value, str) and value and (longest is None or len(value) <= longest):
             yield path or "(top)", value
 
 

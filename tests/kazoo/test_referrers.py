@@ -55,3 +55,11 @@ def test_a_doc_with_more_ids_than_the_index_keeps_matches_every_lookup() -> None
 def test_which_media_ids_the_index_can_answer_for() -> None:
     assert indexable(M) and indexable("en-us/vm-enter_pass")
     assert not indexable("custom-name") and not indexable("a/b/c") and not indexable("/x")
+
+
+def test_fields_of_the_wrong_type_are_indexed_without_failing() -> None:
+    doc = {"_id": kd.new_id(), "_rev": None, "pvt_type": ["user"], "name": {"not": "text"}, "moh": [M, 7, None, {}]}
+    found = indexed(A, {"id": doc["_id"], "doc": doc})
+    assert found is not None and found.rev_gen == 0 and "user" in found.label
+    assert [(r.media_account, r.media_key, r.path) for r in found.refs] == [(A, M, "moh[0]")]
+    assert indexed(A, {"doc": "not an object"}) is None  # no id: nothing to keep
