@@ -44,6 +44,15 @@ class PreconditionFailed(StorageError):
         super().__init__(f"object {key!r} changed: expected etag {expected!r}, found {actual!r}")
 
 
+class KeyTaken(PreconditionFailed):
+    """A write meant to create an object found one already at its key (another writer's): nothing
+    was replaced. The caller picks another name or fails that item."""
+
+    def __init__(self, key: str) -> None:
+        StorageError.__init__(self, f"object {key!r} already exists; it was left as it is")
+        self.key, self.expected, self.actual = key, None, None
+
+
 class InvalidKey(StorageError):
     """The key cannot be stored safely in this backend (e.g. escapes a folder)."""
 

@@ -125,8 +125,20 @@ class Backend(ABC):
         md5: str | None = None,
         properties: dict[str, str] | None = None,
         resume: ResumeSlot | None = None,
+        if_absent: bool = False,
+        if_etag: str | None = None,
     ) -> ObjectInfo:
-        """Store exactly `length` bytes read from body at key, replacing any object there.
+        """Store exactly `length` bytes read from body at key, replacing any object there,
+        unless a condition says otherwise:
+
+        if_absent: create only: when an object is at key as the write commits (a
+        second writer's, made after the caller looked), raise KeyTaken and leave
+        it as it is. if_etag: replace only the version with this etag: when
+        the object there is another version (or gone), raise PreconditionFailed.
+        Where the store has conditional writes (S3's If-None-Match/If-Match, a
+        folder's hard link) the check and the write are one step; elsewhere the
+        check is made just before the bytes become visible, and the backend's
+        docstring says so.
 
         Streams: memory use does not grow with length. When md5 is given the
         backend stores it where a later stat() finds it and refuses (raises

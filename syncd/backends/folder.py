@@ -48,6 +48,8 @@ class FolderView(Backend):
         md5: str | None = None,
         properties: dict[str, str] | None = None,
         resume: ResumeSlot | None = None,
+        if_absent: bool = False,
+        if_etag: str | None = None,
     ) -> ObjectInfo:
         info = self.inner.put(
             self._full(key),
@@ -57,6 +59,8 @@ class FolderView(Backend):
             md5=md5,
             properties=properties,
             resume=resume,
+            if_absent=if_absent,
+            if_etag=if_etag,
         )
         return replace(info, key=key)
 

@@ -3,8 +3,8 @@
 A KEY is a path under the target's root folder: "a/b/name" is file `name` in
 folder `b` in folder `a`, and missing folders are created (as Kazoo's handler
 does with path tokens). Drive allows several files of one name in a folder;
-syncd treats the newest as the object and trashes older ones when it replaces
-a file, so nothing is ever deleted outright by a replace.
+syncd treats the newest as the object and trashes older ones (never a folder
+of that name) when it replaces a file: a replace deletes nothing outright.
 
 Identity survives moves: a file stored with labels (the caller's properties:
 the Kazoo database, doc and attachment) also carries its key and the target's
@@ -19,10 +19,10 @@ session is kept in the caller's ResumeSlot, so a restart continues it. The
 MD5 Drive computes (`md5Checksum`) is checked against the bytes sent; on a
 mismatch the new file is deleted and IntegrityError raised. ETAG is that MD5.
 
-Changes: `start_token` / `changes_since` read Drive's changes log (the
-target's shared drive when drive_id is set), so deletions arrive within a
-poll instead of a full listing. httplib2 is not thread-safe, so each thread
-has its own authorised connection.
+Conditional writes (create-only, replace-one-version) are checked before the
+upload and again after it (gdrive_files.lost_to). `changes_since` reads Drive's
+changes log (gdrive_changes). httplib2 is not thread-safe, so each thread has
+its own authorised connection.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing
 from typing import Any, BinaryIO
 
-import google.auth.exceptions
 import googleapiclient.discovery_cache
 import googleapiclient.errors
 from google_auth_httplib2 import AuthorizedHttp
@@ -43,21 +42,24 @@ from googleapiclient.discovery import build_from_document
 from googleapiclient.http import MediaIoBaseUpload, MediaUpload, build_http
 
 from syncd.backends.base import Backend, HashingReader, ObjectChange, ObjectInfo, ResumeSlot
+from syncd.backends.gdrive_changes import read_changes
 from syncd.backends.gdrive_files import (
     KEY_PROPERTY,
     PROPERTY_BYTES,
     ROOT_PROPERTY,
+    check_conditions,
     has_property,
     key_property_value,
+    lost_to,
+    newest,
     object_info,
     quote_query,
 )
 from syncd.backends.gdrive_io import (
-    FULL_SCOPE,
-    TRANSPORT_ERRORS,
     Backoff,
     RangeReader,
     StreamUpload,
+    as_contract_errors,
     load_credentials,
     log,
     session_position,
@@ -66,7 +68,7 @@ from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFoun
 
 FOLDER = "application/vnd.google-apps.folder"
 MiB = 1024 * 1024
-_FILE_FIELDS = "id,name,size,md5Checksum,mimeType,parents,trashed,appProperties,modifiedTime"
+_FILE_FIELDS = "id,name,size,md5Checksum,mimeType,parents,trashed,appProperties,modifiedTime,createdTime"
 
 
 class DriveBackend(Backend):
@@ -144,42 +146,74 @@ class DriveBackend(Backend):
         md5: str | None = None,
         properties: dict[str, str] | None = None,
         resume: ResumeSlot | None = None,
+        if_absent: bool = False,
+        if_etag: str | None = None,
     ) -> ObjectInfo:
         folder_path, name = self._split(key)
         parent = self._folder(folder_path, create=True)
-        older = [f["id"] for f in self._children(parent, name=name)]
+        older = self._files_named(parent, name)
+        check_conditions(key, older, if_absent, if_etag)
         reader = HashingReader(body)
-        if content_type.count("/") != 1:  # the client builds a MIME part from it
-            content_type = "application/octet-stream"
         meta = {"name": name, "parents": [parent], "appProperties": self._app_properties(key, properties)}
-        if length > self.resumable_threshold:
-            media: MediaUpload = StreamUpload(reader, length, content_type, self.chunk_size)
-        else:
-            media = MediaIoBaseUpload(io.BytesIO(reader.read(length)), mimetype=content_type, resumable=False)
-        request = self._files().create(body=meta, media_body=media, fields=_FILE_FIELDS, supportsAllDrives=True)
-        if media.resumable():
-            created = self._call(f"upload {key!r}", lambda: self._resumable(key, request, media, resume), key)
-        else:
-            created = self._run(f"upload {key!r}", request, key)
+        created = self._upload(key, meta, reader, length, content_type, resume)
         sent = reader.hexdigest()
         if reader.count != length or created.get("md5Checksum") != sent or (md5 and md5 != sent):
             if resume is not None:
                 resume.clear()
-            self._run(
-                f"remove the bad upload of {key!r}", self._files().delete(fileId=created["id"], supportsAllDrives=True)
-            )
+            self._remove(created, f"remove the bad upload of {key!r}")
             raise IntegrityError(
                 f"{self.describe()}: {key!r}: expected md5 {md5 or sent} and {length} bytes, "
                 f"read {reader.count} bytes with md5 {sent}, Drive stored "
                 f"{created.get('md5Checksum')}; the upload was removed"
             )
-        for file_id in older:  # replaced: trashed, so a person can still restore it for 30 days
+        if if_absent or if_etag is not None:
+            self._keep_only_if_first(key, parent, name, created, older, if_absent)
+        for file_id in (f["id"] for f in older):  # replaced: trashed, so a person can restore it for 30 days
             if file_id != created["id"]:
                 self._run(
                     f"trash the replaced {key!r}",
                     self._files().update(fileId=file_id, body={"trashed": True}, supportsAllDrives=True),
                 )
         return object_info(key, created)
+
+    def _files_named(self, parent: str, name: str) -> builtins.list[dict[str, Any]]:
+        """The files (never a folder of that name: it holds other keys) at name in parent."""
+        return [f for f in self._children(parent, name=name) if f["mimeType"] != FOLDER]
+
+    def _keep_only_if_first(
+        self,
+        key: str,
+        parent: str,
+        name: str,
+        created: dict[str, Any],
+        older: builtins.list[dict[str, Any]],
+        absent: bool,
+    ) -> None:
+        """Drive has no conditional write: after the upload, look again; when another writer's
+        file of that name came meanwhile and wins, ours is removed and the write refused."""
+        seen = {f["id"] for f in older} | {created["id"]}
+        rivals = [f for f in self._files_named(parent, name) if f["id"] not in seen]
+        refusal = lost_to(key, created, rivals, absent)
+        if refusal is not None:
+            self._remove(created, f"remove the refused upload of {key!r}")
+            raise refusal
+
+    def _upload(
+        self, key: str, meta: dict[str, Any], reader: HashingReader, length: int, kind: str, resume: ResumeSlot | None
+    ) -> dict[str, Any]:
+        kind = kind if kind.count("/") == 1 else "application/octet-stream"  # the client builds a MIME part of it
+        if length > self.resumable_threshold:
+            media: MediaUpload = StreamUpload(reader, length, kind, self.chunk_size)
+        else:
+            media = MediaIoBaseUpload(io.BytesIO(reader.read(length)), mimetype=kind, resumable=False)
+        request = self._files().create(body=meta, media_body=media, fields=_FILE_FIELDS, supportsAllDrives=True)
+        if media.resumable():
+            return self._call(f"upload {key!r}", lambda: self._resumable(key, request, media, resume), key)  # type: ignore[no-any-return]
+        return self._run(f"upload {key!r}", request, key)  # type: ignore[no-any-return]
+
+    def _remove(self, file: dict[str, Any], what: str) -> None:
+        """Delete outright a file syncd itself just uploaded (never anyone else's: those are trashed)."""
+        self._run(what, self._files().delete(fileId=file["id"], supportsAllDrives=True))
 
     def _resumable(self, key: str, request: Any, media: StreamUpload, slot: ResumeSlot | None) -> dict[str, Any]:
         """Send the chunks; continue the slot's session when Drive still has it."""
@@ -227,32 +261,10 @@ class DriveBackend(Backend):
 
     def changes_since(self, token: str) -> tuple[builtins.list[ObjectChange], str]:
         """Changes after token, and the token for next time. A removed file and a trashed one are gone."""
-        out: builtins.list[ObjectChange] = []
-        page: str | None = token
-        args: dict[str, Any] = {
-            "supportsAllDrives": True,
-            "includeItemsFromAllDrives": True,
-            "includeRemoved": True,
-            "pageSize": 1000,
-        }
-        if self.drive_id:
-            args["driveId"] = self.drive_id
-        while page:
-            answer = self._run(
-                "read the changes log",
-                self._service.changes().list(
-                    pageToken=page,
-                    fields="nextPageToken,newStartPageToken,changes(fileId,removed,file(trashed))",
-                    **args,
-                ),
-            )
-            for change in answer.get("changes", []):
-                gone = bool(change.get("removed")) or bool((change.get("file") or {}).get("trashed"))
-                out.append(ObjectChange(change["fileId"], gone))
-            if "newStartPageToken" in answer:
-                return out, str(answer["newStartPageToken"])
-            page = answer.get("nextPageToken")
-        raise BackendUnavailable(f"{self.describe()}: the changes log ended without a newStartPageToken")
+        changes = read_changes(self._service.changes(), self._run, token, self.drive_id)
+        if changes is None:
+            raise BackendUnavailable(f"{self.describe()}: the changes log ended without a newStartPageToken")
+        return changes
 
     # -- Drive plumbing --------------------------------------------------------
     @property
@@ -280,29 +292,7 @@ class DriveBackend(Backend):
         return self._call(what, lambda: self._backoff.run(what, lambda: request.execute(http=self._http())), key)
 
     def _call(self, what: str, fn: Any, key: str | None) -> Any:
-        """Drive's and the transport's errors as the contract's: NotFound or BackendUnavailable."""
-        try:
-            return fn()
-        except googleapiclient.errors.HttpError as exc:
-            status = exc.resp.status
-            if status == 404 and key is not None:
-                raise NotFound(key) from None
-            hint = ""
-            if status in (401, 403):
-                hint = (
-                    "; check the credentials file and that the folder is shared with this account "
-                    f"(scope {FULL_SCOPE} is needed to see files people add)"
-                )
-            raise BackendUnavailable(f"{self.describe()}: cannot {what}: HTTP {status} {exc.reason}{hint}") from None
-        except google.auth.exceptions.RefreshError as exc:
-            raise BackendUnavailable(
-                f"{self.describe()}: cannot {what}: Google refused a token for scope {FULL_SCOPE} ({exc}). "
-                "For a service account impersonating a user, authorise its client id for that scope under "
-                "domain-wide delegation in the Admin console; for an OAuth client, create the refresh token "
-                "with that scope"
-            ) from None
-        except (google.auth.exceptions.GoogleAuthError, *TRANSPORT_ERRORS) as exc:
-            raise BackendUnavailable(f"{self.describe()}: cannot {what}: {exc}") from None
+        return as_contract_errors(self.describe(), what, fn, key)
 
     def _query(self, query: str) -> Iterator[dict[str, Any]]:
         token = None
@@ -355,7 +345,7 @@ class DriveBackend(Backend):
             )
         if not files:
             raise NotFound(key)
-        return max(files, key=lambda f: f.get("modifiedTime", "") + f["id"])
+        return newest(files)
 
     def _folder(self, path: str, create: bool) -> str:
         with self._folders_lock:

@@ -1,5 +1,5 @@
 """The Drive backend's moving parts below the contract: credentials, the retry
-policy, resumable-upload bodies and sessions, ranged reads.
+policy and error translation, resumable-upload bodies and sessions, ranged reads.
 
 Retries are syncd's own rather than the client's `num_retries`, so each one is
 logged with the object it is about, and so a resumable upload interrupted by
@@ -25,7 +25,7 @@ from google.oauth2 import service_account
 from googleapiclient.http import MediaUpload
 
 from syncd.backends.base import HashingReader
-from syncd.errors import BackendUnavailable, IntegrityError
+from syncd.errors import BackendUnavailable, IntegrityError, NotFound
 
 log = logging.getLogger("syncd.gdrive")
 FULL_SCOPE = "https://www.googleapis.com/auth/drive"
@@ -90,6 +90,33 @@ class Backoff:
                 "Drive: %s to %s; backing off %.1f s before retry %d of %d", why, what, delay, attempt, self.retries
             )
             self.sleep(delay)
+
+
+def as_contract_errors(backend: str, what: str, fn: Callable[[], Any], key: str | None) -> Any:
+    """fn(), with Drive's and the transport's errors turned into the contract's: NotFound or
+    BackendUnavailable, naming the backend (its description) and what it could not do."""
+    try:
+        return fn()
+    except googleapiclient.errors.HttpError as exc:
+        status = exc.resp.status
+        if status == 404 and key is not None:
+            raise NotFound(key) from None
+        hint = ""
+        if status in (401, 403):
+            hint = (
+                "; check the credentials file and that the folder is shared with this account "
+                f"(scope {FULL_SCOPE} is needed to see files people add)"
+            )
+        raise BackendUnavailable(f"{backend}: cannot {what}: HTTP {status} {exc.reason}{hint}") from None
+    except google.auth.exceptions.RefreshError as exc:
+        raise BackendUnavailable(
+            f"{backend}: cannot {what}: Google refused a token for scope {FULL_SCOPE} ({exc}). "
+            "For a service account impersonating a user, authorise its client id for that scope under "
+            "domain-wide delegation in the Admin console; for an OAuth client, create the refresh token "
+            "with that scope"
+        ) from None
+    except (google.auth.exceptions.GoogleAuthError, *TRANSPORT_ERRORS) as exc:
+        raise BackendUnavailable(f"{backend}: cannot {what}: {exc}") from None
 
 
 def transient(exc: googleapiclient.errors.HttpError) -> str | None:

@@ -1,8 +1,9 @@
 """A local or NFS folder as a backend.
 
 Keys map to paths below the root, "/" separating folders. Writes are atomic:
-a temp file in the destination folder, fsync, rename over the final name,
-fsync of the folder, so a crash leaves either the old object or the new one.
+a temp file in the destination folder, fsync, rename over the final name (a
+hard link for a create-only write, refused by the kernel when the name is
+taken), fsync of the folder, so a crash leaves either the old object or the new one.
 Keys that could leave the root (absolute, "..", ".", empty parts, NUL) are
 refused. The root itself is never created: a missing root usually means an
 unmounted NFS share, and writing to the local disk underneath would hide that.
@@ -28,7 +29,14 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from syncd.backends.base import Backend, HashingReader, ObjectInfo, ResumeSlot
-from syncd.errors import BackendUnavailable, IntegrityError, InvalidKey, NotFound, PreconditionFailed
+from syncd.errors import (
+    BackendUnavailable,
+    IntegrityError,
+    InvalidKey,
+    KeyTaken,
+    NotFound,
+    PreconditionFailed,
+)
 
 TMP_PREFIX = ".syncd-tmp."
 _CHUNK = 1024 * 1024
@@ -103,6 +111,8 @@ class LocalBackend(Backend):
         md5: str | None = None,
         properties: dict[str, str] | None = None,
         resume: ResumeSlot | None = None,
+        if_absent: bool = False,
+        if_etag: str | None = None,
     ) -> ObjectInfo:
         parts = self._parts(key)
         self.check()
@@ -110,8 +120,11 @@ class LocalBackend(Backend):
             with self._folder(parts[:-1], create=True) as folder:
                 tmp = f"{TMP_PREFIX}{secrets.token_hex(8)}"
                 digest = self._write(folder, tmp, body, length, key, md5)
-                _refuse_special_at(folder, parts[-1], key)
-                os.replace(tmp, parts[-1], src_dir_fd=folder, dst_dir_fd=folder)
+                try:
+                    _refuse_special_at(folder, parts[-1], key)
+                    _commit(folder, tmp, parts[-1], key, if_absent, if_etag)
+                finally:
+                    _unlink_quietly(folder, tmp)  # after a link or a refusal (a rename left nothing)
                 os.fsync(folder)
                 st = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
         except OSError as exc:
@@ -138,10 +151,7 @@ class LocalBackend(Backend):
                     "differs from the expected one; nothing was written"
                 )
         except BaseException:
-            try:
-                os.unlink(tmp, dir_fd=folder)
-            except FileNotFoundError:
-                pass
+            _unlink_quietly(folder, tmp)
             raise
         return reader.hexdigest()
 
@@ -234,6 +244,43 @@ def _is_link(parent: int, name: str) -> bool:
         return stat_mode.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
     except OSError:
         return False
+
+
+def _commit(folder: int, tmp: str, name: str, key: str, if_absent: bool, if_etag: str | None) -> None:
+    """Make the written temp file visible as name. Create-only is a hard link, which the kernel
+    refuses atomically when name exists; a filesystem without hard links gets the check just
+    before the rename. A replace of one version is checked just before the rename: a folder has
+    no compare-and-swap, so a writer in the same instant could still slip in between."""
+    if if_absent:
+        try:
+            os.link(tmp, name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
+            return
+        except FileExistsError:
+            raise KeyTaken(key) from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                raise
+        if _current_etag(folder, name) is not None:
+            raise KeyTaken(key)
+    elif if_etag is not None:
+        current = _current_etag(folder, name)
+        if current != if_etag:
+            raise PreconditionFailed(key, if_etag, current)
+    os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+
+
+def _current_etag(folder: int, name: str) -> str | None:
+    try:
+        return _etag(os.stat(name, dir_fd=folder, follow_symlinks=False))
+    except FileNotFoundError:
+        return None
+
+
+def _unlink_quietly(folder: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=folder)
+    except FileNotFoundError:
+        pass
 
 
 def _refuse_special_at(folder: int, name: str, key: str) -> None:

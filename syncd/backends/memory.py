@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import BinaryIO
 
 from syncd.backends.base import Backend, HashingReader, ObjectInfo, ResumeSlot
-from syncd.errors import IntegrityError, InvalidKey, NotFound, PreconditionFailed
+from syncd.errors import IntegrityError, InvalidKey, KeyTaken, NotFound, PreconditionFailed
 
 
 class MemoryBackend(Backend):
@@ -62,6 +62,8 @@ class MemoryBackend(Backend):
         md5: str | None = None,
         properties: dict[str, str] | None = None,
         resume: ResumeSlot | None = None,
+        if_absent: bool = False,
+        if_etag: str | None = None,
     ) -> ObjectInfo:
         if not key or "\x00" in key:
             raise InvalidKey(key, "empty or contains NUL")
@@ -69,7 +71,12 @@ class MemoryBackend(Backend):
         data = reader.read(length)
         if len(data) != length or (md5 is not None and reader.hexdigest() != md5):
             raise IntegrityError(f"{key!r}: bytes read do not match the expected length/MD5")
-        with self._lock:
+        with self._lock:  # the condition and the write are one step under the lock
+            current = self._objects.get(key)
+            if if_absent and current is not None:
+                raise KeyTaken(key)
+            if if_etag is not None and (current is None or current[1] != if_etag):
+                raise PreconditionFailed(key, if_etag, current[1] if current else None)
             self._objects[key] = (data, f"m{next(self._counter)}")
         return self.stat(key)
 

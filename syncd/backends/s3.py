@@ -28,12 +28,16 @@ from syncd.errors import (
     IntegrityError,
     InvalidCredentials,
     InvalidKey,
+    KeyTaken,
     NotFound,
     PreconditionFailed,
+    StorageError,
 )
 
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+# 412: the condition failed; 409: a concurrent conditional write to the key won (AWS asks to retry)
+_CONDITION_FAILED = {"412", "PreconditionFailed", "409", "ConditionalRequestConflict"}
 MiB = 1024 * 1024
 
 
@@ -71,6 +75,7 @@ class S3Backend(Backend):
         multipart_chunksize: int = 5 * MiB,
         list_api: str = "auto",
         ambient_credentials: bool = False,
+        conditional_writes: bool = True,
     ) -> None:
         if not (access_key_id and secret_access_key) and not ambient_credentials:
             # boto3 would fall back to the host's identity (environment, ~/.aws, instance role):
@@ -110,6 +115,13 @@ class S3Backend(Backend):
         )
         # Bound what the transfer manager buffers from a non-seekable stream.
         self._transfer.max_in_memory_upload_chunks = 4
+        # The transfer manager passes no If-None-Match/If-Match to CompleteMultipartUpload:
+        # the conditions of a key's upload in progress are added to that call here.
+        self.conditional_writes = conditional_writes
+        self._completing: dict[str, dict[str, str]] = {}
+        self._client.meta.events.register(
+            "before-parameter-build.s3.CompleteMultipartUpload", self._complete_conditions
+        )
 
     def describe(self) -> str:
         where = self.endpoint_url or "AWS"
@@ -152,13 +164,49 @@ class S3Backend(Backend):
         md5: str | None = None,
         properties: dict[str, str] | None = None,
         resume: ResumeSlot | None = None,
+        if_absent: bool = False,
+        if_etag: str | None = None,
     ) -> ObjectInfo:
         self._check_key(key)
+        conditions = self._conditions(key, if_absent, if_etag)
         if length < self.multipart_threshold:
-            return self._put_small(key, body, length, content_type, md5)
-        return self._put_large(key, body, length, content_type, md5)
+            return self._put_small(key, body, length, content_type, md5, conditions)
+        return self._put_large(key, body, length, content_type, md5, conditions)
 
-    def _put_small(self, key: str, body: BinaryIO, length: int, content_type: str, md5: str | None) -> ObjectInfo:
+    def _conditions(self, key: str, if_absent: bool, if_etag: str | None) -> dict[str, str]:
+        """The write's If-None-Match / If-Match, after a look first (which spares uploading bytes
+        that would be refused, and is the only check a store without conditional writes gets)."""
+        if not if_absent and if_etag is None:
+            return {}
+        try:
+            current: str | None = self.stat(key).etag
+        except NotFound:
+            current = None
+        if if_absent and current is not None:
+            raise KeyTaken(key)
+        if if_etag is not None and current != if_etag:
+            raise PreconditionFailed(key, if_etag, current)
+        if not self.conditional_writes:
+            return {}
+        return {"IfNoneMatch": "*"} if if_absent else {"IfMatch": f'"{if_etag}"'}
+
+    def _complete_conditions(self, params: dict[str, Any], **_: Any) -> None:
+        """Before CompleteMultipartUpload: its conditions, and for a replace of one version a
+        last look, since some stores take If-Match on PutObject only (raising here aborts it)."""
+        key = params.get("Key", "")
+        conditions = self._completing.get(key, {})
+        params.update(conditions)
+        if "IfMatch" in conditions:
+            try:
+                current: str | None = self._client.head_object(Bucket=self.bucket, Key=key)["ETag"].strip('"')
+            except botocore.exceptions.ClientError:
+                current = None  # gone (or unreadable): not the version the write may replace
+            if current != conditions["IfMatch"].strip('"'):
+                raise PreconditionFailed(key, conditions["IfMatch"].strip('"'), current)
+
+    def _put_small(
+        self, key: str, body: BinaryIO, length: int, content_type: str, md5: str | None, conditions: dict[str, str]
+    ) -> ObjectInfo:
         reader = HashingReader(body)
         data = reader.read(length)
         digest = reader.hexdigest()
@@ -176,11 +224,15 @@ class S3Backend(Backend):
                 ContentType=content_type,
                 ContentMD5=content_md5,
                 Metadata={"md5": digest},
+                **conditions,
             ),
+            refusal=_refusal(key, conditions),
         )
         return ObjectInfo(key, length, answer["ETag"].strip('"'), digest)
 
-    def _put_large(self, key: str, body: BinaryIO, length: int, content_type: str, md5: str | None) -> ObjectInfo:
+    def _put_large(
+        self, key: str, body: BinaryIO, length: int, content_type: str, md5: str | None, conditions: dict[str, str]
+    ) -> ObjectInfo:
         """Multipart, through boto3's transfer manager. The bytes are checked as the last part is
         read, before CompleteMultipartUpload: on a mismatch the read raises, the transfer manager
         aborts the upload, and whatever was at the key (the good previous version) stays as it was.
@@ -189,10 +241,16 @@ class S3Backend(Backend):
         extra: dict[str, Any] = {"ContentType": content_type}
         if md5 is not None:
             extra["Metadata"] = {"md5": md5}
-        self._call(
-            f"write {key!r}",
-            lambda: self._client.upload_fileobj(reader, self.bucket, key, ExtraArgs=extra, Config=self._transfer),
-        )
+        if conditions:
+            self._completing[key] = conditions
+        try:
+            self._call(
+                f"write {key!r}",
+                lambda: self._client.upload_fileobj(reader, self.bucket, key, ExtraArgs=extra, Config=self._transfer),
+                refusal=_refusal(key, conditions),
+            )
+        finally:
+            self._completing.pop(key, None)
         reader.verify()  # every byte was read (a transfer manager that stopped short is caught here)
         info = self.stat(key)
         return ObjectInfo(key, info.size, info.etag, reader.hexdigest())
@@ -207,7 +265,7 @@ class S3Backend(Backend):
         if not key or "\x00" in key or len(key.encode("utf-8")) > 1024:
             raise InvalidKey(key, "S3 keys must be 1-1024 bytes without NUL")
 
-    def _call(self, what: str, fn: Any, key: str | None = None) -> Any:
+    def _call(self, what: str, fn: Any, key: str | None = None, refusal: StorageError | None = None) -> Any:
         try:
             return fn()
         except botocore.exceptions.ClientError as exc:
@@ -215,11 +273,22 @@ class S3Backend(Backend):
             code = str(error.get("Code", ""))
             if key is not None and code in _NOT_FOUND:
                 raise NotFound(key) from None
+            if refusal is not None and code in _CONDITION_FAILED:
+                raise refusal from None
             raise BackendUnavailable(
                 f"{self.describe()}: cannot {what}: {code} {error.get('Message', '')}".rstrip()
             ) from None
         except (botocore.exceptions.BotoCoreError, OSError) as exc:
             raise BackendUnavailable(f"{self.describe()}: cannot {what}: {exc}") from None
+
+
+def _refusal(key: str, conditions: dict[str, str]) -> StorageError | None:
+    """What a refused conditional write means: the key was taken, or another version is there."""
+    if "IfNoneMatch" in conditions:
+        return KeyTaken(key)
+    if "IfMatch" in conditions:
+        return PreconditionFailed(key, conditions["IfMatch"].strip('"'), None)
+    return None
 
 
 def _when(last_modified: Any) -> float | None:

@@ -27,6 +27,7 @@ _BACKEND_KEYS = {
         "checksum",
         "list_api",
         "ambient_credentials",
+        "conditional_writes",
     },
     "google_drive": {"type", "folder_id", "drive_id", *_DRIVE_ACCESS},
 }
@@ -111,6 +112,7 @@ def _s3_options(v: Validator, b: dict[str, Any], path: str) -> dict[str, Any]:
         "addressing_style": v.choice(b, f"{path}.addressing_style", ("auto", "path", "virtual"), "auto"),
         "checksum": v.choice(b, f"{path}.checksum", CHECKSUM_MODES, "when_required"),
         "list_api": v.choice(b, f"{path}.list_api", ("auto", "v1", "v2"), "auto"),
+        "conditional_writes": v.boolean(b, f"{path}.conditional_writes", True),
     }
 
 

@@ -10,7 +10,9 @@ object must still be the one syncd stored (etag / MD5), or it is left alone.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
+from syncd.backends.names import put_new
 from syncd.engine.twoway import TRASH, Report, TwoWay
 from syncd.errors import NotFound, PreconditionFailed, SyncdError
 from syncd.state import Item
@@ -65,9 +67,9 @@ def _remove_object(tw: TwoWay, item: Item, mode: str, report: Report) -> None:
         report.add(action, item, f"deleted in Kazoo{f'; would move to {where!r}' if where else ''}")
         return
     try:
-        if where:
-            with backend.get(item.object_key) as body:
-                backend.put(where, body, length=info.size, content_type=item.content_type)
+        if where:  # a free name: an earlier copy of the same key in the trash stays
+            open_body = partial(backend.get, item.object_key)
+            where = put_new(backend, where, open_body, length=info.size, content_type=item.content_type).key
         backend.delete(item.object_key, etag=info.etag)
     except PreconditionFailed:
         report.add("refused", item, "object changed while it was being removed; left in place")

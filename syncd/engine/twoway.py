@@ -23,9 +23,10 @@ from functools import partial
 from typing import Any
 
 from syncd.backends.base import Backend
+from syncd.backends.names import put_new
 from syncd.engine.abc import BackendResolver, KazooSide
 from syncd.engine.plan import Act, Guard, Policy, decide, proceed_command
-from syncd.errors import NotFound, StateError, StorageError, SyncdError
+from syncd.errors import KeyTaken, NotFound, StateError, StorageError, SyncdError
 from syncd.runtime.bulkhead import describe
 from syncd.state import Item, ItemStatus, State
 
@@ -208,26 +209,37 @@ class TwoWay:
         run_trip = None if allow else self.guard.check_run(len(deletes))
         cleared = []
         for account, items in by_account.items():
-            tracked, missing, recent = self.state.holds.account_counts(account, time.time() - self.guard.window)
-            why = run_trip or (
-                None if allow else self.guard.check_account(account, len(items), tracked, missing, recent)
-            )
+            why = self.guard_account(account, len(items), report, allow, run_trip)
             if why is None:
-                if not self.dry_run and self.state.holds.release(account):
-                    log.info("deletes for account %s no longer held", account)
                 cleared += items
-                continue
-            message = (
-                f"deletes held: {why}. Nothing was deleted; uploads continue. If these objects "
-                f"were removed on purpose, run: {proceed_command(account)}"
-            )
-            report.held[account] = message
-            for item in items:
-                report.add("held", item, why, keep_line=False)
-            if not self.dry_run and self.state.holds.hold(account, message, len(items)):
-                self.state.audit.event("held", f"{len(items)} delete(s) held: {message}", account_id=account)
-                log.error("account=%s %s", account, message)
+            else:
+                for item in items:
+                    report.add("held", item, why, keep_line=False)
         return cleared
+
+    def guard_account(
+        self, account: str, planned: int, report: Any, allow: bool, run_trip: str | None = None, more: int = 0
+    ) -> str | None:
+        """None when `planned` removals from account may go ahead (and any hold is released); else
+        why not, with the account held, audited and reported as every held delete is. more: what
+        the account holds besides its tracked items (a playlist's files), for the guard's share."""
+        tracked, missing, recent = self.state.holds.account_counts(account, time.time() - self.guard.window)
+        why = run_trip or (
+            None if allow else self.guard.check_account(account, planned, tracked + more, missing, recent)
+        )
+        if why is None:
+            if not self.dry_run and self.state.holds.release(account):
+                log.info("deletes for account %s no longer held", account)
+            return None
+        message = (
+            f"deletes held: {why}. Nothing was deleted; uploads continue. If these objects "
+            f"were removed on purpose, run: {proceed_command(account)}"
+        )
+        report.held[account] = message
+        if not self.dry_run and self.state.holds.hold(account, message, planned):
+            self.state.audit.event("held", f"{planned} delete(s) held: {message}", account_id=account)
+            log.error("account=%s %s", account, message)
+        return why
 
     def _soft_delete_in_kazoo(self, item: Item, report: Report) -> None:
         why = (
@@ -275,11 +287,16 @@ class TwoWay:
         if self.dry_run:
             report.add("reupload-changed", item, "object differs from what syncd stored")
             return
-        aside = f"{TRASH}changed-{int(time.time())}/{item.object_key}"
+        wanted = f"{TRASH}changed-{int(time.time())}/{item.object_key}"
         try:
             info = backend.stat(item.object_key)
-            with backend.get(item.object_key) as body:
-                backend.put(aside, body, length=info.size, content_type="application/octet-stream")
+            aside = put_new(  # never over another object (the same key kept aside twice in a second)
+                backend,
+                wanted,
+                lambda: backend.get(item.object_key),
+                length=info.size,
+                content_type="application/octet-stream",
+            ).key
         except NotFound:
             pass  # gone meanwhile: nothing to keep aside
         except StorageError as exc:
@@ -338,7 +355,10 @@ class TwoWay:
             return f"no marker {MARKER!r} on {backend.describe()} and none of syncd's objects seen there yet"
         if not self.dry_run:
             body = f"syncd marker for {target}; syncd deletes nothing here while this file is missing\n".encode()
-            backend.put(MARKER, io.BytesIO(body), length=len(body), content_type="text/plain")
+            try:
+                backend.put(MARKER, io.BytesIO(body), length=len(body), content_type="text/plain", if_absent=True)
+            except KeyTaken:
+                pass  # written meanwhile (by a second syncd, or a person): there is one, which is what counts
             self.state.listings.note_target(target, backend.describe(), marker=True)
             log.info("wrote the location marker %s to %s", MARKER, backend.describe())
         return None

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from syncd.backends.base import Backend
-from syncd.errors import IntegrityError, NotFound, PreconditionFailed
+from syncd.errors import IntegrityError, KeyTaken, NotFound, PreconditionFailed
 
 HOSTILE_KEYS = [
     "account%2Fab%2Fcd%2Fef-202611/202611-x_vm.mp3",  # Kazoo's S3 default: a literal %2F
@@ -47,7 +47,86 @@ class Chunked(io.RawIOBase):
         return chunk
 
 
+class Interloper(Chunked):
+    """A body during whose reading another writer writes: `meanwhile` runs once, as the last byte
+    is read, so the second write lands after the first writer looked and before its bytes commit."""
+
+    def __init__(self, data: bytes, meanwhile) -> None:  # noqa: ANN001
+        super().__init__(data)
+        self._meanwhile = meanwhile
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = super().read(size)
+        if self._pos == len(self._data) and self._meanwhile is not None:
+            self._meanwhile, meanwhile = None, self._meanwhile
+            meanwhile()
+        return chunk
+
+
+def content(backend: Backend, key: str) -> bytes:
+    with backend.get(key) as f:
+        return b"".join(iter(lambda: f.read(1 << 20), b""))
+
+
+SIZES = pytest.mark.parametrize("size", [4096, BIG], ids=["small", "multipart"])
+
+
 class BackendContract:
+    @pytest.fixture
+    def second_writer(self, backend: Backend) -> Backend:
+        """Another writer of the same store (backends with a store of their own give a second client)."""
+        return backend
+
+    @SIZES
+    def test_create_only_writes_a_free_key(self, backend: Backend, size: int) -> None:
+        data = bytes(range(256)) * (size // 256)
+        info = backend.put(
+            "new/a.pdf", Chunked(data), length=len(data), content_type="x", md5=md5(data), if_absent=True
+        )
+        assert info.md5 == md5(data) and content(backend, "new/a.pdf") == data
+
+    @SIZES
+    def test_a_write_to_a_taken_key_by_a_second_writer_is_refused(
+        self, backend: Backend, second_writer: Backend, size: int
+    ) -> None:
+        """The first writer found the key free; a second writer's file landed there while the first
+        one's bytes were on the way: the create-only write fails and the second file stays as it is."""
+        ours, theirs = b"o" * size, b"their file"
+        with pytest.raises(NotFound):
+            backend.stat("taken/a.pdf")
+
+        def second() -> None:
+            put(second_writer, "taken/a.pdf", theirs)
+
+        with pytest.raises(KeyTaken):
+            backend.put("taken/a.pdf", Interloper(ours, second), length=size, content_type="x", if_absent=True)
+        assert content(backend, "taken/a.pdf") == theirs
+        assert [o.key for o in backend.list("taken/")] == ["taken/a.pdf"]
+        with pytest.raises(KeyTaken):  # and when it was there before the write began
+            backend.put("taken/a.pdf", io.BytesIO(ours), length=size, content_type="x", if_absent=True)
+        assert content(backend, "taken/a.pdf") == theirs
+
+    @SIZES
+    def test_a_replace_of_one_version_refuses_another(
+        self, backend: Backend, second_writer: Backend, size: int
+    ) -> None:
+        first = put(backend, "v/a.json", b"version 1")
+        ours = b"n" * size
+
+        def second() -> None:
+            put(second_writer, "v/a.json", b"version 2, someone else's")
+
+        with pytest.raises(PreconditionFailed):
+            backend.put("v/a.json", Interloper(ours, second), length=size, content_type="x", if_etag=first.etag)
+        assert content(backend, "v/a.json") == b"version 2, someone else's"
+        now = backend.stat("v/a.json")
+        with pytest.raises(PreconditionFailed):  # a version that is gone
+            backend.put("v/a.json", io.BytesIO(ours), length=size, content_type="x", if_etag=first.etag)
+        with pytest.raises(PreconditionFailed):  # an object that is gone
+            backend.put("v/none.json", io.BytesIO(ours), length=size, content_type="x", if_etag=first.etag)
+        replaced = backend.put("v/a.json", io.BytesIO(ours), length=size, content_type="x", if_etag=now.etag)
+        assert replaced.md5 == md5(ours) and content(backend, "v/a.json") == ours
+
     def test_put_then_stat_get_list(self, backend: Backend) -> None:
         info = put(backend, "a/b.mp3", b"hello")
         assert (info.key, info.size, info.md5) == ("a/b.mp3", 5, md5(b"hello"))

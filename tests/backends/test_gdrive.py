@@ -40,6 +40,10 @@ class TestDriveBackend(BackendContract):
     def backend(self, drive_server: DriveServer) -> DriveBackend:
         return make(drive_server, new_folder(drive_server))
 
+    @pytest.fixture
+    def second_writer(self, drive_server: DriveServer, backend: DriveBackend) -> DriveBackend:
+        return make(drive_server, backend.folder_id)
+
 
 def test_large_uploads_are_resumable_in_chunks_and_small_ones_multipart(drive_server: DriveServer) -> None:
     backend = make(drive_server, new_folder(drive_server))
@@ -90,6 +94,10 @@ class TestSharedDriveBackend(BackendContract):
     def backend(self, drive_server: DriveServer) -> DriveBackend:
         drive_id = new_shared_drive(drive_server)
         return make(drive_server, drive_id, drive_id=drive_id)
+
+    @pytest.fixture
+    def second_writer(self, drive_server: DriveServer, backend: DriveBackend) -> DriveBackend:
+        return make(drive_server, backend.folder_id, drive_id=backend.folder_id)
 
 
 def test_files_carry_their_origin_and_are_found_after_a_person_moves_them(drive_server: DriveServer) -> None:

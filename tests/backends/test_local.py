@@ -15,6 +15,10 @@ class TestLocalBackend(BackendContract):
     def backend(self, tmp_path: Path) -> LocalBackend:
         return LocalBackend(str(tmp_path))
 
+    @pytest.fixture
+    def second_writer(self, tmp_path: Path) -> LocalBackend:
+        return LocalBackend(str(tmp_path))
+
     @pytest.mark.parametrize(
         "key", ["../escape", "a/../../b", "/etc/passwd", "a//b", "./a", "nul\x00", "", "a/.syncd-tmp.x"]
     )

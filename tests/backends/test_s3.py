@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import io
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from syncd import config
+from syncd.backends import BackendSpec, open_backend
 from syncd.backends.s3 import S3Backend
-from syncd.errors import BackendUnavailable, InvalidCredentials
+from syncd.errors import BackendUnavailable, InvalidCredentials, KeyTaken
 from tests.backends.contract import HOSTILE_KEYS, BackendContract, put
 from tests.conftest import s3_client
 from tests.support.servers import S3Server, free_port
@@ -33,6 +36,10 @@ class TestS3Backend(BackendContract):
         bucket = "contract-" + secrets.token_hex(6)
         s3_client(s3_server.url).create_bucket(Bucket=bucket)
         return make(s3_server.url, bucket, list_api=request.param)
+
+    @pytest.fixture
+    def second_writer(self, s3_server: S3Server, backend: S3Backend) -> S3Backend:
+        return make(s3_server.url, backend.bucket)
 
     def test_literal_percent_2f_is_the_stored_key(self, backend: S3Backend, s3_server: S3Server) -> None:
         key = "account%2Fab%2Fcd%2Fef-202611/x.mp3"
@@ -87,3 +94,40 @@ def test_no_keys_never_falls_back_to_the_hosts_identity(monkeypatch: pytest.Monk
     with pytest.raises(InvalidCredentials, match="ambient_credentials"):
         S3Backend("bucket-x", endpoint_url="http://127.0.0.1:9")
     assert S3Backend("bucket-x", endpoint_url="http://127.0.0.1:9", ambient_credentials=True).bucket == "bucket-x"
+
+
+@pytest.mark.parametrize("size", [4096, 6 * 1024 * 1024], ids=["small", "multipart"])
+def test_conditional_writes_send_if_none_match_unless_the_config_turns_them_off(s3_server: S3Server, size: int) -> None:
+    """A store that rejects If-None-Match gets none with conditional_writes = false, and syncd
+    still refuses to write over a key it finds taken just before writing."""
+    bucket = "cond-" + secrets.token_hex(6)
+    s3_client(s3_server.url).create_bucket(Bucket=bucket)
+    spec = config.parse(
+        {
+            "couchdb": {"url": "http://h:5984"},
+            "state": {"path": "/tmp/s.db"},
+            "backends": {
+                "b": {"type": "s3", "bucket": bucket, "endpoint_url": s3_server.url, "addressing_style": "path"}
+                | {"access_key_id": "AKIATEST", "secret_access_key": "test-secret", "conditional_writes": False}
+            },
+        }
+    ).backends["b"]
+    plain = open_backend(BackendSpec(spec.type, {**spec.options, "multipart_threshold": 5 * 1024 * 1024}))
+    sent: list[str] = []
+    for operation in ("PutObject", "CompleteMultipartUpload"):
+        plain._client.meta.events.register(  # type: ignore[attr-defined]
+            f"before-call.s3.{operation}",
+            lambda params, **_: sent.extend(h for h in params["headers"] if h.lower().startswith("if-")),
+        )
+    data = b"d" * size
+    plain.put("new.pdf", io.BytesIO(data), length=size, content_type="x", if_absent=True)
+    with pytest.raises(KeyTaken):
+        plain.put("new.pdf", io.BytesIO(data), length=size, content_type="x", if_absent=True)
+    assert sent == []
+    conditional = make(s3_server.url, bucket)
+    conditional._client.meta.events.register(
+        "before-call.s3.*",
+        lambda params, **_: sent.extend(h for h in params["headers"] if h.lower() == "if-none-match"),
+    )
+    conditional.put("other.pdf", io.BytesIO(data), length=size, content_type="x", if_absent=True)
+    assert sent == ["If-None-Match"]

@@ -69,6 +69,7 @@ def test_example_config_loads_and_documents_every_option() -> None:
         "rejected_folder",
         "submit_via",
         "ambient_credentials",
+        "conditional_writes",
         "allow_endpoints",
         "max_pages",
     ):

@@ -124,3 +124,17 @@ def test_the_guard_holds_a_mass_delete_until_allowed() -> None:
     assert ACCOUNT in held.held and _keys(backend) == {MARKER, *(f"vm/{d}" for d in docs)}
     allowed = _carry(state, backend, "delete", guard, allow=True)
     assert not allowed.held and _keys(backend) == {MARKER}
+
+
+def test_trashing_never_replaces_an_earlier_copy_in_the_trash() -> None:
+    """A key trashed before (an earlier doc with the same object key) keeps its copy: the new one
+    takes a free name beside it, and the audit says where it went."""
+    state, backend, _ = _world(1)
+    _put(backend, f"{TRASH}vm/vm0", b"last month's copy")
+    report = _carry(state, backend, "trash")
+    assert report.counts["trash-object"] == 1
+    assert _keys(backend) == {MARKER, f"{TRASH}vm/vm0", f"{TRASH}vm/vm0 (2)"}
+    with backend.get(f"{TRASH}vm/vm0") as f:
+        assert f.read() == b"last month's copy"
+    (row,) = [row for row in state.audit.lines() if row.side == "backend"]
+    assert f"{TRASH}vm/vm0 (2)" in row.reason

@@ -65,6 +65,7 @@ class File:
     version: int = 1
     created_by_app: bool = True
     modified: float = field(default_factory=time.time)
+    created: float = field(default_factory=time.time)
     drive_id: str | None = None  # set for files in a shared drive
     explicitly_trashed: bool = False  # trashed itself, not through a trashed folder
 
@@ -80,6 +81,7 @@ class File:
             "explicitlyTrashed": self.explicitly_trashed,
             "appProperties": dict(self.app_properties),
             "modifiedTime": _rfc3339(self.modified),
+            "createdTime": _rfc3339(self.created),
         }
         if self.drive_id:
             out["driveId"] = self.drive_id

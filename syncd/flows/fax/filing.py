@@ -1,6 +1,8 @@
 """Filing an ended fax job: its file moves from the outbox to sent/, failed/ or
 rejected/ (beside the outbox, keeping its path below it), with a status JSON
-next to it (`<name>.json`) saying what happened.
+next to it (`<name>.json`) saying what happened. Neither replaces another file:
+the file takes a free name, and a status file there from another job (or anyone
+else's file) stays, this job's status going beside it.
 
 A move is a verified copy, then a delete of the original that only happens
 while the original is still the version that was handled (etag-conditional):
@@ -10,13 +12,11 @@ If the copy fails, the original stays too; nothing is ever deleted uncopied.
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 from typing import Any
 
 from syncd.backends.base import Backend
-from syncd.backends.names import free_key
+from syncd.backends.names import put_new, put_status
 from syncd.errors import NotFound, PreconditionFailed
 from syncd.flows.fax.records import COMPLETED, FAILED, REJECTED, FaxJob, Outbox
 
@@ -35,9 +35,8 @@ class Filing:
         relative = job.source_key[len(self.prefix) :]
         wanted = f"{self.folders[job.status].strip('/')}/{relative}"
         moved_to, note = self._move(job, wanted)
-        status_key = (moved_to or wanted) + ".json"
-        body = json.dumps(self._status(job, relative, moved_to, note), indent=2, ensure_ascii=False).encode()
-        self.backend.put(status_key, io.BytesIO(body), length=len(body), content_type="application/json")
+        said = self._status(job, relative, moved_to, note)
+        status_key = put_status(self.backend, (moved_to or wanted) + ".json", said, lambda old: _same_job(old, job))
         return moved_to or status_key
 
     def _move(self, job: FaxJob, wanted: str) -> tuple[str | None, str | None]:
@@ -52,10 +51,16 @@ class Filing:
                 "the file in the outbox was replaced after it was handled; the new version is "
                 "handled as a new fax and was left in the outbox"
             )
-        target = self._free_name(wanted, job)
         md5 = job.fingerprint[4:] if job.fingerprint.startswith("md5:") else None
-        with self.backend.get(job.source_key) as stream:  # put verifies md5 and length before it counts
-            self.backend.put(target, stream, length=current.size, content_type="application/pdf", md5=md5)
+        target = put_new(  # a free name (the job id's start, then a count, beside it): never another file
+            self.backend,
+            wanted,
+            lambda: self.backend.get(job.source_key),  # put verifies md5 and length before it counts
+            length=current.size,
+            content_type="application/pdf",
+            md5=md5,
+            tag=job.job_id[:8],
+        ).key
         try:
             self.backend.delete(job.source_key, etag=job.source_etag)
         except PreconditionFailed:
@@ -70,10 +75,6 @@ class Filing:
         except NotFound:
             pass  # someone removed it meanwhile: the copy is filed
         return target, None
-
-    def _free_name(self, wanted: str, job: FaxJob) -> str:
-        """wanted, or a free name with the job id's start (then a count) beside it: never another file."""
-        return free_key(self.backend, wanted, job.job_id[:8])
 
     def _status(self, job: FaxJob, relative: str, moved_to: str | None, note: str | None) -> dict[str, Any]:
         d = job.detail
@@ -109,3 +110,8 @@ class Filing:
         if note:
             out["note"] = note
         return out
+
+
+def _same_job(old: dict[str, Any], job: FaxJob) -> bool:
+    """A status file there is brought up to date only when it is this job's; another job's stays."""
+    return old.get("job_id") == job.job_id

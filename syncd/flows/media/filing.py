@@ -1,6 +1,8 @@
 """Moving a library's files aside: rejected files to rejected/ with a status file saying
 why, files whose media was deleted in Kazoo to .syncd-trash/.
 
+Nothing is written over another file: a copy takes a free name, and a status file
+replaces only syncd's own status of the same file (backends/names.py).
 A move is a verified copy (length and MD5), then a delete of the original that
 only happens while it is still the version that was judged (etag-conditional):
 a file replaced meanwhile is judged again and stays. Nothing is deleted uncopied.
@@ -8,14 +10,12 @@ a file replaced meanwhile is judged again and stays. Nothing is deleted uncopied
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import time
 from typing import Any
 
 from syncd.backends.base import Backend, ObjectInfo
-from syncd.backends.names import free_key
+from syncd.backends.names import put_new, put_status
 from syncd.errors import NotFound, PreconditionFailed
 from syncd.flows.media.records import REJECTED, STATUS_SUFFIX, TRASH
 
@@ -25,10 +25,16 @@ log = logging.getLogger("syncd.media")
 def move(backend: Backend, info: ObjectInfo, wanted: str) -> tuple[str, bool]:
     """Copy info's object to `wanted` (or a free name beside it: another file there stays), then
     delete it if unchanged. Returns where the copy is, and False when the original changed meanwhile."""
-    to = free_key(backend, wanted)
     md5 = info.md5 or backend.stat(info.key).md5
-    with backend.get(info.key) as body:
-        backend.put(to, body, length=info.size, content_type="application/octet-stream", md5=md5)
+    copy = put_new(
+        backend,
+        wanted,
+        lambda: backend.get(info.key),
+        length=info.size,
+        content_type="application/octet-stream",
+        md5=md5,
+    )
+    to = copy.key
     try:
         backend.delete(info.key, etag=info.etag)
     except NotFound:
@@ -61,8 +67,15 @@ def tell(
     said.update({"what_to_do": what_to_do} if what_to_do else {})
     said.update({"note": note} if note else {})
     said["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    body = json.dumps(said, indent=2, ensure_ascii=False).encode()
-    backend.put(key + STATUS_SUFFIX, io.BytesIO(body), length=len(body), content_type="application/json")
+
+    def about_this_file(old: dict[str, Any]) -> bool:  # syncd's own status of this file: brought up to date
+        return old.get("file") == key and old.get("library") == library
+
+    where = put_status(backend, key + STATUS_SUFFIX, said, about_this_file, suffix=STATUS_SUFFIX)
+    if where != key + STATUS_SUFFIX:
+        log.warning(
+            "library=%s another file is at %r; the status of %r went to %r", library, key + STATUS_SUFFIX, key, where
+        )
 
 
 def to_trash(backend: Backend, info: ObjectInfo) -> str:

@@ -15,7 +15,8 @@ from contextlib import closing
 from typing import Any
 
 from syncd.backends.base import Backend, ObjectInfo
-from syncd.errors import NotFound, StateError
+from syncd.backends.names import RACES
+from syncd.errors import NotFound, PreconditionFailed, StateError, UnsafeInput
 from syncd.flows.media.filing import to_trash
 from syncd.flows.media.moh import MOH_SOURCE
 from syncd.flows.media.records import LIBRARY_SOURCE, Library, key_for_media
@@ -57,8 +58,7 @@ class FromKazoo:
         """Put Kazoo's audio of item's media back at its file's place."""
         doc = self.media.get(self.lib.account_id, item.doc_id)
         audio = None if doc is None or is_deleted(doc) else audio_of(doc)
-        if doc is not None and audio is not None:
-            self._export(doc, audio, item.object_key, {}, item)
+        if doc is not None and audio is not None and self._export(doc, audio, item.object_key, {}, item, None):
             log.info("library=%s media=%s file %r: %s", self.lib.name, item.doc_id, item.object_key, why)
 
     def _contained(
@@ -89,8 +89,9 @@ class FromKazoo:
             item = items[0]
             info = listing.get(item.object_key)
             if audio.digest != item.digest and (info is None or info.etag == item.etag):
-                self._export(doc, audio, item.object_key, listing, item)  # replaced in Kazoo, file untouched
-                report.add("exported")
+                # replaced in Kazoo, file untouched: that version of the file only (or none) is replaced
+                if self._export(doc, audio, item.object_key, listing, item, info.etag if info else None):
+                    report.add("exported")
             return
         if not self._wanted(doc):
             return
@@ -101,20 +102,17 @@ class FromKazoo:
             )
             tracked.add(same.key)
             return
-        key = key_for_media(doc, _extension(doc, audio), set(listing))
-        while self._there(key):  # put there since the listing: a person's file is never replaced
-            listing[key] = self.backend.stat(key)
+        for _ in range(RACES):  # a name taken since the listing (before or while writing) is skipped
             key = key_for_media(doc, _extension(doc, audio), set(listing))
-        self._export(doc, audio, key, listing, None)
-        tracked.add(key)
-        report.add("exported")
-
-    def _there(self, key: str) -> bool:
-        try:
-            self.backend.stat(key)
-        except NotFound:
-            return False
-        return True
+            if self._export(doc, audio, key, listing, None, None):
+                tracked.add(key)
+                report.add("exported")
+                return
+            try:
+                listing[key] = self.backend.stat(key)
+            except NotFound:
+                return  # nothing there: the audio went from Kazoo meanwhile, and its change comes next
+        raise UnsafeInput(f"media {doc['_id']}: other writers took {RACES} names in the library while it was exported")
 
     def _wanted(self, doc: dict[str, Any]) -> bool:
         if doc.get("source_type") in (MOH_SOURCE, LIBRARY_SOURCE):
@@ -132,16 +130,36 @@ class FromKazoo:
         return None
 
     def _export(
-        self, doc: dict[str, Any], audio: MediaAudio, key: str, listing: dict[str, ObjectInfo], item: Item | None
-    ) -> None:
+        self,
+        doc: dict[str, Any],
+        audio: MediaAudio,
+        key: str,
+        listing: dict[str, ObjectInfo],
+        item: Item | None,
+        over: str | None,
+    ) -> bool:
+        """Write the media's audio at key: over the file version `over` only, else where nothing
+        is. False when another file is there (a person's, or a changed one): it stays as it is."""
         stream = self.media.open_audio(self.lib.account_id, doc["_id"], audio.attachment)
         if stream is None:
-            return  # the binary went meanwhile: the next change says what became of it
+            return False  # the binary went meanwhile: the next change says what became of it
         content_type = str(doc.get("content_type") or "application/octet-stream")
-        with closing(stream):
-            info = self.backend.put(
-                key, stream, length=audio.length, content_type=content_type, md5=hex_md5(audio.digest)
+        try:
+            with closing(stream):
+                info = self.backend.put(
+                    key,
+                    stream,
+                    length=audio.length,
+                    content_type=content_type,
+                    md5=hex_md5(audio.digest),
+                    if_absent=over is None,
+                    if_etag=over,
+                )
+        except PreconditionFailed:  # KeyTaken too
+            log.warning(
+                "library=%s media=%s another file is at %r now; it is left as it is", self.lib.name, doc["_id"], key
             )
+            return False
         placement = self._placement(doc, audio, key)
         if item is None:
             self.state.media.track(placement, info.etag, info.md5, info.object_id)
@@ -149,6 +167,7 @@ class FromKazoo:
             self.state.media.replaced(item, placement, info.etag, info.md5, info.object_id)
         listing[key] = info
         log.info("library=%s media=%s exported to %r", self.lib.name, doc["_id"], key)
+        return True
 
     def _deleted_in_kazoo(self, item: Item, listing: dict[str, ObjectInfo]) -> None:
         info = listing.get(item.object_key)

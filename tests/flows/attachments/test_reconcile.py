@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +102,19 @@ def test_reconcile_restores_an_object_changed_behind_syncds_back_and_keeps_the_c
     key = key_of(modb, docs[0])
     client = s3_client(s3_server.url)
     client.put_object(Bucket=bucket, Key=key, Body=b"edited")
+    now = int(time.time())  # a copy kept aside before, at every name this run could choose: each one stays
+    earlier = {f".syncd-trash/changed-{t}/{key}" for t in range(now - 5, now + 300)}
+    for planted in earlier:
+        client.put_object(Bucket=bucket, Key=planted, Body=b"kept aside earlier")
     code, out = reconcile(config)
     assert code == 0, out
     original = kd.fake_mp3(3000, "vm0")
     assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == original
     kept = [k for k in s3_snapshot(s3_server.url, bucket) if k.startswith(".syncd-trash/changed-")]
-    assert len(kept) == 1 and kept[0].endswith(key)
-    assert client.get_object(Bucket=bucket, Key=kept[0])["Body"].read() == b"edited"
+    (new,) = set(kept) - earlier
+    assert new.endswith(key.removesuffix(".mp3") + " (2).mp3"), new
+    assert client.get_object(Bucket=bucket, Key=new)["Body"].read() == b"edited"
+    assert {client.get_object(Bucket=bucket, Key=k)["Body"].read() for k in earlier} == {b"kept aside earlier"}
     assert not soft_deleted(couch, modb, docs[0])
 
 

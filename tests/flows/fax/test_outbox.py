@@ -198,3 +198,17 @@ def test_unusual_names_keep_their_exact_name_when_filed(state: State) -> None:
     queue.ended[job_id] = False
     box.run_pass()
     assert keys(backend) == {f"fax/failed/{name}", f"fax/failed/{name}.json", "fax/outbox/.DS_Store"}
+
+
+def test_a_status_file_never_replaces_a_file_that_is_not_this_jobs_status(state: State) -> None:
+    """What is at the status file's name, a person's notes or an earlier job's status, stays;
+    this job's status goes beside it under a free name."""
+    backend, queue = MemoryBackend(), Queue()
+    queue.down = FaxRefused("Kazoo refused it: HTTP 400 validation error")
+    notes = b'{"my": "notes about this fax"}'
+    backend.put(f"fax/rejected/{TO} - a.pdf.json", io.BytesIO(notes), length=len(notes), content_type="x")
+    drop(backend, f"{TO} - a.pdf", fk.pdf(seed="first"))
+    FaxOutbox(outbox(), backend, queue, state.fax).run_pass()
+    with backend.get(f"fax/rejected/{TO} - a.pdf.json") as f:
+        assert f.read() == notes
+    assert f"fax/rejected/{TO} - a.pdf (2).json" in keys(backend)

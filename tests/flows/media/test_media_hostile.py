@@ -15,6 +15,7 @@ import pytest
 from syncd import config
 from syncd.daemon import Daemon
 from syncd.flows.media import to_kazoo
+from syncd.flows.media.from_kazoo import FromKazoo
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from tests.conftest import s3_client, write_config
@@ -275,3 +276,39 @@ def test_a_file_rejected_onto_a_taken_name_leaves_the_file_there_alone(lib: Lib)
     assert (lib.folder / "rejected" / "bad (2).wav").read_bytes() == b"not audio at all"
     status = json.loads((lib.folder / "rejected" / "bad (2).wav.status.json").read_text())
     assert status["file"] == "rejected/bad (2).wav"
+
+
+def test_audio_replaced_in_kazoo_never_replaces_a_file_a_person_saved_after_the_listing(
+    lib: Lib, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass listed the file as syncd wrote it; a person saves over it before Kazoo's new audio
+    is written: the write replaces only the listed version, so the person's file stays."""
+    au.tone(lib.folder / "Promo.wav", 1.0)
+    lib.run()
+    doc = lib.media()["Promo.wav"]
+    bare = {k: v for k, v in doc.items() if k != "_attachments"}
+    bare["_rev"] = lib.couch.save(lib.db, bare)
+    new_audio = au.tone(tmp_path / "new.wav", 2.0, frequency=770)
+    lib.couch.put_attachment(lib.db, bare, new_audio, f"uploaded_file_{kd.gregorian_now()}.wav", "audio/x-wav")
+    theirs = au.tone(tmp_path / "theirs.wav", 1.5, frequency=300)
+    export = FromKazoo._export
+
+    def person_saves_first(self: FromKazoo, *args: Any) -> bool:
+        (lib.folder / "Promo.wav").write_bytes(theirs)
+        return export(self, *args)
+
+    monkeypatch.setattr(FromKazoo, "_export", person_saves_first)
+    assert lib.run().counts.get("exported") is None
+    assert (lib.folder / "Promo.wav").read_bytes() == theirs
+
+
+def test_a_status_file_never_replaces_a_persons_file_at_its_name(lib: Lib) -> None:
+    (lib.folder / "rejected").mkdir()
+    notes = b"my notes on why bad.wav was bad"
+    (lib.folder / "rejected" / "bad.wav.status.json").write_bytes(notes)
+    (lib.folder / "bad.wav").write_bytes(b"not audio at all")
+    assert lib.run().counts.get("rejected") == 1
+    assert (lib.folder / "rejected" / "bad.wav.status.json").read_bytes() == notes
+    status = json.loads((lib.folder / "rejected" / "bad.wav (2).status.json").read_text())
+    assert status["file"] == "rejected/bad.wav" and status["status"] == "rejected"
+    assert lib.run().counts.get("rejected") is None  # the status beside it is not taken for a file
