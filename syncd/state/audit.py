@@ -43,6 +43,12 @@ class AuditLog:
         with self.db.tx() as db:
             insert_audit(db, side, "refused", _audit_subject(item), reason)
 
+    def removal(self, account_id: str, target: str, doc_id: str, object_key: str, action: str, reason: str) -> None:
+        """Something taken from a tenant that is no item of syncd's (a playlist's file, a media's
+        old audio): audited on Kazoo's side, as a soft delete is, and counted by the guard."""
+        with self.db.tx() as db:
+            insert_audit(db, "kazoo", action, (account_id, None, doc_id, target, object_key), reason)
+
     def event(self, action: str, reason: str, account_id: str | None = None, target: str | None = None) -> None:
         """A refusal or hold about a whole target or account (not one item)."""
         with self.db.tx() as db:

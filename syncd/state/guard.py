@@ -11,6 +11,11 @@ import time
 from syncd.state.db import Database
 from syncd.state.listings import TRACKED
 
+# What the guard counts as done within its window: everything that took something from a tenant
+# (a doc soft-deleted, an object deleted or trashed, a file of a hold-music playlist gone with it,
+# a media's audio replaced by a file's)
+REMOVALS = "('soft-delete', 'delete-object', 'trash-object', 'hold-music-file-removed', 'media-replaced')"
+
 
 class Holds:
     """Held accounts, and the counts the guard weighs before it lets a delete through."""
@@ -25,8 +30,7 @@ class Holds:
             (account_id,),
         ).fetchone()
         (deleted,) = self.db.execute(
-            "SELECT COUNT(*) FROM audit WHERE account_id = ? AND at >= ? AND "
-            "action IN ('soft-delete', 'delete-object', 'trash-object')",
+            f"SELECT COUNT(*) FROM audit WHERE account_id = ? AND at >= ? AND action IN {REMOVALS}",  # noqa: S608 - a constant
             (account_id, since),
         ).fetchone()
         return int(tracked), int(missing), int(deleted)

@@ -10,8 +10,10 @@ other tracked item.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from syncd.state.db import Database
 from syncd.state.items import ITEM_COLUMNS, Item, Placement, item_from_row
@@ -70,7 +72,9 @@ class Playlist:
     fingerprint: str  # what it was made from: files, versions and order
     doc_id: str | None
     previous: str | None  # JSON of the doc's music_on_hold.media_id before syncd set it
-    empty_since: float | None = None  # when the folder was first seen empty (its restore waits a grace period)
+    # when the folder was first seen without some of its files (their removal waits a grace period)
+    empty_since: float | None = None
+    files: tuple[str, ...] | None = None  # the keys it was made from (None: made by a syncd before 14)
 
 
 class Playlists:
@@ -79,24 +83,27 @@ class Playlists:
 
     def of(self, library: str) -> dict[str, Playlist]:
         rows = self.db.execute(
-            "SELECT scope, media_id, fingerprint, doc_id, previous, empty_since FROM moh_playlists WHERE library = ?",
+            "SELECT scope, media_id, fingerprint, doc_id, previous, empty_since, files FROM moh_playlists "
+            "WHERE library = ?",
             (library,),
         ).fetchall()
-        return {row[0]: Playlist(*row) for row in rows}
+        return {row[0]: _playlist(row) for row in rows}
 
     def save(self, library: str, playlist: Playlist) -> None:
         p = playlist
         with self.db.tx() as db:
             db.execute(
-                "INSERT INTO moh_playlists (library, scope, media_id, fingerprint, doc_id, previous, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (library, scope) DO UPDATE SET "
+                "INSERT INTO moh_playlists "
+                "(library, scope, media_id, fingerprint, doc_id, previous, updated_at, files) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (library, scope) DO UPDATE SET "
                 "media_id = excluded.media_id, fingerprint = excluded.fingerprint, doc_id = excluded.doc_id, "
-                "previous = excluded.previous, updated_at = excluded.updated_at, empty_since = NULL",
-                (library, p.scope, p.media_id, p.fingerprint, p.doc_id, p.previous, time.time()),
+                "previous = excluded.previous, updated_at = excluded.updated_at, files = excluded.files, "
+                "empty_since = NULL",
+                (library, p.scope, p.media_id, p.fingerprint, p.doc_id, p.previous, time.time(), _files(p)),
             )
 
     def seen_empty(self, library: str, scope: str, since: float | None) -> None:
-        """When the folder was first seen empty; None: it has files again."""
+        """When the folder was first seen without some of the playlist's files; None: they are back."""
         with self.db.tx() as db:
             db.execute(
                 "UPDATE moh_playlists SET empty_since = ? WHERE library = ? AND scope = ?", (since, library, scope)
@@ -105,3 +112,13 @@ class Playlists:
     def drop(self, library: str, scope: str) -> None:
         with self.db.tx() as db:
             db.execute("DELETE FROM moh_playlists WHERE library = ? AND scope = ?", (library, scope))
+
+
+def _files(playlist: Playlist) -> str | None:
+    return json.dumps(list(playlist.files)) if playlist.files is not None else None
+
+
+def _playlist(row: tuple[Any, ...]) -> Playlist:
+    scope, media_id, fingerprint, doc_id, previous, empty_since, files = row
+    made_of = tuple(json.loads(files)) if files else None
+    return Playlist(scope, media_id, fingerprint, doc_id, previous, empty_since, made_of)

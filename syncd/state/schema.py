@@ -147,5 +147,10 @@ MIGRATIONS = [
     """
     ALTER TABLE moh_playlists ADD COLUMN empty_since REAL;
     """,
+    # 14: the files a playlist was made from, so a file gone from its folder is a removal (grace
+    # period, guard, audit) as the whole folder going is; empty_since now means "since files went".
+    """
+    ALTER TABLE moh_playlists ADD COLUMN files TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -6,7 +6,8 @@
 3. The files: a new file, once it has stayed unchanged for `settle` seconds, is
    judged by decoding (syncd.flows.media.audio) and becomes a media doc with its
    audio, or goes to rejected/ with a status file; a replaced file gives its
-   media the new audio (same id); a file renamed or moved (same bytes, or the
+   media the new audio (same id) once it has been still for the grace period,
+   within the mass-delete guard (the old audio is gone then); a file renamed or moved (same bytes, or the
    same Drive id) renames its media; a tracked file that is gone is a first
    sighting for the two-way engine.
 4. The engine confirms sightings a grace period old and soft-deletes the media,
@@ -63,7 +64,7 @@ class MediaLibrary:
         self.to_kazoo = to_kazoo
         self.from_kazoo = FromKazoo(library, backend, to_kazoo.media, state)
         grace = twoway.policy.grace
-        self.hold_music = HoldMusic(library, backend, to_kazoo.media, state, self._judged_copy, grace)
+        self.hold_music = HoldMusic(library, backend, to_kazoo.media, state, self._judged_copy, self._guard, grace)
         self.limits = Limits(library.max_bytes, library.max_seconds)
         self._first_seen: dict[tuple[str, str], float] = {}  # (key, etag) -> when first listed
         self._rejected: set[tuple[str, str]] = set()  # (key, etag) rejected by this process
@@ -85,7 +86,7 @@ class MediaLibrary:
         if present and (why := self.twoway.location_refusal(self.lib.target, self.backend, present)):
             self._refuse(why, report)
             return report
-        self._files(listing, tracked, report)
+        self._files(listing, tracked, report, allow_deletes)
         if not present and report.counts.get("created"):  # the first media: the marker goes in now
             self.twoway.location_refusal(self.lib.target, self.backend, report.counts["created"])
         engine = Report()
@@ -100,6 +101,10 @@ class MediaLibrary:
         # after the deletes: a hold the guard has just made also holds the hold music's restores
         self.hold_music.run(listing, partial(self._settled, report=report), report, allow_deletes)
         return report
+
+    def _guard(self, removals: int, more: int, report: LibraryReport, allow: bool) -> str | None:
+        """The mass-delete guard on removals from this library's account that are not items."""
+        return self.twoway.guard_account(self.lib.account_id, removals, report, allow, more=more)
 
     def _repair_once(self, tracked: list[Item], report: LibraryReport) -> None:
         """Once per library, ever (a mark in the state DB): media an earlier syncd wrote with a
@@ -116,10 +121,11 @@ class MediaLibrary:
         self.state.feeds.move(mark, True)
 
     # -- the files ---------------------------------------------------------------
-    def _files(self, listing: dict[str, ObjectInfo], tracked: list[Item], report: LibraryReport) -> None:
+    def _files(self, listing: dict[str, ObjectInfo], tracked: list[Item], report: LibraryReport, allow: bool) -> None:
         by_key = {item.object_key: item for item in tracked}
         gone = [item for item in tracked if item.object_key not in listing]
         new: list[ObjectInfo] = []
+        ready: list[tuple[Item, ObjectInfo]] = []  # files with new audio, settled for the grace period
         for key, info in sorted(listing.items()):
             if not is_media_file(key):
                 continue
@@ -127,9 +133,10 @@ class MediaLibrary:
             if item is None:
                 new.append(info)
             elif info.etag != item.etag:
-                self._contained(key, report, partial(self._changed, item, info, report))
+                self._contained(key, report, partial(self._changed, item, info, report, ready))
             elif item.missing_since is not None:
                 self.state.listings.clear_missing([item.id])
+        self._replace_all(ready, report, allow)
         for item, info in self._renames(gone, new):
             self._contained(info.key, report, partial(self._rename, item, info, report))
             gone.remove(item)
@@ -152,17 +159,44 @@ class MediaLibrary:
             except AudioRejected as exc:
                 self._reject(info, str(exc), report)
 
-    def _changed(self, item: Item, info: ObjectInfo, report: LibraryReport) -> None:
+    def _changed(
+        self, item: Item, info: ObjectInfo, report: LibraryReport, ready: list[tuple[Item, ObjectInfo]]
+    ) -> None:
         md5 = info.md5 or self.backend.stat(info.key).md5
         if md5 == item.md5:  # touched, not changed: remember the new etag only
             self.state.media.replaced(item, item, info.etag, md5, info.object_id)
-        elif self._settled(info, report):
-            try:
-                self.to_kazoo.replace(self.lib, item, info, self.limits)
-                report.add("replaced")
-            except AudioRejected as exc:
-                self._reject(info, str(exc), report)
-                self.from_kazoo.restore(item, "its replacement was rejected; Kazoo's audio was put back")
+        elif self._settled(info, report, at_least=self.twoway.policy.grace):
+            ready.append((item, info))
+
+    def _replace_all(self, ready: list[tuple[Item, ObjectInfo]], report: LibraryReport, allow: bool) -> None:
+        """New audio replaces a media's old audio, which is gone from the tenant then: so a
+        replacement waits the grace period (above), and the mass-delete guard weighs them all
+        (a tool that overwrote a whole library is held as a mass delete is)."""
+        if not ready:
+            return
+        account = self.lib.account_id
+        held = None if allow else self.state.holds.all().get(account)
+        held = held or self.twoway.guard_account(account, len(ready), report, allow)
+        if held:
+            report.held.setdefault(account, held)
+            log.warning("library=%s %d replaced file(s) wait while the account's deletes are held: %s",
+                        self.lib.name, len(ready), held)  # fmt: skip
+            return
+        for item, info in ready:
+            self._contained(info.key, report, partial(self._replace, item, info, report))
+
+    def _replace(self, item: Item, info: ObjectInfo, report: LibraryReport) -> None:
+        try:
+            self.to_kazoo.replace(self.lib, item, info, self.limits)
+        except AudioRejected as exc:
+            self._reject(info, str(exc), report)
+            self.from_kazoo.restore(item, "its replacement was rejected; Kazoo's audio was put back")
+            return
+        self.state.audit.removal(
+            self.lib.account_id, self.lib.target, item.doc_id, info.key, "media-replaced",
+            "the file was replaced: its new audio replaced the media's (settled for the grace period)",
+        )  # fmt: skip
+        report.add("replaced")
 
     def _rename(self, item: Item, info: ObjectInfo, report: LibraryReport) -> None:
         self.to_kazoo.rename(item, info, media_for_key(info.key, self.lib.language).fields)
@@ -205,14 +239,14 @@ class MediaLibrary:
             self._reject(info, str(exc), report)
             return None
 
-    def _settled(self, info: ObjectInfo, report: LibraryReport) -> bool:
+    def _settled(self, info: ObjectInfo, report: LibraryReport, at_least: float = 0.0) -> bool:
         """True once the file has been unchanged for `settle` seconds (it may still be copied in): by
         the backend's modification time, or, where it gives none, listed unchanged that long by this
         process. A scheduled `run --once` so takes a file that has been still for hours."""
         now = time.time()
         seen = self._first_seen.setdefault((info.key, info.etag), now)
         still = max(now - seen, info.still_for(now) or 0.0)
-        wait = self.lib.settle - still
+        wait = max(self.lib.settle, at_least) - still
         if wait <= 0:
             return True
         report.look_again_in = min(report.look_again_in or wait, wait)

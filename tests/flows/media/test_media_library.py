@@ -60,7 +60,9 @@ def test_a_replaced_file_keeps_its_media_id_and_a_renamed_file_keeps_its_media(l
     first = lib.media()["greeting.wav"]
     time.sleep(0.01)
     au.tone(lib.folder / "greeting.wav", 4.0, frequency=660)
-    assert lib.run().counts.get("replaced") == 1
+    assert lib.run().counts.get("replaced") is None  # the old audio goes with it: it waits the grace period
+    assert lib.run_past_grace().counts.get("replaced") == 1
+    assert any(a.action == "media-replaced" and a.doc_id == first["_id"] for a in lib.audit())
     replaced = lib.media()["greeting.wav"]
     assert replaced["_id"] == first["_id"]
     assert abs(au.duration(lib.audio_in_couch(replaced, tmp_path)) - 4.0) < 0.1
@@ -256,3 +258,23 @@ def test_the_attachments_flows_scans_and_confirmations_leave_a_librarys_items_al
     assert not [s for s in lib.daemon.state.problems.all() if "media:" in s]
     assert "x.wav" in lib.media()  # only the library's pass deletes its media
     assert lib.run().counts.get("delete-in-kazoo") == 1
+
+
+def test_most_of_a_library_overwritten_at_once_is_held_by_the_guard_until_the_operator_allows_it(
+    lib: Lib, tmp_path: Path
+) -> None:
+    """A tool that overwrote every file (silence, a wrong sync) would take every media's audio
+    away: replacements are weighed by the mass-delete guard as deletes are."""
+    for i in range(4):
+        au.tone(lib.folder / f"f{i}.wav", 1.0)
+    lib.run()
+    before = {name: doc["_rev"] for name, doc in lib.media().items()}
+    for i in range(3):
+        au.tone(lib.folder / f"f{i}.wav", 2.0, frequency=880)
+    report = lib.run_past_grace()
+    assert lib.account_id in report.held and "3 of 4" in report.held[lib.account_id], report
+    assert {name: doc["_rev"] for name, doc in lib.media().items()} == before  # nothing replaced
+    assert not any(a.action == "media-replaced" for a in lib.audit())
+    done = lib.run(allow_deletes=True)  # syncd reconcile --account A --allow-deletes
+    assert done.counts.get("replaced") == 3, done
+    assert abs(au.duration(lib.audio_in_couch(lib.media()["f0.wav"], tmp_path)) - 2.0) < 0.1

@@ -5,10 +5,11 @@ puts the previous values back."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
-from tests.flows.media.conftest import Lib
+from tests.flows.media.conftest import GRACE, Lib
 from tests.support import audio as au
 from tests.support import kazoo_data as kd
 
@@ -138,3 +139,55 @@ def test_hold_music_stays_while_a_mass_delete_is_held_and_an_empty_folder_waits_
     done = lib.run(allow_deletes=True)  # syncd reconcile --account A --allow-deletes: the operator's word
     assert done.counts.get("hold-music-restored") == 1, done
     assert moh(lib.couch.get(lib.db, lib.account_id)) is None
+
+
+def _playlist_of_four(lib: Lib, tmp_path: Path) -> tuple[Path, str]:
+    folder = lib.folder / "music-on-hold"
+    folder.mkdir()
+    for i in range(4):
+        au.tone(folder / f"{i}-track.wav", 1.0, frequency=300 + 100 * i)
+    assert lib.run().counts.get("hold-music") == 1
+    media_id = moh(lib.couch.get(lib.db, lib.account_id))
+    return folder, media_id
+
+
+def _seconds(lib: Lib, media_id: str, tmp_path: Path) -> float:
+    return au.duration(lib.audio_in_couch(lib.couch.get(lib.db, media_id) or {}, tmp_path))
+
+
+def test_a_file_gone_from_a_playlist_waits_the_grace_period_and_is_audited_as_a_delete(
+    lib: Lib, tmp_path: Path
+) -> None:
+    folder, media_id = _playlist_of_four(lib, tmp_path)
+    (folder / "2-track.wav").unlink()
+    first = lib.run()
+    assert first.counts.get("hold-music") is None and first.look_again_in  # first sighting: callers hear all four
+    assert abs(_seconds(lib, media_id, tmp_path) - 4.0) < 0.2
+    au.tone(folder / "2-track.wav", 1.0, frequency=500)  # back before the grace period ends: nothing happened
+    time.sleep(GRACE + 0.1)
+    assert lib.run().counts.get("hold-music") == 1  # the file's new version is played; nothing was removed
+    assert not any(a.action == "hold-music-file-removed" for a in lib.audit())
+    (folder / "2-track.wav").unlink()
+    report = lib.run_past_grace()
+    assert report.counts.get("hold-music") == 1, report
+    assert moh(lib.couch.get(lib.db, lib.account_id)) == media_id  # the same media, three tracks now
+    assert abs(_seconds(lib, media_id, tmp_path) - 3.0) < 0.2
+    (line,) = [a for a in lib.audit() if a.action == "hold-music-file-removed"]
+    assert (line.object_key, line.doc_id, line.side) == ("music-on-hold/2-track.wav", media_id, "kazoo")
+
+
+def test_most_of_a_playlist_gone_at_once_is_held_by_the_guard_until_the_operator_allows_it(
+    lib: Lib, tmp_path: Path
+) -> None:
+    folder, media_id = _playlist_of_four(lib, tmp_path)
+    for i in (0, 1, 2):  # three of four: over the guard's share (50%)
+        (folder / f"{i}-track.wav").unlink()
+    report = lib.run_past_grace()
+    assert lib.account_id in report.held and "3 of 4" in report.held[lib.account_id], report
+    assert abs(_seconds(lib, media_id, tmp_path) - 4.0) < 0.2  # callers still hear all four
+    assert not any(a.action == "hold-music-file-removed" for a in lib.audit())
+    assert any(a.action == "held" for a in lib.audit())
+    done = lib.run(allow_deletes=True)
+    assert done.counts.get("hold-music") == 1, done
+    assert abs(_seconds(lib, media_id, tmp_path) - 1.0) < 0.2
+    assert len([a for a in lib.audit() if a.action == "hold-music-file-removed"]) == 3

@@ -18,6 +18,7 @@ from syncd.daemon import Daemon
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from tests.conftest import write_config
+from tests.flows.media.conftest import GRACE
 from tests.support import audio as au
 from tests.support import kazoo_data as kd
 from tests.support.servers import CouchServer
@@ -39,7 +40,7 @@ def share(request: pytest.FixtureRequest, tmp_path: Path) -> Share:
 def daemon(tmp_path: Path, couch_server: CouchServer, share: Share, account: tuple[str, str]) -> Iterator[Daemon]:
     account_id, _ = account
     extra = (
-        f"[backends.office]\n{share.backend_toml}\n[two_way]\ngrace_period = 0.3\n\n"
+        f"[backends.office]\n{share.backend_toml}\n[two_way]\ngrace_period = {GRACE}\n\n"
         f'[[media.library]]\nname = "office"\naccount = "{account_id}"\nbackend = "office"\nfolder = "media"\n'
         "settle_seconds = 0\n"
     )
@@ -81,7 +82,8 @@ def test_files_become_media_and_media_become_files_on_every_store(
 
     first_id = media["Welcome.wav"]["_id"]
     share.put("media/Welcome.wav", au.tone(tmp_path / "w2.wav", 4.0, frequency=550))
-    time.sleep(0.05)
+    daemon.media.run_pass()
+    time.sleep(GRACE + 0.1)  # a replacement takes the old audio away: it waits the grace period
     assert daemon.media.run_pass().counts.get("replaced") == 1
     assert live_media(couch, account_id)["Welcome.wav"]["_id"] == first_id
 
