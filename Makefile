@@ -38,11 +38,13 @@ sysdeps:
 	  else echo "make test needs Debian packages that are missing: sudo apt-get install -y $(SYSDEPS_MISSING)" >&2; exit 2; fi; \
 	fi
 
-# ruff (rules and format) and mypy strict, as configured in pyproject.toml: zero findings
+# ruff (rules and format), mypy strict and import-linter's contracts (the floors of README's Layout),
+# as configured in pyproject.toml: zero findings
 lint: deps
 	$(VENV)/bin/ruff check syncd tests bench
 	$(VENV)/bin/ruff format --check syncd tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # Benchmarks compare with rclone in the same run, on real Apache CouchDB (../shared/couchdb)
 # and on pouchdb-server. rclone is installed from Debian when make runs as root, else asked for.

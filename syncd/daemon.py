@@ -1,7 +1,7 @@
 """The daemon's lifecycle: builds the shared machinery and the flows, runs them, stops them.
 
 Each flow (syncd.flows.*) gives the daemon its loops, scheduled jobs, checks
-and status through one contract (syncd.runtime.flow); the daemon starts each
+and status through one contract (syncd.flows.contract); the daemon starts each
 loop as a supervised thread, schedules the jobs with APScheduler, forwards
 watchdog events from syncd's local folders to every flow, and publishes its
 status to systemd. SIGTERM sets `stop`: no new item starts, the ones in
@@ -22,6 +22,7 @@ from syncd.engine.runner import RunStats
 from syncd.engine.twoway import Report
 from syncd.flows.attachments.flow import AttachmentsFlow, ReconcileArgs
 from syncd.flows.cdr.flow import CdrFlow
+from syncd.flows.contract import Flow, Job, Probe, Section, Shared
 from syncd.flows.fax.flow import FaxFlow, received_fax_rendition
 from syncd.flows.media.flow import MediaFlow
 from syncd.kazoo.couch import CouchClient
@@ -29,7 +30,6 @@ from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.feed_pages import FeedPages
 from syncd.runtime import logs, sdnotify
 from syncd.runtime.bulkhead import Bulkhead, supervised
-from syncd.runtime.flow import Flow, Job, Probe, Section, Shared
 from syncd.runtime.passes import PassGuard
 from syncd.runtime.watch import FolderWatch
 from syncd.state import State

@@ -1,5 +1,6 @@
-"""Every exception syncd raises on purpose. All subclass SyncdError, and each
-builds its own message from its fields, so the CLI can print it as it is.
+"""Every exception syncd raises on purpose, and describe(), the one-line text of any error
+for logs and status. All subclass SyncdError, and each builds its own message from its
+fields, so the CLI can print it as it is.
 
 Imports nothing from syncd: every layer may raise these.
 """
@@ -123,3 +124,13 @@ class UnsafeInput(SyncdError):
 class FaxRefused(KazooError):
     """Kazoo refused a fax job for what it holds (a number it cannot use, a file it will not take):
     sending it again would fail again, so the file is rejected with this message."""
+
+
+_MAX_TEXT = 300  # one line of a log or a status: a longer text is cut
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line text of an error: syncd's own errors as they are, others with their type."""
+    text = str(exc) if isinstance(exc, SyncdError) else f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "..."

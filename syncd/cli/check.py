@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from syncd.config import Config
 from syncd.daemon import probes
+from syncd.errors import describe
 from syncd.kazoo.couch import CouchClient
-from syncd.runtime.bulkhead import describe
 from syncd.state import State
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from syncd.config.validator import Validator
-from syncd.flows.cdr.records import (
+from syncd.kazoo.versions import DEFAULT, kazoo_version
+from syncd.model.cdr import (
     CSV_FORMULAS,
     FILE_FORMATS,
     SHEETS_PER,
@@ -25,7 +26,6 @@ from syncd.flows.cdr.records import (
     FileLayout,
     SheetsLayout,
 )
-from syncd.kazoo.versions import DEFAULT, kazoo_version
 
 SQL_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mysql+pymysql", "mariadb+pymysql")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")

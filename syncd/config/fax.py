@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.config.validator import Validator
-from syncd.flows.fax.records import FaxFileError, Outbox, Sender, normalise_number
+from syncd.model.fax import FaxFileError, Outbox, Sender, normalise_number
 
 RECEIVED_FORMATS = ("tiff", "pdf", "both")
 SUBMIT_VIA = ("couchdb", "crossbar")

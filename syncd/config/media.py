@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.config.validator import Validator
-from syncd.flows.media.records import Library
+from syncd.model.media import Library
 
 _RATES = (8000, 16000, 32000, 48000)
 _LIBRARY_KEYS = {

@@ -26,8 +26,7 @@ from syncd.backends.base import Backend
 from syncd.backends.names import put_new
 from syncd.engine.abc import BackendResolver, KazooSide
 from syncd.engine.plan import Act, Guard, Policy, decide, proceed_command
-from syncd.errors import KeyTaken, NotFound, StateError, StorageError, SyncdError
-from syncd.runtime.bulkhead import describe
+from syncd.errors import KeyTaken, NotFound, StateError, StorageError, SyncdError, describe
 from syncd.state import Item, ItemStatus, State
 
 log = logging.getLogger("syncd.twoway")

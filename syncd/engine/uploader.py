@@ -12,8 +12,7 @@ from typing import BinaryIO, cast
 
 from syncd.backends.base import Backend, HashingReader, ObjectInfo
 from syncd.engine.abc import AttachmentSource, BackendResolver, Converter
-from syncd.errors import IntegrityError, NotFound, StateError, SyncdError
-from syncd.runtime.bulkhead import describe
+from syncd.errors import IntegrityError, NotFound, StateError, SyncdError, describe
 from syncd.state import Item
 from syncd.state.work import WorkItems
 

@@ -21,19 +21,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TypeVar
 
-from syncd.errors import StateDamaged, StateUnavailable, SyncdError
+from syncd.errors import StateDamaged, StateUnavailable, SyncdError, describe
 
 T = TypeVar("T")
-_MAX_TEXT = 300
 STATE = "state database"
 STATE_QUIET = 5.0  # seconds without a state failure before it counts as cleared
-
-
-def describe(exc: BaseException) -> str:
-    """A one-line text of an error: syncd's own errors as they are, others with their type."""
-    text = str(exc) if isinstance(exc, SyncdError) else f"{type(exc).__name__}: {exc}"
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "..."
 
 
 class Bulkhead:

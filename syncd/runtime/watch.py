@@ -10,18 +10,28 @@ missed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from syncd.backends.local_events import watch_folder
-from syncd.config import BackendConfig
 
 OnEvent = Callable[[str, str], None]  # (backend name, key inside it)
 
 
+class Watched(Protocol):
+    """What a configured backend tells the watcher (config.BackendConfig has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def options(self) -> Mapping[str, Any]: ...
+
+
 class FolderWatch:
-    def __init__(self, backends: dict[str, BackendConfig], on_gone: OnEvent, on_file: OnEvent) -> None:
+    def __init__(self, backends: Mapping[str, Watched], on_gone: OnEvent, on_file: OnEvent) -> None:
         self._observers: list[Any] = []
         for backend in backends.values():
             watch = backend.options.get("watch") or "inotify"

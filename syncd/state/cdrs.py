@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from syncd.flows.cdr.records import pack_cdr as _pack
-from syncd.flows.cdr.records import unpack_cdr as unpack
+from syncd.model.cdr import pack_cdr as _pack
+from syncd.model.cdr import unpack_cdr as unpack
 from syncd.state.db import Database, GuardedConnection
 
 

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from syncd.flows.fax.records import FaxJob
+from syncd.model.fax import FaxJob
 from syncd.state.db import Database
 
 FAX_COLUMNS = (

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from syncd import config
 from syncd.errors import ConfigError, DocError, PlanError
 from syncd.flows.fax.files import count_pdf_pages
-from syncd.flows.fax.records import FaxFileError
 from syncd.kazoo import dbnames
 from syncd.kazoo.handler_blobs import BlobError, external_copy
 from syncd.kazoo.plans import PlanBook
 from syncd.kazoo.routing import DocPlanner, FlowRule, handler_target
 from syncd.kazoo.storage_docs import check_storage_doc
+from syncd.model.fax import FaxFileError
 from tests.support import fax_kazoo as fk
 from tests.support import kazoo_data as kd
 

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from syncd.flows.cdr.files import render
-from syncd.flows.cdr.records import CdrSink, Column, FileLayout
 from syncd.flows.cdr.rows import sink_row
 from syncd.kazoo.cdrs import call_cost, public_row
 from syncd.kazoo.numbers import float_text, to_integer
 from syncd.kazoo.versions import KAZOO_43, KAZOO_MASTER
+from syncd.model.cdr import CdrSink, Column, FileLayout
 from tests.support import kazoo_data as kd
 
 ACCOUNT = "7f89565344e3e6302df60168420e9265"

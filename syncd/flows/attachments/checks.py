@@ -9,12 +9,12 @@ from syncd.backends import BackendSpec, open_backend
 from syncd.config import Config
 from syncd.errors import PlanError
 from syncd.flows.attachments.targets import flow_setup
+from syncd.flows.contract import Probe
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.endpoints import EndpointPolicy
 from syncd.kazoo.follower import SYSTEM_DATA, account_ids
 from syncd.kazoo.plans import PlanBook
 from syncd.kazoo.routing import handler_target
-from syncd.runtime.flow import Probe
 
 
 def probes(config: Config, couch: CouchClient, kazoo_reachable: bool) -> list[Probe]:

@@ -31,6 +31,7 @@ from syncd.flows.attachments import checks
 from syncd.flows.attachments.hints import Hints
 from syncd.flows.attachments.reconcile import Reconciler
 from syncd.flows.attachments.targets import CouchSource, Targets, flow_setup
+from syncd.flows.contract import Job, Loop, Probe, Section, Shared
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.deletes import KazooDeleter
 from syncd.kazoo.endpoints import EndpointPolicy
@@ -38,7 +39,6 @@ from syncd.kazoo.follower import SYSTEM_DATA, Follower
 from syncd.kazoo.hot_feeds import HotFeeds
 from syncd.kazoo.plans import PlanBook
 from syncd.kazoo.routing import DocPlanner
-from syncd.runtime.flow import Job, Loop, Probe, Section, Shared
 from syncd.state import ItemStatus, State
 
 

@@ -20,9 +20,8 @@ from typing import Any
 from syncd.config import Config
 from syncd.engine.change_feeds import follow_changes
 from syncd.engine.twoway import TwoWay
-from syncd.errors import StateDamaged
-from syncd.runtime.bulkhead import describe
-from syncd.runtime.flow import Loop
+from syncd.errors import StateDamaged, describe
+from syncd.flows.contract import Loop
 from syncd.state import State
 
 log = logging.getLogger("syncd.watch")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from syncd.flows.cdr.records import CdrSink
+from syncd.model.cdr import CdrSink
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr
 

@@ -13,10 +13,10 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from syncd.errors import SyncdError
-from syncd.flows.cdr.records import CdrSink
 from syncd.kazoo.cdrs import UNIX_EPOCH_IN_GREGORIAN, call_start, is_cdr
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.dbnames import modb
+from syncd.model.cdr import CdrSink
 from syncd.state.cdrs import QueuedCdr
 
 

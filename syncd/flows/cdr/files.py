@@ -29,7 +29,6 @@ from typing import Any
 from syncd.backends.base import Backend
 from syncd.flows.cdr.drain import Offsets
 from syncd.flows.cdr.reader import found_cdr
-from syncd.flows.cdr.records import CdrSink, FileLayout
 from syncd.flows.cdr.rows import sink_row
 from syncd.kazoo.cdrs import (
     INTEGER_COLUMNS,
@@ -40,6 +39,7 @@ from syncd.kazoo.cdrs import (
     started_at,
 )
 from syncd.kazoo.numbers import float_text
+from syncd.model.cdr import CdrSink, FileLayout
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr
 

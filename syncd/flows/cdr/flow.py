@@ -16,13 +16,13 @@ from syncd.errors import CouchUnavailable, StorageError, SyncdError
 from syncd.flows.cdr.drain import backoff
 from syncd.flows.cdr.export import ExportReport, Window, export_window
 from syncd.flows.cdr.reader import CdrReader
-from syncd.flows.cdr.records import CdrSink, SinkUnavailable
 from syncd.flows.cdr.sinks import Pump, make_pump, probe, streams
+from syncd.flows.contract import Job, Loop, Probe, Section, Shared
 from syncd.kazoo.cdrs import UNIX_EPOCH_IN_GREGORIAN, utc_offset
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.dbnames import is_account_id
 from syncd.kazoo.follower import ACCOUNTS, account_ids
-from syncd.runtime.flow import Job, Loop, Probe, Section, Shared
+from syncd.model.cdr import CdrSink, SinkUnavailable
 from syncd.state import State
 
 log = logging.getLogger("syncd.cdr")

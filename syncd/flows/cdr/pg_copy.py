@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from syncd.flows.cdr.records import CdrSink, unpack_cdr
 from syncd.flows.cdr.rows import json_text, sink_values
+from syncd.model.cdr import CdrSink, unpack_cdr
 
 BATCH_TABLE = "syncd_cdr_batch"
 UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE (the driver's own classes stay behind SQLAlchemy)

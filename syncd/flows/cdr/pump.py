@@ -14,9 +14,9 @@ from typing import Any
 
 from syncd.flows.cdr.drain import Offsets, drain
 from syncd.flows.cdr.pg_copy import CopyBatch, copy_of_queued
-from syncd.flows.cdr.records import CdrSink, SinkUnavailable
 from syncd.flows.cdr.rows import sink_row
 from syncd.flows.cdr.sql import SqlSink
+from syncd.model.cdr import CdrSink, SinkUnavailable
 from syncd.runtime.helper import Helper
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from syncd.flows.cdr.records import CdrSink, Column
 from syncd.kazoo.cdrs import custom_channel_vars, public_row
+from syncd.model.cdr import CdrSink, Column
 
 
 def sink_row(sink: CdrSink, doc: dict[str, Any], utc_offset: int) -> dict[str, Any]:

@@ -19,9 +19,9 @@ from typing import Any
 
 from syncd.backends.gsheets import SheetsClient
 from syncd.flows.cdr.drain import Offsets, drain
-from syncd.flows.cdr.records import CdrSink, SheetsLayout
 from syncd.flows.cdr.rows import sink_row
 from syncd.kazoo.cdrs import started_at
+from syncd.model.cdr import CdrSink, SheetsLayout
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr
 

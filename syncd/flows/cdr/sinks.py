@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from syncd.backends import open_backend
 from syncd.config import Config
 from syncd.flows.cdr.drain import Offsets
-from syncd.flows.cdr.records import CdrSink
+from syncd.model.cdr import CdrSink
 from syncd.state import State
 from syncd.state.cdrs import QueuedCdr
 

@@ -23,9 +23,9 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncd.flows.cdr.pg_copy import CopyBatch, CopyUpsert, copy_text
-from syncd.flows.cdr.records import CdrSink, SinkUnavailable
 from syncd.flows.cdr.rows import json_text
 from syncd.kazoo.cdrs import INTEGER_COLUMNS, NUMBER_COLUMNS
+from syncd.model.cdr import CdrSink, SinkUnavailable
 
 
 class SqlSink:

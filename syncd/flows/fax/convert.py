@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from syncd.errors import IntegrityError, SyncdError
 from syncd.flows.fax.files import tiff_to_pdf
-from syncd.flows.fax.records import FaxFileError
+from syncd.model.fax import FaxFileError
 from syncd.state import Item
 
 _SPOOL = 8 * 1024 * 1024  # renditions up to this size stay in memory

@@ -4,7 +4,7 @@ TIFFs as PDFs. The one module that imports pypdf and img2pdf.
 - A PDF is judged by parsing it (pypdf), never by its name: it must open,
   not be encrypted (Kazoo's converter cannot read it) and have pages.
 - A recipient comes from where the file sits: its folder or the start of its
-  name, normalised to E.164 (records.normalise_number).
+  name, normalised to E.164 (model.fax.normalise_number).
 - TIFF -> PDF with img2pdf: the fax's CCITT pages are embedded as they are,
   not re-compressed, so nothing is lost in the conversion.
 """
@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from syncd.flows.fax.records import FaxFileError, normalise_number
+from syncd.model.fax import FaxFileError, normalise_number
 
 # pypdf reports recoverable oddities of a PDF as warnings on its own loggers.
 logging.getLogger("pypdf").setLevel(logging.ERROR)

@@ -18,7 +18,7 @@ from typing import Any
 from syncd.backends.base import Backend
 from syncd.backends.names import put_new, put_status
 from syncd.errors import NotFound, PreconditionFailed
-from syncd.flows.fax.records import COMPLETED, FAILED, REJECTED, FaxJob, Outbox
+from syncd.model.fax import COMPLETED, FAILED, REJECTED, FaxJob, Outbox
 
 log = logging.getLogger("syncd.fax")
 

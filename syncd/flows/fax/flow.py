@@ -14,13 +14,13 @@ from functools import partial
 from syncd.backends import open_backend
 from syncd.config import Config
 from syncd.errors import KazooError
+from syncd.flows.contract import Job, Loop, Probe, Section, Shared
 from syncd.flows.fax.convert import TiffToPdf
+from syncd.flows.fax.kazoo import FAXES_DB, CrossbarFaxQueue, KazooFaxQueue
 from syncd.flows.fax.outbox import FaxOutbox, FaxQueue, PassReport
-from syncd.flows.fax.records import Outbox
 from syncd.kazoo.couch import CouchClient
-from syncd.kazoo.faxes import FAXES_DB, CrossbarFaxQueue, KazooFaxQueue
 from syncd.kazoo.routing import needs_pdf
-from syncd.runtime.flow import Job, Loop, Probe, Section, Shared
+from syncd.model.fax import Outbox
 from syncd.state import State
 
 log = logging.getLogger("syncd")

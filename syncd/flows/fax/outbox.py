@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from syncd.backends.base import Backend, ObjectInfo
-from syncd.errors import FaxRefused, NotFound, StateDamaged, SyncdError
+from syncd.errors import FaxRefused, NotFound, StateDamaged, SyncdError, describe
 from syncd.flows.fax.files import count_pdf_pages, recipient_for
 from syncd.flows.fax.filing import Filing
-from syncd.flows.fax.records import (
+from syncd.model.fax import (
     COMPLETED,
     ENDED,
     FAILED,
@@ -44,7 +44,6 @@ from syncd.flows.fax.records import (
     iso,
     job_id,
 )
-from syncd.runtime.bulkhead import describe
 from syncd.state.fax import FaxJobs
 
 log = logging.getLogger("syncd.fax")
@@ -53,7 +52,7 @@ GONE_AFTER = 300.0  # seconds a followed job may be missing from Kazoo before it
 
 
 class FaxQueue(Protocol):
-    """Kazoo's side of the outbox (syncd.kazoo.faxes: written into CouchDB, or sent through Crossbar).
+    """Kazoo's side of the outbox (syncd.flows.fax.kazoo: written into CouchDB, or sent through Crossbar).
 
     Kazoo may give a job an id of its own (Crossbar does): `submit` and `locate`
     return it, and `result` takes it."""

@@ -17,7 +17,7 @@ from typing import Any
 from syncd.backends.base import Backend, ObjectInfo
 from syncd.backends.names import put_new, put_status
 from syncd.errors import NotFound, PreconditionFailed
-from syncd.flows.media.records import REJECTED, STATUS_SUFFIX, TRASH
+from syncd.model.media import REJECTED, STATUS_SUFFIX, TRASH
 
 log = logging.getLogger("syncd.media")
 

@@ -17,9 +17,9 @@ from syncd.config import Config
 from syncd.engine.plan import Guard, Policy
 from syncd.engine.twoway import Report, TwoWay
 from syncd.errors import SyncdError
+from syncd.flows.contract import Job, Loop, Probe, Section, Shared
 from syncd.flows.media.audio import tool
 from syncd.flows.media.library import LibraryReport, MediaLibrary
-from syncd.flows.media.records import Library
 from syncd.flows.media.to_kazoo import ToKazoo
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
@@ -27,7 +27,7 @@ from syncd.kazoo.media import MEDIA, KazooMedia
 from syncd.kazoo.media_crossbar import CrossbarMedia
 from syncd.kazoo.media_deletes import MediaDeleter
 from syncd.kazoo.referrers import ReferrerIndex
-from syncd.runtime.flow import Job, Loop, Probe, Section, Shared
+from syncd.model.media import Library
 from syncd.state import Item, State
 
 log = logging.getLogger("syncd.media")

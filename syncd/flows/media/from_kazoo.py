@@ -16,14 +16,13 @@ from typing import Any
 
 from syncd.backends.base import Backend, ObjectInfo
 from syncd.backends.names import RACES
-from syncd.errors import NotFound, PreconditionFailed, StateError, UnsafeInput
+from syncd.errors import NotFound, PreconditionFailed, StateError, UnsafeInput, describe
 from syncd.flows.media.filing import to_trash
 from syncd.flows.media.moh import MOH_SOURCE
-from syncd.flows.media.records import LIBRARY_SOURCE, Library, key_for_media
 from syncd.kazoo import dbnames
 from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.media import MEDIA, KazooMedia, MediaAudio, audio_of, hex_md5
-from syncd.runtime.bulkhead import describe
+from syncd.model.media import LIBRARY_SOURCE, Library, key_for_media
 from syncd.state import Item, State
 from syncd.state.items import Placement
 

@@ -15,7 +15,7 @@
    in the account still uses the media (syncd.kazoo.media.MediaDeleter).
 
 A media's id is derived from the file's first place and bytes
-(records.media_id_for), so a syncd killed between writing the doc and
+(model.media.media_id_for), so a syncd killed between writing the doc and
 recording it finds the same doc again instead of making a second one.
 """
 
@@ -31,15 +31,14 @@ from typing import Any
 
 from syncd.backends.base import Backend, ObjectInfo
 from syncd.engine.twoway import Report, TwoWay
-from syncd.errors import StateError
+from syncd.errors import StateError, describe
 from syncd.flows.media.audio import AudioRejected, Limits, judge
 from syncd.flows.media.filing import reject, tell
 from syncd.flows.media.from_kazoo import FromKazoo
 from syncd.flows.media.moh import HoldMusic
-from syncd.flows.media.records import Library, is_media_file, media_for_key
 from syncd.flows.media.to_kazoo import ToKazoo, spooled
 from syncd.kazoo.deletes import is_deleted
-from syncd.runtime.bulkhead import describe
+from syncd.model.media import Library, is_media_file, media_for_key
 from syncd.state import Item, State
 
 log = logging.getLogger("syncd.media")

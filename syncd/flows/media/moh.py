@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from syncd.backends.base import Backend, ObjectInfo
-from syncd.errors import KazooError, StateError
+from syncd.errors import KazooError, StateError, describe
 from syncd.flows.media.audio import Rendition, join, render
-from syncd.flows.media.records import MOH, Library, media_id_for
 from syncd.kazoo import dbnames
 from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.media import KazooMedia
-from syncd.runtime.bulkhead import describe
+from syncd.model.media import MOH, Library, media_id_for
 from syncd.state import State
 from syncd.state.media import Playlist
 

@@ -20,10 +20,10 @@ from typing import Any
 from syncd.backends.base import Backend, ObjectInfo
 from syncd.errors import KazooError
 from syncd.flows.media.audio import Audio, AudioRejected, Limits, Rendition, judge, render
-from syncd.flows.media.records import LIBRARY_SOURCE, Library, media_for_key, media_id_for
 from syncd.kazoo import dbnames
 from syncd.kazoo.deletes import is_deleted
 from syncd.kazoo.media import MEDIA, KazooMedia, MediaAudio, audio_of, hex_md5
+from syncd.model.media import LIBRARY_SOURCE, Library, media_for_key, media_id_for
 from syncd.state import Item, State
 from syncd.state.items import Placement
 

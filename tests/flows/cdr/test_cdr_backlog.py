@@ -22,11 +22,11 @@ from syncd.flows.cdr import rows
 from syncd.flows.cdr.pg_copy import CopyBatch, copy_of_queued, copy_text
 from syncd.flows.cdr.pump import HELPED
 from syncd.flows.cdr.reader import found_cdr
-from syncd.flows.cdr.records import CdrSink, Column
 from syncd.flows.cdr.rows import public_doc, sink_row
 from syncd.flows.cdr.sql import SqlSink
 from syncd.kazoo.cdrs import COLUMNS, public_row, utc_offset
 from syncd.kazoo.couch import CouchClient
+from syncd.model.cdr import CdrSink, Column
 from tests.conftest import run_syncd, write_config
 from tests.support import kazoo_data as kd
 from tests.support.daemons import daemon

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from syncd.flows.cdr.drain import drain
-from syncd.flows.cdr.records import CdrSink, Column, SinkUnavailable
 from syncd.kazoo.cdrs import call_start
+from syncd.model.cdr import CdrSink, Column, SinkUnavailable
 from syncd.state import State
 from syncd.state.cdrs import FoundCdr, QueuedCdr
 from tests.support import kazoo_data as kd

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from syncd.backends.local import LocalBackend
-from syncd.flows.fax.records import SUBMITTING, FaxJob, job_id
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.doc_checks import problems
+from syncd.model.fax import SUBMITTING, FaxJob, job_id
 from syncd.state import State
 from tests.conftest import write_config
 from tests.flows.fax.test_outbox_daemon import SENDER, TO, local_share, status_of

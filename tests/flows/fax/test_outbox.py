@@ -14,7 +14,7 @@ from syncd.backends.base import ObjectInfo
 from syncd.backends.memory import MemoryBackend
 from syncd.errors import BackendUnavailable, FaxRefused, KazooError, PreconditionFailed
 from syncd.flows.fax.outbox import FaxOutbox, Outbox
-from syncd.flows.fax.records import FaxRequest, JobResult, Sender
+from syncd.model.fax import FaxRequest, JobResult, Sender
 from syncd.state import State
 from tests.support import fax_kazoo as fk
 

@@ -219,7 +219,7 @@ def test_a_job_interrupted_before_kazoo_got_it_is_sent_after_restart_and_one_kaz
     couch: CouchClient, couch_server: CouchServer, office: Office
 ) -> None:
     from syncd.backends.local import LocalBackend
-    from syncd.flows.fax.records import SUBMITTING, FaxJob, job_id
+    from syncd.model.fax import SUBMITTING, FaxJob, job_id
     from syncd.state import State
 
     account_id, share, config = office

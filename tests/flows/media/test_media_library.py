@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from syncd.flows.media import records
-from syncd.flows.media.records import Library
+from syncd.model.media import Library
 from syncd.state.items import LIBRARY_TARGET_PREFIX
 from tests.flows.media.conftest import GRACE, Lib
 from tests.support import audio as au

@@ -1,4 +1,7 @@
-"""The contract between the daemon and a flow (attachments, fax, and those to come).
+"""The contract between the daemon and a flow (attachments, fax, cdr, media, and those to come).
+
+It sits with the flows, below the daemon: every flow builds Loops, Jobs, Probes and
+Sections of it, and the daemon, above, runs them; both import it and no arrow points up.
 
 A flow gives the daemon its long-running loops, its scheduled jobs, the
 probes `syncd check` runs and the section `syncd status` shows; the daemon

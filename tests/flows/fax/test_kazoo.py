@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from syncd.flows.fax.kazoo import FAXES_DB, KazooFaxQueue
 from syncd.kazoo.couch import CouchClient
-from syncd.kazoo.faxes import FAXES_DB, KazooFaxQueue
 from tests.support import kazoo_data as kd
 
 pytestmark = [pytest.mark.couchdb]

@@ -4,7 +4,7 @@
 The job is one document written in one request, PDF inline as
 `original_file.pdf` (the worker sends `original_file*` after converting it).
 One write means a job is either wholly there or not at all, and its _id is
-derived from the file (syncd.flows.fax.records.job_id), so CouchDB itself refuses a
+derived from the file (syncd.model.fax.job_id), so CouchDB itself refuses a
 second job for the same file version. PDFs are bounded by the outbox's
 max_size, so holding one in memory while it is written is bounded too.
 
@@ -19,13 +19,13 @@ import datetime as dt
 from typing import Any
 
 from syncd.errors import FaxRefused, KazooError
-from syncd.flows.fax.records import FaxRequest, JobResult, Sender, iso
 from syncd.kazoo import dbnames
 from syncd.kazoo.couch import CouchClient
 from syncd.kazoo.crossbar import Crossbar
 from syncd.kazoo.dbnames import GREGORIAN_UNIX_OFFSET
 from syncd.kazoo.doc_checks import DocRefused, check_write
 from syncd.kazoo.versions import DEFAULT
+from syncd.model.fax import FaxRequest, JobResult, Sender, iso
 
 FAXES_DB = "faxes"
 SYNCD_JOB_ID = "syncd_job_id"

@@ -83,8 +83,7 @@ class CdrSink:
 
 def pack_cdr(doc: dict[str, Any]) -> bytes:
     """A CDR doc as the state DB's queue holds it: JSON. Not compressed: zlib costs 20 times the
-    encoding for a 1 KB CDR. Here, not in syncd.state, so that the helper process that turns
-    queued CDRs into rows (flows/cdr/pg_copy) loads none of the state DB's modules."""
+    encoding for a 1 KB CDR."""
     try:
         return orjson.dumps(doc)
     except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits: the standard encoder

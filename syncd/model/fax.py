@@ -1,8 +1,7 @@
 """The fax flow's vocabulary, shared with the config, the state DB and the Kazoo side:
 job records and statuses, outboxes and senders, and phone numbers as E.164.
 
-The one module outside syncd/flows/fax that other layers may import (an
-architecture test holds this). Numbers are normalised and validated with
+Numbers are normalised and validated with
 phonenumbers (libphonenumber's rules), as E.164, the form Kazoo's
 knm_converters normalise to."""
 
