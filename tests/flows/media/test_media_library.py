@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.flows.media import records
+from syncd.model import media as records
 from syncd.model.media import Library
 from syncd.state.items import LIBRARY_TARGET_PREFIX
 from tests.flows.media.conftest import GRACE, Lib
