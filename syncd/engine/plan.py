@@ -1,7 +1,7 @@
 """Pure two-way planning: (state row, backend listing) -> what to do, and the
 mass-delete guard. No I/O here, so every rule is tested with plain values.
 
-Safety rules encoded below (DESIGN §4, "Nothing deleted by mistake"):
+Safety rules encoded below (docs/architecture.md §4, the delete rows):
 - only rows in the state DB are ever considered (an object syncd does not track
   is an orphan: reported, never touched);
 - a missing object is a candidate only on its second sighting, at least

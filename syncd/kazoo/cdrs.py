@@ -1,4 +1,4 @@
-"""Kazoo's CDR documents and the columns Crossbar exports for them (kazoo-reference §7).
+"""Kazoo's CDR documents and the columns Crossbar exports for them (docs/kazoo.md §7).
 
 A CDR is a `pvt_type: "cdr"` doc in the account's MODB of the call's month
 (`anonymous_cdrs` for calls with no account), `_id` = `YYYYMM-<call_id>`.

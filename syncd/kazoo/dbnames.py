@@ -1,4 +1,4 @@
-"""Kazoo database names (kazoo-reference §3).
+"""Kazoo database names (docs/kazoo.md §3).
 
 An account id is 32 lowercase hex characters, split AA/BB/REST(28). CouchDB
 keeps the raw name with slashes (account/AA/BB/REST-YYYYMM); Kazoo stores the

@@ -1,4 +1,4 @@
-"""Deleting in Kazoo the way Kazoo's own API does (kazoo-reference 4.5).
+"""Deleting in Kazoo the way Kazoo's own API does (docs/kazoo.md §4.5).
 
 A voicemail is soft-deleted: metadata.folder = "deleted", pvt_deleted = true,
 pvt_modified bumped (Crossbar's DELETE of a message). Other documents get

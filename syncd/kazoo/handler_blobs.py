@@ -1,4 +1,4 @@
-"""Read where Kazoo already put an attachment (pvt_attachments, kazoo-reference §2.3).
+"""Read where Kazoo already put an attachment (pvt_attachments, docs/kazoo.md §2.3).
 
 After an external upload Kazoo records
     pvt_attachments.<name>.handler.<kz_att_module> = {...}

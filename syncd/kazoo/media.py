@@ -1,4 +1,4 @@
-"""Media docs in an account's database (kazoo-reference §8), written as Crossbar writes them.
+"""Media docs in an account's database (docs/kazoo.md §8), written as Crossbar writes them.
 
 Crossbar's `PUT /v2/accounts/{A}/media` saves the metadata (name, media_source
 "upload", streamable, language, description = the file name), then

@@ -1,4 +1,4 @@
-"""Object names exactly as Kazoo builds them (kz_att_util:format_url, kazoo-reference §2.2).
+"""Object names exactly as Kazoo builds them (kz_att_util:format_url, docs/kazoo.md §2.2).
 
 A name is the handler's field list (or settings.field_list) rendered against
 the doc and four args, joined by settings.field_separator (default "/"), then

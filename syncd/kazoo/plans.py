@@ -1,4 +1,4 @@
-"""Kazoo storage plans: merged and routed exactly as kzs_plan does (kazoo-reference §1.2, §2.1).
+"""Kazoo storage plans: merged and routed exactly as kzs_plan does (docs/kazoo.md §1.2, §2.1).
 
 - system plan  = merge(file default, system_data/system)
 - account plan = merge(system plan, [system_data/<pvt_plan_id>], system_data/<account_id>)

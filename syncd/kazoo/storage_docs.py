@@ -3,7 +3,7 @@
 Account and reseller admins write system_data/<account> through Crossbar, and
 anything with CouchDB access can write it directly, so a storage document is
 checked before any of it is used: against Kazoo's storage schemas (kept as
-data in schemas/storage.json, kazoo-reference §1.4), within size and depth
+data in schemas/storage.json, docs/kazoo.md §1.4), within size and depth
 limits, and, after a plan's `params` are merged over a handler's settings,
 against that handler's settings schema again (params may override any key).
 A document that fails is that account's problem (PlanError naming the path

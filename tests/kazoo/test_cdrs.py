@@ -1,4 +1,4 @@
-"""Crossbar's CDR columns, computed as kzd_cdrs / cb_cdrs compute them (kazoo-reference §7)."""
+"""Crossbar's CDR columns, computed as kzd_cdrs / cb_cdrs compute them (docs/kazoo.md §7)."""
 
 from __future__ import annotations
 

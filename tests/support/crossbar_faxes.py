@@ -1,5 +1,5 @@
 """A Crossbar stand-in for fax jobs, on 127.0.0.1, writing to the real pouchdb-server as
-cb_faxes does (kazoo-reference §6.1):
+cb_faxes does (docs/kazoo.md §6.1):
 
 - PUT /v2/api_auth with the API key -> an auth token (every other call needs it);
 - PUT /v2/accounts/{A}/faxes and /v2/accounts/{A}/faxboxes/{FB}/faxes with a

@@ -1,5 +1,5 @@
 """A Crossbar stand-in for media and hold music, on 127.0.0.1, writing to the test CouchDB as
-cb_media, cb_accounts, cb_users, cb_devices and cb_groups do (kazoo-reference §8):
+cb_media, cb_accounts, cb_users, cb_devices and cb_groups do (docs/kazoo.md §8):
 
 Every doc is validated against Kazoo's schema for it (syncd/kazoo/schemas/docs.json, the release
 given) before it is saved, as crossbar_doc does: a failure is a 400 naming the field.

@@ -1,6 +1,6 @@
 """Kazoo's fax side for tests: PDFs and TIFFs to drop, the jobs syncd wrote, and
 a stand-in for Kazoo's fax worker that ends a job the way fax_worker does
-(kazoo-reference §6.1: status and tx_result set, then the doc moved to the MODB
+(docs/kazoo.md §6.1: status and tx_result set, then the doc moved to the MODB
 of its creation month as YYYYMM-<id> with folder "outbox", and deleted from faxes)."""
 
 from __future__ import annotations

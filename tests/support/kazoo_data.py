@@ -1,4 +1,4 @@
-"""Kazoo-shaped test data, built from kazoo-reference: account docs, vmbox,
+"""Kazoo-shaped test data, built from docs/kazoo.md: account docs, vmbox,
 mailbox_message with an mp3, call_recording, inbound fax, media, and storage
 docs in system_data. Written through syncd's own CouchClient."""
 

@@ -1,4 +1,4 @@
-"""Outbound fax jobs in Kazoo (kazoo-reference §6.1): writing a job into the
+"""Outbound fax jobs in Kazoo (docs/kazoo.md §6.1): writing a job into the
 `faxes` database as Kazoo's fax worker expects it, and following it to its end.
 
 The job is one document written in one request, PDF inline as

@@ -3,7 +3,7 @@ the file and says what it holds.
 
 A file is taken when it has an audio stream, no picture stream beyond cover art,
 a duration within the library's limits, and a container Kazoo serves
-(kazoo-reference §8: wav, mp3, ogg). Anything else is a rejection whose reason
+(docs/kazoo.md §8: wav, mp3, ogg). Anything else is a rejection whose reason
 a person can act on. A text file renamed `.mp3` has no audio stream: rejected.
 """
 

@@ -1,6 +1,6 @@
 """Music on hold by folder: the audio files of a library's music-on-hold/ folder become the
 account's hold music; music-on-hold/users/<username>/, devices/<name>/ and groups/<name>/
-set it for one user, device or group (kazoo-reference §8: music_on_hold.media_id on those
+set it for one user, device or group (docs/kazoo.md §8: music_on_hold.media_id on those
 docs; the endpoint's value wins over the account's).
 
 Kazoo plays one media, so a folder's files are joined (ffmpeg) into one playlist media,

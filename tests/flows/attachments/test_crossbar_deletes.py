@@ -1,7 +1,7 @@
 """Deleting through Crossbar: API-key auth, the message DELETE, and the revision check before it.
 
 The Crossbar side is a small test server on 127.0.0.1 that does what cb_vmboxes does for a
-DELETE (the soft delete of kazoo-reference 4.5) against the real pouchdb-server.
+DELETE (the soft delete of docs/kazoo.md §4.5) against the real pouchdb-server.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.couchdb, pytest.mark.drive]
 
 
 def drive_storage_doc(account_id: str, handler_id: str, folder_id: str | None, params: dict | None = None) -> dict:
-    """As kazoo-reference §3 shows: the handler names its OAuth doc, the plan's params give folder_id."""
+    """As docs/kazoo.md §1.1 says: the handler names its OAuth doc, the plan's params give folder_id."""
     params = params or {"folder_id": folder_id, "folder_name": "kazoo"}
     att = {"handler": handler_id, "params": params}
     return {
