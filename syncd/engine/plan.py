@@ -13,6 +13,7 @@ Safety rules encoded below (docs/architecture.md §4, the delete rows):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -27,6 +28,32 @@ class Act(StrEnum):
     WAIT = "wait"  # seen missing, grace period not over yet
     CONFIRM_MISSING = "confirm-missing"  # second sighting due: HEAD, then delete or re-upload
     REUPLOAD_CHANGED = "reupload-changed"  # object differs from what syncd stored
+
+
+@dataclass
+class ScanPlan:
+    """What one full listing of a target means for the items syncd tracks there, decided
+    without I/O: TwoWay.scan applies it (or, in a dry run, only reports it). Items whose
+    object is present and unchanged are counted, not kept, so a plan stays small."""
+
+    tracked: int = 0
+    present: int = 0
+    acts: list[tuple[Act, Item]] = field(default_factory=list)
+
+    def items(self, *acts: Act) -> list[Item]:
+        return [item for act, item in self.acts if act in acts]
+
+
+def plan_scan(rows: Iterable[tuple[Item, tuple[Any, ...] | None]], now: float, grace: float) -> ScanPlan:
+    """Each tracked item with its listed object (key, size, etag, md5) or None, at time now."""
+    plan = ScanPlan()
+    for item, listed in rows:
+        act = decide(item, listed, now, grace)
+        plan.tracked += 1
+        plan.present += listed is not None
+        if act is not Act.KEEP:
+            plan.acts.append((act, item))
+    return plan
 
 
 @dataclass(frozen=True)

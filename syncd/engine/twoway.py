@@ -2,7 +2,9 @@
 
 Three steps, each callable on its own:
 - `scan(target)`: a full listing streamed into the state DB and compared with
-  the tracked items (first sightings of missing objects, changed objects);
+  the tracked items: plan.plan_scan decides, without I/O, what the comparison
+  means (first sightings of missing objects, objects back, changed objects),
+  then the plan is applied (a dry run only reports it);
 - `hint(key)`: an event (SQS, watchdog) says an object may be gone: HEAD it and,
   if it is, record the first sighting;
 - `confirm()`: items first seen missing a grace period ago are HEADed again;
@@ -17,7 +19,7 @@ import io
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -25,7 +27,7 @@ from typing import Any
 from syncd.backends.base import Backend
 from syncd.backends.names import put_new
 from syncd.engine.abc import BackendResolver, KazooSide
-from syncd.engine.plan import Act, Guard, Policy, decide, proceed_command
+from syncd.engine.plan import Act, Guard, Policy, ScanPlan, plan_scan, proceed_command
 from syncd.errors import KeyTaken, NotFound, StateError, StorageError, SyncdError, describe
 from syncd.state import Item, ItemStatus, State
 
@@ -95,24 +97,12 @@ class TwoWay:
                 f"listing {backend.describe()} failed ({exc}); nothing is treated as deleted until a listing succeeds",
             )
             return
-        tracked = tracked_present = 0
-        due = time.time()
-        missing, found = [], []
-        for item, listed in self.state.listings.compare_listing(target, account_id):
-            self.progress(1)
-            act = decide(item, listed, due, self.policy.grace)
-            tracked += 1
-            tracked_present += listed is not None
-            if act is Act.NOTE_MISSING:
-                missing.append(item.id)
-                report.add("missing", item, "not in the listing (first sighting)")
-            elif act is Act.FOUND_AGAIN:
-                found.append(item.id)
-            elif act in (Act.WAIT, Act.CONFIRM_MISSING):
-                report.add("still-missing", item, "still not in the listing", keep_line=False)
-            elif act is Act.REUPLOAD_CHANGED:
-                self._reupload_changed(backend, item, report)
-        if objects == 0 and tracked:
+        rows = self.state.listings.compare_listing(target, account_id)
+        plan = plan_scan(self._ticking(rows), time.time(), self.policy.grace)  # no I/O: decided, then applied
+        self._report_scan(plan, report)
+        for item in plan.items(Act.REUPLOAD_CHANGED):
+            self._reupload_changed(backend, item, report)
+        if objects == 0 and plan.tracked:
             self.refuse(
                 report,
                 target,
@@ -120,15 +110,28 @@ class TwoWay:
                 "objects there: wrong bucket or folder, or not mounted; no deletes",
             )
             return
-        refusal = self.location_refusal(target, backend, tracked_present)
+        refusal = self.location_refusal(target, backend, plan.present)
         if refusal:
             self.refuse(report, target, refusal)
             return
         if not self.dry_run:
-            self.state.listings.mark_missing(missing)
-            self.state.listings.clear_missing(found)
+            self.state.listings.mark_missing([i.id for i in plan.items(Act.NOTE_MISSING)])
+            self.state.listings.clear_missing([i.id for i in plan.items(Act.FOUND_AGAIN)])
             self.state.listings.note_target(target, backend.describe(), scanned_objects=objects)
             self.state.problems.clear(f"target:{target}")
+
+    def _ticking(self, rows: Iterable[tuple[Item, Any]]) -> Iterator[tuple[Item, Any]]:
+        for row in rows:
+            self.progress(1)
+            yield row
+
+    @staticmethod
+    def _report_scan(plan: ScanPlan, report: Report) -> None:
+        for act, item in plan.acts:
+            if act is Act.NOTE_MISSING:
+                report.add("missing", item, "not in the listing (first sighting)")
+            elif act in (Act.WAIT, Act.CONFIRM_MISSING):
+                report.add("still-missing", item, "still not in the listing", keep_line=False)
 
     def hint(self, target: str | None, key: str) -> bool:
         """An event says key may be gone; True when a HEAD confirms it is (first sighting)."""

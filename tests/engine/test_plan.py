@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncd.engine.plan import Act, Guard, decide
+from syncd.engine.plan import Act, Guard, decide, plan_scan
 from syncd.state.items import Item
 
 
@@ -77,3 +77,28 @@ def test_guard_trips_on_count_and_counts_recent_deletes_and_unconfirmed_sighting
 def test_guard_per_run() -> None:
     assert Guard(max_per_run=100).check_run(101) is not None
     assert Guard(max_per_run=100).check_run(100) is None
+
+
+def test_a_listing_is_planned_with_no_backend_no_clock_and_no_state_db() -> None:
+    """plan_scan is the two-way planner: plain rows and a time in, a plan out; nothing is read,
+    written or timed. Present, unchanged objects are counted and not kept."""
+    listed = ("k", 10, "e1", "a" * 32)
+    rows = [
+        (item(), listed),  # synced and there
+        (item(), None),  # gone: a first sighting
+        (item(missing_since=95.0), None),  # gone 5 s, grace 10 s
+        (item(missing_since=50.0), None),  # gone 50 s: due
+        (item(missing_since=50.0), listed),  # back
+        (item(md5="b" * 32), listed),  # someone changed it
+    ]
+    plan = plan_scan(rows, now=100.0, grace=10.0)
+    assert (plan.tracked, plan.present) == (6, 3)
+    assert [act for act, _ in plan.acts] == [
+        Act.NOTE_MISSING,
+        Act.WAIT,
+        Act.CONFIRM_MISSING,
+        Act.FOUND_AGAIN,
+        Act.REUPLOAD_CHANGED,
+    ]
+    assert plan.items(Act.NOTE_MISSING) == [rows[1][0]]
+    assert plan_scan(iter(rows), now=100.0, grace=10.0) == plan  # any iterable, the same plan
