@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 POUCHDB := .cache/pouchdb/node_modules/.bin/pouchdb-server
 
-.PHONY: deps demo test lint bench rclone sysdeps clean
+.PHONY: deps demo test test-fast lint bench rclone sysdeps clean
 
 deps: $(PY) $(POUCHDB)
 
@@ -23,8 +23,14 @@ $(POUCHDB):
 demo: deps
 	$(PY) -m tests.support.demo
 
+# Every tier (tests/unit, tests/integration, tests/e2e), with the coverage of syncd/ measured
+# in process and held to the floor in pyproject.toml ([tool.coverage.report] fail_under)
 test: deps sysdeps
-	$(PY) -m pytest
+	$(PY) -m pytest --cov=syncd --cov-report=term:skip-covered
+
+# The unit tier: no server, no process, under a minute
+test-fast: deps
+	$(PY) -m pytest tests/unit
 
 # The test servers syncd's CDR and media tests start on 127.0.0.1 come from Debian's packages:
 # PostgreSQL, MariaDB and ffmpeg (ffprobe). Installed when make runs as root, else asked for.

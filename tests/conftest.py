@@ -1,5 +1,6 @@
-"""Session-wide real servers on 127.0.0.1 (pouchdb-server, moto S3), started once
-and always stopped; every test gets its own account id and bucket."""
+"""Session-wide real servers on 127.0.0.1 (pouchdb-server, moto S3), started once, when a
+test first asks for one, and always stopped; every test gets its own account id and bucket.
+The unit tier asks for none, so it starts none."""
 
 from __future__ import annotations
 
@@ -43,11 +44,21 @@ def couch_kind() -> str:
     return "pouchdb" if os.environ.get("SYNCD_TEST_COUCHDB", "pouchdb") == "pouchdb" else "couchdb"
 
 
+TIERS = ("unit", "integration", "e2e")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """@pytest.mark.only_on("couchdb", reason=...): a test that can hold on one server only says so,
+    """Each test is marked with its tier, by the folder it is in (tests/unit: no server, no
+    process; tests/integration: real servers, in process; tests/e2e: syncd run as a process),
+    so `-m unit` and `make test-fast` select by folder too.
+
+    @pytest.mark.only_on("couchdb", reason=...): a test that can hold on one server only says so,
     and is reported as skipped with that reason on the other (never silently)."""
     kind = couch_kind()
     for item in items:
+        tier = Path(str(item.path)).relative_to(ROOT / "tests").parts[0]
+        assert tier in TIERS, f"{item.nodeid}: a test file belongs in tests/unit, tests/integration or tests/e2e"
+        item.add_marker(getattr(pytest.mark, tier))
         only = item.get_closest_marker("only_on")
         if only is not None and only.args[0] != kind:
             item.add_marker(pytest.mark.skip(reason=f"holds only on {only.args[0]}: {only.kwargs['reason']}"))

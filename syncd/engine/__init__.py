@@ -2,7 +2,7 @@
 backends, verifying every byte, and carries deletes both ways. It sees
 backends only through syncd.backends.base.Backend, and Kazoo and the flows
 only through the protocols in engine/abc.py; it imports no SDK, no config and
-no flow (tests/test_architecture.py holds this).
+no flow (tests/unit/test_architecture.py holds this).
 
 Upload rule: an item counts as synced only when the MD5 of the bytes read from
 CouchDB equals the attachment's CouchDB digest AND the backend reports that
