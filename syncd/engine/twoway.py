@@ -76,9 +76,12 @@ class TwoWay:
         guard: Guard,
         dry_run: bool = False,
         progress: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """clock: the one time source of every two-way decision (grace periods, the guard's
+        window, sightings), so a test can move time instead of waiting."""
         self.state, self.backends, self.kazoo = state, backends, kazoo
-        self.policy, self.guard, self.dry_run = policy, guard, dry_run
+        self.policy, self.guard, self.dry_run, self.clock = policy, guard, dry_run, clock
         self._proven: dict[str, Backend | None] = {}  # target -> backend whose marker this pass checked
         self.progress = progress or (lambda _n: None)
 
@@ -98,7 +101,8 @@ class TwoWay:
             )
             return
         rows = self.state.listings.compare_listing(target, account_id)
-        plan = plan_scan(self._ticking(rows), time.time(), self.policy.grace)  # no I/O: decided, then applied
+        now = self.clock()
+        plan = plan_scan(self._ticking(rows), now, self.policy.grace)  # no I/O: decided, then applied
         self._report_scan(plan, report)
         for item in plan.items(Act.REUPLOAD_CHANGED):
             self._reupload_changed(backend, item, report)
@@ -115,7 +119,7 @@ class TwoWay:
             self.refuse(report, target, refusal)
             return
         if not self.dry_run:
-            self.state.listings.mark_missing([i.id for i in plan.items(Act.NOTE_MISSING)])
+            self.state.listings.mark_missing([i.id for i in plan.items(Act.NOTE_MISSING)], now)
             self.state.listings.clear_missing([i.id for i in plan.items(Act.FOUND_AGAIN)])
             self.state.listings.note_target(target, backend.describe(), scanned_objects=objects)
             self.state.problems.clear(f"target:{target}")
@@ -147,7 +151,7 @@ class TwoWay:
             self.backends.backend_for(item).stat(item.object_key)
         except NotFound:
             if not self.dry_run:
-                self.state.listings.mark_missing([item.id])
+                self.state.listings.mark_missing([item.id], self.clock())
             log.info("object reported gone, confirmed by a stat; waiting out the grace period %s", _where(item))
             return True
         except SyncdError as exc:
@@ -164,7 +168,7 @@ class TwoWay:
     ) -> None:
         """Second sightings: HEAD each due item, guard, then delete in Kazoo or re-upload."""
         gone: list[Item] = []
-        for item in self.state.listings.due_missing(time.time() - self.policy.grace, 100_000, target):
+        for item in self.state.listings.due_missing(self.clock() - self.policy.grace, 100_000, target):
             if account_id and item.account_id != account_id:
                 continue
             if self._contained(item, report, partial(self._still_gone, item, report)):
@@ -225,7 +229,7 @@ class TwoWay:
         """None when `planned` removals from account may go ahead (and any hold is released); else
         why not, with the account held, audited and reported as every held delete is. more: what
         the account holds besides its tracked items (a playlist's files), for the guard's share."""
-        tracked, missing, recent = self.state.holds.account_counts(account, time.time() - self.guard.window)
+        tracked, missing, recent = self.state.holds.account_counts(account, self.clock() - self.guard.window)
         why = run_trip or (
             None if allow else self.guard.check_account(account, planned, tracked + more, missing, recent)
         )
@@ -246,7 +250,7 @@ class TwoWay:
     def _soft_delete_in_kazoo(self, item: Item, report: Report) -> None:
         why = (
             f"object {item.object_key!r} gone from {item.target} (first missing "
-            f"{_ago(item.missing_since)}, confirmed by a stat after the grace period)"
+            f"{_ago(item.missing_since, self.clock())}, confirmed by a stat after the grace period)"
         )
         try:
             check = self.kazoo.inspect(item)
@@ -289,7 +293,7 @@ class TwoWay:
         if self.dry_run:
             report.add("reupload-changed", item, "object differs from what syncd stored")
             return
-        wanted = f"{TRASH}changed-{int(time.time())}/{item.object_key}"
+        wanted = f"{TRASH}changed-{int(self.clock())}/{item.object_key}"
         try:
             info = backend.stat(item.object_key)
             aside = put_new(  # never over another object (the same key kept aside twice in a second)
@@ -372,8 +376,8 @@ class TwoWay:
             log.error("target %s: %s", target, why)
 
 
-def _ago(when: float | None) -> str:
-    return "?" if when is None else f"{max(0, int(time.time() - when))} s ago"
+def _ago(when: float | None, now: float) -> str:
+    return "?" if when is None else f"{max(0, int(now - when))} s ago"
 
 
 def _where(item: Item) -> str:

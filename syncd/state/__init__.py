@@ -17,6 +17,9 @@ connection (SQLite serialises writers anyway).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from syncd.state.audit import AuditLog
 from syncd.state.cdrs import CdrQueue
 from syncd.state.db import Database
@@ -39,9 +42,10 @@ class State:
     reconcile): hold the state lock for the process's life. Read-only commands open it beside
     a running daemon."""
 
-    def __init__(self, path: str, exclusive: bool = False) -> None:
+    def __init__(self, path: str, exclusive: bool = False, clock: Callable[[], float] = time.time) -> None:
+        """clock: the time the work, feeds, listings, guard, audit and problems stamp rows with."""
         self.path = path
-        self.db = Database(path, exclusive)
+        self.db = Database(path, exclusive, clock)
         self.work = WorkItems(self.db)
         self.feeds = Feeds(self.db)
         self.listings = Listings(self.db)

@@ -6,7 +6,6 @@ work row, so the audit never misses one.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +67,7 @@ def insert_audit(db: GuardedConnection, side: str, action: str, subject: tuple[A
     db.execute(
         "INSERT INTO audit (at, side, action, account_id, db, doc_id, target, object_key, reason) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (time.time(), side, action, *subject, reason),
+        (db.clock(), side, action, *subject, reason),
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ class GuardedConnection:
 
     def __init__(self, connection: sqlite3.Connection, path: str) -> None:
         self._conn, self._path = connection, path
+        self.clock: Callable[[], float] = time.time  # the Database's clock, for rows stamped in a transaction
         self._closing = threading.Lock()  # close() never runs beside a statement (sqlite3 could crash)
         self._closed = False
 
@@ -105,10 +106,10 @@ UPGRADE_WAIT = 60.0  # seconds a reader waits for the holder's upgrade of the sc
 class Database:
     """The state database at path. exclusive=True (the daemon, an acting reconcile): hold the
     state lock for the process's life, taken before any migration. Read-only commands open it
-    beside a running daemon."""
+    beside a running daemon. clock: the time every row is stamped with (a test moves it)."""
 
-    def __init__(self, path: str, exclusive: bool = False) -> None:
-        self.path = path
+    def __init__(self, path: str, exclusive: bool = False, clock: Callable[[], float] = time.time) -> None:
+        self.path, self.clock = path, clock
         self._held: StateLock | None = None
         _make_folder(path)
         if exclusive and path != ":memory:":
@@ -119,6 +120,7 @@ class Database:
         except BaseException:
             self._release()
             raise
+        self._conn.clock = clock
         self._lock = threading.RLock()
         self._idle_readers: list[GuardedConnection] = []  # read()'s connections not in use
         self._readers_lock = threading.Lock()

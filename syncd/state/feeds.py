@@ -8,7 +8,6 @@ idempotent).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,7 +28,7 @@ class Feeds:
 
     def record_changes(self, feed: str, seq: Any, items: Iterable[NewItem], deleted_docs: Iterable[str] = ()) -> int:
         """Record found work (and docs deleted in Kazoo) and move the feed's cursor, in one transaction."""
-        now = time.time()
+        now = self.db.clock()
         with self.db.tx() as db:
             count, _ = record_rows(db, items, feed, deleted_docs, now)
             _move(db, feed, seq, now)
@@ -38,7 +37,7 @@ class Feeds:
     def move(self, feed: str, seq: Any) -> None:
         """Move a cursor with nothing to record beside it (a feed read for a flow of its own)."""
         with self.db.tx() as db:
-            _move(db, feed, seq, time.time())
+            _move(db, feed, seq, self.db.clock())
 
     def databases(self) -> dict[str, str]:
         """Followed database name -> its account id."""
@@ -48,7 +47,7 @@ class Feeds:
         with self.db.tx() as db:
             db.execute(
                 "INSERT OR IGNORE INTO databases (name, account_id, found_at) VALUES (?, ?, ?)",
-                (name, account_id, time.time()),
+                (name, account_id, self.db.clock()),
             )
 
 

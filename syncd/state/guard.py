@@ -6,8 +6,6 @@ operator runs `syncd reconcile --allow-deletes`).
 
 from __future__ import annotations
 
-import time
-
 from syncd.state.db import Database
 from syncd.state.listings import TRACKED
 
@@ -43,7 +41,7 @@ class Holds:
                 "INSERT INTO holds (account_id, message, planned, since) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (account_id) DO UPDATE SET message = excluded.message, "
                 "planned = excluded.planned",
-                (account_id, message, planned, time.time()),
+                (account_id, message, planned, self.db.clock()),
             )
             return new
 

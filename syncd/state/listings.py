@@ -46,7 +46,7 @@ class Listings:
     def note_target(
         self, target: str, location: str, *, marker: bool = False, scanned_objects: int | None = None
     ) -> None:
-        now = time.time()
+        now = self.db.clock()
         with self.db.tx() as db:
             db.execute(
                 "INSERT INTO targets (target, location) VALUES (?, ?) ON CONFLICT (target) "
@@ -144,7 +144,7 @@ class Listings:
         with self.db.tx() as db:
             db.executemany(
                 "UPDATE items SET missing_since = ? WHERE id = ? AND missing_since IS NULL",
-                [(when or time.time(), i) for i in item_ids],
+                [(when or self.db.clock(), i) for i in item_ids],
             )
 
     def clear_missing(self, item_ids: Iterable[int]) -> None:

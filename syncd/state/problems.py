@@ -7,8 +7,6 @@ the problem is new or changed, so the caller logs it once, not every pass.
 
 from __future__ import annotations
 
-import time
-
 from syncd.state.db import Database
 
 
@@ -25,7 +23,7 @@ class Problems:
             db.execute(
                 "INSERT INTO problems (scope, message, since) VALUES (?, ?, ?) ON CONFLICT (scope) "
                 "DO UPDATE SET message = excluded.message, since = excluded.since",
-                (scope, message, time.time()),
+                (scope, message, self.db.clock()),
             )
             return True
 

@@ -7,7 +7,6 @@ requeues an item whose object vanished or changed behind syncd's back.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -38,7 +37,7 @@ class UploadSessionSlot:
                 "INSERT INTO upload_sessions (item_id, version, session, saved_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (item_id) DO UPDATE SET version = excluded.version, "
                 "session = excluded.session, saved_at = excluded.saved_at",
-                (self.item_id, self.version, session, time.time()),
+                (self.item_id, self.version, session, self.db.clock()),
             )
 
     def clear(self) -> None:
@@ -55,7 +54,7 @@ class WorkItems:
     def claim_due(self, limit: int, skip: Iterable[int] = (), ignore_backoff: bool = False) -> list[Item]:
         """Take up to `limit` items that are due, counting this as an attempt."""
         skip_ids = tuple(skip)
-        due_before = float("inf") if ignore_backoff else time.time()
+        due_before = float("inf") if ignore_backoff else self.db.clock()
         where = "status IN ('pending', 'failed') AND next_attempt_at <= ?"
         if skip_ids:
             where += f" AND id NOT IN ({','.join('?' * len(skip_ids))})"
@@ -71,10 +70,10 @@ class WorkItems:
     def record(self, items: Iterable[NewItem], db_name: str | None = None, deleted_docs: Iterable[str] = ()) -> int:
         """Record work found outside a feed (reconciliation); returns rows added or changed."""
         with self.db.tx() as db:
-            return record_rows(db, items, db_name, deleted_docs, time.time())[1]
+            return record_rows(db, items, db_name, deleted_docs, self.db.clock())[1]
 
     def mark_synced(self, item_id: int, etag: str, md5: str | None, object_id: str | None = None) -> None:
-        now = time.time()
+        now = self.db.clock()
         with self.db.tx() as db:
             db.execute(
                 "UPDATE items SET status = 'synced', etag = ?, md5 = ?, object_id = ?, last_error = NULL, "
@@ -90,7 +89,7 @@ class WorkItems:
         with self.db.tx() as db:
             db.execute(
                 "UPDATE items SET status = 'failed', last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?",
-                (error, retry_at, time.time(), item_id),
+                (error, retry_at, self.db.clock(), item_id),
             )
 
     def forget(self, item_id: int, reason: str) -> None:
@@ -142,7 +141,7 @@ class WorkItems:
 
     def requeue(self, item_id: int, reason: str) -> None:
         """Upload again (object gone or changed behind syncd's back)."""
-        now = time.time()
+        now = self.db.clock()
         with self.db.tx() as db:
             db.execute(
                 "UPDATE items SET status = 'pending', may_exist = 0, attempts = 0, next_attempt_at = 0, "

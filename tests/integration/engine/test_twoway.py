@@ -11,10 +11,7 @@ through the real planner, guard and state DB. After every step:
 from __future__ import annotations
 
 import io
-import time
-import types
 from typing import Any
-from unittest import mock
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -27,20 +24,17 @@ from syncd.errors import BackendUnavailable
 from syncd.kazoo.deletes import DocCheck
 from syncd.state import NewItem, State
 
-# every state module that reads the clock: the machine's fake time reaches them all
-STATE_CLOCKS = tuple(f"syncd.state.{m}" for m in ("work", "feeds", "listings", "guard", "audit", "problems"))
-
 ACCOUNT, DB, TARGET, GRACE = "a" * 32, "account/aa/aa/aaaaaaaaaaaaaaaaaaaaaaaaaaaa-202611", "t", 60.0
 
 
 class Clock:
-    """The time TwoWay and the state DB read, moved on by the machine only."""
+    """The time TwoWay and the state DB read (both are handed it), moved on by the machine only."""
 
     def __init__(self) -> None:
         self.now = 1_800_000_000.0
 
-    def module(self) -> types.SimpleNamespace:
-        return types.SimpleNamespace(time=lambda: self.now, time_ns=time.time_ns, monotonic=time.monotonic)
+    def time(self) -> float:
+        return self.now
 
 
 class Bucket(MemoryBackend):
@@ -99,11 +93,7 @@ class TwoWayMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = Clock()
-        fake = self.clock.module()
-        self.patches = [mock.patch(f"{m}.time", fake) for m in ("syncd.engine.twoway", *STATE_CLOCKS)]
-        for patch in self.patches:
-            patch.start()
-        self.state, self.bucket, self.kazoo = State(":memory:"), Bucket(), Kazoo()
+        self.state, self.bucket, self.kazoo = State(":memory:", clock=self.clock.time), Bucket(), Kazoo()
         _put(self.bucket, MARKER)
         self.state.listings.note_target(TARGET, self.bucket.describe(), marker=True)
         self.guard = Guard(max_count=3, max_share=0.5, share_from=2, max_per_run=5, window=3600)
@@ -115,11 +105,11 @@ class TwoWayMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.state.close()
-        for patch in self.patches:
-            patch.stop()
 
     def two_way(self) -> TwoWay:
-        return TwoWay(self.state, Resolver(self.bucket), self.kazoo, Policy(grace=GRACE), self.guard)
+        return TwoWay(
+            self.state, Resolver(self.bucket), self.kazoo, Policy(grace=GRACE), self.guard, clock=self.clock.time
+        )
 
     # -- what people and Kazoo do ------------------------------------------
     @rule()
