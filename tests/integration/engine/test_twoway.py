@@ -225,3 +225,31 @@ class TwoWayMachine(RuleBasedStateMachine):
 
 TwoWayMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 test_two_way_machine = TwoWayMachine.TestCase
+
+
+def test_the_engine_and_the_state_db_move_by_the_clock_they_are_handed() -> None:
+    """No sleep and no patched module: a first sighting, the grace period less a second (nothing
+    happens), then the grace period (the soft delete), all on the clock TwoWay and State share."""
+    clock, bucket, kazoo = Clock(), Bucket(), Kazoo()
+    state = State(":memory:", clock=clock.time)
+    _put(bucket, MARKER)
+    state.listings.note_target(TARGET, bucket.describe(), marker=True)
+    _put(bucket, "vm/doc0")
+    new = NewItem(DB, "doc0", "a.mp3", TARGET, "vm/doc0", None, 7, "audio/mpeg", ACCOUNT, "mailbox_message")
+    state.work.record([new])
+    (item,) = state.work.claim_due(10)
+    state.work.mark_synced(item.id, bucket.stat("vm/doc0").etag, None)
+    kazoo.revs["doc0"] = 1
+    guard = Guard(max_count=5, max_share=1.0, share_from=5)
+    two_way = TwoWay(state, Resolver(bucket), kazoo, Policy(grace=GRACE), guard, clock=clock.time)
+    bucket.remove("vm/doc0")
+    two_way.scan(TARGET, Report())
+    seen_at = clock.now
+    clock.now += GRACE - 1
+    two_way.confirm(Report())
+    assert kazoo.deleted == []  # within the grace period by the clock handed over (in real time: 0 s)
+    clock.now += 1
+    two_way.confirm(Report())
+    assert kazoo.deleted == ["doc0"]
+    (line,) = [a for a in state.audit.lines() if a.action == "soft-delete"]
+    assert line.at == clock.now and clock.now - seen_at == GRACE
