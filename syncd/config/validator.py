@@ -15,11 +15,16 @@ class Validator:
 
     def __init__(self) -> None:
         self.problems: list[str] = []
+        # what the validation met, for the example config's drift test: the keys each table
+        # allows, and the default each optional setting takes when it is absent
+        self.allowed: dict[str, set[str]] = {}
+        self.defaults: dict[str, Any] = {}
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
 
     def unknown(self, table: dict[str, Any], path: str, allowed: set[str]) -> None:
+        self.allowed.setdefault(path, set()).update(allowed)
         for key in sorted(set(table) - allowed):
             where = f"{path}.{key}" if path else key
             self.problem(where, f"unknown key (allowed here: {', '.join(sorted(allowed))})")
@@ -80,6 +85,7 @@ class Validator:
         return True
 
     def boolean(self, t: dict[str, Any], path: str, default: bool) -> bool:
+        self.defaults[path] = default
         value = self._get(t, path)
         if value is None:
             return default
@@ -92,6 +98,7 @@ class Validator:
         self, t: dict[str, Any], path: str, default: float, minimum: float, maximum: float, integer: bool = False
     ) -> float:
         """A finite number in [minimum, maximum]: NaN, infinity and absurd values are refused with the path."""
+        self.defaults[path] = default
         value = self._get(t, path)
         if value is None:
             return default
@@ -110,6 +117,8 @@ class Validator:
     def choice(
         self, t: dict[str, Any], path: str, allowed: tuple[str, ...], default: str | None, required: bool = False
     ) -> str | None:
+        if not required and default is not None:
+            self.defaults[path] = default
         value = self._get(t, path)
         if value is None:
             if required:
