@@ -56,6 +56,50 @@ def plan_scan(rows: Iterable[tuple[Item, tuple[Any, ...] | None]], now: float, g
     return plan
 
 
+Counts = tuple[int, int, int]  # an account's (tracked items, items seen missing, deletes within the window)
+
+
+@dataclass
+class GuardPlan:
+    """Which deletes the mass-delete guard lets through, and which accounts it holds and why."""
+
+    cleared: list[Item] = field(default_factory=list)
+    held: dict[str, tuple[str, list[Item]]] = field(default_factory=dict)  # account -> (why, its deletes)
+
+
+def plan_guard(deletes: list[Item], counts: dict[str, Counts], guard: Guard, allow: bool) -> GuardPlan:
+    """The guard over a run's deletes, account by account, from the accounts' counts: no I/O."""
+    by_account: dict[str, list[Item]] = {}
+    for item in deletes:
+        by_account.setdefault(item.account_id, []).append(item)
+    run_trip = None if allow else guard.check_run(len(deletes))
+    plan = GuardPlan()
+    for account, items in by_account.items():
+        tracked, missing, recent = counts[account]
+        why = run_trip or (None if allow else guard.check_account(account, len(items), tracked, missing, recent))
+        if why is None:
+            plan.cleared += items
+        else:
+            plan.held[account] = (why, items)
+    return plan
+
+
+@dataclass
+class ConfirmPlan:
+    """What the second sightings mean: objects gone for good become Kazoo deletes (through the
+    guard) or fresh uploads, by each type's policy."""
+
+    reuploads: list[Item]
+    guard: GuardPlan
+
+
+def plan_confirm(gone: list[Item], policy: Policy, counts: dict[str, Counts], guard: Guard, allow: bool) -> ConfirmPlan:
+    """gone: due items a stat has just found still gone. No I/O."""
+    deletes = [item for item in gone if policy.deletes_in_kazoo(item)]
+    reuploads = [item for item in gone if not policy.deletes_in_kazoo(item)]
+    return ConfirmPlan(reuploads, plan_guard(deletes, counts, guard, allow))
+
+
 @dataclass(frozen=True)
 class Policy:
     grace: float = 60.0

@@ -18,52 +18,35 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from syncd.backends.base import Backend
 from syncd.backends.names import put_new
 from syncd.engine.abc import BackendResolver, KazooSide
-from syncd.engine.plan import Act, Guard, Policy, ScanPlan, plan_scan, proceed_command
+from syncd.engine.plan import (
+    Act,
+    Counts,
+    Guard,
+    GuardPlan,
+    Policy,
+    ScanPlan,
+    plan_confirm,
+    plan_guard,
+    plan_scan,
+    proceed_command,
+)
+from syncd.engine.report import PlanLine, Report
 from syncd.errors import KeyTaken, NotFound, StateError, StorageError, SyncdError, describe
 from syncd.state import Item, ItemStatus, State
+
+__all__ = ["MARKER", "TRASH", "PlanLine", "Report", "TwoWay"]
 
 log = logging.getLogger("syncd.twoway")
 
 MARKER = ".syncd-marker"
 TRASH = ".syncd-trash/"
-
-
-@dataclass(frozen=True)
-class PlanLine:
-    action: str
-    item: Item
-    reason: str
-
-
-@dataclass
-class Report:
-    lines: list[PlanLine] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    refused: dict[str, str] = field(default_factory=dict)  # target or account -> why
-    held: dict[str, str] = field(default_factory=dict)  # account -> guard message
-    orphans: dict[str, tuple[int, list[str]]] = field(default_factory=dict)  # target -> (count, some keys)
-
-    def merge(self, other: Report) -> None:
-        self.lines += other.lines
-        for action, count in other.counts.items():
-            self.counts[action] += count
-        self.refused.update(other.refused)
-        self.held.update(other.held)
-        self.orphans.update(other.orphans)
-
-    def add(self, action: str, item: Item, reason: str, keep_line: bool = True) -> None:
-        self.counts[action] += 1
-        if keep_line:
-            self.lines.append(PlanLine(action, item, reason))
 
 
 class TwoWay:
@@ -166,7 +149,8 @@ class TwoWay:
     def confirm(
         self, report: Report, allow_deletes: bool = False, account_id: str | None = None, target: str | None = None
     ) -> None:
-        """Second sightings: HEAD each due item, guard, then delete in Kazoo or re-upload."""
+        """Second sightings: HEAD each due item (I/O), plan what the ones still gone become
+        (plan.plan_confirm: the policy and the guard, no I/O), then apply the plan."""
         gone: list[Item] = []
         for item in self.state.listings.due_missing(self.clock() - self.policy.grace, 100_000, target):
             if account_id and item.account_id != account_id:
@@ -174,10 +158,10 @@ class TwoWay:
             if self._contained(item, report, partial(self._still_gone, item, report)):
                 gone.append(item)
         deletes = [i for i in gone if self.policy.deletes_in_kazoo(i)]
-        for item in gone:
-            if not self.policy.deletes_in_kazoo(item):
-                self._contained(item, report, partial(self._restore, item, report))
-        for item in self.guarded(deletes, report, allow_deletes):
+        plan = plan_confirm(gone, self.policy, self._counts(deletes), self.guard, allow_deletes)
+        for item in plan.reuploads:
+            self._contained(item, report, partial(self._restore, item, report))
+        for item in self._apply_guard(plan.guard, {i.account_id for i in deletes}, report):
             self._contained(item, report, partial(self._soft_delete_in_kazoo, item, report))
 
     @staticmethod
@@ -209,19 +193,22 @@ class TwoWay:
         return False
 
     def guarded(self, deletes: list[Item], report: Report, allow: bool) -> list[Item]:
-        by_account: dict[str, list[Item]] = defaultdict(list)
-        for item in deletes:
-            by_account[item.account_id].append(item)
-        run_trip = None if allow else self.guard.check_run(len(deletes))
-        cleared = []
-        for account, items in by_account.items():
-            why = self.guard_account(account, len(items), report, allow, run_trip)
-            if why is None:
-                cleared += items
-            else:
-                for item in items:
-                    report.add("held", item, why, keep_line=False)
-        return cleared
+        """The deletes the mass-delete guard lets through; the accounts it holds are held."""
+        plan = plan_guard(deletes, self._counts(deletes), self.guard, allow)
+        return self._apply_guard(plan, {i.account_id for i in deletes}, report)
+
+    def _counts(self, deletes: list[Item]) -> dict[str, Counts]:
+        since = self.clock() - self.guard.window
+        return {a: self.state.holds.account_counts(a, since) for a in {i.account_id for i in deletes}}
+
+    def _apply_guard(self, plan: GuardPlan, accounts: set[str], report: Report) -> list[Item]:
+        for account in sorted(accounts - set(plan.held)):
+            self._release(account)
+        for account, (why, items) in plan.held.items():
+            self._hold(account, why, len(items), report)
+            for item in items:
+                report.add("held", item, why, keep_line=False)
+        return plan.cleared
 
     def guard_account(
         self, account: str, planned: int, report: Any, allow: bool, run_trip: str | None = None, more: int = 0
@@ -234,9 +221,16 @@ class TwoWay:
             None if allow else self.guard.check_account(account, planned, tracked + more, missing, recent)
         )
         if why is None:
-            if not self.dry_run and self.state.holds.release(account):
-                log.info("deletes for account %s no longer held", account)
-            return None
+            self._release(account)
+        else:
+            self._hold(account, why, planned, report)
+        return why
+
+    def _release(self, account: str) -> None:
+        if not self.dry_run and self.state.holds.release(account):
+            log.info("deletes for account %s no longer held", account)
+
+    def _hold(self, account: str, why: str, planned: int, report: Any) -> None:
         message = (
             f"deletes held: {why}. Nothing was deleted; uploads continue. If these objects "
             f"were removed on purpose, run: {proceed_command(account)}"
@@ -245,7 +239,6 @@ class TwoWay:
         if not self.dry_run and self.state.holds.hold(account, message, planned):
             self.state.audit.event("held", f"{planned} delete(s) held: {message}", account_id=account)
             log.error("account=%s %s", account, message)
-        return why
 
     def _soft_delete_in_kazoo(self, item: Item, report: Report) -> None:
         why = (

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from syncd.engine.plan import Act, Guard, decide, plan_scan
+from syncd.engine.plan import Act, Guard, Policy, decide, plan_confirm, plan_guard, plan_scan
 from syncd.state.items import Item
 
 
@@ -102,3 +104,26 @@ def test_a_listing_is_planned_with_no_backend_no_clock_and_no_state_db() -> None
     ]
     assert plan.items(Act.NOTE_MISSING) == [rows[1][0]]
     assert plan_scan(iter(rows), now=100.0, grace=10.0) == plan  # any iterable, the same plan
+
+
+def account_item(account: str, pvt_type: str = "mailbox_message") -> Item:
+    return dataclasses.replace(item(missing_since=1.0), account_id=account, pvt_type=pvt_type)
+
+
+def test_second_sightings_are_planned_with_no_backend_no_clock_and_no_state_db() -> None:
+    """plan_confirm: by policy a gone voicemail is a Kazoo delete and a gone recording a fresh
+    upload; the guard, from each account's counts, clears one account and holds another."""
+    small = [account_item("small")]
+    mass = [account_item("mass") for _ in range(3)]
+    recording = account_item("small", "call_recording")
+    counts = {"small": (10, 1, 0), "mass": (4, 3, 0)}  # (tracked, seen missing, deleted within the window)
+    guard = Guard(max_count=20, max_share=0.5, share_from=3)
+    plan = plan_confirm([*small, recording, *mass], Policy(), counts, guard, allow=False)
+    assert plan.reuploads == [recording]
+    assert plan.guard.cleared == small
+    assert set(plan.guard.held) == {"mass"} and plan.guard.held["mass"][1] == mass
+    assert "3 of 4" in plan.guard.held["mass"][0]
+    allowed = plan_confirm([*small, *mass], Policy(), counts, guard, allow=True)  # --allow-deletes
+    assert allowed.guard.cleared == [*small, *mass] and not allowed.guard.held
+    too_many = plan_guard([*small, *mass], counts, Guard(max_per_run=3), allow=False)
+    assert not too_many.cleared and set(too_many.held) == {"small", "mass"}  # the run's limit holds them all
