@@ -114,7 +114,7 @@ class Daemon:
         ]
         for thread in threads:
             thread.start()
-        watch = FolderWatch(self.config.backends, self._on_gone, self._on_file)
+        watch = FolderWatch(self.config.local_folders(), self._on_gone, self._on_file)
         scheduler.start()
         sdnotify.notify("READY=1")
         log.info(

@@ -14,10 +14,19 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from syncd.backends import BackendSpec
-from syncd.config.backends import CHECKSUM_MODES, backend_options, credential_secrets, kazoo_drive
+from syncd.config.backends import (
+    CHECKSUM_MODES,
+    BackendOptions,
+    DriveOptions,
+    LocalOptions,
+    S3Options,
+    backend_options,
+    credential_secrets,
+    kazoo_drive,
+)
 from syncd.config.cdr import CdrConfig, cdr_config
 from syncd.config.crossbar import CrossbarConfig, crossbar_config
 from syncd.config.fax import FaxConfig, fax_config
@@ -30,6 +39,7 @@ from syncd.errors import ConfigError
 from syncd.kazoo.versions import DEFAULT, VERSIONS
 
 DEFAULT_PATH = "/etc/syncd/config.toml"
+_Options = TypeVar("_Options", LocalOptions, S3Options, DriveOptions)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -68,11 +78,11 @@ class UploadConfig:
 class BackendConfig:
     name: str
     type: str
-    options: dict[str, Any] = field(repr=False)
+    options: BackendOptions = field(repr=False)  # typed by `type`: LocalOptions, S3Options or DriveOptions
 
     def spec(self) -> BackendSpec:
         """What open_backend needs: the options set, without syncd's own (watch)."""
-        return BackendSpec(self.type, {k: v for k, v in self.options.items() if v is not None and k != "watch"})
+        return BackendSpec(self.type, self.options.kwargs())
 
 
 @dataclass(frozen=True)
@@ -114,14 +124,25 @@ class Config:
     def secrets(self) -> list[str]:
         """Every secret value in this config, for the log redactor."""
         found = [self.couchdb.password] if self.couchdb.password else []
-        found += [b.options["secret_access_key"] for b in self.backends.values() if b.options.get("secret_access_key")]
+        found += [o.secret_access_key for o in self._options(S3Options) if o.secret_access_key]
         crossbar_key = self.kazoo.crossbar.api_key if self.kazoo.crossbar else None
         found += [x for x in (crossbar_key, self.two_way.sqs.get("secret_access_key")) if x]
         found += list(self.cdr.passwords)
-        drives = [self.kazoo.google_drive] + [b.options for b in self.backends.values() if b.type == "google_drive"]
-        for drive in drives:
-            found += credential_secrets(drive.get("credentials"))
+        found += credential_secrets(self.kazoo.google_drive.get("credentials"))
+        for drive in self._options(DriveOptions):
+            found += credential_secrets(drive.credentials)
         return found
+
+    def local_folders(self) -> list[tuple[str, str, str]]:
+        """(backend name, path, watch) of each [backends.X] type = "local", for the folder watcher."""
+        return [
+            (b.name, o.path, o.watch)
+            for b in self.backends.values()
+            if isinstance(o := b.options, LocalOptions) and o.path
+        ]
+
+    def _options(self, kind: type[_Options]) -> list[_Options]:
+        return [b.options for b in self.backends.values() if isinstance(b.options, kind)]
 
 
 def config_path(cli_path: str | None) -> str:
@@ -214,25 +235,21 @@ def _places(
     media: MediaConfig,
 ) -> list[Place]:
     found = [
-        place(f"flows[{i}] {f.name!r}", "flow", backends[f.backend].type, backends[f.backend].options, f.prefix)
+        place(f"flows[{i}] {f.name!r}", "flow", backends[f.backend].options, f.prefix)
         for i, f in enumerate(flows)
         if f.backend in backends
     ]
     found += [
-        place(f"fax.outbox {b.name!r}", "outbox", backends[b.backend].type, backends[b.backend].options, b.folder)
+        place(f"fax.outbox {b.name!r}", "outbox", backends[b.backend].options, b.folder)
         for b in fax.outboxes
         if b.backend in backends
     ]
     files = [(s.name, s.files) for s in cdr.sinks if s.files and s.files.backend in backends]
-    found += [
-        place(f"cdr.sink {name!r}", "cdr files", backends[f.backend].type, backends[f.backend].options, f.folder)
-        for name, f in files
-    ]
+    found += [place(f"cdr.sink {name!r}", "cdr files", backends[f.backend].options, f.folder) for name, f in files]
     found += [
         place(
             f"media.library {b.name!r}",
             "media library",
-            backends[b.backend].type,
             backends[b.backend].options,
             b.folder,
         )

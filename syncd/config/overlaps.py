@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
+from syncd.config.backends import BackendOptions, LocalOptions, S3Options
 from syncd.config.validator import Validator
 
 
@@ -27,15 +27,15 @@ class Place:
     path: str  # inside the store ("" = all of it)
 
 
-def store_of(kind: str, options: dict[str, Any]) -> tuple[str, str]:
+def store_of(options: BackendOptions) -> tuple[str, str]:
     """(store, path prefix inside it) of a backend: local folders by their resolved path."""
-    if kind == "local":
-        return "local", os.path.realpath(str(options.get("path") or "")).strip("/")
-    if kind == "s3":
-        endpoint = options.get("endpoint_url") or "https://s3.amazonaws.com"
+    if isinstance(options, LocalOptions):
+        return "local", os.path.realpath(str(options.path or "")).strip("/")
+    if isinstance(options, S3Options):
+        endpoint = options.endpoint_url or "https://s3.amazonaws.com"
         host = (urlsplit(endpoint).hostname or "").lower()
-        return f"s3:{host}:{urlsplit(endpoint).port or ''}/{options.get('bucket')}", ""
-    return f"drive:{options.get('api_endpoint') or ''}:{options.get('drive_id') or ''}:{options.get('folder_id')}", ""
+        return f"s3:{host}:{urlsplit(endpoint).port or ''}/{options.bucket}", ""
+    return f"drive:{options.api_endpoint or ''}:{options.drive_id or ''}:{options.folder_id}", ""
 
 
 def check_overlaps(v: Validator, places: list[Place]) -> None:
@@ -49,8 +49,8 @@ def check_overlaps(v: Validator, places: list[Place]) -> None:
                 )
 
 
-def place(who: str, kind: str, backend_kind: str, options: dict[str, Any], prefix: str | None) -> Place:
-    store, base = store_of(backend_kind, options)
+def place(who: str, kind: str, options: BackendOptions, prefix: str | None) -> Place:
+    store, base = store_of(options)
     inner = (prefix or "").strip("/")
     return Place(who, kind, store, "/".join(p for p in (base, inner) if p))
 

@@ -10,38 +10,24 @@ missed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from syncd.backends.local_events import watch_folder
 
 OnEvent = Callable[[str, str], None]  # (backend name, key inside it)
 
 
-class Watched(Protocol):
-    """What a configured backend tells the watcher (config.BackendConfig has it)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def options(self) -> Mapping[str, Any]: ...
-
-
 class FolderWatch:
-    def __init__(self, backends: Mapping[str, Watched], on_gone: OnEvent, on_file: OnEvent) -> None:
+    def __init__(self, folders: Iterable[tuple[str, str, str]], on_gone: OnEvent, on_file: OnEvent) -> None:
+        """folders: (backend name, path, watch) of each local backend; watch: inotify, poll or off."""
         self._observers: list[Any] = []
-        for backend in backends.values():
-            watch = backend.options.get("watch") or "inotify"
-            if backend.type == "local" and watch != "off" and backend.options.get("path"):
+        for name, path, watch in folders:
+            if watch != "off":
                 self._observers.append(
                     watch_folder(
-                        backend.options["path"],
-                        partial(on_gone, backend.name),
-                        polling=watch == "poll",
-                        on_change=partial(on_file, backend.name),
+                        path, partial(on_gone, name), polling=watch == "poll", on_change=partial(on_file, name)
                     )
                 )
 

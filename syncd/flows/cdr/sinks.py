@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from syncd.backends import open_backend
 from syncd.config import Config
+from syncd.config.backends import DriveOptions
 from syncd.flows.cdr.drain import Offsets
 from syncd.model.cdr import CdrSink
 from syncd.state import State
@@ -70,4 +71,5 @@ def _sheets_client(config: Config, sink: CdrSink) -> SheetsClient:
 
     assert sink.sheets is not None  # noqa: S101 - only sheets sinks ask
     options = config.backends[sink.sheets.backend].options
-    return SheetsClient(options["credentials"], options.get("subject"), options.get("api_endpoint"))
+    assert isinstance(options, DriveOptions)  # noqa: S101 - config refuses a sheets sink on another type
+    return SheetsClient(options.credentials or "", options.subject, options.api_endpoint)

@@ -191,7 +191,7 @@ def test_drive_credentials_from_credentials_directory_are_kept_secret(
         }
     )
     assert cfg.kazoo.google_drive["credentials"] == key and cfg.kazoo.google_drive["subject"] == "vm@example.com"
-    assert cfg.backends["d"].options["folder_id"] == "1AbC"
+    assert cfg.backends["d"].options.folder_id == "1AbC"  # type: ignore[union-attr]
     assert "-----BEGIN PRIVATE KEY-----\nMIIabc\n" in cfg.secrets() and key in cfg.secrets()
     assert "MIIabc" not in repr(cfg)
 
