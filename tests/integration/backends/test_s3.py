@@ -112,7 +112,7 @@ def test_conditional_writes_send_if_none_match_unless_the_config_turns_them_off(
             },
         }
     ).backends["b"]
-    plain = open_backend(BackendSpec(spec.type, {**spec.options, "multipart_threshold": 5 * 1024 * 1024}))
+    plain = open_backend(BackendSpec(spec.type, {**spec.spec().options, "multipart_threshold": 5 * 1024 * 1024}))
     sent: list[str] = []
     for operation in ("PutObject", "CompleteMultipartUpload"):
         plain._client.meta.events.register(  # type: ignore[attr-defined]
